@@ -1,0 +1,43 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# Telemetry off everywhere, by default.
+export BENTOML_DO_NOT_TRACK := true
+export DO_NOT_TRACK := 1
+export DVC_NO_ANALYTICS := 1
+export SCARF_ANALYTICS := false
+export GX_ANALYTICS_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install demo test lint repro sample clean-outputs
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -U pip setuptools wheel
+	$(BIN)/python -m pip install -q -e '.[dev]' -c constraints.txt
+	touch $(STAMP)
+
+## demo: build the embedded DFDC-format sample, version it with DVC, run the whole pipeline
+demo: install
+	$(BIN)/deepfake data sample --if-missing
+	$(BIN)/dvc add -q data/raw
+	$(BIN)/dvc repro
+	$(BIN)/dvc metrics show
+
+## test: lint, then the whole test suite (real libraries, tiny data)
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+repro: install
+	$(BIN)/dvc repro
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .

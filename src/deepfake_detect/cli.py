@@ -1,0 +1,177 @@
+"""``deepfake``: one command per pipeline stage and utility.
+
+Every stage reads its settings from params.yaml (``--params`` or ``$DEEPFAKE_PARAMS`` to point
+elsewhere); ``dvc repro`` calls these same commands. Run ``deepfake COMMAND --help`` for details.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+for _var, _value in (("BENTOML_DO_NOT_TRACK", "true"), ("DO_NOT_TRACK", "1"), ("DVC_NO_ANALYTICS", "1"),
+                     ("TF_CPP_MIN_LOG_LEVEL", "2")):
+    os.environ.setdefault(_var, _value)
+
+app = typer.Typer(
+    help="Deepfake-video detection platform: DFDC data → faces → validated, balanced splits → "
+    "models → metrics → promoted detector → serving and drift monitoring.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Raw data: the embedded sample, Kaggle downloads, layout checks.",
+                       no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+ParamsOpt = Annotated[Path | None, typer.Option("--params", help="params.yaml to use (default: ./params.yaml)")]
+log = logging.getLogger("deepfake_detect")
+
+
+def _setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
+    _setup_logging(verbose)
+
+
+def _params(path: Path | None):
+    from .config import ConfigError, load_params
+
+    try:
+        return load_params(path)
+    except ConfigError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _fail(exc: Exception, code: int = 1) -> typer.Exit:
+    typer.secho(f"error: {exc}", fg="red", err=True)
+    return typer.Exit(code)
+
+
+# --------------------------------------------------------------------------- data
+
+
+@data_app.command("sample")
+def data_sample(
+    out: Annotated[Path | None, typer.Option(help="Folder to write (default: data.raw_dir).")] = None,
+    if_missing: Annotated[bool, typer.Option("--if-missing", help="Do nothing when the folder has data.")] = False,
+    params: ParamsOpt = None,
+) -> None:
+    """Generate the embedded DFDC-format sample: short REAL clips of distinct synthetic identities and
+    FAKE clips made from them with self-blending traces, plus metadata.json. Deterministic; offline.
+
+    Its metrics prove the plumbing, not accuracy."""
+    from .sample import generate_sample
+
+    p = _params(params)
+    target = out or p.data.raw_dir
+    if if_missing and target.exists() and any(target.iterdir()):
+        log.info("%s already holds data; keeping it (--if-missing)", target)
+        return
+    generate_sample(target, p.sample, seed=p.seed)
+
+
+@data_app.command("download")
+def data_download(
+    dataset: Annotated[str, typer.Argument(help="deepfake-faces | dfdc-sample | dfdc-part-N (N = 0..49)")],
+    out: Annotated[Path | None, typer.Option(help="Folder to write (default: data.raw_dir).")] = None,
+    params: ParamsOpt = None,
+) -> None:
+    """Download DFDC data with Kaggle's official API (needs ~/.kaggle/kaggle.json or KAGGLE_USERNAME/
+    KAGGLE_KEY, and for DFDC the competition rules accepted). Leaves no partial files on failure."""
+    from .download import DownloadError, download
+
+    p = _params(params)
+    try:
+        download(dataset, out or p.data.raw_dir)
+    except DownloadError as exc:
+        raise _fail(exc, 2) from exc
+
+
+@data_app.command("layout")
+def data_layout(
+    raw_dir: Annotated[Path | None, typer.Argument(help="Folder to inspect (default: data.raw_dir).")] = None,
+    params: ParamsOpt = None,
+) -> None:
+    """Print which layout a raw folder has and what it holds."""
+    from .sources import LayoutError, detect_layout, list_clips, list_ready_crops
+
+    p = _params(params)
+    folder = raw_dir or p.data.raw_dir
+    try:
+        layout = detect_layout(folder)
+        items, rejects = list_clips(folder) if layout == "dfdc_videos" else list_ready_crops(folder)
+    except LayoutError as exc:
+        raise _fail(exc, 2) from exc
+    n_fake = sum(1 for i in items if i.label == "FAKE")
+    typer.echo(f"{folder}: {layout}: {len(items)} items ({n_fake} FAKE, {len(items) - n_fake} REAL), "
+               f"{len({i.group for i in items})} groups, {len(rejects)} rejected")
+    for r in rejects[:20]:
+        typer.echo(f"  rejected {r.path}: {r.reason}")
+
+
+# --------------------------------------------------------------------------- data stages
+
+
+@app.command()
+def extract(
+    part: Annotated[str | None, typer.Option(help="Only this part folder (fan-out); writes its part manifest.")] = None,
+    merge_only: Annotated[bool, typer.Option("--merge-only", help="Only merge existing part manifests.")] = False,
+    params: ParamsOpt = None,
+) -> None:
+    """Clips → N sampled frames → detected faces → crops + manifest (one row per crop).
+
+    Face-crop datasets (deepfake-faces) pass through the same manifest. Bad files go to the
+    rejects file with a reason; the stage goes on."""
+    from .stages.extract import run_extract
+
+    p = _params(params)
+    run_extract(p, part=part, merge_only=merge_only)
+
+
+@app.command()
+def validate(params: ParamsOpt = None) -> None:
+    """Great Expectations suite over the manifest and crop image statistics; stops on a hard failure."""
+    from .stages.validate import ValidationFailed, run_validate
+
+    p = _params(params)
+    try:
+        run_validate(p)
+    except ValidationFailed as exc:
+        raise _fail(exc, 1) from exc
+
+
+@app.command()
+def clean(params: ParamsOpt = None) -> None:
+    """Drop unreadable, duplicate, too small, too dark/bright, too blurry or faceless crops, with reasons."""
+    from .stages.clean import run_clean
+
+    run_clean(_params(params))
+
+
+@app.command()
+def balance(params: ParamsOpt = None) -> None:
+    """Split train/val/test by group (stratified by label), then balance the training side."""
+    from .stages.balance import run_balance
+
+    run_balance(_params(params))
+
+
+def run() -> None:  # pragma: no cover - console entry convenience
+    sys.exit(app())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,139 @@
+"""Face detection and cropping, shared by extract (training) and serving (scoring).
+
+Detectors run offline: MTCNN from the ``mtcnn`` wheel (weights ship inside it) or OpenCV's Haar
+cascade. Large frames are downscaled, aspect ratio kept, before detection (a squashed portrait
+frame hides faces), and boxes are mapped back to original pixels.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Face:
+    """A detected face: box in original frame pixels, detector confidence in [0, 1]."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+    confidence: float
+
+    @property
+    def area(self) -> int:
+        return self.w * self.h
+
+
+class Detector(Protocol):
+    name: str
+
+    def detect(self, rgb: np.ndarray) -> list[Face]: ...
+
+
+def downscale(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """Shrink so the long side is <= max_side, keeping the aspect ratio; returns (image, scale)."""
+    h, w = rgb.shape[:2]
+    scale = min(1.0, max_side / max(h, w))
+    if scale >= 1.0:
+        return rgb, 1.0
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), scale
+
+
+class MTCNNDetector:
+    """MTCNN (Zhang et al. 2016) from the ``mtcnn`` package; TensorFlow on the CPU or GPU."""
+
+    name = "mtcnn"
+
+    def __init__(self, min_face_size: int = 20):
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        from mtcnn import MTCNN  # heavy (TensorFlow): imported only when a detector is built
+
+        self._mtcnn = MTCNN()
+        self._min_face_size = min_face_size
+
+    def detect(self, rgb: np.ndarray) -> list[Face]:
+        found = self._mtcnn.detect_faces(np.ascontiguousarray(rgb), min_face_size=self._min_face_size)
+        return [Face(*(int(v) for v in d["box"]), confidence=float(d["confidence"])) for d in found]
+
+
+class HaarDetector:
+    """OpenCV's frontal-face Haar cascade: fast, weaker on profiles; confidence is a squashed
+    level weight so the same ``min_confidence`` knob applies."""
+
+    name = "haar"
+
+    def __init__(self, min_face_size: int = 20):
+        path = os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml")
+        self._cascade = cv2.CascadeClassifier(path)
+        if self._cascade.empty():
+            raise RuntimeError(f"{path}: OpenCV Haar cascade failed to load")
+        self._min = max(1, min_face_size)
+
+    def detect(self, rgb: np.ndarray) -> list[Face]:
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        boxes, _, weights = self._cascade.detectMultiScale3(
+            grey, scaleFactor=1.1, minNeighbors=5, minSize=(self._min, self._min), outputRejectLevels=True
+        )
+        faces = []
+        for (x, y, w, h), weight in zip(boxes, np.ravel(weights), strict=False):
+            conf = float(1 / (1 + np.exp(-(float(weight) - 1.0))))
+            faces.append(Face(int(x), int(y), int(w), int(h), conf))
+        return faces
+
+
+def make_detector(name: str, min_face_size: int = 20) -> Detector:
+    if name == "mtcnn":
+        return MTCNNDetector(min_face_size)
+    if name == "haar":
+        return HaarDetector(min_face_size)
+    raise ValueError(f"extract.detector: unknown detector {name!r} (use mtcnn or haar)")
+
+
+def find_faces(
+    detector: Detector,
+    rgb: np.ndarray,
+    *,
+    max_side: int,
+    min_confidence: float,
+    min_face_size: int,
+    max_faces: int,
+) -> list[Face]:
+    """Detect on a downscaled copy, map boxes back, filter, keep the largest ``max_faces``."""
+    small, scale = downscale(rgb, max_side)
+    H, W = rgb.shape[:2]
+    faces = []
+    for f in detector.detect(small):
+        x, y = max(0, round(f.x / scale)), max(0, round(f.y / scale))
+        w = min(W - x, round(f.w / scale))
+        h = min(H - y, round(f.h / scale))
+        if f.confidence < min_confidence or min(w, h) < min_face_size:
+            continue
+        faces.append(Face(x, y, w, h, f.confidence))
+    faces.sort(key=lambda f: f.area, reverse=True)
+    return faces[:max_faces]
+
+
+def crop_face(rgb: np.ndarray, face: Face, margin: float, size: int) -> np.ndarray:
+    """Square crop around the box, ``margin`` of the box added on each side, resized to size².
+
+    Out-of-frame parts are filled by edge replication, so a face at the border keeps its scale.
+    """
+    cx, cy = face.x + face.w / 2, face.y + face.h / 2
+    side = max(face.w, face.h) * (1 + 2 * margin)
+    x0, y0 = round(cx - side / 2), round(cy - side / 2)
+    x1, y1 = x0 + round(side), y0 + round(side)
+    H, W = rgb.shape[:2]
+    pad = max(0, -x0, -y0, x1 - W, y1 - H)
+    if pad:
+        rgb = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        x0, y0, x1, y1 = x0 + pad, y0 + pad, x1 + pad, y1 + pad
+    crop = rgb[y0:y1, x0:x1]
+    interp = cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_CUBIC
+    return cv2.resize(crop, (size, size), interpolation=interp)

@@ -1,0 +1,78 @@
+"""The manifest: one row per face crop. The contract between every stage, serving and monitoring.
+
+Columns
+-------
+crop_id      unique id of the crop: ``<video stem>_f<frame>_<face>`` (or the crop file stem)
+path         crop image path (relative to the project root, or absolute when outside it)
+video        source clip file name, e.g. ``aabqyygbaa.mp4``
+part         the part folder the clip came from (``dfdc_train_part_0``; ``.`` when flat)
+frame        frame index in the clip (-1 for a ready face-crop dataset)
+x, y, w, h   face box in original frame pixels (the whole image for face-crop datasets)
+confidence   detector confidence (NaN for ready crops, which no detector scored)
+label        ``REAL`` or ``FAKE``
+group        the real source clip: a FAKE's ``original``, a REAL's own name. Splits keep a
+             group on one side so no fake shares a split with its original
+source       ``dfdc_videos`` | ``deepfake_faces``
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+LABELS = ("REAL", "FAKE")
+MANIFEST_COLUMNS = [
+    "crop_id",
+    "path",
+    "video",
+    "part",
+    "frame",
+    "x",
+    "y",
+    "w",
+    "h",
+    "confidence",
+    "label",
+    "group",
+    "source",
+]
+REJECT_COLUMNS = ["video", "part", "path", "reason"]
+DROPPED_COLUMNS = [*MANIFEST_COLUMNS, "reason"]
+SPLITS = ("train", "val", "test")
+
+
+def label_to_int(label: str) -> int:
+    """FAKE is the positive class (1), as in DFDC scoring."""
+    return 1 if label == "FAKE" else 0
+
+
+def empty_manifest() -> pd.DataFrame:
+    return pd.DataFrame(columns=MANIFEST_COLUMNS)
+
+
+def read_manifest(path: str | Path, required: list[str] | None = None) -> pd.DataFrame:
+    """Read a manifest CSV and check it has the columns the caller needs."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: manifest not found (did the previous stage run?)")
+    df = pd.read_csv(path, dtype={"crop_id": str, "video": str, "group": str, "part": str, "label": str})
+    missing = [c for c in (required or MANIFEST_COLUMNS) if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path}: manifest lacks column(s) {', '.join(missing)}")
+    return df
+
+
+def write_csv(df: pd.DataFrame, path: str | Path, columns: list[str] | None = None) -> Path:
+    """Write atomically (temp file + rename) so a crash never leaves half a manifest."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if columns is not None:
+        for c in columns:
+            if c not in df.columns:
+                df = df.assign(**{c: pd.NA})
+        df = df[columns]
+    tmp = path.with_name(f".{path.name}.tmp")
+    df.to_csv(tmp, index=False)
+    tmp.replace(path)
+    return path

@@ -1,0 +1,144 @@
+"""Load a trained or promoted model folder and score face crops: the one scoring path that
+evaluate, promote, serving, the CLI scanner and drift monitoring all share.
+
+A model folder holds
+  ``record.json``  {"name", "family": "keras" | "sklearn", "artifact", "input_size",
+                    "threshold", "metrics", "params", "data_version", "git_rev", "created", ...}
+  the artifact     ``model.keras`` (Keras 3; preprocessing layers inside the model, input is RGB
+                    in 0..255 at ``input_size``², output sigmoid P(FAKE)) or ``model.joblib``
+                    (a scikit-learn pipeline over :func:`deepfake_detect.models.features.crop_features`)
+  ``projection.npz`` optional: ``mean`` and ``components`` of a PCA fitted on training
+                    pooled features; :meth:`Predictor.embed` projects onto it (compact embedding
+                    for the request log and embedding drift)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+RECORD_FILE = "record.json"
+PROJECTION_FILE = "projection.npz"
+
+
+class ModelLoadError(RuntimeError):
+    """A model folder that cannot be loaded (the message names the folder and what is missing)."""
+
+
+def read_record(folder: str | Path) -> dict[str, Any]:
+    path = Path(folder) / RECORD_FILE
+    if not path.exists():
+        raise ModelLoadError(f"{folder}: no {RECORD_FILE} (not a model folder; run `dvc repro` to train one)")
+    return json.loads(path.read_text())
+
+
+def resize_batch(crops: list[np.ndarray] | np.ndarray, size: int) -> np.ndarray:
+    """RGB uint8 crops of any size → float32 batch (N, size, size, 3) in 0..255."""
+    out = np.empty((len(crops), size, size, 3), np.float32)
+    for i, c in enumerate(crops):
+        out[i] = c if c.shape[:2] == (size, size) else cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA)
+    return out
+
+
+@dataclass
+class Predictor:
+    """Scores RGB face crops. ``predict`` → P(FAKE) per crop; ``embed`` → compact embedding."""
+
+    folder: Path
+    record: dict[str, Any]
+    model: Any
+    projection: dict[str, np.ndarray] | None = None
+    _embedder: Any = field(default=None, repr=False)
+    _predict_fn: Any = field(default=None, repr=False)
+
+    @property
+    def family(self) -> str:
+        return self.record["family"]
+
+    @property
+    def name(self) -> str:
+        return self.record.get("name", self.folder.name)
+
+    @property
+    def tag(self) -> str:
+        return self.record.get("tag", self.name)
+
+    @property
+    def input_size(self) -> int:
+        return int(self.record["input_size"])
+
+    @property
+    def threshold(self) -> float:
+        return float(self.record.get("threshold", 0.5))
+
+    def predict(self, crops: list[np.ndarray] | np.ndarray, batch_size: int = 32) -> np.ndarray:
+        if len(crops) == 0:
+            return np.zeros(0, np.float32)
+        if self.family == "sklearn":
+            from .models.features import crop_features
+
+            return self.model.predict_proba(crop_features(crops))[:, 1].astype(np.float32)
+        probs = []
+        for start in range(0, len(crops), batch_size):
+            batch = resize_batch(crops[start : start + batch_size], self.input_size)
+            probs.append(np.asarray(self._keras_predict(batch)).reshape(-1))
+        return np.concatenate(probs).astype(np.float32)
+
+    def _keras_predict(self, batch: np.ndarray) -> np.ndarray:
+        # predict_on_batch: plain model.predict is slower and erratic on small CPU batches
+        return self.model.predict_on_batch(batch)
+
+    def pooled_features(self, crops: list[np.ndarray] | np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """The model's penultimate (pooled) features; hand-made features for scikit-learn models."""
+        if len(crops) == 0:
+            return np.zeros((0, 0), np.float32)
+        if self.family == "sklearn":
+            from .models.features import crop_features
+
+            return crop_features(crops).astype(np.float32)
+        if self._embedder is None:
+            import keras
+
+            layer = self.model.get_layer(self.record.get("embedding_layer", "pooled"))
+            self._embedder = keras.Model(self.model.inputs, layer.output)
+        feats = []
+        for start in range(0, len(crops), batch_size):
+            batch = resize_batch(crops[start : start + batch_size], self.input_size)
+            feats.append(np.asarray(self._embedder.predict_on_batch(batch)))
+        return np.concatenate(feats).reshape(len(crops), -1).astype(np.float32)
+
+    def embed(self, crops: list[np.ndarray] | np.ndarray) -> np.ndarray:
+        """Compact embedding: pooled features projected on the stored PCA (raw features without one)."""
+        feats = self.pooled_features(crops)
+        if self.projection is None or len(feats) == 0:
+            return feats
+        return ((feats - self.projection["mean"]) @ self.projection["components"].T).astype(np.float32)
+
+
+def load_predictor(folder: str | Path) -> Predictor:
+    """Load a model folder written by train/promote (see the module docstring for its layout)."""
+    folder = Path(folder)
+    record = read_record(folder)
+    artifact = folder / record.get("artifact", "")
+    if not artifact.is_file():
+        raise ModelLoadError(f"{folder}: artifact {record.get('artifact')!r} named in {RECORD_FILE} is missing")
+    if record.get("family") == "keras":
+        import keras
+
+        model = keras.models.load_model(artifact, compile=False)
+    elif record.get("family") == "sklearn":
+        import joblib
+
+        model = joblib.load(artifact)
+    else:
+        raise ModelLoadError(f"{folder}: unknown model family {record.get('family')!r} in {RECORD_FILE}")
+    projection = None
+    if (folder / PROJECTION_FILE).exists():
+        with np.load(folder / PROJECTION_FILE) as npz:
+            projection = {"mean": npz["mean"], "components": npz["components"]}
+    return Predictor(folder, record, model, projection)
