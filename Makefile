@@ -13,6 +13,7 @@ export SCARF_ANALYTICS := false
 export GX_ANALYTICS_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: install demo test lint repro sample clean-outputs
 

@@ -77,6 +77,7 @@ class CleanParams(Section):
 class BalanceParams(Section):
     manifest: Path = Path("data/split/manifest.csv")
     class_counts: Path = Path("reports/class_counts.csv")
+    synth_dir: Path = Path("data/split/synth")
     val_size: float = Field(0.15, ge=0, lt=1)
     test_size: float = Field(0.2, gt=0, lt=1)
     strategy: Literal["none", "undersample", "oversample", "self_blend"] = "undersample"
