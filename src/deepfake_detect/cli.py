@@ -38,6 +38,8 @@ def _setup_logging(verbose: bool = False) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    for noisy in ("great_expectations", "h5py", "absl", "matplotlib", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @app.callback()
@@ -142,13 +144,19 @@ def extract(
 
 
 @app.command()
-def validate(params: ParamsOpt = None) -> None:
-    """Great Expectations suite over the manifest and crop image statistics; stops on a hard failure."""
+def validate(
+    split: Annotated[bool, typer.Option("--split", help="Check the split manifest (after balance) instead: "
+                                        "no group on two sides, both classes in test.")] = False,
+    params: ParamsOpt = None,
+) -> None:
+    """Great Expectations suite over the manifest and crop image statistics; stops on a hard failure.
+
+    Writes result.json and HTML Data Docs under validate.manifest_report (or validate.split_report)."""
     from .stages.validate import ValidationFailed, run_validate
 
     p = _params(params)
     try:
-        run_validate(p)
+        run_validate(p, split=split)
     except ValidationFailed as exc:
         raise _fail(exc, 1) from exc
 
@@ -167,6 +175,133 @@ def balance(params: ParamsOpt = None) -> None:
     from .stages.balance import run_balance
 
     run_balance(_params(params))
+
+
+# --------------------------------------------------------------------------- monitoring
+
+
+def _utc(value: str | None, name: str):
+    from datetime import UTC, datetime
+
+    if value is None:
+        return None
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise _fail(ValueError(f"--{name}: not an ISO-8601 date/time: {value!r}"), 2) from exc
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+@app.command()
+def drift(
+    media: Annotated[list[Path] | None, typer.Option(
+        "--media", help="Files/folders scored on the fly as the current window (not the request log).")] = None,
+    reference_media: Annotated[list[Path] | None, typer.Option(
+        "--reference-media", help="Files/folders to use as the reference (instead of the split manifest).")] = None,
+    crops: Annotated[bool, typer.Option("--crops", help="Media are ready face crops (no face detection).")] = False,
+    start: Annotated[str | None, typer.Option(help="Request-log window start (ISO-8601, UTC by default).")] = None,
+    end: Annotated[str | None, typer.Option(help="Request-log window end (default: now).")] = None,
+    model: Annotated[Path | None, typer.Option(help="Model folder (default: promote.dir).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Report folder (default: drift.report_dir).")] = None,
+    fail_on_drift: Annotated[bool, typer.Option("--fail-on-drift", help="Exit 3 when drift is detected.")] = False,
+    params: ParamsOpt = None,
+) -> None:
+    """Evidently drift report: the training side (drift.reference_split crops scored by the promoted model)
+    against the last drift.window_days of the serving request log, or against --media scored on the fly.
+
+    Writes <report_dir>/drift-<time>.html and .json (+ latest.json) with drift_detected, share_drifted_columns,
+    embedding_drift_score, prediction_drift and the window. See docs/operations.md for how to read it."""
+    import json as _json
+
+    from .drift import DriftInputError, drift_report
+    from .predictor import ModelLoadError
+
+    p = _params(params)
+    try:
+        outcome = drift_report(p, model=model, media=media, crops=crops, reference_media=reference_media,
+                               start=_utc(start, "start"), end=_utc(end, "end"), out_dir=out)
+    except (DriftInputError, ModelLoadError, FileNotFoundError) as exc:
+        raise _fail(exc, 2) from exc
+    r = outcome.result
+    keys = ("drift_detected", "signals", "share_drifted_columns", "embedding_drift_score", "prediction_drift",
+            "n_reference", "n_current", "status", "report_html", "report_json")
+    typer.echo(_json.dumps({k: r.get(k) for k in keys}))
+    if fail_on_drift and outcome.drift_detected:
+        raise typer.Exit(3)
+
+
+@app.command()
+def gate(
+    minimum: Annotated[float | None, typer.Option(help="Bound on promote.metric (default: retrain.gate_min).")] = None,
+    params: ParamsOpt = None,
+) -> None:
+    """Evaluation gate of the retrain DAG: fails (exit 1) unless the best evaluated model reaches
+    retrain.gate_min on promote.metric at promote.level."""
+    import json as _json
+
+    from .gate import GateFailed, check_gate
+
+    p = _params(params)
+    try:
+        decision = check_gate(p.evaluate.metrics_dir, p.promote.metric, p.retrain.gate_min if minimum is None
+                              else minimum, p.promote.level)
+    except GateFailed as exc:
+        raise _fail(exc, 1) from exc
+    typer.echo(_json.dumps(decision))
+
+
+# --------------------------------------------------------------------------- models
+
+
+@app.command()
+def train(
+    model: Annotated[str, typer.Argument(help="baseline_cnn | xception | sklearn_fft")],
+    params: ParamsOpt = None,
+) -> None:
+    """Train one model family on the split manifest (train split; early stopping on val) and write
+    its model folder under train.models_dir plus training curves under train.curves_dir."""
+    from .models.dataset import SplitError
+    from .models.xception import WeightsUnavailable
+    from .stages.train import run_train
+
+    p = _params(params)
+    try:
+        run_train(p, model)
+    except (SplitError, WeightsUnavailable, FileNotFoundError, ValueError) as exc:
+        raise _fail(exc, 2) from exc
+
+
+@app.command()
+def evaluate(params: ParamsOpt = None) -> None:
+    """Score every trained model on val (threshold) and test (metrics), frame and video level; write
+    metrics/<model>.json, the comparison table and ROC / PR / calibration / confusion plot data."""
+    from .metrics import MetricsError
+    from .models.dataset import SplitError
+    from .predictor import ModelLoadError
+    from .stages.evaluate import run_evaluate
+
+    try:
+        run_evaluate(_params(params))
+    except (MetricsError, SplitError, ModelLoadError, FileNotFoundError) as exc:
+        raise _fail(exc, 2) from exc
+
+
+@app.command()
+def promote(
+    rollback: Annotated[bool, typer.Option("--rollback", help="Serve the previously promoted release again.")] = False,
+    params: ParamsOpt = None,
+) -> None:
+    """Promote the best model (promote.metric) if it beats the served one on the same test split:
+    atomic symlink swap of promote.dir, BentoML model store entry, releases kept for --rollback."""
+    from .metrics import MetricsError
+    from .stages.promote import PromoteError, run_promote, run_rollback
+
+    p = _params(params)
+    try:
+        result = run_rollback(p) if rollback else run_promote(p)
+    except (PromoteError, MetricsError, FileNotFoundError) as exc:
+        raise _fail(exc, 2) from exc
+    typer.echo(result.get("reason") or f"serving {result['serving']} (was {result['rolled_back_from']})")
 
 
 def run() -> None:  # pragma: no cover - console entry convenience

@@ -50,11 +50,13 @@ class ExtractParams(Section):
     crop_size: int = Field(224, ge=16)
     jpeg_quality: int = Field(95, ge=10, le=100)
     workers: int = Field(0, ge=0)
+    verify_ready_crops: bool = True
 
 
 class ValidateParams(Section):
-    report_dir: Path = Path("reports/validation")
-    result: Path = Path("reports/validation/result.json")
+    manifest_report: Path = Path("reports/validation/manifest")
+    split_report: Path = Path("reports/validation/split")
+    stats: Path = Path("data/interim/crop_stats.csv")
     min_crop_side: int = 64
     min_brightness: float = 10
     max_brightness: float = 245
@@ -71,7 +73,7 @@ class CleanParams(Section):
     min_brightness: float = 15
     max_brightness: float = 240
     min_sharpness: float = 10.0
-    phash_max_distance: int = Field(4, ge=0, le=64)
+    phash_max_distance: int = Field(2, ge=0, le=64)
 
 
 class BalanceParams(Section):
@@ -92,23 +94,158 @@ class BalanceParams(Section):
         return v
 
 
+class AugmentParams(Section):
+    """Training-time augmentations (DFDC winners' set); probabilities are per image."""
+
+    flip: bool = True
+    rotation_deg: float = Field(8.0, ge=0, le=45)
+    brightness: float = Field(0.15, ge=0, le=1)
+    contrast: float = Field(0.2, ge=0, le=1)
+    jpeg_quality: tuple[int, int] = (60, 100)
+    jpeg_prob: float = Field(0.3, ge=0, le=1)
+    blur_prob: float = Field(0.1, ge=0, le=1)
+    noise_std: float = Field(4.0, ge=0)
+    noise_prob: float = Field(0.1, ge=0, le=1)
+    cutout_prob: float = Field(0.3, ge=0, le=1)
+    cutout_frac: float = Field(0.3, gt=0, le=1)
+
+    @field_validator("jpeg_quality")
+    @classmethod
+    def _quality_range(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if not 0 <= v[0] <= v[1] <= 100:
+            raise ValueError("need 0 <= low <= high <= 100")
+        return v
+
+
+class KerasTrainParams(Section):
+    """Settings every Keras family shares."""
+
+    input_size: int = Field(128, ge=32)
+    batch_size: int = Field(32, ge=1)
+    epochs: int = Field(5, ge=1)
+    steps_per_epoch: int = Field(0, ge=0)
+    learning_rate: float = Field(1e-3, gt=0)
+    label_smoothing: float = Field(0.0, ge=0, lt=0.5)
+    class_weight: bool = True
+    augment: bool = True
+    patience: int = Field(2, ge=1)
+    lr_schedule: Literal["cosine", "plateau", "constant"] = "cosine"
+
+
+class BaselineCnnParams(KerasTrainParams):
+    """The seed notebook's simple CNN, kept as the reference."""
+
+    augment: bool = False
+    label_smoothing: float = 0.0
+    class_weight: bool = False
+    lr_schedule: Literal["cosine", "plateau", "constant"] = "constant"
+
+
+class XceptionParams(KerasTrainParams):
+    """Xception transfer learning: phase 1 frozen base, phase 2 top blocks unfrozen."""
+
+    input_size: int = Field(128, ge=71)
+    pretrained: Literal["imagenet", "none"] = "none"
+    fine_tune_epochs: int = Field(1, ge=0)
+    unfreeze_from: int = Field(56, ge=0)
+    fine_tune_learning_rate: float = Field(1e-4, gt=0)
+    dropout: float = Field(0.3, ge=0, lt=1)
+    label_smoothing: float = 0.05
+
+
+class SklearnFftParams(Section):
+    """Hand-made features (azimuthal FFT spectrum + colour/texture stats) + a classical classifier."""
+
+    classifier: Literal["logreg", "gboost"] = "logreg"
+    C: float = Field(1.0, gt=0)
+    max_iter: int = Field(2000, ge=10)
+    n_estimators: int = Field(200, ge=1)
+    max_train: int = Field(0, ge=0)
+    class_weight: bool = True
+
+
 class TrainParams(Section):
-    model_config = ConfigDict(extra="allow", frozen=True)
-    models_dir: Path = Path("models")
-    models: list[str] = ["baseline_cnn", "xception", "sklearn_fft"]
+    models_dir: Path = Path("models/trained")
+    curves_dir: Path = Path("plots/train")
+    models: list[Literal["baseline_cnn", "xception", "sklearn_fft"]] = ["baseline_cnn", "xception", "sklearn_fft"]
+    distribute: Literal["auto", "default", "mirrored"] = "auto"
+    augment: AugmentParams = AugmentParams()
+    baseline_cnn: BaselineCnnParams = BaselineCnnParams()
+    xception: XceptionParams = XceptionParams()
+    sklearn_fft: SklearnFftParams = SklearnFftParams()
 
 
 class EvaluateParams(Section):
-    model_config = ConfigDict(extra="allow", frozen=True)
     metrics_dir: Path = Path("metrics")
-    plots_dir: Path = Path("plots")
+    plots_dir: Path = Path("plots/eval")
     clip: tuple[float, float] = (0.01, 0.99)
+    video_aggregation: Literal["mean", "confident"] = "confident"
+    threshold_rule: Literal["balanced_accuracy", "f1"] = "balanced_accuracy"
+    batch_size: int = Field(64, ge=1)
+
+    @field_validator("clip")
+    @classmethod
+    def _clip_range(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not 0 <= v[0] < v[1] <= 1:
+            raise ValueError("need 0 <= lo < hi <= 1")
+        return v
 
 
 class PromoteParams(Section):
-    model_config = ConfigDict(extra="allow", frozen=True)
-    metric: str = "auc"
+    metric: Literal["auc", "log_loss", "balanced_accuracy", "accuracy", "precision", "recall", "f1"] = "auc"
+    level: Literal["frame", "video"] = "frame"
+    min_improvement: float = Field(0.0, ge=0)
     dir: Path = Path("models/promoted")
+    releases_dir: Path = Path("models/releases")
+    decision: Path = Path("metrics/promotion.json")
+    bento_name: str = "deepfake-detector"
+    embedding_components: int = Field(16, ge=1)
+    embedding_samples: int = Field(512, ge=16)
+
+
+class DriftParams(Section):
+    """Drift monitoring (``deepfake drift``, the monitor DAG): what is compared and when it alarms."""
+
+    report_dir: Path = Path("reports/drift")
+    reference_split: Literal["train", "val", "test"] = "val"
+    reference_size: int = Field(600, ge=20)
+    request_log_dir: Path = Path("logs/requests")
+    window_days: int = Field(1, ge=1)
+    min_rows: int = Field(30, ge=5)
+    columns: list[str] = ["brightness", "contrast", "sharpness", "saturation"]
+    column_method: str = "ks"
+    column_threshold: float = Field(0.05, gt=0)
+    drift_share: float = Field(0.5, gt=0, le=1)
+    prediction_method: str = "ks"
+    prediction_threshold: float = Field(0.05, gt=0)
+    embedding_method: Literal["mmd", "model", "distance", "ratio"] = "mmd"
+    embedding_threshold: float | None = None
+    embedding_bootstrap: bool = True
+    embedding_pca: int = Field(0, ge=0)
+    min_signals: int = Field(1, ge=1, le=3)
+    frames_per_video: int = Field(8, ge=1)
+    schedule: str | None = "@daily"
+    asset: str = "deepfake_drift"
+
+    @field_validator("columns")
+    @classmethod
+    def _known_columns(cls, v: list[str]) -> list[str]:
+        known = {"width", "height", "brightness", "contrast", "sharpness", "saturation", "face_size", "confidence"}
+        unknown = sorted(set(v) - known)
+        if unknown or not v:
+            raise ValueError(f"unknown or no column(s) {unknown}; choose from {sorted(known)}")
+        return v
+
+
+class RetrainParams(Section):
+    """The retrain DAG: when it runs, how it retries, what the evaluation gate demands."""
+
+    schedule: str | None = "@weekly"
+    gate_min: float = 0.6
+    retries: int = Field(2, ge=0)
+    retry_delay_s: int = Field(300, ge=0)
+    timeout_s: int = Field(6 * 3600, ge=60)
+    serving_reload_url: str = ""
 
 
 class Params(BaseModel):
@@ -123,6 +260,8 @@ class Params(BaseModel):
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
     promote: PromoteParams = PromoteParams()
+    drift: DriftParams = DriftParams()
+    retrain: RetrainParams = RetrainParams()
 
 
 class ConfigError(ValueError):

@@ -1,0 +1,116 @@
+"""Stage ``evaluate``: every trained model on the test split, frame level and video level.
+
+The decision threshold is chosen on the validation split (never on test). Writes
+``metrics/<model>.json`` (top-level frame metrics, ``video`` block for the configured
+aggregation, ``video_mean`` / ``video_confident`` for both rules), ``metrics/comparison.csv|md``
+and the ROC / PR / calibration / confusion plot data under ``evaluate.plots_dir``."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+from sklearn.calibration import calibration_curve
+from tqdm import tqdm
+
+from ..config import EvaluateParams, Params
+from ..imagestats import read_rgb
+from ..metrics import METRIC_KEYS, binary_metrics, choose_threshold, video_scores
+from ..models.dataset import load_split
+from ..predictor import Predictor, load_predictor
+
+log = logging.getLogger(__name__)
+PLOT_KINDS = ("roc", "pr", "calibration", "confusion")
+
+
+def score_split(predictors: dict[str, Predictor], df: pd.DataFrame, batch_size: int, desc: str) -> dict[str, np.ndarray]:
+    """P(FAKE) of every row for every model; each image is read once and only a batch is in memory."""
+    out: dict[str, list[np.ndarray]] = {name: [] for name in predictors}
+    paths = df["path"].tolist()
+    for start in tqdm(range(0, len(paths), batch_size), desc=desc, unit="batch", leave=False):
+        crops = [read_rgb(p) for p in paths[start : start + batch_size]]
+        for name, pred in predictors.items():
+            out[name].append(pred.predict(crops))
+    return {name: np.concatenate(v) if v else np.zeros(0, np.float32) for name, v in out.items()}
+
+
+def evaluate_probs(val: pd.DataFrame, val_p: np.ndarray, test: pd.DataFrame, test_p: np.ndarray,
+                   ep: EvaluateParams) -> dict[str, Any]:
+    """Frame-level metrics at the val-chosen threshold, then the same per video for both rules."""
+    thr = choose_threshold(val["y"].to_numpy(), val_p, ep.threshold_rule)
+    result: dict[str, Any] = binary_metrics(test["y"].to_numpy(), test_p, thr, ep.clip, "test split (frames)")
+    for method in ("mean", "confident"):
+        v_val = video_scores(val.assign(prob=val_p), ep.clip, method)
+        v_test = video_scores(test.assign(prob=test_p), ep.clip, method)
+        v_thr = choose_threshold(v_val["y"].to_numpy(), v_val["prob"].to_numpy(), ep.threshold_rule)
+        result[f"video_{method}"] = binary_metrics(v_test["y"].to_numpy(), v_test["prob"].to_numpy(), v_thr,
+                                                   ep.clip, f"test split (videos, {method})")
+    result["video"] = dict(result[f"video_{ep.video_aggregation}"], aggregation=ep.video_aggregation)
+    return result
+
+
+def write_plots(name: str, y: np.ndarray, p: np.ndarray, threshold: float, plots_dir: Path) -> None:
+    fpr, tpr, _ = skm.roc_curve(y, p)
+    prec, rec, _ = skm.precision_recall_curve(y, p)
+    frac, mean_pred = calibration_curve(y, p, n_bins=10, strategy="uniform")
+    frames = {
+        "roc": pd.DataFrame({"fpr": fpr, "tpr": tpr}),
+        "pr": pd.DataFrame({"recall": rec, "precision": prec}),
+        "calibration": pd.DataFrame({"mean_predicted": mean_pred, "fraction_fake": frac}),
+        "confusion": pd.DataFrame({"actual": np.where(y == 1, "FAKE", "REAL"),
+                                   "predicted": np.where(p >= threshold, "FAKE", "REAL")}),
+    }
+    for kind, df in frames.items():
+        (plots_dir / kind).mkdir(parents=True, exist_ok=True)
+        df.to_csv(plots_dir / kind / f"{name}.csv", index=False)
+
+
+def comparison_table(results: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    rows = []
+    for name, m in results.items():
+        row = {"model": name, **{k: m[k] for k in METRIC_KEYS}}
+        row.update({f"video_{k}": m["video"][k] for k in METRIC_KEYS})
+        row["threshold"] = m["threshold"]
+        row["train_seconds"] = m.get("train_seconds")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def markdown_table(df: pd.DataFrame) -> str:
+    """A GitHub-markdown table, floats to 3 decimals."""
+    def cell(v: Any) -> str:
+        return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def run_evaluate(p: Params) -> dict[str, dict[str, Any]]:
+    ep = p.evaluate
+    val = load_split(p.balance.manifest, "val")
+    test = load_split(p.balance.manifest, "test")
+    predictors = {name: load_predictor(p.train.models_dir / name) for name in p.train.models}
+    log.info("evaluating %s on %d val / %d test crops (%d / %d videos)", ", ".join(predictors), len(val),
+             len(test), val["video"].nunique(), test["video"].nunique())
+    val_probs = score_split(predictors, val, ep.batch_size, "val")
+    test_probs = score_split(predictors, test, ep.batch_size, "test")
+    ep.metrics_dir.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for name, pred in predictors.items():
+        m = evaluate_probs(val, val_probs[name], test, test_probs[name], ep)
+        m.update(model=name, family=pred.family, train_seconds=pred.record.get("train_seconds"))
+        (ep.metrics_dir / f"{name}.json").write_text(json.dumps(m, indent=2))
+        write_plots(name, test["y"].to_numpy(), test_probs[name], m["threshold"], ep.plots_dir)
+        results[name] = m
+        log.info("%s: test AUC %.3f, log loss %.3f, balanced acc %.3f | video AUC %.3f (threshold %.3f from val)",
+                 name, m["auc"], m["log_loss"], m["balanced_accuracy"], m["video"]["auc"], m["threshold"])
+    table = comparison_table(results)
+    table.to_csv(ep.metrics_dir / "comparison.csv", index=False)
+    (ep.metrics_dir / "comparison.md").write_text(markdown_table(table))
+    return results

@@ -1,0 +1,254 @@
+"""extract: clips → N sampled frames → faces → crops + manifest (one row per crop).
+
+Runs per part folder (``--part``: the unit a scheduler fans out over workers) and merges the
+part manifests. Clips are processed in a process pool (every core by default); each worker builds
+its detector once. A bad clip (empty, truncated, not a video, no face) becomes a row in the
+rejects file with its reason, and the stage goes on. Ready face-crop datasets (Kaggle
+deepfake-faces) pass through the same manifest; with ``verify_ready_crops`` the detector scores
+each crop so clean can drop crops with no face.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import cv2
+import pandas as pd
+from tqdm import tqdm
+
+from ..config import ExtractParams, Params
+from ..faces import Detector, crop_face, find_faces, make_detector
+from ..imagestats import ImageReadError, read_rgb
+from ..manifest import MANIFEST_COLUMNS, REJECT_COLUMNS, write_csv
+from ..sources import (
+    ROOT_PART,
+    Clip,
+    ReadyCrop,
+    Reject,
+    detect_layout,
+    list_clips,
+    list_ready_crops,
+    part_file_stem,
+    part_folders,
+)
+from ..video import VideoError, sample_frames
+
+log = logging.getLogger(__name__)
+
+_worker_detector: Detector | None = None
+_worker_params: ExtractParams | None = None
+
+
+@dataclass
+class ClipResult:
+    rows: list[dict]
+    reject: Reject | None
+
+
+def _init_worker(params: ExtractParams, single_thread: bool) -> None:
+    """Build the detector once per process; one TF thread each when processes share the cores."""
+    global _worker_detector, _worker_params
+    if single_thread:
+        os.environ["OMP_NUM_THREADS"] = "1"
+        cv2.setNumThreads(1)
+        if params.detector == "mtcnn":
+            import tensorflow as tf
+
+            tf.config.threading.set_intra_op_parallelism_threads(1)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+    _worker_params = params
+    _worker_detector = make_detector(params.detector, min_face_size=_detect_min_size(params))
+
+
+def _detect_min_size(p: ExtractParams) -> int:
+    """Smallest face (in detector pixels) worth looking for: min_face_size scaled, at least 12."""
+    return max(12, min(p.min_face_size, 20))
+
+
+def extract_clip(clip: Clip, p: ExtractParams, detector: Detector, out_dir: Path) -> ClipResult:
+    """Sample frames of one clip, detect faces, write crops; a failure becomes a reject."""
+    try:
+        frames = sample_frames(clip.path, p.frames_per_video)
+    except VideoError as exc:
+        return ClipResult([], Reject(clip.video, clip.part, str(clip.path), exc.reason))
+    rows = []
+    stem = Path(clip.video).stem
+    for index, rgb in frames:
+        faces = find_faces(detector, rgb, max_side=p.detect_max_side, min_confidence=p.min_confidence,
+                           min_face_size=p.min_face_size, max_faces=p.max_faces_per_frame)
+        for k, face in enumerate(faces):
+            crop_id = f"{stem}_f{index:04d}_{k}"
+            path = out_dir / f"{crop_id}.jpg"
+            crop = crop_face(rgb, face, p.margin, p.crop_size)
+            ok = cv2.imwrite(str(path), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR),
+                             [cv2.IMWRITE_JPEG_QUALITY, p.jpeg_quality])
+            if not ok:
+                raise OSError(f"{path}: could not write crop")
+            rows.append({
+                "crop_id": crop_id, "path": str(path), "video": clip.video, "part": clip.part,
+                "frame": index, "x": face.x, "y": face.y, "w": face.w, "h": face.h,
+                "confidence": round(face.confidence, 5), "label": clip.label, "group": clip.group,
+                "source": "dfdc_videos",
+            })
+    if not rows:
+        reason = f"no face found in {len(frames)} sampled frames"
+        return ClipResult([], Reject(clip.video, clip.part, str(clip.path), reason))
+    return ClipResult(rows, None)
+
+
+def _extract_clip_in_worker(clip: Clip, out_dir: Path) -> ClipResult:
+    assert _worker_detector is not None and _worker_params is not None
+    return extract_clip(clip, _worker_params, _worker_detector, out_dir)
+
+
+Row = tuple[dict | None, Reject | None]
+Frames = tuple[pd.DataFrame, pd.DataFrame]
+
+
+def verify_ready_crop(crop: ReadyCrop, p: ExtractParams, detector: Detector | None) -> Row:
+    """Manifest row for a ready face crop; the detector's best score when verifying (0 = no face)."""
+    try:
+        rgb = read_rgb(crop.path)
+    except ImageReadError as exc:
+        return None, Reject(crop.video, ROOT_PART, str(crop.path), str(exc).split(": ", 1)[-1])
+    h, w = rgb.shape[:2]
+    confidence = float("nan")
+    if detector is not None:
+        faces = find_faces(detector, rgb, max_side=p.detect_max_side, min_confidence=0.0,
+                           min_face_size=min(p.min_face_size, min(h, w) // 4), max_faces=1)
+        confidence = round(faces[0].confidence, 5) if faces else 0.0
+    row = {
+        "crop_id": Path(crop.video).stem, "path": str(crop.path), "video": crop.video, "part": ROOT_PART,
+        "frame": -1, "x": 0, "y": 0, "w": w, "h": h, "confidence": confidence, "label": crop.label,
+        "group": crop.group, "source": "deepfake_faces",
+    }
+    return row, None
+
+
+def _verify_in_worker(crop: ReadyCrop) -> Row:
+    assert _worker_params is not None
+    return verify_ready_crop(crop, _worker_params, _worker_detector)
+
+
+def _workers(p: ExtractParams) -> int:
+    return p.workers or os.cpu_count() or 1
+
+
+def _map(func, items: list, p: ExtractParams, desc: str, *args) -> list:
+    """Run func over items, in a spawn-started process pool when more than one worker is asked for."""
+    n = min(_workers(p), max(1, len(items)))
+    if n == 1:
+        _init_worker(p, single_thread=False)
+        return [func(item, *args) for item in tqdm(items, desc=desc, unit="item")]
+    with ProcessPoolExecutor(n, mp_context=get_context("spawn"), initializer=_init_worker,
+                             initargs=(p, True)) as pool:
+        chunks = max(1, len(items) // (n * 8))
+        it = pool.map(func, items, *([a] * len(items) for a in args), chunksize=chunks)
+        return list(tqdm(it, total=len(items), desc=desc, unit="item"))
+
+
+def extract_part(params: Params, part: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Extract one part folder of a DFDC-layout dataset; writes its part manifest and rejects."""
+    p = params.extract
+    clips, rejects = list_clips(params.data.raw_dir, part)
+    out_dir = p.out_dir / part_file_stem(part)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir(parents=True)
+    log.info("part %s: %d clips listed, %d rejected by metadata; sampling %d frames each with %s",
+             part, len(clips), len(rejects), p.frames_per_video, p.detector)
+    results = _map(_extract_clip_in_worker, clips, p, f"extract {part}", out_dir)
+    rows = [r for res in results for r in res.rows]
+    rejects += [res.reject for res in results if res.reject is not None]
+    return _write_part(p, part, rows, rejects)
+
+
+def extract_ready_crops(params: Params) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Pass a face-crop dataset through to the manifest (optionally scoring each crop for a face)."""
+    p = params.extract
+    crops, rejects = list_ready_crops(params.data.raw_dir)
+    log.info("deepfake-faces: %d crops listed, %d rejected by metadata; verify faces: %s",
+             len(crops), len(rejects), p.verify_ready_crops)
+    if p.verify_ready_crops:
+        results = _map(_verify_in_worker, crops, p, "verify crops")
+    else:
+        results = [verify_ready_crop(c, p, None) for c in tqdm(crops, desc="list crops", unit="crop")]
+    rows = [row for row, _ in results if row is not None]
+    rejects += [rej for _, rej in results if rej is not None]
+    return _write_part(p, ROOT_PART, rows, rejects)
+
+
+def _write_part(p: ExtractParams, part: str, rows: list[dict], rejects: list[Reject]) -> Frames:
+    manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS).sort_values(["video", "frame", "crop_id"])
+    rej = pd.DataFrame([r.__dict__ for r in rejects], columns=REJECT_COLUMNS)
+    stem = part_file_stem(part)
+    write_csv(manifest, p.parts_dir / f"{stem}.csv", MANIFEST_COLUMNS)
+    write_csv(rej, p.parts_dir / f"{stem}.rejects.csv", REJECT_COLUMNS)
+    for r in rejects:
+        log.warning("rejected %s: %s", r.path, r.reason)
+    log.info("part %s: %d crops from %d sources, %d rejected", part, len(manifest),
+             manifest["video"].nunique(), len(rej))
+    return manifest, rej
+
+
+def merge_parts(p: ExtractParams) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Concatenate every part manifest into the manifest and rejects files the next stages read."""
+    manifests = sorted(f for f in p.parts_dir.glob("*.csv") if not f.name.endswith(".rejects.csv"))
+    if not manifests:
+        raise FileNotFoundError(f"{p.parts_dir}: no part manifests to merge (run `deepfake extract` first)")
+    frames = [pd.read_csv(f, dtype={"crop_id": str, "video": str, "group": str, "part": str}) for f in manifests]
+    manifest = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=MANIFEST_COLUMNS)
+    dupes = manifest["crop_id"][manifest["crop_id"].duplicated()]
+    if len(dupes):
+        raise ValueError(f"{p.parts_dir}: crop_id {dupes.iloc[0]!r} appears in two part manifests")
+    rejects = pd.concat([pd.read_csv(f.with_name(f.stem + ".rejects.csv")) for f in manifests
+                         if f.with_name(f.stem + ".rejects.csv").exists()], ignore_index=True)
+    write_csv(manifest, p.manifest, MANIFEST_COLUMNS)
+    write_csv(rejects, p.rejects, REJECT_COLUMNS)
+    log.info("manifest %s: %d crops from %d sources (%s); %d rejects in %s", p.manifest, len(manifest),
+             manifest["video"].nunique(), manifest["label"].value_counts().to_dict(), len(rejects), p.rejects)
+    return manifest, rejects
+
+
+def run_extract(params: Params, part: str | None = None, merge_only: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The stage: every part (or one, for fan-out), then the merge (skipped for a single part)."""
+    p = params.extract
+    if merge_only:
+        return merge_parts(p)
+    raw = params.data.raw_dir
+    layout = params.data.layout if params.data.layout != "auto" else detect_layout(raw)
+    if layout == "deepfake_faces":
+        if part not in (None, ROOT_PART):
+            raise ValueError(f"{raw}: a deepfake-faces folder has no part {part!r}")
+        _clear_parts(p)
+        extract_ready_crops(params)
+        return merge_parts(p)
+    if part is not None:
+        return extract_part(params, part)
+    _clear_parts(p)
+    for name, _ in part_folders(raw):
+        extract_part(params, name)
+    return merge_parts(p)
+
+
+def _clear_parts(p: ExtractParams) -> None:
+    """A full run starts from empty part folders: no stale part from an earlier dataset survives."""
+    shutil.rmtree(p.parts_dir, ignore_errors=True)
+    shutil.rmtree(p.out_dir, ignore_errors=True)
+    p.parts_dir.mkdir(parents=True, exist_ok=True)
+    p.out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def list_parts(params: Params) -> list[str]:
+    """Part names of the raw folder (what a scheduler maps extract over)."""
+    raw = params.data.raw_dir
+    if detect_layout(raw) == "deepfake_faces":
+        return [ROOT_PART]
+    return [name for name, _ in part_folders(raw)]
+
+

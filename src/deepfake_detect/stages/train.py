@@ -1,0 +1,48 @@
+"""Stage ``train``: one model family on the split manifest's train split, validated on val.
+
+Writes ``<train.models_dir>/<model>/`` (record.json + artifact) and the training curves
+``<train.curves_dir>/<model>.csv``. The model folder is written beside its final place and
+renamed in, so an interrupted run never leaves a half-written model."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+
+from ..config import Params
+from ..models import FAMILIES
+from ..models.dataset import load_split
+
+log = logging.getLogger(__name__)
+
+
+def run_train(p: Params, model: str) -> dict:
+    if model not in FAMILIES:
+        raise ValueError(f"unknown model {model!r}: choose one of {', '.join(FAMILIES)}")
+    train = load_split(p.balance.manifest, "train")
+    val = load_split(p.balance.manifest, "val")
+    log.info("%s: %d train crops (%d FAKE), %d val crops (%d FAKE)", model, len(train), int(train["y"].sum()),
+             len(val), int(val["y"].sum()))
+    final = p.train.models_dir / model
+    tmp = p.train.models_dir / f".{model}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    curves = p.train.curves_dir / f"{model}.csv"
+    if model == "sklearn_fft":
+        from ..models import sklearn_fft
+
+        record = sklearn_fft.train(train, val, p.train.sklearn_fft, tmp, curves, seed=p.seed)
+    elif model == "baseline_cnn":
+        from ..models import baseline_cnn
+
+        record = baseline_cnn.train(train, val, p.train.baseline_cnn, p.train.augment, tmp, curves, seed=p.seed,
+                                    distribute=p.train.distribute)
+    else:
+        from ..models import xception
+
+        record = xception.train(train, val, p.train.xception, p.train.augment, tmp, curves, seed=p.seed,
+                                distribute=p.train.distribute)
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+    log.info("%s: saved to %s (%.1f s of training)", model, final, record["train_seconds"])
+    return record
