@@ -46,6 +46,19 @@ def downscale(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), scale
 
 
+def _pyramid_without_small_levels(build):
+    """mtcnn 1.0.0 counts pyramid levels from the image size alone, so with ``min_face_size`` > ~22
+    its last levels shrink the image below PNet's 12-px window and detection crashes (Conv2D
+    "empty output"). Dropping exactly those levels changes nothing else."""
+
+    def build_scale_pyramid(width, height, min_face_size, scale_factor, min_size=12):
+        scales = build(width, height, min_face_size, scale_factor, min_size)
+        return scales[min(width, height) * scales >= min_size]
+
+    build_scale_pyramid.drops_small_levels = True
+    return build_scale_pyramid
+
+
 class MTCNNDetector:
     """MTCNN (Zhang et al. 2016) from the ``mtcnn`` package; TensorFlow on the CPU or GPU."""
 
@@ -54,7 +67,10 @@ class MTCNNDetector:
     def __init__(self, min_face_size: int = 20):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         from mtcnn import MTCNN  # heavy (TensorFlow): imported only when a detector is built
+        from mtcnn.stages import stage_pnet
 
+        if not getattr(stage_pnet.build_scale_pyramid, "drops_small_levels", False):
+            stage_pnet.build_scale_pyramid = _pyramid_without_small_levels(stage_pnet.build_scale_pyramid)
         self._mtcnn = MTCNN()
         self._min_face_size = min_face_size
 
