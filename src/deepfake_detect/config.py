@@ -248,6 +248,26 @@ class RetrainParams(Section):
     serving_reload_url: str = ""
 
 
+class ServeParams(Section):
+    """Serving (BentoML service and ``deepfake score``): input limits, sampling, batching, request log."""
+
+    model_tag: str = "deepfake-detector:latest"
+    frames_per_video: int = Field(16, ge=16)
+    max_upload_mb: float = Field(200, gt=0)
+    max_duration_s: float = Field(120, gt=0)
+    min_side: int = Field(32, ge=1)
+    max_side: int = Field(8192, ge=64)
+    max_pixels: int = Field(40_000_000, ge=4096)
+    api_key_env: str = "DEEPFAKE_API_KEY"
+    request_log_dir: Path = Path("logs/requests")
+    request_log: bool = True
+    batch_max_size: int = Field(64, ge=1)
+    batch_max_latency_ms: int = Field(10_000, ge=10)
+    max_batch_images: int = Field(64, ge=1)
+    explain_max_faces: int = Field(4, ge=1)
+    timeout_s: int = Field(300, ge=10)
+
+
 class Params(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
     seed: int = 42
@@ -262,6 +282,7 @@ class Params(BaseModel):
     promote: PromoteParams = PromoteParams()
     drift: DriftParams = DriftParams()
     retrain: RetrainParams = RetrainParams()
+    serve: ServeParams = ServeParams()
 
 
 class ConfigError(ValueError):
