@@ -28,7 +28,9 @@ log = logging.getLogger(__name__)
 PLOT_KINDS = ("roc", "pr", "calibration", "confusion")
 
 
-def score_split(predictors: dict[str, Predictor], df: pd.DataFrame, batch_size: int, desc: str) -> dict[str, np.ndarray]:
+def score_split(
+    predictors: dict[str, Predictor], df: pd.DataFrame, batch_size: int, desc: str
+) -> dict[str, np.ndarray]:
     """P(FAKE) of every row for every model; each image is read once and only a batch is in memory."""
     out: dict[str, list[np.ndarray]] = {name: [] for name in predictors}
     paths = df["path"].tolist()
@@ -39,8 +41,9 @@ def score_split(predictors: dict[str, Predictor], df: pd.DataFrame, batch_size: 
     return {name: np.concatenate(v) if v else np.zeros(0, np.float32) for name, v in out.items()}
 
 
-def evaluate_probs(val: pd.DataFrame, val_p: np.ndarray, test: pd.DataFrame, test_p: np.ndarray,
-                   ep: EvaluateParams) -> dict[str, Any]:
+def evaluate_probs(
+    val: pd.DataFrame, val_p: np.ndarray, test: pd.DataFrame, test_p: np.ndarray, ep: EvaluateParams
+) -> dict[str, Any]:
     """Frame-level metrics at the val-chosen threshold, then the same per video for both rules."""
     thr = choose_threshold(val["y"].to_numpy(), val_p, ep.threshold_rule)
     result: dict[str, Any] = binary_metrics(test["y"].to_numpy(), test_p, thr, ep.clip, "test split (frames)")
@@ -48,8 +51,9 @@ def evaluate_probs(val: pd.DataFrame, val_p: np.ndarray, test: pd.DataFrame, tes
         v_val = video_scores(val.assign(prob=val_p), ep.clip, method)
         v_test = video_scores(test.assign(prob=test_p), ep.clip, method)
         v_thr = choose_threshold(v_val["y"].to_numpy(), v_val["prob"].to_numpy(), ep.threshold_rule)
-        result[f"video_{method}"] = binary_metrics(v_test["y"].to_numpy(), v_test["prob"].to_numpy(), v_thr,
-                                                   ep.clip, f"test split (videos, {method})")
+        result[f"video_{method}"] = binary_metrics(
+            v_test["y"].to_numpy(), v_test["prob"].to_numpy(), v_thr, ep.clip, f"test split (videos, {method})"
+        )
     result["video"] = dict(result[f"video_{ep.video_aggregation}"], aggregation=ep.video_aggregation)
     return result
 
@@ -62,8 +66,9 @@ def write_plots(name: str, y: np.ndarray, p: np.ndarray, threshold: float, plots
         "roc": pd.DataFrame({"fpr": fpr, "tpr": tpr}),
         "pr": pd.DataFrame({"recall": rec, "precision": prec}),
         "calibration": pd.DataFrame({"mean_predicted": mean_pred, "fraction_fake": frac}),
-        "confusion": pd.DataFrame({"actual": np.where(y == 1, "FAKE", "REAL"),
-                                   "predicted": np.where(p >= threshold, "FAKE", "REAL")}),
+        "confusion": pd.DataFrame(
+            {"actual": np.where(y == 1, "FAKE", "REAL"), "predicted": np.where(p >= threshold, "FAKE", "REAL")}
+        ),
     }
     for kind, df in frames.items():
         (plots_dir / kind).mkdir(parents=True, exist_ok=True)
@@ -83,6 +88,7 @@ def comparison_table(results: dict[str, dict[str, Any]]) -> pd.DataFrame:
 
 def markdown_table(df: pd.DataFrame) -> str:
     """A GitHub-markdown table, floats to 3 decimals."""
+
     def cell(v: Any) -> str:
         return f"{v:.3f}" if isinstance(v, float) else str(v)
 
@@ -96,8 +102,14 @@ def run_evaluate(p: Params) -> dict[str, dict[str, Any]]:
     val = load_split(p.balance.manifest, "val")
     test = load_split(p.balance.manifest, "test")
     predictors = {name: load_predictor(p.train.models_dir / name) for name in p.train.models}
-    log.info("evaluating %s on %d val / %d test crops (%d / %d videos)", ", ".join(predictors), len(val),
-             len(test), val["video"].nunique(), test["video"].nunique())
+    log.info(
+        "evaluating %s on %d val / %d test crops (%d / %d videos)",
+        ", ".join(predictors),
+        len(val),
+        len(test),
+        val["video"].nunique(),
+        test["video"].nunique(),
+    )
     val_probs = score_split(predictors, val, ep.batch_size, "val")
     test_probs = score_split(predictors, test, ep.batch_size, "test")
     ep.metrics_dir.mkdir(parents=True, exist_ok=True)
@@ -108,8 +120,15 @@ def run_evaluate(p: Params) -> dict[str, dict[str, Any]]:
         (ep.metrics_dir / f"{name}.json").write_text(json.dumps(m, indent=2))
         write_plots(name, test["y"].to_numpy(), test_probs[name], m["threshold"], ep.plots_dir)
         results[name] = m
-        log.info("%s: test AUC %.3f, log loss %.3f, balanced acc %.3f | video AUC %.3f (threshold %.3f from val)",
-                 name, m["auc"], m["log_loss"], m["balanced_accuracy"], m["video"]["auc"], m["threshold"])
+        log.info(
+            "%s: test AUC %.3f, log loss %.3f, balanced acc %.3f | video AUC %.3f (threshold %.3f from val)",
+            name,
+            m["auc"],
+            m["log_loss"],
+            m["balanced_accuracy"],
+            m["video"]["auc"],
+            m["threshold"],
+        )
     table = comparison_table(results)
     table.to_csv(ep.metrics_dir / "comparison.csv", index=False)
     (ep.metrics_dir / "comparison.md").write_text(markdown_table(table))

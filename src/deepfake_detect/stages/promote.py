@@ -81,8 +81,9 @@ def fit_projection(predictor: Predictor, p: Params) -> dict[str, np.ndarray]:
     train = load_split(p.balance.manifest, "train").drop_duplicates("path")
     n = min(len(train), p.promote.embedding_samples)
     rows = train.sample(n, random_state=p.seed)["path"].tolist()
-    feats = np.concatenate([predictor.pooled_features([read_rgb(x) for x in rows[i : i + 64]])
-                            for i in range(0, len(rows), 64)]).astype(np.float64)
+    feats = np.concatenate(
+        [predictor.pooled_features([read_rgb(x) for x in rows[i : i + 64]]) for i in range(0, len(rows), 64)]
+    ).astype(np.float64)
     mean = feats.mean(axis=0)
     _, _, vt = np.linalg.svd(feats - mean, full_matrices=False)
     k = min(p.promote.embedding_components, vt.shape[0])
@@ -114,8 +115,9 @@ def swap_link(link: Path, target: Path) -> None:
     os.replace(tmp, link)
 
 
-def write_release(src: Path, releases: Path, tag: str, record: dict[str, Any],
-                  projection: dict[str, np.ndarray] | None) -> Path:
+def write_release(
+    src: Path, releases: Path, tag: str, record: dict[str, Any], projection: dict[str, np.ndarray] | None
+) -> Path:
     """Copy a model folder into ``releases/<tag>`` with its final record, via a temporary folder."""
     final = releases / tag
     tmp = releases / f".{tag}.tmp"
@@ -135,8 +137,10 @@ def save_to_bentoml(release: Path, name: str) -> str:
     record = read_record(release)
     metadata = {
         "threshold": float(record["threshold"]),
-        "metrics": {k: record["metrics"][k] for k in ("auc", "log_loss", "balanced_accuracy", "accuracy",
-                                                       "precision", "recall", "f1")},
+        "metrics": {
+            k: record["metrics"][k]
+            for k in ("auc", "log_loss", "balanced_accuracy", "accuracy", "precision", "recall", "f1")
+        },
         "video_metrics": {k: v for k, v in record["metrics"].get("video", {}).items() if isinstance(v, float)},
         "params": json.dumps(record.get("params", {})),
         "data_version": str(record.get("data_version")),
@@ -146,8 +150,9 @@ def save_to_bentoml(release: Path, name: str) -> str:
         "release": record["tag"],
         "input_size": int(record["input_size"]),
     }
-    with bentoml.models.create(name, labels={"family": record["family"], "model": record["name"]},
-                               metadata=metadata) as bento_model:
+    with bentoml.models.create(
+        name, labels={"family": record["family"], "model": record["name"]}, metadata=metadata
+    ) as bento_model:
         for item in release.iterdir():
             if item.is_file():
                 shutil.copy2(item, bento_model.path_of(item.name))
@@ -162,8 +167,14 @@ def run_promote(p: Params) -> dict[str, Any]:
     best = pick_best(candidates, pp.metric, pp.level)
     cand_metrics = candidates[best]
     cand_score = metric_value(cand_metrics, pp.metric, pp.level)
-    decision: dict[str, Any] = {"metric": pp.metric, "level": pp.level, "candidate": best,
-                                "candidate_score": cand_score, "current": None, "current_score": None}
+    decision: dict[str, Any] = {
+        "metric": pp.metric,
+        "level": pp.level,
+        "candidate": best,
+        "candidate_score": cand_score,
+        "current": None,
+        "current_score": None,
+    }
     current = current_release(p)
     if current is not None:
         try:
@@ -174,17 +185,27 @@ def run_promote(p: Params) -> dict[str, Any]:
             cur_score = metric_value(rescore(served, p), pp.metric, pp.level)
             decision.update(current=served.tag, current_score=cur_score)
             if not is_better(cand_score, cur_score, pp.metric, pp.min_improvement):
-                decision.update(promoted=False, reason=f"{best} {pp.metric}={cand_score:.4f} does not beat served "
-                                f"{served.tag} {pp.metric}={cur_score:.4f} on the same test split")
+                decision.update(
+                    promoted=False,
+                    reason=f"{best} {pp.metric}={cand_score:.4f} does not beat served "
+                    f"{served.tag} {pp.metric}={cur_score:.4f} on the same test split",
+                )
                 log.info(decision["reason"])
                 write_json_atomic(pp.decision, decision)
                 return decision
     src = p.train.models_dir / best
     predictor = load_predictor(src)
     tag = f"{best}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
-    record = {**predictor.record, "tag": tag, "threshold": cand_metrics["threshold"], "metrics": cand_metrics,
-              "promoted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "data_version": data_version(),
-              "promote_git_rev": git_rev(), "embedding_layer": predictor.record.get("embedding_layer", "pooled")}
+    record = {
+        **predictor.record,
+        "tag": tag,
+        "threshold": cand_metrics["threshold"],
+        "metrics": cand_metrics,
+        "promoted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "data_version": data_version(),
+        "promote_git_rev": git_rev(),
+        "embedding_layer": predictor.record.get("embedding_layer", "pooled"),
+    }
     releases = pp.releases_dir
     releases.mkdir(parents=True, exist_ok=True)
     release = write_release(src, releases, tag, record, fit_projection(predictor, p))
@@ -192,9 +213,16 @@ def run_promote(p: Params) -> dict[str, Any]:
     swap_link(pp.dir, release)
     history = [t for t in read_history(releases) if t != tag] + [tag]
     write_json_atomic(releases / HISTORY_FILE, history)
-    decision.update(promoted=True, tag=tag, reason=f"{best} {pp.metric}={cand_score:.4f} beats "
-                    + (f"served {decision['current']} ({decision['current_score']:.4f})" if decision["current"]
-                       else "nothing (no model was served)"))
+    decision.update(
+        promoted=True,
+        tag=tag,
+        reason=f"{best} {pp.metric}={cand_score:.4f} beats "
+        + (
+            f"served {decision['current']} ({decision['current_score']:.4f})"
+            if decision["current"]
+            else "nothing (no model was served)"
+        ),
+    )
     log.info("promoted %s: %s", tag, decision["reason"])
     write_json_atomic(pp.decision, decision)
     return decision
@@ -210,8 +238,10 @@ def run_rollback(p: Params) -> dict[str, Any]:
     before = history[: history.index(cur_tag)] if cur_tag in history else [t for t in history if t != cur_tag]
     before = [t for t in before if (releases / t / RECORD_FILE).exists()]
     if not before:
-        raise PromoteError(f"nothing to roll back to: {releases / HISTORY_FILE} lists no release before "
-                           f"{cur_tag or 'the current state'}")
+        raise PromoteError(
+            f"nothing to roll back to: {releases / HISTORY_FILE} lists no release before "
+            f"{cur_tag or 'the current state'}"
+        )
     target = releases / before[-1]
     bento_tag = save_to_bentoml(target, pp.bento_name)
     swap_link(pp.dir, target)

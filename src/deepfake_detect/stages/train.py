@@ -21,8 +21,14 @@ def run_train(p: Params, model: str) -> dict:
         raise ValueError(f"unknown model {model!r}: choose one of {', '.join(FAMILIES)}")
     train = load_split(p.balance.manifest, "train")
     val = load_split(p.balance.manifest, "val")
-    log.info("%s: %d train crops (%d FAKE), %d val crops (%d FAKE)", model, len(train), int(train["y"].sum()),
-             len(val), int(val["y"].sum()))
+    log.info(
+        "%s: %d train crops (%d FAKE), %d val crops (%d FAKE)",
+        model,
+        len(train),
+        int(train["y"].sum()),
+        len(val),
+        int(val["y"].sum()),
+    )
     final = p.train.models_dir / model
     tmp = p.train.models_dir / f".{model}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -31,17 +37,19 @@ def run_train(p: Params, model: str) -> dict:
     if model == "sklearn_fft":
         from ..models import sklearn_fft
 
-        record = sklearn_fft.train(train, val, p.train.sklearn_fft, tmp, curves, seed=p.seed)
+        _, record = sklearn_fft.train(train, val, p.train.sklearn_fft, tmp, curves, seed=p.seed)
     elif model == "baseline_cnn":
         from ..models import baseline_cnn
 
-        record = baseline_cnn.train(train, val, p.train.baseline_cnn, p.train.augment, tmp, curves, seed=p.seed,
-                                    distribute=p.train.distribute)
+        _, record = baseline_cnn.train(
+            train, val, p.train.baseline_cnn, p.train.augment, tmp, curves, seed=p.seed, distribute=p.train.distribute
+        )
     else:
         from ..models import xception
 
-        record = xception.train(train, val, p.train.xception, p.train.augment, tmp, curves, seed=p.seed,
-                                distribute=p.train.distribute)
+        _, record = xception.train(
+            train, val, p.train.xception, p.train.augment, tmp, curves, seed=p.seed, distribute=p.train.distribute
+        )
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
     log.info("%s: saved to %s (%.1f s of training)", model, final, record["train_seconds"])

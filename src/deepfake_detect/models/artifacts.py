@@ -1,0 +1,62 @@
+"""Writing a trained model folder (record.json + artifact) in the layout ``predictor.py`` reads."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..predictor import RECORD_FILE
+
+
+def git_rev(cwd: str | Path = ".") -> str:
+    """Current git commit (``unknown`` outside a repository), with ``+dirty`` for local changes."""
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return rev.stdout.strip() + ("+dirty" if dirty else "")
+
+
+def data_version(dvc_file: str | Path = "data.dvc") -> str:
+    """md5 of the raw data as recorded in ``data.dvc`` (DVC's own version of the data)."""
+    import yaml
+
+    path = Path(dvc_file)
+    if not path.exists():
+        return "unversioned"
+    outs = (yaml.safe_load(path.read_text()) or {}).get("outs") or [{}]
+    return str(outs[0].get("md5", "unversioned"))
+
+
+def write_record(folder: Path, **fields: Any) -> dict[str, Any]:
+    """Write ``record.json`` (atomically) with creation time, git revision and data version filled in."""
+    record = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "git_rev": git_rev(),
+        "data_version": data_version(),
+        "threshold": 0.5,
+        "metrics": {},
+        **fields,
+    }
+    tmp = folder / f".{RECORD_FILE}.tmp"
+    tmp.write_text(json.dumps(record, indent=2, default=str))
+    tmp.replace(folder / RECORD_FILE)
+    return record
+
+
+def write_curves(rows: list[dict[str, Any]], path: Path) -> None:
+    """Training curves (one row per epoch) as CSV for ``dvc plots``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(path, index=False)

@@ -1,0 +1,76 @@
+"""The seed notebook's simple CNN, kept as the reference every other model must beat.
+
+Three conv + max-pool blocks, a dense layer with dropout and a sigmoid output, Adam, binary
+cross-entropy. One change from the seed: ``Flatten`` became ``GlobalAveragePooling2D`` named
+``pooled``, so the model exposes an embedding (drift monitoring) like the other Keras models.
+Rescaling to 0..1 lives inside the model, so it takes RGB 0..255 like every model folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..config import AugmentParams, BaselineCnnParams
+from .artifacts import write_curves, write_record
+from .dataset import steps_for
+from .keras_common import compile_model, fit_phase, learning_rate, save_keras, seed_everything, strategy
+
+log = logging.getLogger(__name__)
+
+
+def build(input_size: int):
+    import keras
+    from keras import layers
+
+    inp = keras.Input((input_size, input_size, 3), name="image")
+    x = layers.Rescaling(1 / 255.0, name="preprocess")(inp)
+    for filters in (32, 64, 128):
+        x = layers.Conv2D(filters, 3, activation="relu", padding="same")(x)
+        x = layers.MaxPooling2D()(x)
+    x = layers.GlobalAveragePooling2D(name="pooled")(x)
+    x = layers.Dense(128, activation="relu")(x)
+    x = layers.Dropout(0.5)(x)
+    out = layers.Dense(1, activation="sigmoid", name="p_fake")(x)
+    return keras.Model(inp, out, name="baseline_cnn")
+
+
+def train(
+    train: pd.DataFrame,
+    val: pd.DataFrame,
+    cfg: BaselineCnnParams,
+    aug: AugmentParams,
+    out: Path,
+    curves: Path,
+    *,
+    seed: int,
+    distribute: str = "auto",
+) -> tuple[Any, dict]:
+    """Train, save ``model.keras`` + ``record.json`` into ``out``, training curves into ``curves``."""
+    seed_everything(seed)
+    start = time.perf_counter()
+    with strategy(distribute).scope():
+        model = build(cfg.input_size)
+        total = cfg.epochs * steps_for(len(train), cfg.batch_size, cfg.steps_per_epoch)
+        compile_model(model, learning_rate(cfg, cfg.learning_rate, total), cfg.label_smoothing)
+    rows = fit_phase(model, train, val, cfg, aug, epochs=cfg.epochs, seed=seed, phase="train")
+    seconds = time.perf_counter() - start
+    artifact = save_keras(model, out)
+    write_curves(rows, curves)
+    record = write_record(
+        out,
+        name="baseline_cnn",
+        family="keras",
+        artifact=artifact,
+        input_size=cfg.input_size,
+        embedding_layer="pooled",
+        params=cfg.model_dump(),
+        train_seconds=round(seconds, 1),
+        n_train=len(train),
+        n_val=len(val),
+    )
+    return model, record

@@ -1,0 +1,114 @@
+"""What the Keras families share: distribution strategy, the streamed fit loop with early stopping
+on validation log loss, learning-rate schedules, training curves and saving."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..config import AugmentParams, KerasTrainParams
+from .dataset import class_weights, make_dataset, steps_for
+
+log = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int) -> None:
+    import keras
+
+    keras.utils.set_random_seed(seed)  # python, numpy and tensorflow
+
+
+def strategy(kind: str = "auto"):
+    """MirroredStrategy over all GPUs when there are several (``auto``), else the default strategy."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU")
+    if kind == "mirrored" or (kind == "auto" and len(gpus) > 1):
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def compile_model(model, learning_rate, label_smoothing: float) -> None:
+    import keras
+
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing),
+        metrics=[keras.metrics.BinaryCrossentropy(name="logloss"), keras.metrics.AUC(name="auc")],
+    )
+
+
+def learning_rate(cfg: KerasTrainParams, lr: float, total_steps: int):
+    """A float for ``constant``/``plateau`` (plateau adds a callback), a cosine decay schedule otherwise."""
+    import keras
+
+    if cfg.lr_schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(total_steps, 1), alpha=0.05)
+    return lr
+
+
+def fit_phase(
+    model,
+    train: pd.DataFrame,
+    val: pd.DataFrame,
+    cfg: KerasTrainParams,
+    aug: AugmentParams,
+    *,
+    epochs: int,
+    seed: int,
+    phase: str,
+    first_epoch: int = 0,
+) -> list[dict[str, Any]]:
+    """Fit ``epochs`` epochs (already compiled model), streamed; early stopping on val log loss
+    restores the best weights. Returns one curve row per epoch."""
+    import keras
+
+    steps = steps_for(len(train), cfg.batch_size, cfg.steps_per_epoch)
+    repeat = cfg.steps_per_epoch > 0  # a capped epoch draws from an endless shuffled stream
+    train_ds = make_dataset(
+        train["path"].tolist(),
+        train["y"].to_numpy(),
+        cfg.input_size,
+        cfg.batch_size,
+        training=True,
+        augment=aug if cfg.augment else None,
+        seed=seed,
+        repeat=repeat,
+    )
+    val_ds = make_dataset(val["path"].tolist(), val["y"].to_numpy(), cfg.input_size, cfg.batch_size, training=False)
+    callbacks = [
+        keras.callbacks.EarlyStopping(
+            monitor="val_logloss", mode="min", patience=cfg.patience, restore_best_weights=True
+        )
+    ]
+    if cfg.lr_schedule == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_logloss", factor=0.3, patience=1))
+    weights = class_weights(train["y"].to_numpy()) if cfg.class_weight else None
+    start = time.perf_counter()
+    hist = model.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=epochs,
+        steps_per_epoch=steps if repeat else None,
+        class_weight=weights,
+        callbacks=callbacks,
+        verbose=2,
+    )
+    seconds = time.perf_counter() - start
+    rows = []
+    for i in range(len(hist.history["loss"])):
+        row = {"epoch": first_epoch + i + 1, "phase": phase}
+        row.update({k: float(v[i]) for k, v in hist.history.items() if k != "learning_rate"})
+        rows.append(row)
+    log.info("%s: %d epoch(s) of %d step(s) in %.1f s", phase, len(rows), steps, seconds)
+    return rows
+
+
+def save_keras(model, folder: Path) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save(folder / "model.keras")
+    return "model.keras"

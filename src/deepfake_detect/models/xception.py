@@ -1,0 +1,134 @@
+"""Xception transfer learning (the seed's main model, after the DFDC literature):
+``keras.applications.Xception(include_top=False)`` → ``pooled`` (global average) → dropout →
+sigmoid. Phase 1 trains the head on a frozen base; phase 2 unfreezes the base from layer
+``unfreeze_from`` (the seed used 56) at a lower learning rate. Batch norm stays in inference mode.
+
+``pretrained: imagenet`` needs Keras' ImageNet weights file; without network access and without
+the file in the Keras cache this stops with a message saying where to put it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..config import AugmentParams, XceptionParams
+from .artifacts import write_curves, write_record
+from .dataset import steps_for
+from .keras_common import compile_model, fit_phase, learning_rate, save_keras, seed_everything, strategy
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_FILE = "xception_weights_tf_dim_ordering_tf_kernels_notop.h5"
+WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/xception/" + WEIGHTS_FILE
+
+
+class WeightsUnavailable(RuntimeError):
+    """ImageNet weights requested but neither cached nor downloadable."""
+
+
+def weights_cache() -> Path:
+    base = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+    return base / "models" / WEIGHTS_FILE
+
+
+def resolve_weights(pretrained: str, timeout: float = 5.0) -> str | None:
+    """``None`` for ``none``; the cached file path or ``imagenet`` (Keras downloads) when reachable."""
+    if pretrained == "none":
+        return None
+    cached = weights_cache()
+    if cached.is_file():
+        return str(cached)
+    try:
+        socket.create_connection(("storage.googleapis.com", 443), timeout=timeout).close()
+    except OSError as exc:
+        raise WeightsUnavailable(
+            f"train.xception.pretrained=imagenet, but {WEIGHTS_FILE} is not in the Keras cache ({cached}) and "
+            f"storage.googleapis.com is unreachable ({exc}). Download {WEIGHTS_URL} on a machine with network, "
+            f"copy it to {cached}, or set train.xception.pretrained: none (e.g. `dvc exp run -S "
+            f"train.xception.pretrained=none`)."
+        ) from exc
+    return "imagenet"
+
+
+def build(cfg: XceptionParams):
+    """The model and its Xception base (so the phases can freeze and unfreeze it)."""
+    import keras
+    from keras import layers
+
+    weights = resolve_weights(cfg.pretrained)
+    size = cfg.input_size
+    base = keras.applications.Xception(include_top=False, weights=weights, input_shape=(size, size, 3))
+    inp = keras.Input((size, size, 3), name="image")
+    x = layers.Rescaling(1 / 127.5, offset=-1.0, name="preprocess")(inp)  # = xception.preprocess_input
+    x = base(x, training=False)
+    x = layers.GlobalAveragePooling2D(name="pooled")(x)
+    x = layers.Dropout(cfg.dropout)(x)
+    out = layers.Dense(1, activation="sigmoid", name="p_fake")(x)
+    return keras.Model(inp, out, name="xception"), base
+
+
+def train(
+    train: pd.DataFrame,
+    val: pd.DataFrame,
+    cfg: XceptionParams,
+    aug: AugmentParams,
+    out: Path,
+    curves: Path,
+    *,
+    seed: int,
+    distribute: str = "auto",
+) -> tuple[Any, dict]:
+    """Two-phase training; saves ``model.keras`` + ``record.json`` into ``out``, curves into ``curves``."""
+    seed_everything(seed)
+    start = time.perf_counter()
+    steps = steps_for(len(train), cfg.batch_size, cfg.steps_per_epoch)
+    with strategy(distribute).scope():
+        model, base = build(cfg)
+        base.trainable = False
+        compile_model(model, learning_rate(cfg, cfg.learning_rate, cfg.epochs * steps), cfg.label_smoothing)
+    rows = fit_phase(model, train, val, cfg, aug, epochs=cfg.epochs, seed=seed, phase="frozen")
+    if cfg.fine_tune_epochs:
+        if cfg.unfreeze_from >= len(base.layers):
+            raise ValueError(
+                f"train.xception.unfreeze_from={cfg.unfreeze_from}: the base has only {len(base.layers)} layers"
+            )
+        with strategy(distribute).scope():
+            base.trainable = True
+            for layer in base.layers[: cfg.unfreeze_from]:
+                layer.trainable = False
+            lr = learning_rate(cfg, cfg.fine_tune_learning_rate, cfg.fine_tune_epochs * steps)
+            compile_model(model, lr, cfg.label_smoothing)
+        rows += fit_phase(
+            model,
+            train,
+            val,
+            cfg,
+            aug,
+            epochs=cfg.fine_tune_epochs,
+            seed=seed + 1,
+            phase="fine_tune",
+            first_epoch=len(rows),
+        )
+    seconds = time.perf_counter() - start
+    artifact = save_keras(model, out)
+    write_curves(rows, curves)
+    record = write_record(
+        out,
+        name="xception",
+        family="keras",
+        artifact=artifact,
+        input_size=cfg.input_size,
+        embedding_layer="pooled",
+        params=cfg.model_dump(),
+        train_seconds=round(seconds, 1),
+        n_train=len(train),
+        n_val=len(val),
+    )
+    return model, record

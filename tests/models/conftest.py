@@ -1,0 +1,127 @@
+"""Fixtures for the model tests: a tiny split manifest of real image files written with cv2.
+
+FAKE crops carry a blended high-frequency patch (a stand-in for blending traces), so a model can
+learn the task in a few steps; groups never straddle splits, as the balance stage guarantees."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from deepfake_detect.config import Params
+from deepfake_detect.manifest import MANIFEST_COLUMNS
+
+SIDE = 48
+SPLIT_OF_GROUP = ["train"] * 6 + ["val"] * 3 + ["test"] * 3
+
+
+def face_crop(rng: np.random.Generator, fake: bool, side: int = SIDE) -> np.ndarray:
+    """A face-like ellipse on a noisy background; FAKE adds a checkerboard patch blended in."""
+    img = np.full((side, side, 3), rng.integers(30, 90), np.uint8)
+    colour = tuple(int(c) for c in rng.integers(120, 220, 3))
+    cv2.ellipse(img, (side // 2, side // 2), (side // 3, side // 2 - 4), 0, 0, 360, colour, -1)
+    img = np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
+    if fake:
+        yy, xx = np.indices((side // 2, side // 2))
+        pattern = ((yy + xx) % 2 * 90).astype(np.float64)[..., None]
+        s = side // 4
+        patch = img[s : s + side // 2, s : s + side // 2].astype(np.float64)
+        img[s : s + side // 2, s : s + side // 2] = np.clip(0.5 * patch + pattern, 0, 255).astype(np.uint8)
+    return img
+
+
+def write_split(
+    root: Path, n_groups: int = 12, per_video: int = 4, seed: int = 0, split_of_group: list[str] | None = None
+) -> Path:
+    """Write crops + a split manifest (columns of the contract + split); returns the manifest path."""
+    rng = np.random.default_rng(seed)
+    splits = split_of_group or SPLIT_OF_GROUP
+    rows = []
+    (root / "crops").mkdir(parents=True, exist_ok=True)
+    for g in range(n_groups):
+        group = f"real{g:02d}.mp4"
+        for label, video in (("REAL", group), ("FAKE", f"fake{g:02d}.mp4")):
+            for f in range(per_video):
+                crop_id = f"{Path(video).stem}_f{f}_0"
+                path = root / "crops" / f"{crop_id}.png"
+                cv2.imwrite(str(path), cv2.cvtColor(face_crop(rng, label == "FAKE"), cv2.COLOR_RGB2BGR))
+                rows.append(
+                    {
+                        "crop_id": crop_id,
+                        "path": str(path),
+                        "video": video,
+                        "part": ".",
+                        "frame": f,
+                        "x": 0,
+                        "y": 0,
+                        "w": SIDE,
+                        "h": SIDE,
+                        "confidence": 0.99,
+                        "label": label,
+                        "group": group,
+                        "source": "dfdc_videos",
+                        "split": splits[g % len(splits)],
+                    }
+                )
+    manifest = root / "split" / "manifest.csv"
+    manifest.parent.mkdir(parents=True)
+    pd.DataFrame(rows)[[*MANIFEST_COLUMNS, "split"]].to_csv(manifest, index=False)
+    return manifest
+
+
+def tiny_params(root: Path, manifest: Path, **train_overrides) -> Params:
+    """Params pointing every model path into ``root``, with tiny, fast model settings."""
+    raw = {
+        "seed": 7,
+        "balance": {"manifest": str(manifest)},
+        "train": {
+            "models_dir": str(root / "models" / "trained"),
+            "curves_dir": str(root / "plots" / "train"),
+            "models": ["sklearn_fft"],
+            "baseline_cnn": {"input_size": 32, "batch_size": 8, "epochs": 2, "steps_per_epoch": 3},
+            "xception": {
+                "input_size": 71,
+                "batch_size": 4,
+                "epochs": 1,
+                "fine_tune_epochs": 1,
+                "steps_per_epoch": 2,
+                "unfreeze_from": 120,
+            },
+            "sklearn_fft": {"classifier": "logreg"},
+            **train_overrides,
+        },
+        "evaluate": {"metrics_dir": str(root / "metrics"), "plots_dir": str(root / "plots" / "eval")},
+        "promote": {
+            "dir": str(root / "models" / "promoted"),
+            "releases_dir": str(root / "models" / "releases"),
+            "decision": str(root / "reports" / "promotion.json"),
+            "embedding_components": 4,
+            "embedding_samples": 32,
+        },
+    }
+    return Params.model_validate(raw)
+
+
+@pytest.fixture
+def split_manifest(tmp_path: Path) -> Path:
+    return write_split(tmp_path)
+
+
+@pytest.fixture
+def bento_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private BentoML store for the test."""
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    home = tmp_path / "bentoml"
+    home.mkdir()
+    monkeypatch.setenv("BENTOML_HOME", str(home))
+    BentoMLContainer.bentoml_home.set(str(home))
+    return home
