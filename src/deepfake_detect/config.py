@@ -178,6 +178,7 @@ class TrainParams(Section):
 class EvaluateParams(Section):
     metrics_dir: Path = Path("metrics")
     plots_dir: Path = Path("plots/eval")
+    comparison: Path = Path("reports/models/comparison.md")
     clip: tuple[float, float] = (0.01, 0.99)
     video_aggregation: Literal["mean", "confident"] = "confident"
     threshold_rule: Literal["balanced_accuracy", "f1"] = "balanced_accuracy"
@@ -197,7 +198,7 @@ class PromoteParams(Section):
     min_improvement: float = Field(0.0, ge=0)
     dir: Path = Path("models/promoted")
     releases_dir: Path = Path("models/releases")
-    decision: Path = Path("metrics/promotion.json")
+    decision: Path = Path("reports/models/promotion.json")
     bento_name: str = "deepfake-detector"
     embedding_components: int = Field(16, ge=1)
     embedding_samples: int = Field(512, ge=16)

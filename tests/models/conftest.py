@@ -98,7 +98,11 @@ def tiny_params(root: Path, manifest: Path, **train_overrides) -> Params:
             "sklearn_fft": {"classifier": "logreg"},
             **train_overrides,
         },
-        "evaluate": {"metrics_dir": str(root / "metrics"), "plots_dir": str(root / "plots" / "eval")},
+        "evaluate": {
+            "metrics_dir": str(root / "metrics"),
+            "plots_dir": str(root / "plots" / "eval"),
+            "comparison": str(root / "reports" / "comparison.md"),
+        },
         "promote": {
             "dir": str(root / "models" / "promoted"),
             "releases_dir": str(root / "models" / "releases"),

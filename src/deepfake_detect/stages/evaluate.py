@@ -2,8 +2,9 @@
 
 The decision threshold is chosen on the validation split (never on test). Writes
 ``metrics/<model>.json`` (top-level frame metrics, ``video`` block for the configured
-aggregation, ``video_mean`` / ``video_confident`` for both rules), ``metrics/comparison.csv|md``
-and the ROC / PR / calibration / confusion plot data under ``evaluate.plots_dir``."""
+aggregation, ``video_mean`` / ``video_confident`` for both rules), the comparison table
+(``evaluate.comparison``, .md and .csv) and the ROC / PR / calibration / confusion plot data
+under ``evaluate.plots_dir``."""
 
 from __future__ import annotations
 
@@ -130,6 +131,7 @@ def run_evaluate(p: Params) -> dict[str, dict[str, Any]]:
             m["threshold"],
         )
     table = comparison_table(results)
-    table.to_csv(ep.metrics_dir / "comparison.csv", index=False)
-    (ep.metrics_dir / "comparison.md").write_text(markdown_table(table))
+    ep.comparison.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(ep.comparison.with_suffix(".csv"), index=False)
+    ep.comparison.write_text(markdown_table(table))
     return results
