@@ -129,3 +129,15 @@ def bento_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("BENTOML_HOME", str(home))
     BentoMLContainer.bentoml_home.set(str(home))
     return home
+
+
+@pytest.fixture
+def make_params():
+    """Factory: ``make_params(root, manifest, **train_overrides)`` → tiny Params (see :func:`tiny_params`)."""
+    return tiny_params
+
+
+@pytest.fixture
+def make_split():
+    """Factory: ``make_split(root, **kwargs)`` → a split manifest (see :func:`write_split`)."""
+    return write_split

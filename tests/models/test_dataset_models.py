@@ -1,0 +1,63 @@
+"""Streamed tf.data input: split loading, clear errors, batch shapes, augmentation range."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from deepfake_detect.config import AugmentParams
+from deepfake_detect.models.dataset import SplitError, class_weights, load_image, load_split, make_dataset
+
+
+def test_load_split_gives_absolute_paths_and_int_labels(split_manifest: Path):
+    train = load_split(split_manifest, "train")
+    assert set(train["split"]) == {"train"}
+    assert set(train["y"]) == {0, 1}
+    assert (train["y"] == (train["label"] == "FAKE")).all()
+    assert all(Path(p).is_absolute() and Path(p).exists() for p in train["path"])
+
+
+def test_bad_labels_and_missing_split_name_the_file(split_manifest: Path, tmp_path: Path):
+    df = pd.read_csv(split_manifest)
+    df.loc[0, "label"] = "MAYBE"
+    bad = tmp_path / "bad.csv"
+    df.to_csv(bad, index=False)
+    with pytest.raises(SplitError, match=r"bad\.csv: column label holds \['MAYBE'\]"):
+        load_split(bad, "train")
+    df = pd.read_csv(split_manifest)
+    df[df["split"] != "val"].to_csv(bad, index=False)
+    with pytest.raises(SplitError, match=r"bad\.csv: split 'val' has no rows"):
+        load_split(bad, "val")
+    with pytest.raises(ValueError, match="lacks column"):
+        df.drop(columns=["split"]).to_csv(bad, index=False)
+        load_split(bad, "train")
+
+
+def test_dataset_streams_batches_in_the_served_format(split_manifest: Path):
+    train = load_split(split_manifest, "train")
+    ds = make_dataset(
+        train["path"].tolist(),
+        train["y"].to_numpy(),
+        40,
+        8,
+        training=True,
+        augment=AugmentParams(jpeg_prob=1.0, blur_prob=1.0, noise_prob=1.0, cutout_prob=1.0),
+        seed=1,
+    )
+    batches = list(ds)
+    assert sum(int(x.shape[0]) for x, _ in batches) == len(train)
+    x, y = batches[0]
+    assert x.shape == (8, 40, 40, 3) and y.shape == (8, 1)
+    assert float(np.min(x)) >= 0.0 and float(np.max(x)) <= 255.0
+    # no augmentation: exactly what the Predictor feeds (same decode + resize)
+    plain = make_dataset(train["path"].tolist()[:2], train["y"].to_numpy()[:2], 40, 2, training=False)
+    x0 = next(iter(plain))[0].numpy()
+    np.testing.assert_array_equal(x0[0], load_image(train["path"].iloc[0], 40))
+
+
+def test_class_weights_balance_the_loss():
+    w = class_weights(np.array([1, 1, 1, 0]))
+    assert w[1] * 3 == pytest.approx(w[0] * 1)

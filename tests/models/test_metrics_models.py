@@ -1,0 +1,78 @@
+"""Metrics agree with scikit-learn on known inputs; thresholds, clipping and video aggregation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import metrics as skm
+
+from deepfake_detect.aggregate import aggregate_video
+from deepfake_detect.metrics import MetricsError, binary_metrics, choose_threshold, is_better, video_scores
+
+Y = np.array([0, 0, 0, 1, 1, 1, 1, 1])
+P = np.array([0.1, 0.4, 0.6, 0.35, 0.8, 0.9, 1.0, 0.7])
+
+
+def test_binary_metrics_match_sklearn_and_hand_counts():
+    m = binary_metrics(Y, P, threshold=0.5, clip=(0.05, 0.95))
+    pred = (P >= 0.5).astype(int)
+    assert m["auc"] == pytest.approx(skm.roc_auc_score(Y, P))
+    assert m["log_loss"] == pytest.approx(skm.log_loss(Y, np.clip(P, 0.05, 0.95)))
+    assert m["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(Y, pred))
+    # by hand: tp=4 (0.8, 0.9, 1.0, 0.7), fn=1 (0.35), fp=1 (0.6), tn=2
+    assert m["confusion"] == {"tn": 2, "fp": 1, "fn": 1, "tp": 4}
+    assert m["accuracy"] == pytest.approx(6 / 8)
+    assert m["precision"] == pytest.approx(4 / 5)
+    assert m["recall"] == pytest.approx(4 / 5)
+    assert m["f1"] == pytest.approx(0.8)
+    assert m["balanced_accuracy"] == pytest.approx((4 / 5 + 2 / 3) / 2)
+
+
+def test_clipping_bounds_the_cost_of_one_confident_mistake():
+    y, p = np.array([0, 1]), np.array([1.0, 1.0])  # a REAL scored 1.0: unbounded loss without clipping
+    m = binary_metrics(y, p, 0.5, clip=(0.01, 0.99))
+    assert m["log_loss"] == pytest.approx(-(math.log(0.01) + math.log(0.99)) / 2)
+
+
+def test_single_class_split_is_a_clear_error_not_nan():
+    with pytest.raises(MetricsError, match="only FAKE"):
+        binary_metrics(np.ones(5, int), np.full(5, 0.7), 0.5, (0.01, 0.99), "test split (frames)")
+    with pytest.raises(MetricsError, match="NaN"):
+        binary_metrics(Y, np.where(P > 0.9, np.nan, P), 0.5, (0.01, 0.99))
+
+
+def test_threshold_maximises_balanced_accuracy_on_the_given_labels():
+    y = np.array([0, 0, 0, 1, 1, 1])
+    p = np.array([0.2, 0.3, 0.5, 0.55, 0.7, 0.9])
+    t = choose_threshold(y, p)
+    assert 0.5 < t <= 0.55
+    assert skm.balanced_accuracy_score(y, p >= t) == 1.0
+    assert choose_threshold(y, p, "f1") == pytest.approx(0.55)
+
+
+def test_video_scores_aggregate_each_videos_crops():
+    frames = pd.DataFrame(
+        {
+            "video": ["a"] * 4 + ["b"] * 3,
+            "y": [1] * 4 + [0] * 3,
+            "prob": [0.95, 0.9, 0.2, 0.3, 0.05, 0.1, 0.02],
+        }
+    )
+    v = video_scores(frames, (0.01, 0.99), "confident").set_index("video")
+    # a: half the faces are confidently fake → mean of those; b: all confidently real → their mean
+    assert v.loc["a", "prob"] == pytest.approx((0.95 + 0.9) / 2)
+    assert v.loc["b", "prob"] == pytest.approx((0.05 + 0.1 + 0.02) / 3)
+    mean = video_scores(frames, (0.01, 0.99), "mean").set_index("video")
+    assert mean.loc["a", "prob"] == pytest.approx(np.mean([0.95, 0.9, 0.2, 0.3]))
+    assert aggregate_video(np.array([1.0, 1.0]), (0.01, 0.99), "mean") == pytest.approx(0.99)
+    with pytest.raises(MetricsError, match="video c"):
+        video_scores(pd.DataFrame({"video": ["c", "c"], "y": [0, 1], "prob": [0.1, 0.9]}), (0.01, 0.99), "mean")
+
+
+def test_is_better_knows_log_loss_is_lower_better():
+    assert is_better(0.9, 0.8, "auc") and not is_better(0.8, 0.8, "auc")
+    assert is_better(0.3, 0.5, "log_loss") and not is_better(0.5, 0.3, "log_loss")
+    assert not is_better(0.81, 0.8, "auc", margin=0.02)

@@ -1,0 +1,83 @@
+"""Each family trains a few steps on tiny data, and its saved folder reloads with identical outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deepfake_detect.imagestats import read_rgb
+from deepfake_detect.models import baseline_cnn, sklearn_fft, xception
+from deepfake_detect.models.dataset import load_split
+from deepfake_detect.models.features import crop_features
+from deepfake_detect.predictor import load_predictor, resize_batch
+
+
+def _crops(manifest: Path, split: str = "test") -> list[np.ndarray]:
+    return [read_rgb(p) for p in load_split(manifest, split)["path"]]
+
+
+@pytest.mark.parametrize("family", ["baseline_cnn", "xception"])
+def test_keras_family_trains_and_reloads_identically(family: str, split_manifest: Path, tmp_path: Path, make_params):
+    p = make_params(tmp_path, split_manifest)
+    train, val = load_split(split_manifest, "train"), load_split(split_manifest, "val")
+    out, curves = tmp_path / family, tmp_path / f"{family}.csv"
+    module = baseline_cnn if family == "baseline_cnn" else xception
+    model, record = module.train(train, val, getattr(p.train, family), p.train.augment, out, curves, seed=p.seed)
+    assert record["family"] == "keras" and (out / "model.keras").is_file()
+    assert curves.read_text().startswith("epoch,phase")
+    crops = _crops(split_manifest)
+    pred = load_predictor(out)
+    before = np.asarray(model.predict_on_batch(resize_batch(crops, record["input_size"]))).reshape(-1)
+    np.testing.assert_allclose(pred.predict(crops), before, rtol=1e-5, atol=1e-6)
+    assert ((pred.predict(crops) >= 0) & (pred.predict(crops) <= 1)).all()
+    assert pred.pooled_features(crops[:3]).shape[0] == 3
+    assert model.get_layer("pooled") is not None
+    if family == "xception":  # phase 2 unfroze the base from the configured layer on
+        base, cut = model.get_layer("xception"), p.train.xception.unfreeze_from
+        assert not any(layer.trainable for layer in base.layers[:cut])
+        assert any(layer.trainable for layer in base.layers[cut:])
+        assert curves.read_text().count("fine_tune") == p.train.xception.fine_tune_epochs
+
+
+def test_imagenet_without_network_or_cache_says_how_to_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    try:
+        xception.resolve_weights("imagenet", timeout=3)
+    except xception.WeightsUnavailable as exc:
+        msg = str(exc)
+        assert xception.WEIGHTS_FILE in msg and str(tmp_path / "keras" / "models") in msg
+        assert "pretrained: none" in msg
+    else:
+        pytest.skip("storage.googleapis.com is reachable here: the offline message cannot be exercised")
+    cached = tmp_path / "keras" / "models" / xception.WEIGHTS_FILE
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"")
+    assert xception.resolve_weights("imagenet") == str(cached)
+    assert xception.resolve_weights("none") is None
+
+
+@pytest.mark.parametrize("classifier", ["logreg", "gboost"])
+def test_sklearn_fft_learns_the_tiny_task_and_reloads_identically(
+    classifier: str, split_manifest: Path, tmp_path: Path, make_params
+):
+    p = make_params(tmp_path, split_manifest)
+    cfg = p.train.sklearn_fft.model_copy(update={"classifier": classifier, "n_estimators": 20})
+    train, val = load_split(split_manifest, "train"), load_split(split_manifest, "val")
+    model, record = sklearn_fft.train(train, val, cfg, tmp_path / "s", tmp_path / "s.csv", seed=p.seed)
+    crops = _crops(split_manifest)
+    pred = load_predictor(tmp_path / "s")
+    np.testing.assert_array_equal(
+        pred.predict(crops), model.predict_proba(crop_features(crops))[:, 1].astype(np.float32)
+    )
+    y = load_split(split_manifest, "test")["y"].to_numpy()
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(y, pred.predict(crops)) > 0.9  # the fixture's FAKEs carry a high-frequency patch
+    assert record["n_features"] == crop_features(crops[:1]).shape[1]
+
+
+def test_crop_features_reject_non_rgb_input():
+    with pytest.raises(ValueError, match="crop 1 has shape"):
+        crop_features([np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), np.uint8)])
