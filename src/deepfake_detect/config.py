@@ -210,7 +210,6 @@ class DriftParams(Section):
     report_dir: Path = Path("reports/drift")
     reference_split: Literal["train", "val", "test"] = "val"
     reference_size: int = Field(600, ge=20)
-    request_log_dir: Path = Path("logs/requests")
     window_days: int = Field(1, ge=1)
     min_rows: int = Field(30, ge=5)
     columns: list[str] = ["brightness", "contrast", "sharpness", "saturation"]
@@ -219,11 +218,12 @@ class DriftParams(Section):
     drift_share: float = Field(0.5, gt=0, le=1)
     prediction_method: str = "ks"
     prediction_threshold: float = Field(0.05, gt=0)
-    embedding_method: Literal["mmd", "model", "distance", "ratio"] = "mmd"
+    embedding_method: Literal["mmd", "model", "distance", "ratio"] = "model"
     embedding_threshold: float | None = None
     embedding_bootstrap: bool = True
+    embedding_quantile: float = Field(0.95, gt=0, lt=1)
     embedding_pca: int = Field(0, ge=0)
-    min_signals: int = Field(1, ge=1, le=3)
+    min_signals: int = Field(2, ge=1, le=3)
     frames_per_video: int = Field(8, ge=1)
     schedule: str | None = "@daily"
     asset: str = "deepfake_drift"

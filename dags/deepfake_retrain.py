@@ -1,0 +1,145 @@
+"""deepfake_retrain: pull → extract (fanned out per part) → validate → repro → gate → promote → push → notify.
+
+Runs on ``retrain.schedule`` OR when the monitor DAG updates the drift Asset (``drift.asset``).
+``max_active_runs=1`` because DVC locks the workspace. Every step is a ``dvc``/``deepfake``
+subprocess in the project environment (see deepfake_ops); nothing here touches the database at
+parse time (params.yaml is a file read).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # deepfake_ops beside this file
+import deepfake_ops as ops
+from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, dag, task
+from airflow.sdk.exceptions import AirflowSkipException
+
+RETRAIN = ops.section("retrain")
+DRIFT = ops.section("drift")
+PROMOTE = ops.section("promote")
+DRIFT_ASSET = Asset(DRIFT.get("asset", "deepfake_drift"))
+SCHEDULE = RETRAIN.get("schedule", "@weekly")
+
+
+def _schedule():
+    if not SCHEDULE:
+        return [DRIFT_ASSET]
+    return AssetOrTimeSchedule(timetable=CronTriggerTimetable(SCHEDULE, timezone="UTC"), assets=DRIFT_ASSET)
+
+
+@dag(
+    dag_id="deepfake_retrain",
+    schedule=_schedule(),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["deepfake", "dvc", "retrain"],
+    default_args={
+        "retries": int(RETRAIN.get("retries", 2)),
+        "retry_delay": timedelta(seconds=int(RETRAIN.get("retry_delay_s", 300))),
+        "execution_timeout": timedelta(seconds=int(RETRAIN.get("timeout_s", 21600))),
+        "on_failure_callback": ops.log_failure,
+    },
+    doc_md=__doc__,
+)
+def deepfake_retrain():
+    @task
+    def dvc_pull(**context) -> str:
+        """Fetch the data and models versioned in the DVC remote (skipped when none is configured)."""
+        events = context.get("triggering_asset_events") or {}
+        for asset, evs in events.items():
+            for ev in evs:
+                ops.log.info("triggered by %s: %s", asset, json.dumps(ev.extra, default=str))
+        if not ops.has_remote():
+            return "no DVC remote configured: using the workspace as is"
+        ops.run("dvc", "pull", "--allow-missing")
+        return "pulled"
+
+    @task
+    def parts_to_extract() -> list[str]:
+        return ops.extract_parts()
+
+    @task(max_active_tis_per_dag=4)
+    def extract_part(part: str) -> str:
+        """One raw part folder → its crops and part manifest (a worker each on Celery/Kubernetes)."""
+        ops.run("deepfake", "extract", "--part", part)
+        return part
+
+    @task(trigger_rule="none_failed")
+    def merge_parts(done: list[str] | None = None) -> str:
+        if not done:
+            return "extract up to date"
+        ops.run("deepfake", "extract", "--merge-only")
+        ops.run("dvc", "commit", "--force", "extract")
+        return f"merged {len(list(done))} part(s)"
+
+    @task(trigger_rule="none_failed")
+    def validate() -> str:
+        ops.run("dvc", "repro", "validate")
+        return "valid"
+
+    @task
+    def repro() -> list[str]:
+        """Everything up to the evaluation (promote waits for the gate)."""
+        targets = [s for s in ops.dvc_stages() if s != "promote"]
+        ops.run("dvc", "repro", *targets)
+        return targets
+
+    @task
+    def evaluation_gate(targets: list[str]) -> dict:
+        if "evaluate" not in targets:
+            raise AirflowSkipException("dvc.yaml has no evaluate stage: nothing to gate or promote")
+        return ops.last_json_line(ops.run("deepfake", "gate").stdout)
+
+    @task
+    def promote(decision: dict) -> dict:
+        if "promote" not in ops.dvc_stages():
+            raise AirflowSkipException("dvc.yaml has no promote stage")
+        ops.run("dvc", "repro", "promote")
+        path = ops.project_dir() / PROMOTE.get("decision", "metrics/promotion.json")
+        result = json.loads(path.read_text()) if path.exists() else {}
+        return {"gate": decision, "promotion": result}
+
+    @task(trigger_rule="none_failed")
+    def dvc_push() -> str:
+        if not ops.has_remote():
+            return "no DVC remote configured: nothing pushed"
+        ops.run("dvc", "push")
+        return "pushed"
+
+    @task(trigger_rule="none_failed")
+    def notify_serving(outcome: dict | None = None) -> str:
+        """Tell serving a new model may be promoted: POST to retrain.serving_reload_url, or log it."""
+        url = RETRAIN.get("serving_reload_url") or ""
+        summary = json.dumps(outcome or {"promotion": "skipped"}, default=str)
+        if not url:
+            ops.log.info("retrain finished; serving loads deepfake-detector:latest on its next (rolling) "
+                         "restart: %s", summary)
+            return "logged"
+        import urllib.request
+
+        req = urllib.request.Request(url, data=summary.encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            ops.log.info("serving notified at %s: HTTP %s", url, resp.status)
+        return f"notified {url}"
+
+    parts = parts_to_extract()
+    done = extract_part.expand(part=parts)
+    merged = merge_parts(done)
+    dvc_pull() >> parts
+    valid = validate()
+    merged >> valid
+    targets = repro()
+    valid >> targets
+    outcome = promote(evaluation_gate(targets))
+    pushed = dvc_push()
+    outcome >> pushed
+    pushed >> notify_serving(outcome)
+
+
+deepfake_retrain()

@@ -1,0 +1,406 @@
+"""Drift between what the model was trained on and what production sees, with Evidently 0.7.
+
+Three signals, each from Evidently's own metrics, over one table per side whose columns are
+the image statistics of :mod:`deepfake_detect.imagestats` (``drift.columns``), the model's
+P(FAKE) (``probability``) and its compact embedding (``emb_0..emb_k``, :meth:`Predictor.embed`):
+
+* columns    ``DataDriftPreset`` over the image statistics; fires when the share of drifted
+             columns reaches ``drift.drift_share`` (new cameras, recompression, blur, lighting)
+* embedding  ``EmbeddingsDrift`` with the configured method (MMD by default, bootstrapped against
+             the reference); catches a new face distribution or manipulation the stats miss
+* prediction ``ValueDrift`` on P(FAKE); a new deepfake technique often moves the scores first
+
+``drift_detected`` is true when at least ``drift.min_signals`` fire. The reference is the held-out
+side of the training data (``drift.reference_split`` of the split manifest, scored by the
+promoted model); the current window is the serving request log (:func:`current_from_request_log`)
+or a folder of new media scored on the fly (:func:`current_from_media`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from .config import DriftParams, ExtractParams
+from .imagestats import crop_stats, read_rgb
+
+log = logging.getLogger(__name__)
+
+PROBABILITY = "probability"
+EMB_PREFIX = "emb_"
+EMBEDDING = "embedding"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+SIGNALS = ("columns", "embedding", "prediction")
+
+
+class DriftInputError(ValueError):
+    """A reference or current window that cannot be compared (the message names the file or field)."""
+
+
+@dataclass(frozen=True)
+class DriftOutcome:
+    """What one drift run found, and where its report files are."""
+
+    result: dict[str, Any]
+    html: Path | None
+    json: Path
+
+    @property
+    def drift_detected(self) -> bool:
+        return bool(self.result["drift_detected"])
+
+
+# --------------------------------------------------------------------------- feature tables
+
+
+def emb_columns(df: pd.DataFrame) -> list[str]:
+    cols = [c for c in df.columns if c.startswith(EMB_PREFIX)]
+    return sorted(cols, key=lambda c: int(c[len(EMB_PREFIX):]))
+
+
+def features_from_crops(predictor, crops: list[np.ndarray], extra: dict[str, list] | None = None) -> pd.DataFrame:
+    """Image statistics, P(FAKE) and embedding of RGB face crops: one row per crop."""
+    if not crops:
+        return pd.DataFrame()
+    stats = pd.DataFrame([crop_stats(c) for c in crops])
+    stats[PROBABILITY] = predictor.predict(crops)
+    emb = np.asarray(predictor.embed(crops), dtype=np.float64).reshape(len(crops), -1)
+    emb_df = pd.DataFrame(emb, columns=[f"{EMB_PREFIX}{i}" for i in range(emb.shape[1])])
+    out = pd.concat([stats, emb_df], axis=1)
+    for key, values in (extra or {}).items():
+        out[key] = values
+    return out
+
+
+def _score_in_batches(predictor, paths: list[Path], batch: int, desc: str) -> pd.DataFrame:
+    frames = []
+    for start in tqdm(range(0, len(paths), batch), desc=desc, unit="batch", leave=False):
+        chunk = paths[start : start + batch]
+        crops = [read_rgb(p) for p in chunk]
+        frames.append(features_from_crops(predictor, crops, {"file": [str(p) for p in chunk]}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def reference_from_manifest(manifest: str | Path, predictor, dp: DriftParams, seed: int = 42,
+                            root: Path | None = None) -> pd.DataFrame:
+    """Score a sample of ``drift.reference_split`` crops of the split manifest with the model."""
+    from .manifest import read_manifest
+
+    df = read_manifest(manifest, required=["crop_id", "path", "split"])
+    df = df[df["split"] == dp.reference_split].drop_duplicates("crop_id")
+    if len(df) < dp.min_rows:
+        raise DriftInputError(f"{manifest}: split {dp.reference_split!r} has {len(df)} crops; the reference "
+                              f"needs at least drift.min_rows={dp.min_rows}")
+    df = df.sample(n=min(len(df), dp.reference_size), random_state=seed)
+    root = root or Path.cwd()
+    paths = [Path(p) if Path(p).is_absolute() else root / p for p in df["path"]]
+    log.info("reference: scoring %d %s crops from %s", len(paths), dp.reference_split, manifest)
+    return _score_in_batches(predictor, paths, 64, "reference")
+
+
+def load_or_build_reference(manifest: str | Path, predictor, dp: DriftParams, seed: int = 42) -> pd.DataFrame:
+    """The reference table, cached in ``drift.report_dir`` and rebuilt when the model, the manifest
+    or the reference settings change (a promotion therefore refreshes it)."""
+    manifest = Path(manifest)
+    if not manifest.exists():
+        raise DriftInputError(f"{manifest}: split manifest not found (run `dvc repro balance`)")
+    key = {
+        "model": str(Path(predictor.folder).resolve()),
+        "model_created": predictor.record.get("created"),
+        "model_tag": predictor.tag,
+        "manifest": str(manifest.resolve()),
+        "manifest_mtime": manifest.stat().st_mtime,
+        "split": dp.reference_split,
+        "size": dp.reference_size,
+        "seed": seed,
+    }
+    cache, meta = dp.report_dir / "reference.csv", dp.report_dir / "reference.json"
+    if cache.exists() and meta.exists() and json.loads(meta.read_text()) == key:
+        log.info("reference: cached %s (model %s)", cache, predictor.tag)
+        return pd.read_csv(cache)
+    ref = reference_from_manifest(manifest, predictor, dp, seed)
+    dp.report_dir.mkdir(parents=True, exist_ok=True)
+    ref.to_csv(cache, index=False)
+    meta.write_text(json.dumps(key, indent=1))
+    return ref
+
+
+def window_bounds(days: int, end: datetime | None = None) -> tuple[datetime, datetime]:
+    """The last ``days`` UTC days up to ``end`` (default: now)."""
+    end = end or datetime.now(UTC)
+    return end - timedelta(days=days), end
+
+
+def current_from_request_log(log_dir: str | Path, start: datetime | None, end: datetime | None,
+                             model_tag: str | None = None) -> pd.DataFrame:
+    """The request-log window as a feature table; rows of other model tags are left out
+    (their embeddings live in another space)."""
+    from .requestlog import read_request_log
+
+    log_dir = Path(log_dir)
+    if not log_dir.is_dir():
+        raise DriftInputError(f"{log_dir}: request log folder not found (serving writes it; see serve.request_log_dir)")
+    df = read_request_log(log_dir, start=start, end=end)
+    if df.empty:
+        return pd.DataFrame()
+    for col in (PROBABILITY, EMBEDDING):
+        if col not in df.columns:
+            raise DriftInputError(f"{log_dir}: request log has no field {col!r}")
+    if model_tag is not None and "model_tag" in df.columns:
+        keep = df["model_tag"].astype(str) == str(model_tag)
+        if (~keep).any():
+            log.warning("request log: %d of %d rows from other model tags than %s left out",
+                        int((~keep).sum()), len(df), model_tag)
+        df = df[keep]
+    if df.empty:
+        return pd.DataFrame()
+    lengths = df[EMBEDDING].map(lambda e: len(e) if isinstance(e, list | tuple | np.ndarray) else -1)
+    if (lengths < 0).any() or lengths.nunique() != 1:
+        raise DriftInputError(f"{log_dir}: field 'embedding' must be a list of floats of one length in every "
+                              f"record (found lengths {sorted(set(lengths.tolist()))[:5]})")
+    emb = np.asarray(df[EMBEDDING].tolist(), dtype=np.float64)
+    emb_df = pd.DataFrame(emb, columns=[f"{EMB_PREFIX}{i}" for i in range(emb.shape[1])], index=df.index)
+    return pd.concat([df.drop(columns=[EMBEDDING]), emb_df], axis=1).reset_index(drop=True)
+
+
+def _media_files(paths: Iterable[str | Path]) -> list[Path]:
+    from .video import VIDEO_SUFFIXES
+
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if not p.exists():
+            raise DriftInputError(f"{p}: not found")
+        found = sorted(p.rglob("*")) if p.is_dir() else [p]
+        files += [f for f in found if f.is_file() and f.suffix.lower() in (*IMAGE_SUFFIXES, *VIDEO_SUFFIXES)]
+    return files
+
+
+def _detected_crops(rgb: np.ndarray, detector, ep: ExtractParams) -> list[np.ndarray]:
+    from .faces import crop_face, find_faces
+
+    faces = find_faces(detector, rgb, max_side=ep.detect_max_side, min_confidence=ep.min_confidence,
+                       min_face_size=ep.min_face_size, max_faces=ep.max_faces_per_frame)
+    return [crop_face(rgb, f, ep.margin, ep.crop_size) for f in faces]
+
+
+def current_from_media(paths: Iterable[str | Path], predictor, ep: ExtractParams, dp: DriftParams,
+                       crops: bool = False) -> pd.DataFrame:
+    """Score new media on the fly: face crops as they are (``crops=True``), or images and clips
+    through the training path (frames sampled, faces found and cropped with the extract params)."""
+    from .video import VIDEO_SUFFIXES, VideoError, sample_frames
+
+    files = _media_files(paths)
+    if not files:
+        raise DriftInputError(f"{', '.join(map(str, paths))}: no images or videos found")
+    if crops:
+        images = [f for f in files if f.suffix.lower() in IMAGE_SUFFIXES]
+        return _score_in_batches(predictor, images, 64, "current")
+    from .faces import make_detector
+
+    detector = make_detector(ep.detector, ep.min_face_size)
+    rows = []
+    for f in tqdm(files, desc="current media", unit="file"):
+        try:
+            if f.suffix.lower() in VIDEO_SUFFIXES:
+                frames = [rgb for _, rgb in sample_frames(f, dp.frames_per_video)]
+            else:
+                frames = [read_rgb(f)]
+        except (VideoError, ValueError) as exc:
+            log.warning("skipping %s: %s", f, exc)
+            continue
+        face_crops = [c for rgb in frames for c in _detected_crops(rgb, detector, ep)]
+        if not face_crops:
+            log.warning("%s: no face found", f)
+            continue
+        rows.append(features_from_crops(predictor, face_crops, {"file": [str(f)] * len(face_crops)}))
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def embedding_method(dp: DriftParams):
+    """The Evidently embedding drift method named in params."""
+    from evidently.metrics.embeddings import DistanceDriftMethod, MMDDriftMethod, ModelDriftMethod, RatioDriftMethod
+
+    kwargs: dict[str, Any] = {}
+    if dp.embedding_threshold is not None:
+        kwargs["threshold"] = dp.embedding_threshold
+    if dp.embedding_pca:
+        kwargs["pca_components"] = dp.embedding_pca
+    if dp.embedding_method == "ratio":
+        return RatioDriftMethod(**kwargs)
+    cls = {"mmd": MMDDriftMethod, "model": ModelDriftMethod, "distance": DistanceDriftMethod}[dp.embedding_method]
+    return cls(bootstrap=dp.embedding_bootstrap, quantile_probability=dp.embedding_quantile, **kwargs)
+
+
+def _check_table(df: pd.DataFrame, side: str, needed: list[str]) -> None:
+    missing = [c for c in needed if c not in df.columns]
+    if missing:
+        raise DriftInputError(f"{side}: missing column(s) {', '.join(missing)}")
+    bad = [c for c in needed if not np.isfinite(pd.to_numeric(df[c], errors="coerce")).all()]
+    if bad:
+        raise DriftInputError(f"{side}: non-numeric or non-finite values in column(s) {', '.join(bad)}")
+
+
+def _finite(x: Any) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def compare(reference: pd.DataFrame, current: pd.DataFrame, dp: DriftParams, window: dict[str, Any],
+            out_dir: str | Path, stem: str | None = None, html: bool = True) -> DriftOutcome:
+    """Run the Evidently report, write ``<stem>.html`` + ``<stem>.json`` (+ ``latest.json``)."""
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.metrics import ValueDrift
+    from evidently.metrics.embeddings import EmbeddingsDrift
+    from evidently.presets import DataDriftPreset
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = stem or "drift-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    base = {"window": window, "n_reference": len(reference), "n_current": len(current),
+            "created": datetime.now(UTC).isoformat(timespec="seconds")}
+    if len(current) < dp.min_rows:
+        result = {**base, "status": "insufficient_data", "drift_detected": False, "signals": [],
+                  "share_drifted_columns": None, "drifted_columns": [], "columns": {},
+                  "embedding_drift_score": None, "embedding_drift": None, "embedding_method": dp.embedding_method,
+                  "prediction_drift": None, "prediction_drift_score": None,
+                  "message": f"{len(current)} faces in the window, fewer than drift.min_rows={dp.min_rows}"}
+        log.warning("drift: %s", result["message"])
+        return _write(result, None, out_dir, stem)
+
+    emb_ref, emb_cur = emb_columns(reference), emb_columns(current)
+    if not emb_ref or len(emb_ref) != len(emb_cur):
+        raise DriftInputError(f"embedding sizes differ: reference {len(emb_ref)}, current {len(emb_cur)} "
+                              "(was the window scored by another model?)")
+    needed = [*dp.columns, PROBABILITY, *emb_ref]
+    _check_table(reference, "reference", needed)
+    _check_table(current, "current window", needed)
+    ref, cur = reference[needed].astype(float), current[needed].astype(float)
+
+    definition = DataDefinition(numerical_columns=needed, embeddings={EMBEDDING: emb_ref})
+    method = embedding_method(dp)
+    metrics: list[Any] = [
+        DataDriftPreset(columns=list(dp.columns), drift_share=dp.drift_share, num_method=dp.column_method,
+                        num_threshold=dp.column_threshold),
+        ValueDrift(column=PROBABILITY, method=dp.prediction_method, threshold=dp.prediction_threshold),
+    ]
+    if html:  # its widget runs a t-SNE of both sides (slow on a CPU); the verdict below needs none of it
+        metrics.append(EmbeddingsDrift(embeddings_name=EMBEDDING, drift_method=method))
+    report = Report(metrics, include_tests=True)
+    snapshot = report.run(Dataset.from_pandas(cur, data_definition=definition),
+                          Dataset.from_pandas(ref, data_definition=definition))
+    summary = snapshot.dict()
+
+    share, values, emb_score = None, {}, None
+    for m in summary["metrics"]:
+        cfg = m["config"]
+        kind = cfg["type"].rsplit(":", 1)[-1]
+        if kind == "DriftedColumnsCount":
+            share = _finite(m["value"]["share"])
+        elif kind == "ValueDrift":
+            values[cfg["column"]] = _finite(m["value"])
+        elif kind == "EmbeddingsDrift":
+            emb_score = _finite(m["value"])
+    drifted_by_test = {}
+    for t in summary.get("tests", []):
+        params = (t.get("metric_config") or {}).get("params") or {}
+        if params.get("type", "").endswith("ValueDrift"):
+            drifted_by_test[params["column"]] = t["status"] == "FAIL"
+    # the v2 metric keeps only the score; the same (seeded) Evidently method gives score and verdict
+    score, emb_drift, _ = method(cur[emb_ref].reset_index(drop=True), ref[emb_ref].reset_index(drop=True))
+    emb_score = _finite(score) if emb_score is None else emb_score
+
+    columns = {c: {"score": values.get(c), "drifted": bool(drifted_by_test.get(c, False))} for c in dp.columns}
+    drifted_columns = [c for c, v in columns.items() if v["drifted"]]
+    share = share if share is not None else len(drifted_columns) / len(dp.columns)
+    prediction_drift = bool(drifted_by_test.get(PROBABILITY, False))
+    fired = {"columns": share >= dp.drift_share, "embedding": bool(emb_drift), "prediction": prediction_drift}
+    signals = [s for s in SIGNALS if fired[s]]
+    result = {
+        **base,
+        "status": "ok",
+        "drift_detected": len(signals) >= dp.min_signals,
+        "signals": signals,
+        "min_signals": dp.min_signals,
+        "share_drifted_columns": share,
+        "drift_share": dp.drift_share,
+        "drifted_columns": drifted_columns,
+        "columns": columns,
+        "column_method": dp.column_method,
+        "embedding_drift_score": emb_score,
+        "embedding_drift": bool(emb_drift),
+        "embedding_method": dp.embedding_method,
+        "embedding_dims": len(emb_ref),
+        "prediction_drift": prediction_drift,
+        "prediction_drift_score": values.get(PROBABILITY),
+        "prediction_method": dp.prediction_method,
+        "mean_probability": {"reference": float(ref[PROBABILITY].mean()), "current": float(cur[PROBABILITY].mean())},
+    }
+    html_path = None
+    if html:
+        html_path = out_dir / f"{stem}.html"
+        snapshot.save_html(str(html_path))
+    log.info("drift: detected=%s signals=%s share_drifted_columns=%.2f embedding_score=%s prediction_p=%s",
+             result["drift_detected"], signals, share, emb_score, values.get(PROBABILITY))
+    return _write(result, html_path, out_dir, stem)
+
+
+def _write(result: dict[str, Any], html_path: Path | None, out_dir: Path, stem: str) -> DriftOutcome:
+    result = {**result, "report_html": str(html_path) if html_path else None}
+    json_path = out_dir / f"{stem}.json"
+    result["report_json"] = str(json_path)
+    text = json.dumps(result, indent=2, default=str)
+    for path in (json_path, out_dir / "latest.json"):
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+    return DriftOutcome(result, html_path, json_path)
+
+
+# --------------------------------------------------------------------------- one run, end to end
+
+
+def drift_report(p, *, model: Path | None = None, media: list[Path] | None = None, crops: bool = False,
+                 reference_media: list[Path] | None = None, start: datetime | None = None,
+                 end: datetime | None = None, out_dir: Path | None = None, html: bool = True) -> DriftOutcome:
+    """Reference (split manifest or a media folder) vs current (request log window or media), scored
+    by the promoted model (or ``model``); writes the report into ``drift.report_dir`` (or ``out_dir``)."""
+    from .predictor import load_predictor
+
+    dp: DriftParams = p.drift
+    predictor = load_predictor(model or p.promote.dir)
+    if reference_media:
+        reference = current_from_media(reference_media, predictor, p.extract, dp, crops=crops)
+        ref_desc: dict[str, Any] = {"source": "media", "paths": [str(x) for x in reference_media]}
+    else:
+        reference = load_or_build_reference(p.balance.manifest, predictor, dp, seed=p.seed)
+        ref_desc = {"source": "manifest", "manifest": str(p.balance.manifest), "split": dp.reference_split}
+    if media:
+        current = current_from_media(media, predictor, p.extract, dp, crops=crops)
+        window: dict[str, Any] = {"source": "media", "paths": [str(x) for x in media], "crops": crops}
+    else:
+        if start is None or end is None:
+            s, e = window_bounds(dp.window_days, end)
+            start, end = start or s, end or e
+        log_dir = p.serve.request_log_dir
+        current = current_from_request_log(log_dir, start, end, model_tag=predictor.tag)
+        window = {"source": "request_log", "log_dir": str(log_dir),
+                  "start": start.isoformat(), "end": end.isoformat()}
+    window["reference"] = ref_desc
+    window["model_tag"] = predictor.tag
+    return compare(reference, current, dp, window, out_dir or dp.report_dir, html=html)
