@@ -130,6 +130,7 @@ class KerasTrainParams(Section):
     augment: bool = True
     patience: int = Field(2, ge=1)
     lr_schedule: Literal["cosine", "plateau", "constant"] = "cosine"
+    val_max: int = Field(0, ge=0)
 
 
 class BaselineCnnParams(KerasTrainParams):

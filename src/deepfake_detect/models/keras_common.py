@@ -68,6 +68,8 @@ def fit_phase(
     import keras
 
     steps = steps_for(len(train), cfg.batch_size, cfg.steps_per_epoch)
+    if cfg.val_max and len(val) > cfg.val_max:  # a fixed, stratified subset: epochs stay comparable
+        val = val.groupby("y", group_keys=False).sample(frac=cfg.val_max / len(val), random_state=0)
     repeat = cfg.steps_per_epoch > 0  # a capped epoch draws from an endless shuffled stream
     train_ds = make_dataset(
         train["path"].tolist(),

@@ -160,6 +160,16 @@ def save_to_bentoml(release: Path, name: str) -> str:
     return str(bento_model.tag)
 
 
+def release_tag(model: str, releases: Path) -> str:
+    """``<model>-<UTC time>``, with a counter when that release already exists."""
+    base = f"{model}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
+    tag, n = base, 1
+    while (releases / tag).exists():
+        n += 1
+        tag = f"{base}-{n}"
+    return tag
+
+
 def run_promote(p: Params) -> dict[str, Any]:
     """Promote the best candidate if it beats the served model; write the decision file."""
     pp = p.promote
@@ -195,7 +205,7 @@ def run_promote(p: Params) -> dict[str, Any]:
                 return decision
     src = p.train.models_dir / best
     predictor = load_predictor(src)
-    tag = f"{best}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
+    tag = release_tag(best, pp.releases_dir)
     record = {
         **predictor.record,
         "tag": tag,
