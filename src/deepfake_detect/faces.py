@@ -33,7 +33,9 @@ class Face:
 class Detector(Protocol):
     name: str
 
-    def detect(self, rgb: np.ndarray) -> list[Face]: ...
+    def detect(self, rgb: np.ndarray, min_size: int | None = None) -> list[Face]: ...
+
+    def detect_batch(self, images: list[np.ndarray], min_size: int | None = None) -> list[list[Face]]: ...
 
 
 def downscale(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
@@ -74,9 +76,20 @@ class MTCNNDetector:
         self._mtcnn = MTCNN()
         self._min_face_size = min_face_size
 
-    def detect(self, rgb: np.ndarray) -> list[Face]:
-        found = self._mtcnn.detect_faces(np.ascontiguousarray(rgb), min_face_size=self._min_face_size)
-        return [Face(*(int(v) for v in d["box"]), confidence=float(d["confidence"])) for d in found]
+    def detect(self, rgb: np.ndarray, min_size: int | None = None) -> list[Face]:
+        """Faces in an RGB image; ``min_size`` (pixels) bounds the pyramid: larger = faster."""
+        return self.detect_batch([rgb], min_size)[0]
+
+    def detect_batch(self, images: list[np.ndarray], min_size: int | None = None) -> list[list[Face]]:
+        """One MTCNN call for same-sized images: 4-5x cheaper per image than one call each on a CPU."""
+        if not images:
+            return []
+        batch = [np.ascontiguousarray(im) for im in images]
+        found = self._mtcnn.detect_faces(batch if len(batch) > 1 else batch[0],
+                                         min_face_size=min_size or self._min_face_size)
+        per_image = found if len(batch) > 1 else [found]
+        return [[Face(*(int(v) for v in d["box"]), confidence=float(d["confidence"])) for d in faces]
+                for faces in per_image]
 
 
 class HaarDetector:
@@ -92,16 +105,20 @@ class HaarDetector:
             raise RuntimeError(f"{path}: OpenCV Haar cascade failed to load")
         self._min = max(1, min_face_size)
 
-    def detect(self, rgb: np.ndarray) -> list[Face]:
+    def detect(self, rgb: np.ndarray, min_size: int | None = None) -> list[Face]:
+        side = max(1, min_size or self._min)
         grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         boxes, _, weights = self._cascade.detectMultiScale3(
-            grey, scaleFactor=1.1, minNeighbors=5, minSize=(self._min, self._min), outputRejectLevels=True
+            grey, scaleFactor=1.1, minNeighbors=5, minSize=(side, side), outputRejectLevels=True
         )
         faces = []
         for (x, y, w, h), weight in zip(boxes, np.ravel(weights), strict=False):
             conf = float(1 / (1 + np.exp(-(float(weight) - 1.0))))
             faces.append(Face(int(x), int(y), int(w), int(h), conf))
         return faces
+
+    def detect_batch(self, images: list[np.ndarray], min_size: int | None = None) -> list[list[Face]]:
+        return [self.detect(im, min_size) for im in images]
 
 
 def make_detector(name: str, min_face_size: int = 20) -> Detector:
@@ -122,10 +139,40 @@ def find_faces(
     max_faces: int,
 ) -> list[Face]:
     """Detect on a downscaled copy, map boxes back, filter, keep the largest ``max_faces``."""
-    small, scale = downscale(rgb, max_side)
-    H, W = rgb.shape[:2]
+    return find_faces_batch(detector, [rgb], max_side=max_side, min_confidence=min_confidence,
+                            min_face_size=min_face_size, max_faces=max_faces)[0]
+
+
+def find_faces_batch(
+    detector: Detector,
+    images: list[np.ndarray],
+    *,
+    max_side: int,
+    min_confidence: float,
+    min_face_size: int,
+    max_faces: int,
+) -> list[list[Face]]:
+    """:func:`find_faces` for many images; same-sized ones (a clip's frames) share one detector call."""
+    results: list[list[Face] | None] = [None] * len(images)
+    by_shape: dict[tuple[int, ...], list[int]] = {}
+    for i, im in enumerate(images):
+        by_shape.setdefault(im.shape, []).append(i)
+    for indices in by_shape.values():
+        smalls = [downscale(images[i], max_side) for i in indices]
+        scale = smalls[0][1]
+        # the smallest face worth finding, in detector pixels (MTCNN's window is 12 px)
+        found = detector.detect_batch([s for s, _ in smalls], max(12, round(min_face_size * scale)))
+        for i, detections in zip(indices, found, strict=True):
+            results[i] = _map_back(detections, images[i].shape, scale, min_confidence, min_face_size, max_faces)
+    return results  # type: ignore[return-value]
+
+
+def _map_back(detections: list[Face], shape: tuple[int, ...], scale: float, min_confidence: float,
+              min_face_size: int, max_faces: int) -> list[Face]:
+    """Boxes from detector pixels to original pixels, filtered, largest first."""
+    H, W = shape[:2]
     faces = []
-    for f in detector.detect(small):
+    for f in detections:
         x, y = max(0, round(f.x / scale)), max(0, round(f.y / scale))
         w = min(W - x, round(f.w / scale))
         h = min(H - y, round(f.h / scale))

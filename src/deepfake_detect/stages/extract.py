@@ -23,7 +23,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..config import ExtractParams, Params
-from ..faces import Detector, crop_face, find_faces, make_detector
+from ..faces import Detector, crop_face, find_faces_batch, make_detector
 from ..imagestats import ImageReadError, read_rgb
 from ..manifest import MANIFEST_COLUMNS, REJECT_COLUMNS, write_csv
 from ..sources import (
@@ -41,6 +41,7 @@ from ..video import VideoError, sample_frames
 
 log = logging.getLogger(__name__)
 
+VERIFY_BATCH = 32  # ready crops per batched detector call
 _worker_detector: Detector | None = None
 _worker_params: ExtractParams | None = None
 
@@ -79,9 +80,10 @@ def extract_clip(clip: Clip, p: ExtractParams, detector: Detector, out_dir: Path
         return ClipResult([], Reject(clip.video, clip.part, str(clip.path), exc.reason))
     rows = []
     stem = Path(clip.video).stem
-    for index, rgb in frames:
-        faces = find_faces(detector, rgb, max_side=p.detect_max_side, min_confidence=p.min_confidence,
-                           min_face_size=p.min_face_size, max_faces=p.max_faces_per_frame)
+    per_frame = find_faces_batch(detector, [rgb for _, rgb in frames], max_side=p.detect_max_side,
+                                 min_confidence=p.min_confidence, min_face_size=p.min_face_size,
+                                 max_faces=p.max_faces_per_frame)
+    for (index, rgb), faces in zip(frames, per_frame, strict=True):
         for k, face in enumerate(faces):
             crop_id = f"{stem}_f{index:04d}_{k}"
             path = out_dir / f"{crop_id}.jpg"
@@ -111,29 +113,41 @@ Row = tuple[dict | None, Reject | None]
 Frames = tuple[pd.DataFrame, pd.DataFrame]
 
 
-def verify_ready_crop(crop: ReadyCrop, p: ExtractParams, detector: Detector | None) -> Row:
-    """Manifest row for a ready face crop; the detector's best score when verifying (0 = no face)."""
-    try:
-        rgb = read_rgb(crop.path)
-    except ImageReadError as exc:
-        return None, Reject(crop.video, ROOT_PART, str(crop.path), str(exc).split(": ", 1)[-1])
-    h, w = rgb.shape[:2]
-    confidence = float("nan")
-    if detector is not None:
-        faces = find_faces(detector, rgb, max_side=p.detect_max_side, min_confidence=0.0,
-                           min_face_size=min(p.min_face_size, min(h, w) // 4), max_faces=1)
-        confidence = round(faces[0].confidence, 5) if faces else 0.0
-    row = {
-        "crop_id": Path(crop.video).stem, "path": str(crop.path), "video": crop.video, "part": ROOT_PART,
-        "frame": -1, "x": 0, "y": 0, "w": w, "h": h, "confidence": confidence, "label": crop.label,
-        "group": crop.group, "source": "deepfake_faces",
-    }
-    return row, None
+def verify_ready_crops(crops: list[ReadyCrop], p: ExtractParams, detector: Detector | None) -> list[Row]:
+    """Manifest rows for ready face crops; with a detector, its best score per crop (0 = no face).
+
+    A face smaller than a third of a face crop is not the crop's face, which also bounds the
+    detector's search (and its cost). Same-sized crops share one batched detector call."""
+    images: list = []
+    out: list[Row] = []
+    for crop in crops:
+        try:
+            images.append(read_rgb(crop.path))
+        except ImageReadError as exc:
+            images.append(None)
+            out.append((None, Reject(crop.video, ROOT_PART, str(crop.path), str(exc).split(": ", 1)[-1])))
+            continue
+        out.append((None, None))
+    readable = [i for i, im in enumerate(images) if im is not None]
+    scores: dict[int, float] = {}
+    if detector is not None and readable:
+        side = min(min(images[i].shape[:2]) for i in readable)
+        found = find_faces_batch(detector, [images[i] for i in readable], max_side=p.detect_max_side,
+                                 min_confidence=0.0, min_face_size=max(p.min_face_size, side // 3), max_faces=1)
+        scores = {i: round(f[0].confidence, 5) if f else 0.0 for i, f in zip(readable, found, strict=True)}
+    for i in readable:
+        crop, (h, w) = crops[i], images[i].shape[:2]
+        out[i] = ({
+            "crop_id": Path(crop.video).stem, "path": str(crop.path), "video": crop.video, "part": ROOT_PART,
+            "frame": -1, "x": 0, "y": 0, "w": w, "h": h, "confidence": scores.get(i, float("nan")),
+            "label": crop.label, "group": crop.group, "source": "deepfake_faces",
+        }, None)
+    return out
 
 
-def _verify_in_worker(crop: ReadyCrop) -> Row:
+def _verify_in_worker(crops: list[ReadyCrop]) -> list[Row]:
     assert _worker_params is not None
-    return verify_ready_crop(crop, _worker_params, _worker_detector)
+    return verify_ready_crops(crops, _worker_params, _worker_detector)
 
 
 def _workers(p: ExtractParams) -> int:
@@ -148,7 +162,7 @@ def _map(func, items: list, p: ExtractParams, desc: str, *args) -> list:
         return [func(item, *args) for item in tqdm(items, desc=desc, unit="item")]
     with ProcessPoolExecutor(n, mp_context=get_context("spawn"), initializer=_init_worker,
                              initargs=(p, True)) as pool:
-        chunks = max(1, len(items) // (n * 8))
+        chunks = max(1, min(16, len(items) // (n * 8)))  # small chunks: a live progress bar
         it = pool.map(func, items, *([a] * len(items) for a in args), chunksize=chunks)
         return list(tqdm(it, total=len(items), desc=desc, unit="item"))
 
@@ -174,10 +188,12 @@ def extract_ready_crops(params: Params) -> tuple[pd.DataFrame, pd.DataFrame]:
     crops, rejects = list_ready_crops(params.data.raw_dir)
     log.info("deepfake-faces: %d crops listed, %d rejected by metadata; verify faces: %s",
              len(crops), len(rejects), p.verify_ready_crops)
+    batches = [crops[i : i + VERIFY_BATCH] for i in range(0, len(crops), VERIFY_BATCH)]
     if p.verify_ready_crops:
-        results = _map(_verify_in_worker, crops, p, "verify crops")
+        results = [row for batch in _map(_verify_in_worker, batches, p, "verify crops") for row in batch]
     else:
-        results = [verify_ready_crop(c, p, None) for c in tqdm(crops, desc="list crops", unit="crop")]
+        batches = tqdm(batches, desc="list crops", unit="batch")
+        results = [row for batch in batches for row in verify_ready_crops(batch, p, None)]
     rows = [row for row, _ in results if row is not None]
     rejects += [rej for _, rej in results if rej is not None]
     return _write_part(p, ROOT_PART, rows, rejects)

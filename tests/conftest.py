@@ -1,0 +1,91 @@
+"""Fixtures shared by every test area: the repo root, the real data in ../shared (skip when
+absent), a tiny embedded sample generated once per session, and a workspace builder that
+writes a params.yaml with overrides into a temp folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+# A sample small enough for tests: 3 identities, 1 fake each, 10 frames at 240x180.
+TINY_SAMPLE = {"n_actors": 3, "fakes_per_real": 1, "frames": 10, "fps": 10, "width": 240, "height": 180}
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def shared_videos() -> Path:
+    folder = SHARED_DATA / "videos"
+    if not (folder / "metadata.json").exists():
+        pytest.skip(f"{folder}: real DFDC/FF++ clips not available on this machine")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def shared_faces() -> Path:
+    folder = SHARED_DATA / "deepfake-faces"
+    if not (folder / "metadata.csv").exists():
+        pytest.skip(f"{folder}: Kaggle deepfake-faces slice not available on this machine")
+    return folder
+
+
+def load_repo_params(**overrides: dict) -> dict:
+    """The repo's params.yaml as a dict, with per-section overrides merged in."""
+    params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+    for section, values in overrides.items():
+        if isinstance(values, dict) and isinstance(params.get(section), dict):
+            params[section] = {**params[section], **values}
+        else:
+            params[section] = values
+    return params
+
+
+def write_params(folder: Path, **overrides: dict) -> Path:
+    path = folder / "params.yaml"
+    path.write_text(yaml.safe_dump(load_repo_params(**overrides), sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_sample(tmp_path_factory) -> Path:
+    """A small embedded sample (DFDC layout), generated once per session; treat as read-only."""
+    from deepfake_detect.config import SampleParams
+    from deepfake_detect.sample import generate_sample
+
+    out = tmp_path_factory.mktemp("sample") / "raw"
+    generate_sample(out, SampleParams(**TINY_SAMPLE), seed=7)
+    return out
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    """A temp working folder the stages run in (relative paths of params.yaml resolve here)."""
+
+    def make(**overrides: dict):
+        from deepfake_detect.config import load_params
+
+        path = write_params(tmp_path, **overrides)
+        monkeypatch.chdir(tmp_path)
+        return load_params(path)
+
+    return make
+
+
+def copy_sample(sample: Path, dest: Path) -> Path:
+    shutil.copytree(sample, dest)
+    return dest

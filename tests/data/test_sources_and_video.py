@@ -1,0 +1,129 @@
+"""Data sources (layout detection, labels, groups) and clip reading, including bad files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deepfake_detect.sources import LayoutError, detect_layout, list_clips, list_ready_crops
+from deepfake_detect.video import VideoError, probe, sample_frames, sample_indices
+
+
+def test_sample_is_dfdc_layout_with_groups(tiny_sample: Path):
+    assert detect_layout(tiny_sample) == "dfdc_videos"
+    meta = json.loads((tiny_sample / "metadata.json").read_text())
+    clips, rejects = list_clips(tiny_sample)
+    assert rejects == []
+    assert len(clips) == len(meta) == 6
+    for clip in clips:
+        if clip.label == "FAKE":
+            assert clip.group == meta[clip.video]["original"]
+            assert meta[clip.group]["label"] == "REAL"
+        else:
+            assert clip.group == clip.video
+
+
+def test_unknown_layout_names_the_folder(tmp_path: Path):
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(LayoutError, match=str(tmp_path)):
+        detect_layout(tmp_path)
+    with pytest.raises(LayoutError, match="not found"):
+        detect_layout(tmp_path / "missing")
+
+
+def test_bad_metadata_rows_become_rejects(tiny_sample: Path, tmp_path: Path):
+    raw = tmp_path / "raw"
+    shutil.copytree(tiny_sample, raw)
+    meta = json.loads((raw / "metadata.json").read_text())
+    first, second = sorted(meta)[:2]
+    meta[first]["label"] = "MAYBE"  # wrong label
+    meta["ghost.mp4"] = {"label": "REAL", "original": None}  # listed, no file
+    (raw / "metadata.json").write_text(json.dumps(meta))
+    shutil.copy(raw / second, raw / "stray.mp4")  # file with no metadata
+    clips, rejects = list_clips(raw)
+    reasons = {r.video: r.reason for r in rejects}
+    assert "is not REAL or FAKE" in reasons[first]
+    assert "missing" in reasons["ghost.mp4"]
+    assert "not listed" in reasons["stray.mp4"]
+    assert len(clips) == len(meta) - 2
+
+
+def test_part_folders_are_found(tiny_sample: Path, tmp_path: Path):
+    raw = tmp_path / "raw"
+    meta = json.loads((tiny_sample / "metadata.json").read_text())
+    names = sorted(meta)
+    for part, chosen in (("dfdc_train_part_0", names[:3]), ("dfdc_train_part_1", names[3:])):
+        (raw / part).mkdir(parents=True)
+        for n in chosen:
+            shutil.copy(tiny_sample / n, raw / part / n)
+        (raw / part / "metadata.json").write_text(json.dumps({n: meta[n] for n in chosen}))
+    assert detect_layout(raw) == "dfdc_videos"
+    clips, _ = list_clips(raw)
+    assert {c.part for c in clips} == {"dfdc_train_part_0", "dfdc_train_part_1"}
+    only, _ = list_clips(raw, part="dfdc_train_part_1")
+    assert {c.video for c in only} == set(names[3:])
+    with pytest.raises(LayoutError, match="no part folder"):
+        list_clips(raw, part="dfdc_train_part_9")
+
+
+def test_ffpp_originals_resolve_to_the_real_clip(shared_videos: Path):
+    clips, rejects = list_clips(shared_videos)
+    assert rejects == []
+    groups = {c.video: c.group for c in clips}
+    assert groups["ffpp_004_982.mp4"] == "ffpp_004.mp4" == groups["ffpp_004.mp4"]
+    assert groups["brtujopkby.mp4"] == "gnmmhlbzge.mp4"  # DFDC: original not in the slice, still its group
+
+
+def test_deepfake_faces_layout(shared_faces: Path):
+    assert detect_layout(shared_faces) == "deepfake_faces"
+    crops, rejects = list_ready_crops(shared_faces)
+    assert len(crops) + len(rejects) == 12_500
+    fakes = [c for c in crops if c.label == "FAKE"]
+    reals = {c.video for c in crops if c.label == "REAL"}
+    assert len(fakes) == 10_000 and len(reals) == 2_500 and rejects == []
+    paired = sum(c.group in reals for c in fakes)
+    assert paired > len(fakes) / 2  # most fakes have their original in the slice
+
+
+def test_sample_indices_are_even_and_bounded():
+    assert sample_indices(300, 4) == [0, 100, 199, 299]
+    assert sample_indices(3, 8) == [0, 1, 2]
+    assert sample_indices(0, 2) == [0, 1]
+
+
+def test_sample_frames_reads_sampled_frames(tiny_sample: Path):
+    clip = sorted(tiny_sample.glob("*.mp4"))[0]
+    info = probe(clip)
+    assert (info.width, info.height, info.frames) == (240, 180, 10)
+    frames = sample_frames(clip, 4)
+    assert [i for i, _ in frames] == sample_indices(10, 4)
+    assert all(f.shape == (180, 240, 3) and f.dtype == np.uint8 for _, f in frames)
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [(b"", "empty file"), (b"this is not a video at all" * 20, "not a readable video")],
+)
+def test_bad_clip_raises_video_error_naming_the_file(tmp_path: Path, content: bytes, reason: str):
+    path = tmp_path / "bad.mp4"
+    path.write_bytes(content)
+    with pytest.raises(VideoError, match=reason) as err:
+        sample_frames(path, 4)
+    assert "bad.mp4" in str(err.value)
+
+
+def test_truncated_clip_yields_what_precedes_the_damage_or_a_clear_error(tiny_sample: Path, tmp_path: Path):
+    clip = sorted(tiny_sample.glob("*.mp4"))[0]
+    data = clip.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 3])
+    try:
+        frames = sample_frames(cut, 4)
+    except VideoError as exc:
+        assert "cut.mp4" in str(exc)
+    else:
+        assert 0 < len(frames) <= 4
