@@ -24,8 +24,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from deepfake_detect.faces import find_faces, find_faces_batch, make_detector  # noqa: E402
-from deepfake_detect.video import decode_all_frames, iter_sample_frames, probe, sample_frames  # noqa: E402
+from deepfake_detect.faces import find_faces, find_faces_batch, make_detector
+from deepfake_detect.video import decode_all_frames, iter_sample_frames, probe, sample_frames
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -110,6 +110,7 @@ def test_deepfake_faces_layout_through_the_stages(shared_faces: Path, tmp_path: 
     assert (manifest["confidence"] > 0.9).mean() > 0.8  # real face crops: the detector agrees on most
     run_validate(params)
     kept, dropped = run_clean(params)
+    assert len(kept) + len(dropped) == len(manifest) and len(kept) > 0.8 * len(manifest)
     split = run_balance(params)
     assert split.groupby("group")["split"].nunique().max() == 1
     # the leak the seed's random split has: siblings of test crops in training; here none

@@ -162,7 +162,7 @@ def _map(func, items: list, p: ExtractParams, desc: str, *args) -> list:
         return [func(item, *args) for item in tqdm(items, desc=desc, unit="item")]
     with ProcessPoolExecutor(n, mp_context=get_context("spawn"), initializer=_init_worker,
                              initargs=(p, True)) as pool:
-        chunks = max(1, min(16, len(items) // (n * 8)))  # small chunks: a live progress bar
+        chunks = max(1, min(4, len(items) // (n * 8)))  # small chunks: a live progress bar
         it = pool.map(func, items, *([a] * len(items) for a in args), chunksize=chunks)
         return list(tqdm(it, total=len(items), desc=desc, unit="item"))
 
