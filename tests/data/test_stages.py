@@ -220,6 +220,15 @@ def test_split_rejects_single_class_and_single_group():
         split_by_group(_split_frame(1), 0.1, 0.2, 0)
 
 
+def test_max_per_group_caps_training_crops():
+    from deepfake_detect.config import BalanceParams
+    from deepfake_detect.stages.balance import balance_train
+
+    train = _split_frame(6, fakes_per_group=9)
+    capped = balance_train(train, BalanceParams(strategy="none", max_per_group=4), np.random.default_rng(0))
+    assert capped.groupby("group").size().max() == 4 and capped["group"].nunique() == 6
+
+
 @pytest.mark.parametrize("strategy", ["oversample", "self_blend"])
 def test_balancing_strategies(extracted, tmp_path, strategy):
     params, _, _ = extracted

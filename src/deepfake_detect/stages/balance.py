@@ -127,9 +127,8 @@ def synthesise_fakes(reals: pd.DataFrame, n: int, out_dir: Path, rng: np.random.
 
 
 def balance_train(train: pd.DataFrame, bp: BalanceParams, rng: np.random.Generator) -> pd.DataFrame:
-    if bp.max_per_group:
-        train = train.groupby("group", group_keys=False).apply(
-            lambda g: g if len(g) <= bp.max_per_group else g.sample(bp.max_per_group, random_state=rng.integers(2**31)))
+    if bp.max_per_group:  # many crops of one clip teach that clip, not the artefacts: keep a random few
+        train = train.sample(frac=1.0, random_state=rng.integers(2**31)).groupby("group").head(bp.max_per_group)
     if bp.strategy == "none":
         return train
     if bp.strategy == "undersample":
