@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -302,10 +301,6 @@ def promote(
     except (PromoteError, MetricsError, FileNotFoundError) as exc:
         raise _fail(exc, 2) from exc
     typer.echo(result.get("reason") or f"serving {result['serving']} (was {result['rolled_back_from']})")
-
-
-def run() -> None:  # pragma: no cover - console entry convenience
-    sys.exit(app())
 
 
 if __name__ == "__main__":  # pragma: no cover
