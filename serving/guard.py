@@ -1,0 +1,68 @@
+"""ASGI middleware in front of the API: upload size limit (413 before the body is read) and an
+optional API key. Health and metrics endpoints always stay open."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+from typing import Any
+
+OPEN_PATHS = frozenset({"/readyz", "/livez", "/healthz", "/metrics"})
+API_KEY_HEADER = b"x-api-key"
+
+
+async def _send_json(send: Any, status: int, error: str, detail: str) -> None:
+    body = json.dumps({"error": error, "detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class GuardMiddleware:
+    """Rejects oversize uploads (by Content-Length, or while streaming when it is absent) and,
+    when the env var ``api_key_env`` is set, requests without the matching ``X-API-Key`` header."""
+
+    def __init__(self, app: Any, max_bytes: int, api_key_env: str):
+        self.app, self.max_bytes, self.api_key_env = app, max_bytes, api_key_env
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        key = os.environ.get(self.api_key_env)
+        if key and not hmac.compare_digest(headers.get(API_KEY_HEADER, b""), key.encode()):
+            await _send_json(send, 401, "unauthorized", "missing or wrong X-API-Key header")
+            return
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await _send_json(send, 413, "too_large", f"request body of {int(length) / 1e6:.1f} MB is over the "
+                             f"{self.max_bytes / 1e6:.0f} MB upload limit")
+            return
+        if scope.get("method") not in ("POST", "PUT"):
+            await self.app(scope, receive, send)
+            return
+        state = {"seen": 0, "rejected": False, "started": False}
+
+        async def counting_receive() -> dict[str, Any]:
+            message = await receive()
+            if message["type"] == "http.request":
+                state["seen"] += len(message.get("body", b""))
+                if state["seen"] > self.max_bytes and not state["rejected"]:
+                    state["rejected"] = True
+                    if not state["started"]:
+                        await _send_json(send, 413, "too_large",
+                                         f"request body is over the {self.max_bytes / 1e6:.0f} MB upload limit")
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: dict[str, Any]) -> None:
+            if state["rejected"]:
+                return  # our 413 already went out
+            if message["type"] == "http.response.start":
+                state["started"] = True
+            await send(message)
+
+        await self.app(scope, counting_receive, guarded_send)

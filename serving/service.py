@@ -1,0 +1,173 @@
+"""BentoML service: deepfake scores for uploaded videos and images (``make serve``).
+
+Two services in one process tree:
+  ``FaceModel``          the promoted model (``serve.model_tag`` in the BentoML model store,
+                         referenced at class level so ``bentoml build`` packs it); its ``score``
+                         API is batchable, so face crops from concurrent requests are merged by
+                         BentoML's adaptive batching into one model call.
+  ``DeepfakeDetector``   the HTTP front: ``/score_video``, ``/score_image``, ``/score_images``
+                         (batch), ``/explain`` (Grad-CAM PNG); decoding and face detection run here
+                         through :mod:`deepfake_detect.scoring`, the same path as ``deepfake score``.
+
+Errors are 4xx JSON ``{"error", "detail"}``; uploads over ``serve.max_upload_mb`` get 413 before
+they are read; when the env var named by ``serve.api_key_env`` is set, every endpoint but the
+health checks needs header ``X-API-Key``. Settings come from params.yaml (``$DEEPFAKE_PARAMS``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import bentoml
+import numpy as np
+from starlette.responses import JSONResponse, Response
+
+ROOT = Path(__file__).resolve().parents[1]
+if (ROOT / "src" / "deepfake_detect").is_dir() and str(ROOT / "src") not in sys.path:
+    sys.path.insert(0, str(ROOT / "src"))  # inside a built bento the package travels as source
+
+from deepfake_detect.config import load_params  # noqa: E402
+from deepfake_detect.scoring import ModelInfo, Scorer, ScoringError  # noqa: E402
+from serving.guard import GuardMiddleware  # noqa: E402
+
+PARAMS = load_params(os.environ.get("DEEPFAKE_PARAMS") or ROOT / "params.yaml")
+SERVE = PARAMS.serve
+log = logging.getLogger("deepfake_detect.serving")
+
+
+def _upload_name(path: Path) -> str:
+    """The client's file name: BentoML stores an upload as ``tmpXXXXXXXX<name>``."""
+    name = path.name
+    return name[11:] if name.startswith("tmp") and len(name) > 11 else name
+
+
+def _error(exc: ScoringError) -> JSONResponse:
+    return JSONResponse(exc.to_dict(), status_code=exc.status)
+
+
+@bentoml.service(name="face_model", workers=1, traffic={"timeout": SERVE.timeout_s})
+class FaceModel:
+    """The promoted model: P(FAKE) + compact embedding per face crop, Grad-CAM overlays."""
+
+    bento_model = bentoml.models.BentoModel(SERVE.model_tag)
+
+    def __init__(self) -> None:
+        from deepfake_detect.scoring import load_face_model
+
+        self.model = load_face_model(self.bento_model.path, bento_tag=str(self.bento_model.tag))
+        size = self.model.info.input_size
+        for n in (1, 2):  # trace the predict function for a generic batch size before traffic
+            self.model.score(np.zeros((n, size, size, 3), np.uint8))
+        log.info("loaded %s (%s) threshold=%.4f", self.model.info.tag, self.model.info.bento_tag,
+                 self.model.info.threshold)
+
+    @bentoml.api(batchable=True, max_batch_size=SERVE.batch_max_size, max_latency_ms=SERVE.batch_max_latency_ms)
+    def score(self, crops: np.ndarray) -> np.ndarray:
+        """Crops (N, S, S, 3) uint8 at the model's input size → (N, 1 + E): P(FAKE), embedding."""
+        probs, emb = self.model.score(np.asarray(crops, dtype=np.uint8))
+        emb = emb if emb.size else np.zeros((len(probs), 0), np.float32)
+        return np.concatenate([probs.reshape(-1, 1), emb], axis=1).astype(np.float32)
+
+    @bentoml.api
+    def explain(self, crops: np.ndarray) -> list[bytes]:
+        return self.model.explain(np.asarray(crops, dtype=np.uint8))
+
+    @bentoml.api
+    def model_info(self) -> dict[str, Any]:
+        i = self.model.info
+        return {"tag": i.tag, "threshold": i.threshold, "input_size": i.input_size, "family": i.family,
+                "bento_tag": i.bento_tag}
+
+
+@bentoml.service(name="deepfake_detector", traffic={"timeout": SERVE.timeout_s})
+class DeepfakeDetector:
+    """HTTP front: media checks, frame sampling, face detection, aggregation, request log."""
+
+    face_model = bentoml.depends(FaceModel)
+
+    def __init__(self) -> None:
+        import threading
+
+        from deepfake_detect.requestlog import RequestLog
+        from deepfake_detect.scoring import Scorer
+
+        self.request_log = RequestLog(SERVE.request_log_dir) if SERVE.request_log else None
+        self._scorer: Scorer | None = None
+        self._lock = threading.Lock()
+        # the face detector is built and warmed now; the model's facts come on first use (the
+        # dependency's client is only connected once this service has started)
+        self._detector_warm = Scorer(PARAMS, ModelInfo("?", 0.5, 1, "?"), self._score)
+        self._detector_warm.detect(np.zeros((360, 640, 3), np.uint8))
+        log.info("deepfake_detector: frames/video=%d, upload limit %.0f MB, API key %s", SERVE.frames_per_video,
+                 SERVE.max_upload_mb, "required" if os.environ.get(SERVE.api_key_env) else "off")
+
+    @property
+    def scorer(self) -> Scorer:
+        with self._lock:
+            if self._scorer is None:
+                info = ModelInfo(**self.face_model.model_info())
+                self._scorer = Scorer(PARAMS, info, self._score, explain_fn=self._explain,
+                                      request_log=self.request_log, detector=self._detector_warm.detector)
+                log.info("serving model %s (%s), threshold %.4f", info.tag, info.bento_tag, info.threshold)
+            return self._scorer
+
+    def _score(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        out = np.asarray(self.face_model.score(crops))
+        return out[:, 0], out[:, 1:]
+
+    def _explain(self, crops: np.ndarray) -> list[bytes]:
+        return list(self.face_model.explain(crops))
+
+    @bentoml.api
+    def score_video(self, file: Path, explain: bool = False) -> dict[str, Any]:
+        """An mp4/avi/mov/webm clip → label, aggregated probability, per-frame and per-face scores."""
+        try:
+            return self.scorer.score_video(file, _upload_name(file), explain=explain)
+        except ScoringError as exc:
+            return _error(exc)
+
+    @bentoml.api
+    def score_image(self, file: Path, crop: bool = False, explain: bool = False) -> dict[str, Any]:
+        """A photo or frame (faces detected), or with ``crop=true`` a ready face crop."""
+        try:
+            return self.scorer.score_image(file, _upload_name(file), crop=crop, explain=explain)
+        except ScoringError as exc:
+            return _error(exc)
+
+    @bentoml.api
+    def score_images(self, files: list[Path], crop: bool = False) -> dict[str, Any]:
+        """Many images in one request, all faces in one model call; a bad image gets its own error."""
+        if not files:
+            return _error(ScoringError(400, "no_files", "files: send at least one image"))
+        if len(files) > SERVE.max_batch_images:
+            return _error(ScoringError(413, "too_many_files", f"files: {len(files)} images is over the "
+                                       f"{SERVE.max_batch_images}-image limit of one request"))
+        results = self.scorer.score_images(files, [_upload_name(f) for f in files], crop=crop)
+        return {"request_id": results[0].get("request_id", uuid.uuid4().hex) if results else None,
+                "results": results}
+
+    @bentoml.api
+    def explain(self, file: Path, crop: bool = False) -> bytes:
+        """Grad-CAM overlay (PNG) of the largest face in an image."""
+        try:
+            pngs = self.scorer.explain_pngs(file, _upload_name(file), crop=crop)
+        except ScoringError as exc:
+            return _error(exc)
+        return Response(pngs[0], media_type="image/png")
+
+    @bentoml.api
+    def model(self) -> dict[str, Any]:
+        """The model being served and the limits it enforces."""
+        return {**json.loads(json.dumps(self.scorer.info.__dict__)), "frames_per_video": SERVE.frames_per_video,
+                "max_upload_mb": SERVE.max_upload_mb, "max_duration_s": SERVE.max_duration_s,
+                "aggregation": PARAMS.evaluate.video_aggregation}
+
+
+DeepfakeDetector.add_asgi_middleware(GuardMiddleware, max_bytes=int(SERVE.max_upload_mb * 1e6),
+                                     api_key_env=SERVE.api_key_env)

@@ -1,0 +1,551 @@
+"""Media → faces → scores: the one path that the BentoML service and ``deepfake score`` share.
+
+Video: ``serve.frames_per_video`` evenly spaced frames (:func:`video.iter_sample_frames`, the same
+frames :func:`video.sample_frames` gives training), faces found and cropped with the ``extract``
+params exactly as the extract stage does, every face scored, the clip aggregated with
+:func:`aggregate.aggregate_video` and ``evaluate.clip`` / ``evaluate.video_aggregation`` exactly as
+evaluate does, labelled with the promoted threshold. Face detection overlaps decoding (a thread).
+Image: faces detected the same way, or with ``crop=True`` the image is a ready face crop.
+Images with several faces score as their fakest face. No face → ``label`` NO_FACE and
+``probability`` None: never a made-up 0.5. Bad input raises :class:`ScoringError` with an HTTP
+status, a short error code and a detail naming the file and what is wrong.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .config import Params
+from .faces import Face, crop_face, find_faces, make_detector
+from .imagestats import crop_stats, to_rgb8
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+FAKE, REAL, NO_FACE = "FAKE", "REAL", "NO_FACE"
+ScoreFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # crops (N,S,S,3) uint8 → probs, embeddings
+ExplainFn = Callable[[np.ndarray], list[bytes]]  # crops → PNG overlays
+
+# Leading bytes of the containers we accept: a file that starts like one but does not open is
+# corrupt or truncated (422), anything else is not media at all (415).
+_VIDEO_MAGIC = ((4, b"ftyp"), (4, b"moov"), (4, b"mdat"), (4, b"free"), (4, b"wide"), (0, b"\x1a\x45\xdf\xa3"),
+                (0, b"RIFF"), (0, b"\x00\x00\x01\xba"), (0, b"FLV"), (0, b"OggS"))
+_IMAGE_MAGIC = ((0, b"\xff\xd8\xff"), (0, b"\x89PNG"), (0, b"BM"), (0, b"II*\x00"), (0, b"MM\x00*"), (8, b"WEBP"),
+                (0, b"GIF8"))
+
+
+class ScoringError(ValueError):
+    """Bad input: ``status`` (HTTP 4xx), ``error`` (a short code) and ``detail`` (what was wrong)."""
+
+    def __init__(self, status: int, error: str, detail: str):
+        self.status, self.error, self.detail = status, error, detail
+        super().__init__(f"{error}: {detail}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": self.error, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the responses and the request log say about the model."""
+
+    tag: str
+    threshold: float
+    input_size: int
+    family: str
+    bento_tag: str | None = None
+
+
+@dataclass
+class FaceCrop:
+    frame: int | None
+    face: int
+    box: tuple[int, int, int, int]
+    confidence: float | None
+    crop: np.ndarray
+    probability: float = float("nan")
+    embedding: np.ndarray | None = None
+
+
+# --------------------------------------------------------------------------- the model
+
+
+class FaceModel:
+    """A model folder loaded for scoring: P(FAKE) and the compact embedding in ONE forward pass
+    (Keras: a two-output view of the model, the same weights ``Predictor.predict`` runs; the
+    embedding is ``Predictor.embed``'s projection of the ``pooled`` features)."""
+
+    def __init__(self, predictor: Any, bento_tag: str | None = None, batch_size: int = 32):
+        self.predictor = predictor
+        self.batch_size = batch_size
+        self.info = ModelInfo(tag=str(predictor.tag), threshold=float(predictor.threshold),
+                              input_size=int(predictor.input_size), family=str(predictor.family),
+                              bento_tag=bento_tag)
+        self._lock = threading.Lock()
+        self._dual = None
+        self._gradcam = None
+        if predictor.family == "keras":
+            import keras
+
+            model = predictor.model
+            pooled = model.get_layer(predictor.record.get("embedding_layer", "pooled"))
+            self._dual = keras.Model(model.inputs, [model.output, pooled.output])
+
+    def score(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Crops (N, S, S, 3) RGB uint8 → (P(FAKE) (N,), embeddings (N, E))."""
+        if len(crops) == 0:
+            return np.zeros(0, np.float32), np.zeros((0, 0), np.float32)
+        with self._lock:  # one model call at a time: TF already uses every core
+            if self._dual is None:
+                return self.predictor.predict(crops), self.predictor.embed(crops)
+            from .predictor import resize_batch
+
+            probs, feats = [], []
+            for start in range(0, len(crops), self.batch_size):
+                batch = resize_batch(crops[start:start + self.batch_size], self.info.input_size)
+                p, f = self._dual.predict_on_batch(batch)
+                probs.append(np.asarray(p).reshape(-1))
+                feats.append(np.asarray(f).reshape(len(batch), -1))
+        feats_all = np.concatenate(feats).astype(np.float32)
+        proj = self.predictor.projection
+        emb = feats_all if proj is None else ((feats_all - proj["mean"]) @ proj["components"].T).astype(np.float32)
+        return np.concatenate(probs).astype(np.float32), emb
+
+    def explain(self, crops: np.ndarray) -> list[bytes]:
+        """Grad-CAM PNG overlays (Keras models only)."""
+        from .gradcam import GradCam, GradCamError
+
+        if self.predictor.family != "keras":
+            raise ScoringError(422, "explain_unavailable", f"model {self.info.tag} is a "
+                               f"{self.predictor.family} model: Grad-CAM needs a Keras model")
+        with self._lock:
+            if self._gradcam is None:
+                try:
+                    self._gradcam = GradCam(self.predictor.model, self.info.input_size,
+                                            self.predictor.record.get("embedding_layer", "pooled"))
+                except GradCamError as exc:
+                    raise ScoringError(422, "explain_unavailable", f"model {self.info.tag}: {exc}") from exc
+            return self._gradcam.overlays(crops)
+
+
+def load_face_model(folder: str | Path, bento_tag: str | None = None) -> FaceModel:
+    from .predictor import load_predictor
+
+    return FaceModel(load_predictor(folder), bento_tag=bento_tag)
+
+
+def load_from_store(tag: str) -> FaceModel:
+    """The model saved by promote into the BentoML model store (``$BENTOML_HOME``)."""
+    import bentoml
+    from bentoml.exceptions import NotFound
+
+    try:
+        model = bentoml.models.get(tag)
+    except NotFound as exc:
+        raise FileNotFoundError(f"BentoML model {tag!r} not found in the model store (run `dvc repro` to "
+                                f"promote one, or point to a model folder)") from exc
+    return load_face_model(model.path, bento_tag=str(model.tag))
+
+
+# --------------------------------------------------------------------------- input checks
+
+
+def _starts_with(path: Path, magic: Sequence[tuple[int, bytes]]) -> bool:
+    with path.open("rb") as fh:
+        head = fh.read(16)
+    return any(head[o:o + len(m)] == m for o, m in magic)
+
+
+def check_file(path: Path, name: str, max_bytes: int) -> int:
+    if not path.is_file():
+        raise ScoringError(400, "not_found", f"{name}: file not found")
+    size = path.stat().st_size
+    if size == 0:
+        raise ScoringError(400, "empty_file", f"{name}: empty file (0 bytes)")
+    if size > max_bytes:
+        raise ScoringError(413, "too_large", f"{name}: {size / 1e6:.1f} MB is over the {max_bytes / 1e6:.0f} MB limit")
+    return size
+
+
+def check_resolution(width: int, height: int, name: str, params: Params) -> None:
+    sp = params.serve
+    if min(width, height) < sp.min_side:
+        raise ScoringError(422, "resolution_too_small",
+                           f"{name}: {width}x{height} is below the {sp.min_side}-pixel minimum side")
+    if max(width, height) > sp.max_side or width * height > sp.max_pixels:
+        raise ScoringError(422, "resolution_too_large", f"{name}: {width}x{height} is over the limit "
+                           f"({sp.max_side} pixels per side, {sp.max_pixels} pixels in all)")
+
+
+def probe_video(path: Path, name: str, params: Params):
+    """Container checks before any decoding: media type, codec, duration, resolution."""
+    import av
+
+    from .video import VideoError, probe
+
+    try:
+        with av.open(str(path)) as container:
+            fmt = container.format.name
+            stream = container.streams.video[0] if container.streams.video else None
+            codec = stream.codec_context.name if stream is not None and stream.codec_context else None
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        if _starts_with(path, _VIDEO_MAGIC):
+            raise ScoringError(422, "corrupt_video", f"{name}: damaged or truncated video ({exc})") from exc
+        raise ScoringError(415, "unsupported_media", f"{name}: not a video file this service can read") from exc
+    if fmt == "image2" or fmt.endswith("_pipe") or _starts_with(path, _IMAGE_MAGIC):
+        raise ScoringError(415, "not_a_video", f"{name}: an image ({fmt}), not a video: use score_image")
+    if stream is None:
+        raise ScoringError(415, "no_video_stream", f"{name}: the {fmt} container has no video stream")
+    if not codec or codec == "none" or not _has_decoder(codec):
+        raise ScoringError(415, "unsupported_codec", f"{name}: video codec {codec or 'unknown'!r} "
+                           f"({_fourcc(path)}) cannot be decoded here")
+    try:
+        info = probe(path)
+    except VideoError as exc:
+        raise ScoringError(422, "corrupt_video", f"{name}: {exc.reason}") from exc
+    if info.duration_s > params.serve.max_duration_s:
+        raise ScoringError(422, "video_too_long", f"{name}: {info.duration_s:.1f} s is over the "
+                           f"{params.serve.max_duration_s:.0f} s limit")
+    check_resolution(info.width, info.height, name, params)
+    return info
+
+
+def _fourcc(path: Path) -> str:
+    """The sample-entry tag of an MP4/MOV video track, for the error message."""
+    head = path.read_bytes()[:4_000_000]
+    at = head.find(b"stsd")
+    tag = head[at + 16:at + 20] if at >= 0 else b""
+    return f"tag {tag.decode('latin-1')!r}" if len(tag) == 4 else "no codec tag"
+
+
+def _has_decoder(codec: str) -> bool:
+    import av
+
+    try:
+        av.codec.Codec(codec, "r")
+    except (av.error.FFmpegError, ValueError, av.codec.codec.UnknownCodecError):
+        return False
+    return True
+
+
+def read_image(path: Path, name: str, params: Params) -> tuple[np.ndarray, int]:
+    """Decode an image (grey, RGBA, 16-bit all become RGB uint8) after checking its header size;
+    returns (rgb, channels as stored)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+    except Image.DecompressionBombError as exc:
+        raise ScoringError(422, "resolution_too_large", f"{name}: {exc}") from exc
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        if _starts_with(path, _IMAGE_MAGIC):
+            raise ScoringError(422, "corrupt_image", f"{name}: damaged or truncated image") from exc
+        if _starts_with(path, _VIDEO_MAGIC):
+            raise ScoringError(415, "not_an_image", f"{name}: a video, not an image: use score_video") from exc
+        raise ScoringError(415, "unsupported_media", f"{name}: not an image file this service can read") from exc
+    check_resolution(width, height, name, params)
+    raw = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if raw is None:
+        raise ScoringError(422, "corrupt_image", f"{name}: image header reads but the pixels do not decode")
+    channels = 1 if raw.ndim == 2 else int(raw.shape[2])
+    try:
+        return to_rgb8(raw, name, bgr=True), channels
+    except ValueError as exc:
+        raise ScoringError(422, "unsupported_image", str(exc)) from exc
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+@dataclass
+class _Timer:
+    t0: float = field(default_factory=time.perf_counter)
+    parts: dict[str, float] = field(default_factory=dict)
+
+    def add(self, key: str, seconds: float) -> None:
+        self.parts[key] = round(self.parts.get(key, 0.0) + seconds, 4)
+
+    def done(self) -> dict[str, float]:
+        return {**self.parts, "total_s": round(time.perf_counter() - self.t0, 4)}
+
+
+class Scorer:
+    """Scores files with a model reached through ``score_fn`` (in-process or a BentoML service)."""
+
+    def __init__(self, params: Params, info: ModelInfo, score_fn: ScoreFn, *, explain_fn: ExplainFn | None = None,
+                 request_log: Any | None = None, detector: Any | None = None):
+        self.params, self.info, self.score_fn, self.explain_fn = params, info, score_fn, explain_fn
+        self.request_log = request_log
+        self._detector = detector
+        self._detector_lock = threading.Lock()
+        self._detect_lock = threading.Lock()
+
+    @property
+    def detector(self):
+        with self._detector_lock:
+            if self._detector is None:
+                ep = self.params.extract
+                self._detector = make_detector(ep.detector, ep.min_face_size)
+            return self._detector
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self.params.serve.max_upload_mb * 1e6)
+
+    def detect(self, rgb: np.ndarray) -> list[Face]:
+        ep = self.params.extract
+        detector = self.detector
+        with self._detect_lock:  # one detection at a time: MTCNN already uses every core
+            return find_faces(detector, rgb, max_side=ep.detect_max_side, min_confidence=ep.min_confidence,
+                              min_face_size=ep.min_face_size, max_faces=ep.max_faces_per_frame)
+
+    def _faces_of(self, rgb: np.ndarray, frame: int | None) -> list[FaceCrop]:
+        ep = self.params.extract
+        return [FaceCrop(frame, i, (f.x, f.y, f.w, f.h), round(float(f.confidence), 4),
+                         crop_face(rgb, f, ep.margin, ep.crop_size)) for i, f in enumerate(self.detect(rgb))]
+
+    # ----- media → faces
+
+    def video_faces(self, path: Path, name: str, timer: _Timer) -> tuple[dict[str, Any], list[int], list[FaceCrop]]:
+        """Probe, then decode (thread) and detect (here) at the same time."""
+        from .video import VideoError, iter_sample_frames, sample_indices
+
+        check_file(path, name, self.max_bytes)
+        info = probe_video(path, name, self.params)
+        frames_q: queue.Queue[Any] = queue.Queue(maxsize=4)
+        decode_time = [0.0]
+
+        def decode() -> None:
+            t = time.perf_counter()
+            try:
+                for item in iter_sample_frames(path, self.params.serve.frames_per_video):
+                    decode_time[0] += time.perf_counter() - t
+                    frames_q.put(item)
+                    t = time.perf_counter()
+                decode_time[0] += time.perf_counter() - t
+                frames_q.put(None)
+            except Exception as exc:  # handed to the consumer, which raises it with the file name
+                frames_q.put(exc)
+
+        thread = threading.Thread(target=decode, name="decode", daemon=True)
+        thread.start()
+        frames: list[int] = []
+        crops: list[FaceCrop] = []
+        detect_s = 0.0
+        while True:
+            item = frames_q.get()
+            if item is None:
+                break
+            if isinstance(item, Exception):
+                thread.join()
+                if isinstance(item, VideoError):
+                    raise ScoringError(422, "corrupt_video", f"{name}: {item.reason}") from item
+                raise ScoringError(422, "corrupt_video", f"{name}: decoding failed ({item})") from item
+            index, rgb = item
+            frames.append(index)
+            t = time.perf_counter()
+            crops += self._faces_of(rgb, index)
+            detect_s += time.perf_counter() - t
+        thread.join()
+        wanted = len(sample_indices(info.frames, self.params.serve.frames_per_video))
+        if len(frames) < 0.5 * wanted:
+            raise ScoringError(422, "truncated_video", f"{name}: only {len(frames)} of the {wanted} sampled frames "
+                               f"decode (the header promises {info.frames} frames): truncated or damaged")
+        timer.add("decode_s", decode_time[0])
+        timer.add("detect_s", detect_s)
+        meta = {"width": info.width, "height": info.height, "fps": round(info.fps, 3),
+                "duration_s": round(info.duration_s, 3), "codec": info.codec, "frames": info.frames}
+        return meta, frames, crops
+
+    def image_faces(self, path: Path, name: str, crop: bool, timer: _Timer) -> tuple[dict[str, Any], list[FaceCrop]]:
+        check_file(path, name, self.max_bytes)
+        t = time.perf_counter()
+        rgb, channels = read_image(path, name, self.params)
+        timer.add("decode_s", time.perf_counter() - t)
+        meta = {"width": int(rgb.shape[1]), "height": int(rgb.shape[0]), "channels": channels}
+        if crop:
+            size = self.params.extract.crop_size
+            interp = cv2.INTER_AREA if max(rgb.shape[:2]) > size else cv2.INTER_CUBIC
+            face = cv2.resize(rgb, (size, size), interpolation=interp)
+            return meta, [FaceCrop(None, 0, (0, 0, int(rgb.shape[1]), int(rgb.shape[0])), None, face)]
+        t = time.perf_counter()
+        faces = self._faces_of(rgb, None)
+        timer.add("detect_s", time.perf_counter() - t)
+        return meta, faces
+
+    # ----- faces → scores
+
+    def _score_faces(self, faces: list[FaceCrop], timer: _Timer) -> None:
+        if not faces:
+            return
+        size = self.info.input_size
+        batch = np.stack([f.crop if f.crop.shape[0] == size else
+                          cv2.resize(f.crop, (size, size), interpolation=cv2.INTER_AREA) for f in faces])
+        t = time.perf_counter()
+        probs, emb = self.score_fn(batch)
+        timer.add("model_s", time.perf_counter() - t)
+        if len(probs) != len(faces):
+            raise RuntimeError(f"model returned {len(probs)} scores for {len(faces)} faces")
+        for f, p, e in zip(faces, probs, emb if len(emb) else [None] * len(faces), strict=True):
+            f.probability, f.embedding = float(p), e
+
+    def _label(self, p: float | None) -> str:
+        if p is None:
+            return NO_FACE
+        return FAKE if p >= self.info.threshold else REAL
+
+    def _face_dict(self, f: FaceCrop) -> dict[str, Any]:
+        return {"face": f.face, "box": list(f.box), "confidence": f.confidence,
+                "probability": round(f.probability, 6), "label": self._label(f.probability)}
+
+    def _explain(self, faces: list[FaceCrop], out: dict[int, str], timer: _Timer) -> None:
+        if self.explain_fn is None:
+            raise ScoringError(422, "explain_unavailable", "this scorer has no Grad-CAM explainer")
+        chosen = sorted(range(len(faces)), key=lambda i: -faces[i].box[2] * faces[i].box[3])
+        chosen = chosen[: self.params.serve.explain_max_faces]
+        if not chosen:
+            return
+        t = time.perf_counter()
+        pngs = self.explain_fn(np.stack([faces[i].crop for i in chosen]))
+        timer.add("explain_s", time.perf_counter() - t)
+        for i, png in zip(chosen, pngs, strict=True):
+            out[i] = base64.b64encode(png).decode("ascii")
+
+    def _result(self, kind: str, name: str, meta: dict[str, Any], frames: list[int | None], faces: list[FaceCrop],
+                probability: float | None, timer: _Timer, request_id: str, endpoint: str,
+                heatmaps: dict[int, str]) -> dict[str, Any]:
+        by_frame: dict[int | None, list[int]] = {fr: [] for fr in frames}
+        for i, f in enumerate(faces):
+            by_frame.setdefault(f.frame, []).append(i)
+        frame_list = []
+        for fr, idx in by_frame.items():
+            face_dicts = []
+            for i in idx:
+                d = self._face_dict(faces[i])
+                if i in heatmaps:
+                    d["heatmap_png"] = heatmaps[i]
+                face_dicts.append(d)
+            fp = max((faces[i].probability for i in idx), default=None)
+            frame_list.append({"frame": fr, "probability": None if fp is None else round(fp, 6),
+                               "faces": face_dicts})
+        self._log(faces, name, request_id, endpoint)
+        return {
+            "file": name, "kind": kind, "label": self._label(probability),
+            "probability": None if probability is None else round(probability, 6),
+            "threshold": self.info.threshold, "faces_found": len(faces),
+            "frames_sampled": len([fr for fr in frames if fr is not None]) if kind == "video" else None,
+            "frames_with_faces": len({f.frame for f in faces}) if kind == "video" else None,
+            "model_tag": self.info.tag, "bento_tag": self.info.bento_tag, "media": meta,
+            "frames": frame_list, "request_id": request_id, "timings": timer.done(),
+        }
+
+    def _log(self, faces: list[FaceCrop], name: str, request_id: str, endpoint: str) -> None:
+        if self.request_log is None or not faces:
+            return
+        from .requestlog import make_record
+
+        records = []
+        for f in faces:
+            stats = crop_stats(f.crop)
+            records.append(make_record(
+                request_id=request_id, endpoint=endpoint, file=name, frame=f.frame, face=f.face,
+                model_tag=self.info.tag, probability=round(f.probability, 6), label=self._label(f.probability),
+                confidence=f.confidence, face_size=int(min(f.box[2], f.box[3])),
+                width=stats["width"], height=stats["height"], brightness=round(stats["brightness"], 4),
+                contrast=round(stats["contrast"], 4), sharpness=round(stats["sharpness"], 4),
+                saturation=round(stats["saturation"], 4),
+                embedding=None if f.embedding is None else [round(float(x), 5) for x in f.embedding]))
+        self.request_log.write(records)
+
+    # ----- public entry points
+
+    def score_video(self, path: str | Path, name: str | None = None, *, explain: bool = False,
+                    request_id: str | None = None, endpoint: str = "score_video") -> dict[str, Any]:
+        from .aggregate import aggregate_video
+
+        path = Path(path)
+        name = name or path.name
+        timer = _Timer()
+        meta, frames, faces = self.video_faces(path, name, timer)
+        self._score_faces(faces, timer)
+        ev = self.params.evaluate
+        prob = aggregate_video(np.array([f.probability for f in faces]), ev.clip, ev.video_aggregation) \
+            if faces else None
+        heatmaps: dict[int, str] = {}
+        if explain and faces:
+            self._explain(faces, heatmaps, timer)
+        meta["aggregation"] = ev.video_aggregation
+        return self._result("video", name, meta, frames, faces, prob, timer, request_id or uuid.uuid4().hex,
+                            endpoint, heatmaps)
+
+    def score_image(self, path: str | Path, name: str | None = None, *, crop: bool = False, explain: bool = False,
+                    request_id: str | None = None, endpoint: str = "score_image") -> dict[str, Any]:
+        return self.score_images([path], [name] if name else None, crop=crop, explain=explain,
+                                 request_id=request_id, endpoint=endpoint, raise_errors=True)[0]
+
+    def score_images(self, paths: Sequence[str | Path], names: Sequence[str] | None = None, *, crop: bool = False,
+                     explain: bool = False, request_id: str | None = None, endpoint: str = "score_images",
+                     raise_errors: bool = False) -> list[dict[str, Any]]:
+        """Several images, all faces in ONE model call; a bad image gets an error entry
+        (``{"file", "error", "detail", "status"}``) unless ``raise_errors``."""
+        request_id = request_id or uuid.uuid4().hex
+        names = list(names) if names else [Path(p).name for p in paths]
+        timers, loaded = [], []
+        for path, name in zip(paths, names, strict=True):
+            timer = _Timer()
+            try:
+                meta, faces = self.image_faces(Path(path), name, crop, timer)
+            except ScoringError as exc:
+                if raise_errors:
+                    raise
+                loaded.append(exc)
+            else:
+                loaded.append((meta, faces))
+            timers.append(timer)
+        all_faces = [f for item in loaded if not isinstance(item, ScoringError) for f in item[1]]
+        shared = _Timer()
+        self._score_faces(all_faces, shared)
+        out = []
+        for name, timer, item in zip(names, timers, loaded, strict=True):
+            if isinstance(item, ScoringError):
+                out.append({"file": name, **item.to_dict(), "status": item.status})
+                continue
+            meta, faces = item
+            for k, v in shared.parts.items():
+                timer.add(k, v)
+            heatmaps: dict[int, str] = {}
+            if explain and faces:
+                self._explain(faces, heatmaps, timer)
+            prob = max(f.probability for f in faces) if faces else None
+            meta["ready_crop"] = crop
+            out.append(self._result("image", name, meta, [None], faces, prob, timer, request_id, endpoint, heatmaps))
+        return out
+
+    def explain_pngs(self, path: str | Path, name: str | None = None, *, crop: bool = False) -> list[bytes]:
+        """Grad-CAM overlays (PNG bytes) of an image's faces, largest first."""
+        path = Path(path)
+        faces = self.image_faces(path, name or path.name, crop, _Timer())[1]
+        if not faces:
+            raise ScoringError(422, "no_face", f"{name or path.name}: no face found to explain")
+        heatmaps: dict[int, str] = {}
+        self._explain(faces, heatmaps, _Timer())
+        order = sorted(heatmaps, key=lambda i: -faces[i].box[2] * faces[i].box[3])
+        return [base64.b64decode(heatmaps[i]) for i in order]
+
+
+def local_scorer(params: Params, model: FaceModel, request_log: Any | None = None) -> Scorer:
+    """A scorer over an in-process model (the CLI, benchmarks, tests)."""
+    return Scorer(params, model.info, model.score, explain_fn=model.explain, request_log=request_log)

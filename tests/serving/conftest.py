@@ -1,0 +1,35 @@
+"""Fixtures for the serving tests (helpers live in serving_kit.py, importable from every test file)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the serving/ package
+
+from serving_kit import build_model_folder, save_to_store
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory) -> Path:
+    return build_model_folder(tmp_path_factory.mktemp("model") / "promoted")
+
+
+@pytest.fixture(scope="session")
+def bentoml_home(tmp_path_factory, model_dir) -> Path:
+    """A temporary BentoML home holding the tiny model as deepfake-detector:latest."""
+    home = tmp_path_factory.mktemp("bentoml_home")
+    os.environ["BENTOML_HOME"] = str(home)
+    save_to_store(model_dir)
+    return home
+
+
+@pytest.fixture(scope="session")
+def face_model(model_dir):
+    from deepfake_detect.scoring import load_face_model
+
+    return load_face_model(model_dir)

@@ -1,0 +1,164 @@
+"""Helpers for the serving tests: a tiny Keras model that follows the model-folder contract, the
+BentoML store, test params, generated bad inputs, and the real media in ../shared/data."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = ROOT.parent / "shared" / "data"
+VIDEOS = SHARED / "videos"
+FACES = SHARED / "deepfake-faces"
+for _var, _value in (("BENTOML_DO_NOT_TRACK", "true"), ("DO_NOT_TRACK", "1"), ("TF_CPP_MIN_LOG_LEVEL", "2")):
+    os.environ.setdefault(_var, _value)
+
+
+def build_model_folder(folder: Path, input_size: int = 71, threshold: float = 0.5, tag: str = "tiny-xception-test",
+                       projection: int = 8) -> Path:
+    """Xception (random weights) behind a Rescaling layer, GAP ``pooled``, Dense(1, sigmoid): the
+    same graph shape as the real Xception model, small enough for tests."""
+    import keras
+    import numpy as np
+    from keras import layers
+
+    keras.utils.set_random_seed(0)
+    base = keras.applications.Xception(include_top=False, weights=None, input_shape=(input_size, input_size, 3))
+    inp = keras.Input((input_size, input_size, 3), name="image")
+    x = layers.Rescaling(1 / 127.5, offset=-1.0, name="preprocess")(inp)
+    x = base(x, training=False)
+    x = layers.GlobalAveragePooling2D(name="pooled")(x)
+    out = layers.Dense(1, activation="sigmoid", name="p_fake")(x)
+    model = keras.Model(inp, out, name="xception")
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save(folder / "model.keras")
+    record = {"name": "xception", "tag": tag, "family": "keras", "artifact": "model.keras",
+              "input_size": input_size, "threshold": threshold, "metrics": {"auc": 0.5}, "params": {},
+              "data_version": "test", "git_rev": "test", "created": "2026-01-01T00:00:00Z",
+              "embedding_layer": "pooled"}
+    (folder / "record.json").write_text(json.dumps(record))
+    if projection:
+        rng = np.random.default_rng(0)
+        comps = np.linalg.qr(rng.normal(size=(2048, projection)))[0].T.astype(np.float32)
+        np.savez(folder / "projection.npz", mean=np.zeros(2048, np.float32), components=comps)
+    return folder
+
+
+def save_to_store(folder: Path, name: str = "deepfake-detector") -> str:
+    import bentoml
+
+    record = json.loads((folder / "record.json").read_text())
+    with bentoml.models.create(name, labels={"family": "keras"},
+                               metadata={"threshold": record["threshold"], "family": "keras",
+                                         "release": record["tag"]}) as m:
+        for item in folder.iterdir():
+            (Path(m.path) / item.name).write_bytes(item.read_bytes())
+    return str(m.tag)
+
+
+def needs_shared(*paths: Path):
+    missing = [p for p in paths if not p.exists()]
+    return pytest.mark.skipif(bool(missing), reason=f"shared data absent: {missing}")
+
+
+def write_test_params(tmp: Path, **serve: object) -> Path:
+    """The repo's params.yaml with the serve section pointed at a temp request log (and overrides)."""
+    import yaml
+
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw.setdefault("serve", {}).update({"request_log_dir": str(tmp / "requests"), "max_upload_mb": 6, **serve})
+    path = tmp / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def _noise_clip(path: Path, frames: int, size: int, fps: int, faststart: bool = False) -> Path:
+    import av
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    with av.open(str(path), "w", options={"movflags": "faststart"} if faststart else {}) as c:
+        s = c.add_stream("libx264", rate=fps)
+        s.width = s.height = size
+        s.pix_fmt = "yuv420p"
+        s.options = {"crf": "28", "preset": "ultrafast", "threads": "1"}
+        for _ in range(frames):
+            img = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+            for pkt in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+    return path
+
+
+def make_bad_inputs(folder: Path) -> dict[str, tuple[Path, str, int, str | None]]:
+    """name → (file, endpoint, expected HTTP status, expected error code or label)."""
+    import cv2
+    import numpy as np
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out: dict[str, tuple[Path, str, int, str | None]] = {}
+    (folder / "notes.mp4").write_text("not a video, just text\n" * 20)
+    out["non_media"] = (folder / "notes.mp4", "score_video", 415, "unsupported_media")
+    (folder / "empty.mp4").write_bytes(b"")
+    out["empty"] = (folder / "empty.mp4", "score_video", 400, "empty_file")
+    full = _noise_clip(folder / "full.mp4", 60, 96, 15, faststart=True)
+    data = full.read_bytes()
+    (folder / "truncated.mp4").write_bytes(data[: int(len(data) * 0.3)])
+    out["truncated"] = (folder / "truncated.mp4", "score_video", 422, "truncated_video")
+    (folder / "corrupt.mp4").write_bytes(data[:32] + np.random.default_rng(2).bytes(200_000))
+    out["corrupt"] = (folder / "corrupt.mp4", "score_video", 422, "corrupt_video")
+    at = data.find(b"avc1", 32)
+    (folder / "codec.mp4").write_bytes(data[:at] + b"zzz1" + data[at + 4:])
+    out["unsupported_codec"] = (folder / "codec.mp4", "score_video", 415, "unsupported_codec")
+    (folder / "huge.mp4").write_bytes(b"\x00\x00\x00\x18ftypisom" + bytes(7_000_000))
+    out["too_large"] = (folder / "huge.mp4", "score_video", 413, "too_large")
+    out["too_long"] = (_noise_clip(folder / "long.mp4", 130, 64, 1), "score_video", 422, "video_too_long")
+    out["no_face_video"] = (_noise_clip(folder / "noface.mp4", 20, 96, 10), "score_video", 200, "NO_FACE")
+    grey = np.full((200, 200), 128, np.uint8)
+    cv2.imwrite(str(folder / "noface.png"), grey)
+    out["no_face_image"] = (folder / "noface.png", "score_image", 200, "NO_FACE")
+    cv2.imwrite(str(folder / "tiny.png"), np.zeros((8, 8, 3), np.uint8))
+    out["too_small"] = (folder / "tiny.png", "score_image", 422, "resolution_too_small")
+    cv2.imwrite(str(folder / "strip.png"), np.zeros((40, 9000, 3), np.uint8))
+    out["too_wide"] = (folder / "strip.png", "score_image", 422, "resolution_too_large")
+    (folder / "clip_as_image.jpg").write_bytes(data)
+    out["video_as_image"] = (folder / "clip_as_image.jpg", "score_image", 415, "not_an_image")
+    (folder / "image_as_video.mp4").write_bytes(cv2.imencode(".png", grey)[1].tobytes())
+    out["image_as_video"] = (folder / "image_as_video.mp4", "score_video", 415, "not_a_video")
+    jpg = (cv2.imencode(".jpg", np.full((64, 64, 3), 90, np.uint8))[1]).tobytes()
+    (folder / "cut.jpg").write_bytes(jpg[:40])
+    out["truncated_image"] = (folder / "cut.jpg", "score_image", 422, "corrupt_image")
+    return out
+
+
+def make_face_variants(face_jpg: Path, folder: Path) -> dict[str, Path]:
+    """One real face as grayscale, RGBA and 16-bit PNGs, and inside a 4000x3000 photo."""
+    import cv2
+    import numpy as np
+
+    folder.mkdir(parents=True, exist_ok=True)
+    bgr = cv2.imread(str(face_jpg))
+    out = {"grey": folder / "grey.png", "rgba": folder / "rgba.png", "deep16": folder / "deep16.png",
+           "big": folder / "big.jpg"}
+    cv2.imwrite(str(out["grey"]), cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
+    cv2.imwrite(str(out["rgba"]), np.dstack([bgr, np.full(bgr.shape[:2], 200, np.uint8)]))
+    cv2.imwrite(str(out["deep16"]), bgr.astype(np.uint16) * 257)
+    canvas = np.full((3000, 4000, 3), 180, np.uint8)  # a 12-MP photo with the face at 600 px
+    canvas[1200:1800, 1700:2300] = cv2.resize(bgr, (600, 600), interpolation=cv2.INTER_CUBIC)
+    cv2.imwrite(str(out["big"]), canvas)
+    return out
+
+
+def some_faces(n: int = 4) -> list[Path]:
+    import csv
+
+    with (FACES / "metadata.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    real = [r for r in rows if r["label"] == "REAL"]
+    fake = [r for r in rows if r["label"] == "FAKE"]
+    picked = real[: n // 2] + fake[: n - n // 2]
+    return [FACES / "faces_224" / r["videoname"].replace(".mp4", ".jpg") for r in picked]
