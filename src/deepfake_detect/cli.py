@@ -303,5 +303,37 @@ def promote(
     typer.echo(result.get("reason") or f"serving {result['serving']} (was {result['rolled_back_from']})")
 
 
+@app.command()
+def score(
+    paths: Annotated[list[Path], typer.Argument(help="Video / image files and folders (searched recursively).")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file on stdout.")] = False,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="Also write one CSV row per file here.")] = None,
+    explain: Annotated[Path | None, typer.Option("--explain", help="Write Grad-CAM PNG overlays of the "
+                                                 "faces into this folder.")] = None,
+    model_dir: Annotated[Path | None, typer.Option("--model-dir", help="A model folder (record.json + artifact) "
+                                                   "instead of the BentoML store's serve.model_tag.")] = None,
+    crop: Annotated[bool, typer.Option("--crop", help="Images are ready face crops (no detection).")] = False,
+    params: ParamsOpt = None,
+) -> None:
+    """Score videos and images locally, through the same code as the BentoML service: sampled frames,
+    detected faces, per-face P(FAKE), the clip aggregated as evaluate does, labelled FAKE / REAL /
+    NO_FACE at the promoted threshold. Exit code 1 when any file could not be scored."""
+    from .scan import ScanInputError, run_scan
+    from .scoring import load_face_model, load_from_store, local_scorer
+
+    p = _params(params)
+    try:
+        model = load_face_model(model_dir) if model_dir else load_from_store(p.serve.model_tag)
+    except (FileNotFoundError, OSError, ValueError) as exc:
+        raise _fail(exc, 2) from exc
+    try:
+        results = run_scan(p, local_scorer(p, model), paths, as_json=as_json, csv_path=csv_out,
+                           explain_dir=explain, crop=crop)
+    except ScanInputError as exc:
+        raise _fail(exc, 2) from exc
+    if any(r["label"] == "ERROR" for r in results):
+        raise typer.Exit(1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()
