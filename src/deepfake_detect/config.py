@@ -60,7 +60,7 @@ class ValidateParams(Section):
     min_crop_side: int = 64
     min_brightness: float = 10
     max_brightness: float = 245
-    min_sharpness: float = 5.0
+    min_sharpness: float = 25.0
     min_confidence: float = 0.8
     min_per_class: int = 1
     soft_mostly: float = Field(0.95, gt=0, le=1)
@@ -70,9 +70,9 @@ class CleanParams(Section):
     manifest: Path = Path("data/interim/clean.csv")
     dropped: Path = Path("data/interim/dropped.csv")
     min_side: int = 64
-    min_brightness: float = 15
+    min_brightness: float = 10
     max_brightness: float = 240
-    min_sharpness: float = 10.0
+    min_sharpness: float = 25.0
     phash_max_distance: int = Field(2, ge=0, le=64)
 
 

@@ -162,7 +162,11 @@ def test_clean_drops_bad_crops_with_reasons(tmp_path, workspace):
     add("good", texture)
     add("dark", np.full((128, 128, 3), 3, np.uint8))
     add("bright", np.full((128, 128, 3), 252, np.uint8))
-    add("blurry", cv2.GaussianBlur(texture, (0, 0), 12))
+    from skimage import data as skdata
+
+    face = cv2.resize(skdata.astronaut()[0:200, 150:300, ::-1], (128, 128), interpolation=cv2.INTER_AREA)
+    add("blurry", cv2.GaussianBlur(face, (0, 0), 4))  # an out-of-focus face
+    add("dim_face", (face * 0.25).astype(np.uint8))  # a sharp face in dim light: kept
     add("tiny", cv2.resize(texture, (32, 32)))
     add("broken", None, raw_bytes=b"\xff\xd8 not really a jpeg")
     add("copy", None, raw_bytes=(tmp_path / "good.jpg").read_bytes(), video="good.mp4")
@@ -174,7 +178,7 @@ def test_clean_drops_bad_crops_with_reasons(tmp_path, workspace):
     run_validate_stats_only(params)
     kept, dropped = run_clean(params)
     reasons = dict(zip(dropped["crop_id"], dropped["reason"], strict=True))
-    assert kept["crop_id"].tolist() == ["good"]
+    assert kept["crop_id"].tolist() == ["good", "dim_face"]
     assert reasons["dark"].startswith("near-black")
     assert reasons["bright"].startswith("over-exposed")
     assert reasons["blurry"].startswith("too blurry")
