@@ -15,7 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install demo test lint repro sample clean-outputs airflow stop drift compose-check
+.PHONY: install demo test lint repro sample clean-outputs airflow stop drift compose-check serve bento
 
 install: $(STAMP)
 
@@ -59,3 +59,11 @@ drift: install
 ##   any output is a failure)
 compose-check: install
 	out="$$($(BIN)/docker-compose --env-file .env.example config -q 2>&1)"; test -z "$$out" || { echo "$$out"; exit 1; }
+
+## serve: the BentoML service on 127.0.0.1:3000 (model deepfake-detector:latest from the BentoML store)
+serve: install
+	$(BIN)/bentoml serve serving.service:DeepfakeDetector --host 127.0.0.1 --port 3000
+
+## bento: build the deployable bento (packs the promoted model; offline, packages not locked)
+bento: install
+	$(BIN)/bentoml build -f serving/bentofile.yaml .

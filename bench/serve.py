@@ -1,0 +1,261 @@
+"""Serving benchmark, each figure next to what it is compared with, in one run:
+
+1. face crops: images/s and p50/p95 latency through HTTP (`bentoml serve`, /score_image with a ready
+   crop, adaptive batching) at concurrency 1, 8, 32, against the same model called in-process
+   (one crop per call from the same number of threads, and one batched call as the ceiling);
+2. a 10-s 1080p DFDC clip end to end (decode + faces + model): the service path in-process and
+   through HTTP, against the naive way (decode and score every frame) and the DFDC kernel budget
+   (8.1 s per clip, on a GPU).
+
+    python bench/serve.py [--model-dir models/promoted] [--clip ../shared/data/videos/widuwuoiur.mp4]
+
+Without a model folder it builds an untrained Xception-224 (same graph and cost as the trained one).
+Prints a Markdown table and writes JSON to --out (default bench/results/serve.json, git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+for _var, _value in (("BENTOML_DO_NOT_TRACK", "true"), ("DO_NOT_TRACK", "1"), ("TF_CPP_MIN_LOG_LEVEL", "2")):
+    os.environ.setdefault(_var, _value)
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+DFDC_BUDGET_S = 8.1
+
+
+def build_xception(folder: Path, size: int = 224) -> Path:
+    import keras
+    from keras import layers
+
+    base = keras.applications.Xception(include_top=False, weights=None, input_shape=(size, size, 3))
+    inp = keras.Input((size, size, 3), name="image")
+    x = layers.Rescaling(1 / 127.5, offset=-1.0, name="preprocess")(inp)
+    x = layers.GlobalAveragePooling2D(name="pooled")(base(x, training=False))
+    out = layers.Dense(1, activation="sigmoid", name="p_fake")(x)
+    folder.mkdir(parents=True, exist_ok=True)
+    keras.Model(inp, out, name="xception").save(folder / "model.keras")
+    (folder / "record.json").write_text(json.dumps({
+        "name": "xception", "tag": "bench-xception-224", "family": "keras", "artifact": "model.keras",
+        "input_size": size, "threshold": 0.5, "metrics": {}, "params": {}, "data_version": "bench",
+        "git_rev": "bench", "created": time.strftime("%Y-%m-%dT%H:%M:%SZ"), "embedding_layer": "pooled"}))
+    return folder
+
+
+def save_to_store(folder: Path) -> str:
+    import shutil
+
+    import bentoml
+
+    with bentoml.models.create("deepfake-detector", metadata={"bench": True}) as m:
+        for item in folder.iterdir():
+            if item.is_file():
+                shutil.copy2(item, Path(m.path) / item.name)
+    return str(m.tag)
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+def run_load(call, items: list, concurrency: int) -> dict[str, float]:
+    """Send items with `concurrency` threads; images/s and latency percentiles (ms)."""
+    lat: list[float] = []
+    lock = threading.Lock()
+
+    def one(item):
+        t = time.perf_counter()
+        call(item)
+        with lock:
+            lat.append(time.perf_counter() - t)
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(one, items))
+    wall = time.perf_counter() - t0
+    return {"images_per_s": round(len(items) / wall, 2), "p50_ms": round(pct(lat, 50) * 1000, 1),
+            "p95_ms": round(pct(lat, 95) * 1000, 1), "n": len(items)}
+
+
+def start_server(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = log_path.open("w")
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "bentoml"), "serve", "serving.service:DeepfakeDetector",
+                             "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    import httpx
+
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"bentoml serve exited; see {log_path}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    raise RuntimeError(f"server not ready in 600 s; see {log_path}")
+
+
+def naive_clip(scorer, clip: Path, max_frames: int) -> dict[str, float]:
+    """Every frame decoded, faces found and scored in every frame (detection + model extrapolated
+    from the first `max_frames` frames when max_frames > 0)."""
+    from deepfake_detect.video import decode_all_frames
+
+    t = time.perf_counter()
+    frames = decode_all_frames(clip)
+    decode_s = time.perf_counter() - t
+    subset = frames if max_frames <= 0 else frames[:: max(1, len(frames) // max_frames)][:max_frames]
+    t = time.perf_counter()
+    crops = [f.crop for _, rgb in subset for f in scorer._faces_of(rgb, 0)]
+    detect_s = time.perf_counter() - t
+    t = time.perf_counter()
+    if crops:
+        size = scorer.info.input_size
+        import cv2
+
+        scorer.score_fn(np.stack([cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA) for c in crops]))
+    model_s = time.perf_counter() - t
+    scale = len(frames) / len(subset)
+    return {"frames": len(frames), "frames_measured": len(subset), "decode_s": round(decode_s, 2),
+            "detect_s": round(detect_s * scale, 2), "model_s": round(model_s * scale, 2),
+            "total_s": round(decode_s + (detect_s + model_s) * scale, 2)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model-dir", type=Path, default=None)
+    ap.add_argument("--clip", type=Path, default=SHARED / "videos" / "widuwuoiur.mp4")
+    ap.add_argument("--faces", type=Path, default=SHARED / "deepfake-faces" / "faces_224")
+    ap.add_argument("--requests", type=int, default=64, help="crop requests per concurrency level")
+    ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    ap.add_argument("--clip-runs", type=int, default=3)
+    ap.add_argument("--naive-frames", type=int, default=30, help="frames measured for the naive way (0 = all)")
+    ap.add_argument("--skip-http", action="store_true")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "serve.json")
+    args = ap.parse_args()
+
+    sys.path.insert(0, str(ROOT / "src"))
+    from deepfake_detect.config import load_params
+    from deepfake_detect.imagestats import read_rgb
+    from deepfake_detect.scoring import load_face_model, local_scorer
+
+    params = load_params(ROOT / "params.yaml")
+    work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    model_dir = args.model_dir or (ROOT / params.promote.dir if (ROOT / params.promote.dir / "record.json").exists()
+                                   else build_xception(work / "xception224"))
+    model = load_face_model(model_dir)
+    scorer = local_scorer(params, model)
+    face_files = sorted(args.faces.glob("*.jpg"))[: args.requests]
+    crops = [read_rgb(f) for f in face_files]
+    size = model.info.input_size
+    import cv2
+
+    crops_in = [cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA) for c in crops]
+    model.score(np.stack(crops_in[:1]))
+    model.score(np.stack(crops_in[:2]))  # trace once for a generic batch size
+    results: dict = {"model": model.info.tag, "input_size": size, "cpu_count": os.cpu_count(),
+                     "load_avg_start": os.getloadavg(), "in_process": {}, "http": {}, "clip": {}}
+
+    t = time.perf_counter()
+    model.score(np.stack(crops_in))
+    results["in_process"]["one_batched_call"] = {"images_per_s": round(len(crops_in) / (time.perf_counter() - t), 2),
+                                                 "n": len(crops_in)}
+    for c in args.concurrency:
+        results["in_process"][f"c{c}"] = run_load(lambda x: model.score(x[None]), crops_in, c)
+        print("in-process", c, results["in_process"][f"c{c}"], flush=True)
+
+    clip_runs = []
+    scorer.score_video(args.clip)  # warm the detector
+    for _ in range(args.clip_runs):
+        r = scorer.score_video(args.clip)
+        clip_runs.append(r["timings"])
+    best = min(clip_runs, key=lambda x: x["total_s"])
+    results["clip"] = {"file": args.clip.name, "frames_sampled": params.serve.frames_per_video,
+                       "service_path_in_process_s": round(statistics.median(x["total_s"] for x in clip_runs), 2),
+                       "service_path_best": best, "dfdc_budget_s": DFDC_BUDGET_S}
+    print("clip service path", results["clip"], flush=True)
+    results["clip"]["naive_every_frame"] = naive_clip(scorer, args.clip, args.naive_frames)
+    print("clip naive", results["clip"]["naive_every_frame"], flush=True)
+
+    if not args.skip_http:
+        import httpx
+
+        home = work / "bentoml_home"
+        env = {**os.environ, "BENTOML_HOME": str(home)}
+        os.environ["BENTOML_HOME"] = str(home)
+        save_to_store(Path(model_dir))
+        env.pop("DEEPFAKE_API_KEY", None)
+        proc, url = start_server(env, work / "serve.log")
+        try:
+            blobs = [(f.name, f.read_bytes()) for f in face_files]
+            client = httpx.Client(timeout=600, limits=httpx.Limits(max_connections=64))
+
+            def post(blob):
+                r = client.post(f"{url}/score_image", files={"file": blob}, data={"crop": "true"})
+                r.raise_for_status()
+
+            run_load(post, blobs[:4], 2)  # warm-up
+            for c in args.concurrency:
+                results["http"][f"c{c}"] = run_load(post, blobs, c)
+                print("http", c, results["http"][f"c{c}"], flush=True)
+            times = []
+            for _ in range(args.clip_runs):
+                t = time.perf_counter()
+                with args.clip.open("rb") as fh:
+                    client.post(f"{url}/score_video", files={"file": (args.clip.name, fh)}).raise_for_status()
+                times.append(time.perf_counter() - t)
+            results["clip"]["http_s"] = round(statistics.median(times), 2)
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(60)
+    results["load_avg_end"] = os.getloadavg()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    print_table(results)
+
+
+def print_table(r: dict) -> None:
+    print(f"\nmodel {r['model']} ({r['input_size']} px), {r['cpu_count']} CPUs, load avg at start "
+          f"{r['load_avg_start'][0]:.1f}, end {r['load_avg_end'][0]:.1f}\n")
+    print("| face crops | images/s | p50 ms | p95 ms |\n|---|---|---|---|")
+    print(f"| in-process, one batched call | {r['in_process']['one_batched_call']['images_per_s']} | | |")
+    for key in r["in_process"]:
+        if key.startswith("c"):
+            ip, h = r["in_process"][key], r["http"].get(key, {})
+            print(f"| in-process, concurrency {key[1:]} | {ip['images_per_s']} | {ip['p50_ms']} | {ip['p95_ms']} |")
+            if h:
+                print(f"| HTTP, concurrency {key[1:]} | {h['images_per_s']} | {h['p50_ms']} | {h['p95_ms']} |")
+    c = r["clip"]
+    print(f"\n| 10-s 1080p clip `{c['file']}` | seconds |\n|---|---|")
+    print(f"| service path in-process ({c['frames_sampled']} frames), median | {c['service_path_in_process_s']} |")
+    if "http_s" in c:
+        print(f"| service path through HTTP, median | {c['http_s']} |")
+    n = c["naive_every_frame"]
+    print(f"| naive: every frame ({n['frames']}; detection+model measured on {n['frames_measured']}) | "
+          f"{n['total_s']} |")
+    print(f"| DFDC kernel budget (GPU) | {c['dfdc_budget_s']} |")
+    print(f"\nbest service-path run: {c['service_path_best']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""Through a real `bentoml serve` on 127.0.0.1: every shared clip, real faces, every bad input,
+concurrent requests, the API key, upload clean-up, and that the server keeps serving."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from serving_kit import (
+    FACES,
+    ROOT,
+    VIDEOS,
+    make_bad_inputs,
+    make_face_variants,
+    needs_shared,
+    some_faces,
+    write_test_params,
+)
+
+pytestmark = pytest.mark.slow
+KEY = "test-key-123"
+HEADERS = {"X-API-Key": KEY}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, bentoml_home):
+    tmp = tmp_path_factory.mktemp("http")
+    (tmp / "t").mkdir()
+    port = _free_port()
+    env = {**os.environ, "BENTOML_HOME": str(bentoml_home), "DEEPFAKE_PARAMS": str(write_test_params(tmp)),
+           "DEEPFAKE_API_KEY": KEY, "TMPDIR": str(tmp / "t"), "BENTOML_DO_NOT_TRACK": "true"}
+    log = (tmp / "serve.log").open("w")
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "bentoml"), "serve", "serving.service:DeepfakeDetector",
+                             "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 300
+    try:
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"bentoml serve exited: {(tmp / 'serve.log').read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.time() > deadline:
+                pytest.fail(f"server not ready in 300 s: {(tmp / 'serve.log').read_text()[-3000:]}")
+            time.sleep(1)
+        yield url, tmp
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+def _post(url: str, endpoint: str, path: Path, headers=HEADERS, **form) -> httpx.Response:
+    with path.open("rb") as fh:
+        return httpx.post(f"{url}/{endpoint}", files={"file": (path.name, fh)}, data=form, headers=headers,
+                          timeout=600)
+
+
+def _alive(url: str) -> None:
+    assert httpx.get(f"{url}/readyz", timeout=10).status_code == 200
+    assert httpx.post(f"{url}/model", json={}, headers=HEADERS, timeout=60).status_code == 200
+
+
+def test_health_is_open_and_the_api_needs_the_key(server, tmp_path):
+    url, _ = server
+    assert httpx.get(f"{url}/readyz", timeout=10).status_code == 200
+    assert httpx.get(f"{url}/livez", timeout=10).status_code == 200
+    img = tmp_path / "x.png"
+    img.write_bytes(b"\x89PNG")
+    for headers in ({}, {"X-API-Key": "wrong"}):
+        r = _post(url, "score_image", img, headers=headers)
+        assert r.status_code == 401 and r.json()["error"] == "unauthorized"
+    info = httpx.post(f"{url}/model", json={}, headers=HEADERS, timeout=60).json()
+    assert info["tag"] == "tiny-xception-test" and info["frames_per_video"] >= 16
+
+
+@needs_shared(VIDEOS)
+def test_every_shared_clip(server):
+    url, _ = server
+    clips = sorted(VIDEOS.glob("*.mp4"))
+    labels = json.loads((VIDEOS / "metadata.json").read_text())
+    with ThreadPoolExecutor(3) as pool:  # concurrent video requests share the batched model
+        responses = list(pool.map(lambda c: _post(url, "score_video", c), clips))
+    for clip, r in zip(clips, responses, strict=True):
+        assert r.status_code == 200, (clip.name, r.text[:300])
+        body = r.json()
+        assert body["file"] == clip.name and body["frames_sampled"] == 16
+        assert body["faces_found"] > 0 and body["label"] in ("FAKE", "REAL"), clip.name
+        assert 0 <= body["probability"] <= 1 and body["model_tag"] == "tiny-xception-test"
+        assert all(len(f["box"]) == 4 for fr in body["frames"] for f in fr["faces"])
+        assert clip.name in labels
+    _alive(url)
+
+
+@needs_shared(FACES)
+def test_faces_concurrently_and_batch(server, tmp_path):
+    url, _ = server
+    faces = some_faces(12)
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(lambda f: _post(url, "score_image", f, crop="true"), faces))
+    assert all(r.status_code == 200 for r in responses), [r.text[:200] for r in responses if r.status_code != 200]
+    assert all(r.json()["faces_found"] == 1 and 0 <= r.json()["probability"] <= 1 for r in responses)
+    handles = [f.open("rb") for f in faces[:4]]
+    try:
+        r = httpx.post(f"{url}/score_images", files=[("files", (f.name, h)) for f, h in zip(faces, handles,
+                                                                                          strict=False)],
+                       headers=HEADERS, timeout=600)
+    finally:
+        for h in handles:
+            h.close()
+    assert r.status_code == 200 and [x["file"] for x in r.json()["results"]] == [f.name for f in faces[:4]]
+    for kind, path in make_face_variants(faces[0], tmp_path).items():
+        r = _post(url, "score_image", path)
+        assert r.status_code == 200 and r.json()["faces_found"] >= 1, (kind, r.text[:300])
+    r = _post(url, "explain", faces[0])
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png" and r.content[:4] == b"\x89PNG"
+
+
+def test_bad_inputs_get_4xx_and_the_server_survives(server, tmp_path):
+    url, _ = server
+    for case, (path, endpoint, status, expected) in make_bad_inputs(tmp_path).items():
+        r = _post(url, endpoint, path)
+        assert r.status_code == status, (case, r.text[:300])
+        body = r.json()
+        if status == 200:
+            assert body["label"] == expected and body["probability"] is None, case
+        else:
+            assert body["error"] == expected and body["detail"], (case, body)
+        assert httpx.get(f"{url}/readyz", timeout=10).status_code == 200, f"server down after {case}"
+    r = httpx.post(f"{url}/score_video", headers=HEADERS, timeout=60)
+    assert r.status_code == 400 and "error" in r.json()
+    _alive(url)
+
+
+def test_uploads_are_removed_and_requests_logged(server):
+    _, tmp = server
+    leftovers = [p for p in (tmp / "t").rglob("*") if p.is_file()]
+    assert not leftovers, leftovers[:5]
+    time.sleep(2)  # the request log is written by a background thread
+    from deepfake_detect.requestlog import read_request_log
+
+    df = read_request_log(tmp / "requests")
+    assert len(df) > 0 and set(df["endpoint"]) <= {"score_video", "score_image", "score_images"}
+    assert df["embedding"].map(len).eq(8).all() and df["probability"].between(0, 1).all()
