@@ -22,7 +22,7 @@ def test_score_folder_json_csv_explain(tmp_path, model_dir):
     (media / "readme.txt").write_text("ignored: not media")
     out_csv, cams = tmp_path / "scores.csv", tmp_path / "cams"
     result = CliRunner().invoke(app, ["score", str(media), "--json", "--csv", str(out_csv), "--explain", str(cams),
-                                      "--model-dir", str(model_dir)])
+                                      "--model-dir", str(model_dir), "--crop"])
     assert result.exit_code == 0, result.output[-2000:]
     lines = [json.loads(x) for x in result.stdout.splitlines() if x.startswith("{")]
     assert len(lines) == 3
