@@ -59,16 +59,34 @@ def worker(mode: str, n: int, steps: int, size: int, faces: Path) -> None:
 
 
 def measure(mode: str, n: int, steps: int, size: int, faces: Path) -> dict:
-    cmd = [sys.executable, __file__, "--worker", mode, "--sizes", str(n), "--steps", str(steps),
-           "--size", str(size), "--faces", str(faces)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        mode,
+        "--sizes",
+        str(n),
+        "--steps",
+        str(steps),
+        "--size",
+        str(size),
+        "--faces",
+        str(faces),
+    ]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{mode} worker on {n} crops failed (exit {os.waitstatus_to_exitcode(status)})")
-    return {"approach": mode, "crops": n, "steps": steps, "input_size": size,
-            "peak_rss_mib": round(usage.ru_maxrss / 1024, 1), "seconds": round(seconds, 1)}
+    return {
+        "approach": mode,
+        "crops": n,
+        "steps": steps,
+        "input_size": size,
+        "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+        "seconds": round(seconds, 1),
+    }
 
 
 def main() -> None:

@@ -1,7 +1,13 @@
 """Xception transfer learning (the seed's main model, after the DFDC literature):
 ``keras.applications.Xception(include_top=False)`` → ``pooled`` (global average) → dropout →
 sigmoid. Phase 1 trains the head on a frozen base; phase 2 unfreezes the base from layer
-``unfreeze_from`` (the seed used 56) at a lower learning rate. Batch norm stays in inference mode.
+``unfreeze_from`` (the seed used 56) at a lower learning rate. Batch norm stays in inference mode
+so ImageNet statistics survive fine-tuning.
+
+With ``pretrained: none`` there is nothing worth freezing: a frozen, randomly initialised base in
+inference mode gives near-constant features (measured: AUC 0.500 on every epoch). So phase 1 then
+trains the whole network with batch norm learning its statistics, and phase 2 continues from
+``unfreeze_from`` at the lower rate.
 
 ``pretrained: imagenet`` needs Keras' ImageNet weights file; without network access and without
 the file in the Keras cache this stops with a message saying where to put it.
@@ -67,7 +73,7 @@ def build(cfg: XceptionParams):
     base = keras.applications.Xception(include_top=False, weights=weights, input_shape=(size, size, 3))
     inp = keras.Input((size, size, 3), name="image")
     x = layers.Rescaling(1 / 127.5, offset=-1.0, name="preprocess")(inp)  # = xception.preprocess_input
-    x = base(x, training=False)
+    x = base(x, training=False) if weights is not None else base(x)
     x = layers.GlobalAveragePooling2D(name="pooled")(x)
     x = layers.Dropout(cfg.dropout)(x)
     out = layers.Dense(1, activation="sigmoid", name="p_fake")(x)
@@ -91,9 +97,10 @@ def train(
     steps = steps_for(len(train), cfg.batch_size, cfg.steps_per_epoch)
     with strategy(distribute).scope():
         model, base = build(cfg)
-        base.trainable = False
+        base.trainable = cfg.pretrained == "none"  # random features: train them, do not freeze them
         compile_model(model, learning_rate(cfg, cfg.learning_rate, cfg.epochs * steps), cfg.label_smoothing)
-    rows = fit_phase(model, train, val, cfg, aug, epochs=cfg.epochs, seed=seed, phase="frozen")
+    phase1 = "frozen" if cfg.pretrained == "imagenet" else "from_scratch"
+    rows = fit_phase(model, train, val, cfg, aug, epochs=cfg.epochs, seed=seed, phase=phase1)
     if cfg.fine_tune_epochs:
         if cfg.unfreeze_from >= len(base.layers):
             raise ValueError(
