@@ -139,3 +139,13 @@ def test_promote_record_keeps_the_contract(promoted: Params):
         "tag",
     ):
         assert key in record, key
+
+
+def test_pick_best_follows_the_metric_direction_and_level():
+    c = {
+        "a": {"auc": 0.7, "log_loss": 0.5, "video": {"auc": 0.9}},
+        "b": {"auc": 0.8, "log_loss": 0.6, "video": {"auc": 0.6}},
+    }
+    assert promote_stage.pick_best(c, "auc", "frame") == "b"
+    assert promote_stage.pick_best(c, "log_loss", "frame") == "a"
+    assert promote_stage.pick_best(c, "auc", "video") == "a"

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..config import Params
-from ..metrics import is_better
+from ..metrics import LOWER_IS_BETTER, is_better
 from ..models.artifacts import data_version, git_rev
 from ..models.dataset import load_split
 from ..predictor import PROJECTION_FILE, RECORD_FILE, ModelLoadError, Predictor, load_predictor, read_record
@@ -54,8 +54,8 @@ def read_candidates(p: Params) -> dict[str, dict[str, Any]]:
 
 
 def pick_best(candidates: dict[str, dict[str, Any]], metric: str, level: str) -> str:
-    lower = metric == "log_loss"
-    return sorted(candidates, key=lambda n: metric_value(candidates[n], metric, level), reverse=not lower)[0]
+    pick = min if metric in LOWER_IS_BETTER else max
+    return pick(candidates, key=lambda n: metric_value(candidates[n], metric, level))
 
 
 def current_release(p: Params) -> Path | None:
