@@ -16,9 +16,9 @@ Prints a Markdown table and writes JSON to --out (default bench/results/serve.js
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
-import signal
 import socket
 import statistics
 import subprocess
@@ -114,6 +114,24 @@ def start_server(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen,
             pass
         time.sleep(1)
     raise RuntimeError(f"server not ready in 600 s; see {log_path}")
+
+
+def stop_server(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """TERM the server and every worker it spawned (own process groups), KILL what is left."""
+    import psutil
+
+    try:
+        parent = psutil.Process(proc.pid)
+        procs = [*parent.children(recursive=True), parent]
+    except psutil.NoSuchProcess:
+        return
+    for p in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    for p in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.kill()
 
 
 def naive_clip(scorer, clip: Path, max_frames: int) -> dict[str, float]:
@@ -225,9 +243,9 @@ def main() -> None:
                     client.post(f"{url}/score_video", files={"file": (args.clip.name, fh)}).raise_for_status()
                 times.append(time.perf_counter() - t)
             results["clip"]["http_s"] = round(statistics.median(times), 2)
+            client.close()
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(60)
+            stop_server(proc)
     results["load_avg_end"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))

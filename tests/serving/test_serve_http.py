@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from serving_kit import (
     make_face_variants,
     needs_shared,
     some_faces,
+    stop_server,
     write_test_params,
 )
 
@@ -64,11 +64,7 @@ def server(tmp_path_factory, bentoml_home):
             time.sleep(1)
         yield url, tmp
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_server(proc)
         log.close()
 
 
