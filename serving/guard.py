@@ -65,4 +65,9 @@ class GuardMiddleware:
                 state["started"] = True
             await send(message)
 
-        await self.app(scope, counting_receive, guarded_send)
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:
+            if not state["rejected"]:
+                raise
+            # the endpoint saw the disconnect we faked after our 413: nothing left to do

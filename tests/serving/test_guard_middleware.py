@@ -1,0 +1,50 @@
+"""The ASGI guard: API key (health stays open) and 413 for oversize bodies, with or without
+Content-Length, before the endpoint sees them."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from serving.guard import GuardMiddleware
+
+
+async def _echo(request: Request) -> JSONResponse:
+    return JSONResponse({"bytes": len(await request.body())})
+
+
+async def _ready(request: Request) -> JSONResponse:
+    return JSONResponse({"ok": True})
+
+
+@pytest.fixture
+def client(monkeypatch):
+    monkeypatch.delenv("GUARD_TEST_KEY", raising=False)
+    app = Starlette(routes=[Route("/upload", _echo, methods=["POST"]), Route("/readyz", _ready)])
+    return TestClient(GuardMiddleware(app, max_bytes=1000, api_key_env="GUARD_TEST_KEY"))
+
+
+def test_size_limit_by_header_and_while_streaming(client):
+    assert client.post("/upload", content=b"x" * 1000).json() == {"bytes": 1000}
+    r = client.post("/upload", content=b"x" * 1001)
+    assert r.status_code == 413 and r.json()["error"] == "too_large"
+
+    def chunks():
+        for _ in range(5):
+            yield b"y" * 300
+
+    r = client.post("/upload", content=chunks())  # no Content-Length: counted while it streams
+    assert r.status_code == 413 and "upload limit" in r.json()["detail"]
+
+
+def test_api_key_guards_all_but_health(client, monkeypatch):
+    assert client.post("/upload", content=b"a").status_code == 200  # no key configured: open
+    monkeypatch.setenv("GUARD_TEST_KEY", "s3cret")
+    assert client.post("/upload", content=b"a").status_code == 401
+    assert client.post("/upload", content=b"a", headers={"X-API-Key": "nope"}).status_code == 401
+    assert client.post("/upload", content=b"a", headers={"X-API-Key": "s3cret"}).status_code == 200
+    assert client.get("/readyz").status_code == 200
