@@ -4,6 +4,7 @@
 # Credentials: the simple auth manager's passwords file .airflow-passwords.json (never committed;
 # created with a random password on first start) and a JWT secret in $AIRFLOW_HOME/.jwt_secret.
 #   scripts/airflow-local.sh start | stop | status
+# Overrides: AIRFLOW_HOME, AIRFLOW_PORT (8080), DEEPFAKE_PROJECT_DIR (the checkout the tasks work in).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 VENV="${DEEPFAKE_VENV:-$ROOT/.venv}"
@@ -37,7 +38,7 @@ configure() {
   AIRFLOW__API_AUTH__JWT_SECRET="$(cat "$AIRFLOW_HOME/.jwt_secret")"
   export AIRFLOW__API_AUTH__JWT_SECRET
   export AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK=False
-  export DEEPFAKE_PROJECT_DIR="$ROOT" DEEPFAKE_VENV="$VENV"
+  export DEEPFAKE_PROJECT_DIR="${DEEPFAKE_PROJECT_DIR:-$ROOT}" DEEPFAKE_VENV="$VENV"  # where tasks run dvc
   export BENTOML_DO_NOT_TRACK=true DO_NOT_TRACK=1 DVC_NO_ANALYTICS=1 SCARF_ANALYTICS=false
   export GX_ANALYTICS_ENABLED=false TF_CPP_MIN_LOG_LEVEL=2
 }

@@ -203,6 +203,8 @@ def drift(
     model: Annotated[Path | None, typer.Option(help="Model folder (default: promote.dir).")] = None,
     out: Annotated[Path | None, typer.Option(help="Report folder (default: drift.report_dir).")] = None,
     fail_on_drift: Annotated[bool, typer.Option("--fail-on-drift", help="Exit 3 when drift is detected.")] = False,
+    html: Annotated[bool, typer.Option("--html/--no-html", help="Write the HTML report (its embedding picture "
+                                       "is a t-SNE: minutes on a CPU for big windows).")] = True,
     params: ParamsOpt = None,
 ) -> None:
     """Evidently drift report: the training side (drift.reference_split crops scored by the promoted model)
@@ -218,7 +220,7 @@ def drift(
     p = _params(params)
     try:
         outcome = drift_report(p, model=model, media=media, crops=crops, reference_media=reference_media,
-                               start=_utc(start, "start"), end=_utc(end, "end"), out_dir=out)
+                               start=_utc(start, "start"), end=_utc(end, "end"), out_dir=out, html=html)
     except (DriftInputError, ModelLoadError, FileNotFoundError) as exc:
         raise _fail(exc, 2) from exc
     r = outcome.result

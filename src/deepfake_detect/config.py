@@ -232,7 +232,7 @@ class DriftParams(Section):
     @field_validator("columns")
     @classmethod
     def _known_columns(cls, v: list[str]) -> list[str]:
-        known = {"width", "height", "brightness", "contrast", "sharpness", "saturation", "face_size", "confidence"}
+        known = {"width", "height", "brightness", "contrast", "sharpness", "saturation"}  # imagestats, both sides
         unknown = sorted(set(v) - known)
         if unknown or not v:
             raise ValueError(f"unknown or no column(s) {unknown}; choose from {sorted(known)}")

@@ -41,6 +41,7 @@ EMB_PREFIX = "emb_"
 EMBEDDING = "embedding"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 SIGNALS = ("columns", "embedding", "prediction")
+TSNE_MIN_ROWS = 30  # Evidently's embedding widget runs sklearn's t-SNE with perplexity 30
 
 
 class DriftInputError(ValueError):
@@ -299,8 +300,13 @@ def compare(reference: pd.DataFrame, current: pd.DataFrame, dp: DriftParams, win
                         num_threshold=dp.column_threshold),
         ValueDrift(column=PROBABILITY, method=dp.prediction_method, threshold=dp.prediction_threshold),
     ]
-    if html:  # its widget runs a t-SNE of both sides (slow on a CPU); the verdict below needs none of it
+    # its widget runs a t-SNE of both sides (slow on a CPU; perplexity 30 needs more rows than that);
+    # the verdict below does not depend on it
+    if html and len(ref) + len(cur) > TSNE_MIN_ROWS:
         metrics.append(EmbeddingsDrift(embeddings_name=EMBEDDING, drift_method=method))
+    elif html:
+        log.info("drift: %d rows in all, too few for the embedding picture; the report leaves it out",
+                 len(ref) + len(cur))
     report = Report(metrics, include_tests=True)
     snapshot = report.run(Dataset.from_pandas(cur, data_definition=definition),
                           Dataset.from_pandas(ref, data_definition=definition))

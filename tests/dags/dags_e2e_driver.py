@@ -4,8 +4,8 @@ AIRFLOW_HOME in a temp dir, the copy's dags/) from that process's environment on
 
     python dags_e2e_driver.py SHIFTED_DIR
 
-The no-drift window is the project's own extracted crops; the drift window is the same crops
-blurred and recompressed (JPEG q=8), written to SHIFTED_DIR after the retrain run made them.
+The windows are written next to SHIFTED_DIR after the retrain run made the crops (see
+window_folders).
 """
 
 from __future__ import annotations
@@ -18,14 +18,20 @@ from pathlib import Path
 import cv2
 
 
-def degrade_folder(src: Path, dst: Path) -> int:
-    dst.mkdir(parents=True, exist_ok=True)
-    n = 0
-    for path in sorted(src.rglob("*.jpg")):
-        img = cv2.GaussianBlur(cv2.imread(str(path)), (0, 0), 3)
-        cv2.imwrite(str(dst / f"{n:04d}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 8])
-        n += 1
-    return n
+def window_folders(split_manifest: Path, same: Path, shifted: Path) -> int:
+    """The no-drift window: the reference split's own crops (drift.reference_split = train in the
+    test params); the drift window: the same crops blurred and recompressed (JPEG q=8)."""
+    import pandas as pd
+
+    rows = pd.read_csv(split_manifest)
+    rows = rows[rows["split"] == "train"].drop_duplicates("crop_id")
+    same.mkdir(parents=True, exist_ok=True)
+    shifted.mkdir(parents=True, exist_ok=True)
+    for i, path in enumerate(rows["path"]):
+        img = cv2.imread(str(path))
+        cv2.imwrite(str(same / f"{i:04d}.png"), img)
+        cv2.imwrite(str(shifted / f"{i:04d}.jpg"), cv2.GaussianBlur(img, (0, 0), 3), [cv2.IMWRITE_JPEG_QUALITY, 8])
+    return len(rows)
 
 
 def main(shifted_dir: str) -> None:
@@ -58,10 +64,10 @@ def main(shifted_dir: str) -> None:
     # a second run with nothing new: the fan-out maps over no part, every stage is cached
     run = bag.get_dag("deepfake_retrain").test()
     out["retrain_again"] = {"state": str(run.state), "tasks": tasks(run)}
-    same_dir = str(Path.cwd() / "data" / "interim" / "faces")
-    out["shifted_crops"] = degrade_folder(Path(same_dir), Path(shifted_dir))
+    same_dir = Path(shifted_dir).with_name("same")
+    out["window_crops"] = window_folders(Path("data/split/manifest.csv"), same_dir, Path(shifted_dir))
     monitor = bag.get_dag("deepfake_monitor")
-    run = monitor.test(run_conf={"media": same_dir, "crops": True})
+    run = monitor.test(run_conf={"media": str(same_dir), "crops": True})
     with create_session() as s:
         paused = s.query(DagModel).filter_by(dag_id="deepfake_retrain").one().is_paused
     out["monitor_quiet"] = {"state": str(run.state), "tasks": tasks(run), "queued": queued(), "events": len(events()),

@@ -78,7 +78,7 @@ def test_retrain_and_monitor_dags_end_to_end(tmp_path):
     out = json.loads(lines[-1].removeprefix("E2E-RESULT "))
 
     assert out["import_errors"] == {}
-    assert out["shifted_crops"] >= 10
+    assert out["window_crops"] >= 6
     retrain = out["retrain"]
     assert retrain["state"] == "success", retrain
     assert retrain["tasks"]["extract_part[0]"] == "success"

@@ -110,6 +110,8 @@ def test_cli_media_against_reference_media(tiny_model_dir, tmp_path, monkeypatch
     assert line["drift_detected"] is True and Path(line["report_html"]).exists()
     saved = json.loads((tmp_path / "reports" / "latest.json").read_text())
     assert saved["window"]["source"] == "media" and saved["window"]["reference"]["source"] == "media"
+    res = CliRunner().invoke(app, [*args[:-1], "--no-html"])
+    assert res.exit_code == 0 and json.loads(res.output.strip().splitlines()[-1])["report_html"] is None
     res = CliRunner().invoke(app, ["drift", "--params", "params.yaml", "--model", str(tmp_path / "nope"),
                                    "--media", str(cur_dir)])
     assert res.exit_code == 2 and "record.json" in res.output
@@ -134,3 +136,12 @@ def test_reference_from_split_manifest_is_cached(predictor, tmp_path):
     with pytest.raises(DriftInputError, match="split 'test' has 0 crops"):
         load_or_build_reference(tmp_path / "manifest.csv", predictor, DriftParams(reference_split="test",
                                                                                       report_dir=tmp_path / "d2"))
+
+
+def test_tiny_windows_still_get_an_html_report(synthetic, tmp_path):
+    """Too few rows for the embedding picture (a t-SNE): the report leaves it out, the verdict stays."""
+    ref, same, _ = synthetic
+    out = compare(ref.iloc[:14], same.iloc[:12], DriftParams(min_rows=5), {}, tmp_path, stem="tiny")
+    assert out.html is not None and out.html.exists()
+    assert "Drift in embeddings" not in out.html.read_text()
+    assert out.result["embedding_drift_score"] is not None and out.result["embedding_drift"] is not None
