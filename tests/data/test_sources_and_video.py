@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from deepfake_detect.sources import LayoutError, detect_layout, list_clips, list_ready_crops
-from deepfake_detect.video import VideoError, probe, sample_frames, sample_indices
+from deepfake_detect.video import VideoError, iter_sample_frames, probe, sample_frames, sample_indices
 
 
 def test_sample_is_dfdc_layout_with_groups(tiny_sample: Path):
@@ -127,3 +127,12 @@ def test_truncated_clip_yields_what_precedes_the_damage_or_a_clear_error(tiny_sa
         assert "cut.mp4" in str(exc)
     else:
         assert 0 < len(frames) <= 4
+
+
+def test_skipping_sampler_returns_the_same_frames(tiny_sample: Path, shared_videos: Path):
+    """extract and serving use iter_sample_frames; it must equal the plain forward decode."""
+    clips = [sorted(tiny_sample.glob("*.mp4"))[0], shared_videos / "ffpp_004_982.mp4"]
+    for clip in clips:
+        plain, skipping = sample_frames(clip, 6), list(iter_sample_frames(clip, 6))
+        assert [i for i, _ in plain] == [i for i, _ in skipping]
+        assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(plain, skipping, strict=True))

@@ -37,7 +37,7 @@ from ..sources import (
     part_file_stem,
     part_folders,
 )
-from ..video import VideoError, sample_frames
+from ..video import VideoError, iter_sample_frames
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,8 @@ def _detect_min_size(p: ExtractParams) -> int:
 def extract_clip(clip: Clip, p: ExtractParams, detector: Detector, out_dir: Path) -> ClipResult:
     """Sample frames of one clip, detect faces, write crops; a failure becomes a reject."""
     try:
-        frames = sample_frames(clip.path, p.frames_per_video)
+        # the sampler serving uses too: unsampled non-reference frames are never decoded
+        frames = list(iter_sample_frames(clip.path, p.frames_per_video))
     except VideoError as exc:
         return ClipResult([], Reject(clip.video, clip.part, str(clip.path), exc.reason))
     rows = []
