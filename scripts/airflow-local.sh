@@ -45,30 +45,33 @@ configure() {
 
 running() { [[ -s "$RUN/$1.pid" ]] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
 
+launch() {  # launch COMPONENT: start it in its own session, pid and log under $RUN
+  local c="$1" args
+  if running "$c"; then echo "$c already running (pid $(cat "$RUN/$c.pid"))"; return; fi
+  case "$c" in
+    api-server) args=(api-server --host 127.0.0.1 --port "$PORT") ;;
+    scheduler) args=(scheduler --skip-serve-logs) ;;
+    triggerer) args=(triggerer --skip-serve-logs) ;;
+    *) args=("$c") ;;
+  esac
+  setsid nohup airflow "${args[@]}" > "$RUN/$c.log" 2>&1 < /dev/null &
+  echo $! > "$RUN/$c.pid"
+  echo "started $c (pid $!, log $RUN/$c.log)"
+}
+
 start() {
   configure
   airflow db migrate > "$RUN/db-migrate.log" 2>&1 || { tail -20 "$RUN/db-migrate.log"; exit 1; }
-  for c in "${COMPONENTS[@]}"; do
-    if running "$c"; then echo "$c already running (pid $(cat "$RUN/$c.pid"))"; continue; fi
-    case "$c" in
-      api-server) args=(api-server --host 127.0.0.1 --port "$PORT") ;;
-      scheduler) args=(scheduler --skip-serve-logs) ;;
-      triggerer) args=(triggerer --skip-serve-logs) ;;
-      *) args=("$c") ;;
-    esac
-    setsid nohup airflow "${args[@]}" > "$RUN/$c.log" 2>&1 < /dev/null &
-    echo $! > "$RUN/$c.pid"
-    echo "started $c (pid $!, log $RUN/$c.log)"
-  done
-  for _ in $(seq 1 90); do
-    if curl -fsS "http://127.0.0.1:$PORT/api/v2/monitor/health" > /dev/null 2>&1; then
-      echo "Airflow is up on http://127.0.0.1:$PORT (user admin, password in $PASSWORDS)"
-      return 0
-    fi
+  # the api-server first: tasks report to its execution API, so nothing may run before it answers
+  launch api-server
+  local up=""
+  for _ in $(seq 1 120); do
+    if curl -fsS "http://127.0.0.1:$PORT/api/v2/monitor/health" > /dev/null 2>&1; then up=1; break; fi
     sleep 2
   done
-  echo "api-server did not answer on 127.0.0.1:$PORT; see $RUN/api-server.log" >&2
-  exit 1
+  [[ -n "$up" ]] || { echo "api-server did not answer on 127.0.0.1:$PORT; see $RUN/api-server.log" >&2; exit 1; }
+  for c in scheduler dag-processor triggerer; do launch "$c"; done
+  echo "Airflow is up on http://127.0.0.1:$PORT (user admin, password in $PASSWORDS)"
 }
 
 stop() {

@@ -149,8 +149,9 @@ def current_from_request_log(log_dir: str | Path, start: datetime | None, end: d
     from .requestlog import read_request_log
 
     log_dir = Path(log_dir)
-    if not log_dir.is_dir():
-        raise DriftInputError(f"{log_dir}: request log folder not found (serving writes it; see serve.request_log_dir)")
+    if not log_dir.is_dir():  # no traffic yet is a state to report (insufficient data), not a failure
+        log.warning("%s: request log folder not found (serving writes it; see serve.request_log_dir)", log_dir)
+        return pd.DataFrame()
     df = read_request_log(log_dir, start=start, end=end)
     if df.empty:
         return pd.DataFrame()
