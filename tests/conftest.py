@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,10 @@ os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+# real DFDC data beside the checkout (../shared/data), or wherever DEEPFAKE_SHARED_DATA points
+SHARED_DATA = Path(os.environ.get("DEEPFAKE_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+# subprocesses (dvc, deepfake, bentoml) come from the environment running the tests, activated or not
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 # A sample small enough for tests: 3 identities, 1 fake each, 10 frames at 240x180.
 TINY_SAMPLE = {"n_actors": 3, "fakes_per_real": 1, "frames": 10, "fps": 10, "width": 240, "height": 180}
