@@ -255,6 +255,7 @@ class ServeParams(Section):
 
     model_tag: str = "deepfake-detector:latest"
     frames_per_video: int = Field(16, ge=16)
+    detect_batch: int = Field(8, ge=1)
     max_upload_mb: float = Field(200, gt=0)
     max_duration_s: float = Field(120, gt=0)
     min_side: int = Field(32, ge=1)

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from .config import Params
-from .faces import Face, crop_face, find_faces, make_detector
+from .faces import Face, crop_face, find_faces, find_faces_batch, make_detector
 from .imagestats import crop_stats, to_rgb8
 
 log = logging.getLogger(__name__)
@@ -313,9 +313,22 @@ class Scorer:
                               min_face_size=ep.min_face_size, max_faces=ep.max_faces_per_frame)
 
     def _faces_of(self, rgb: np.ndarray, frame: int | None) -> list[FaceCrop]:
+        return self._crops(rgb, frame, self.detect(rgb))
+
+    def _crops(self, rgb: np.ndarray, frame: int | None, faces: list[Face]) -> list[FaceCrop]:
         ep = self.params.extract
         return [FaceCrop(frame, i, (f.x, f.y, f.w, f.h), round(float(f.confidence), 4),
-                         crop_face(rgb, f, ep.margin, ep.crop_size)) for i, f in enumerate(self.detect(rgb))]
+                         crop_face(rgb, f, ep.margin, ep.crop_size)) for i, f in enumerate(faces)]
+
+    def _faces_of_frames(self, frames: list[tuple[int, np.ndarray]]) -> list[FaceCrop]:
+        """A clip's frames in one batched MTCNN call (4-5x cheaper per frame than one call each)."""
+        ep = self.params.extract
+        detector = self.detector
+        with self._detect_lock:
+            found = find_faces_batch(detector, [rgb for _, rgb in frames], max_side=ep.detect_max_side,
+                                     min_confidence=ep.min_confidence, min_face_size=ep.min_face_size,
+                                     max_faces=ep.max_faces_per_frame)
+        return [c for (index, rgb), faces in zip(frames, found, strict=True) for c in self._crops(rgb, index, faces)]
 
     # ----- media → faces
 
@@ -325,7 +338,8 @@ class Scorer:
 
         check_file(path, name, self.max_bytes)
         info = probe_video(path, name, self.params)
-        frames_q: queue.Queue[Any] = queue.Queue(maxsize=4)
+        batch = self.params.serve.detect_batch
+        frames_q: queue.Queue[Any] = queue.Queue(maxsize=2 * batch)
         decode_time = [0.0]
 
         def decode() -> None:
@@ -344,6 +358,7 @@ class Scorer:
         thread.start()
         frames: list[int] = []
         crops: list[FaceCrop] = []
+        pending: list[tuple[int, np.ndarray]] = []
         detect_s = 0.0
         while True:
             item = frames_q.get()
@@ -354,12 +369,18 @@ class Scorer:
                 if isinstance(item, VideoError):
                     raise ScoringError(422, "corrupt_video", f"{name}: {item.reason}") from item
                 raise ScoringError(422, "corrupt_video", f"{name}: decoding failed ({item})") from item
-            index, rgb = item
-            frames.append(index)
-            t = time.perf_counter()
-            crops += self._faces_of(rgb, index)
-            detect_s += time.perf_counter() - t
+            frames.append(item[0])
+            pending.append(item)
+            if len(pending) >= batch:  # detect these while the decode thread goes on
+                t = time.perf_counter()
+                crops += self._faces_of_frames(pending)
+                detect_s += time.perf_counter() - t
+                pending = []
         thread.join()
+        if pending:
+            t = time.perf_counter()
+            crops += self._faces_of_frames(pending)
+            detect_s += time.perf_counter() - t
         wanted = len(sample_indices(info.frames, self.params.serve.frames_per_video))
         if len(frames) < 0.5 * wanted:
             raise ScoringError(422, "truncated_video", f"{name}: only {len(frames)} of the {wanted} sampled frames "
