@@ -32,7 +32,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from .config import DriftParams, ExtractParams
-from .imagestats import crop_stats, read_rgb
+from .imagestats import ImageReadError, crop_stats, read_rgb
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +86,15 @@ def features_from_crops(predictor, crops: list[np.ndarray], extra: dict[str, lis
 def _score_in_batches(predictor, paths: list[Path], batch: int, desc: str) -> pd.DataFrame:
     frames = []
     for start in tqdm(range(0, len(paths), batch), desc=desc, unit="batch", leave=False):
-        chunk = paths[start : start + batch]
-        crops = [read_rgb(p) for p in chunk]
-        frames.append(features_from_crops(predictor, crops, {"file": [str(p) for p in chunk]}))
+        crops, names = [], []
+        for path in paths[start : start + batch]:
+            try:
+                crops.append(read_rgb(path))
+                names.append(str(path))
+            except ImageReadError as exc:  # one bad file must not hide the window's drift
+                log.warning("skipping %s", exc)
+        if crops:
+            frames.append(features_from_crops(predictor, crops, {"file": names}))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 

@@ -100,6 +100,7 @@ def test_cli_media_against_reference_media(tiny_model_dir, tmp_path, monkeypatch
     ref_dir, cur_dir = tmp_path / "ref", tmp_path / "cur"
     write_crops(synthetic_crops(80, seed=5), ref_dir)
     write_crops([degrade(c) for c in synthetic_crops(60, seed=6)], cur_dir)
+    (cur_dir / "broken.png").write_bytes(b"not an image")  # skipped with a warning naming it
     (tmp_path / "params.yaml").write_text(f"drift:\n  report_dir: {tmp_path / 'reports'}\n  min_rows: 20\n")
     monkeypatch.chdir(tmp_path)
     args = ["drift", "--params", "params.yaml", "--model", str(tiny_model_dir), "--crops",
@@ -107,7 +108,7 @@ def test_cli_media_against_reference_media(tiny_model_dir, tmp_path, monkeypatch
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 3, res.output
     line = json.loads(res.output.strip().splitlines()[-1])
-    assert line["drift_detected"] is True and Path(line["report_html"]).exists()
+    assert line["drift_detected"] is True and Path(line["report_html"]).exists() and line["n_current"] == 60
     saved = json.loads((tmp_path / "reports" / "latest.json").read_text())
     assert saved["window"]["source"] == "media" and saved["window"]["reference"]["source"] == "media"
     res = CliRunner().invoke(app, [*args[:-1], "--no-html"])
