@@ -11,7 +11,8 @@ import cv2
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+# real data beside the checkout (../shared/data), or wherever DEEPFAKE_SHARED_DATA points
+SHARED = Path(os.environ.get("DEEPFAKE_SHARED_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data"))
 FACES = SHARED / "deepfake-faces"
 
 
