@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 
 STAT_COLUMNS = ["width", "height", "channels", "brightness", "contrast", "sharpness", "saturation"]
-STATS_SIDE = 128
-SHARPNESS_MAX_GAIN = 4.0  # contrast stretch cap of :func:`sharpness`  # statistics are computed on a copy resized to this side: comparable across sizes
+STATS_SIDE = 128  # statistics are computed on a copy resized to this side: comparable across sizes
+SHARPNESS_MAX_GAIN = 4.0  # contrast-stretch cap of :func:`sharpness`
 
 
 class ImageReadError(ValueError):
