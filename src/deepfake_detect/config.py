@@ -196,6 +196,7 @@ class EvaluateParams(Section):
 class PromoteParams(Section):
     metric: Literal["auc", "log_loss", "balanced_accuracy", "accuracy", "precision", "recall", "f1"] = "auc"
     level: Literal["frame", "video"] = "frame"
+    candidates: list[str] = []  # models allowed to be promoted; empty = every model in train.models
     min_improvement: float = Field(0.0, ge=0)
     dir: Path = Path("models/promoted")
     releases_dir: Path = Path("models/releases")

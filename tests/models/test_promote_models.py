@@ -149,3 +149,15 @@ def test_pick_best_follows_the_metric_direction_and_level():
     assert promote_stage.pick_best(c, "auc", "frame") == "b"
     assert promote_stage.pick_best(c, "log_loss", "frame") == "a"
     assert promote_stage.pick_best(c, "auc", "video") == "a"
+
+
+def test_candidates_restrict_what_may_be_promoted(tmp_path: Path):
+    for name, auc in (("xception", 0.6), ("sklearn_fft", 0.9)):
+        (tmp_path / f"{name}.json").write_text(json.dumps({"auc": auc}))
+    base = {"train": {"models": ["xception", "sklearn_fft"]}, "evaluate": {"metrics_dir": str(tmp_path)}}
+    everyone = promote_stage.read_candidates(Params.model_validate(base))
+    assert promote_stage.pick_best(everyone, "auc", "frame") == "sklearn_fft"
+    only = promote_stage.read_candidates(Params.model_validate({**base, "promote": {"candidates": ["xception"]}}))
+    assert list(only) == ["xception"]
+    with pytest.raises(promote_stage.PromoteError, match="baseline_cnn"):
+        promote_stage.read_candidates(Params.model_validate({**base, "promote": {"candidates": ["baseline_cnn"]}}))

@@ -44,8 +44,13 @@ def metric_value(metrics: dict[str, Any], metric: str, level: str) -> float:
 
 
 def read_candidates(p: Params) -> dict[str, dict[str, Any]]:
+    """Evaluated metrics of every model allowed to compete (``promote.candidates``, or all trained)."""
+    names = p.promote.candidates or p.train.models
+    unknown = sorted(set(names) - set(p.train.models))
+    if unknown:
+        raise PromoteError(f"promote.candidates: {', '.join(unknown)} not in train.models {p.train.models}")
     out = {}
-    for name in p.train.models:
+    for name in names:
         path = p.evaluate.metrics_dir / f"{name}.json"
         if not path.exists():
             raise PromoteError(f"{path}: no metrics for model {name!r} (run `deepfake evaluate` first)")
