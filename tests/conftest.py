@@ -90,6 +90,35 @@ def workspace(tmp_path, monkeypatch):
     return make
 
 
+def point_bentoml_at(home: Path) -> None:
+    """Make this process's BentoML use ``home`` (and subprocesses, through BENTOML_HOME).
+
+    BentoML resolves its home and stores once, as singletons: after the first use, changing
+    BENTOML_HOME alone does not move them, so the stores themselves are replaced."""
+    from bentoml._internal.bento import BentoStore
+    from bentoml._internal.configuration.containers import BentoMLContainer
+    from bentoml._internal.models import ModelStore
+
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["BENTOML_HOME"] = str(home)
+    BentoMLContainer.bentoml_home.set(str(home))
+    BentoMLContainer.model_store_dir.set(str(home / "models"))
+    BentoMLContainer.bento_store_dir.set(str(home / "bentos"))
+    BentoMLContainer.model_store.set(ModelStore(str(home / "models")))
+    BentoMLContainer.bento_store.set(BentoStore(str(home / "bentos")))
+
+
+@pytest.fixture(scope="session")
+def use_bentoml_home():
+    """``use_bentoml_home(path)``: point BentoML (this process and subprocesses) at a store."""
+    previous = os.environ.get("BENTOML_HOME")
+    yield point_bentoml_at
+    if previous is None:
+        os.environ.pop("BENTOML_HOME", None)
+    else:
+        os.environ["BENTOML_HOME"] = previous
+
+
 def copy_sample(sample: Path, dest: Path) -> Path:
     shutil.copytree(sample, dest)
     return dest

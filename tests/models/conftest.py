@@ -120,14 +120,10 @@ def split_manifest(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def bento_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def bento_home(tmp_path: Path, use_bentoml_home) -> Path:
     """A private BentoML store for the test."""
-    from bentoml._internal.configuration.containers import BentoMLContainer
-
     home = tmp_path / "bentoml"
-    home.mkdir()
-    monkeypatch.setenv("BENTOML_HOME", str(home))
-    BentoMLContainer.bentoml_home.set(str(home))
+    use_bentoml_home(home)
     return home
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -20,10 +19,10 @@ def model_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def bentoml_home(tmp_path_factory, model_dir) -> Path:
+def bentoml_home(tmp_path_factory, model_dir, use_bentoml_home) -> Path:
     """A temporary BentoML home holding the tiny model as deepfake-detector:latest."""
     home = tmp_path_factory.mktemp("bentoml_home")
-    os.environ["BENTOML_HOME"] = str(home)
+    use_bentoml_home(home)  # this process and the `bentoml serve` / `build` subprocesses
     save_to_store(model_dir)
     return home
 
