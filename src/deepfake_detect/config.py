@@ -43,6 +43,7 @@ class ExtractParams(Section):
     frames_per_video: int = Field(8, ge=1)
     detector: Literal["mtcnn", "haar"] = "mtcnn"
     detect_max_side: int = Field(640, ge=64)
+    min_detect_px: int = Field(20, ge=12)
     min_confidence: float = Field(0.9, ge=0, le=1)
     min_face_size: int = Field(40, ge=1)
     max_faces_per_frame: int = Field(2, ge=1)

@@ -194,10 +194,9 @@ def _media_files(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def _detected_crops(rgb: np.ndarray, detector, ep: ExtractParams) -> list[np.ndarray]:
-    from .faces import crop_face, find_faces
+    from .faces import crop_face, face_settings, find_faces
 
-    faces = find_faces(detector, rgb, max_side=ep.detect_max_side, min_confidence=ep.min_confidence,
-                       min_face_size=ep.min_face_size, max_faces=ep.max_faces_per_frame)
+    faces = find_faces(detector, rgb, **face_settings(ep))
     return [crop_face(rgb, f, ep.margin, ep.crop_size) for f in faces]
 
 

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from .config import Params
-from .faces import Face, crop_face, find_faces, find_faces_batch, make_detector
+from .faces import Face, crop_face, face_settings, find_faces, find_faces_batch, make_detector
 from .imagestats import crop_stats, to_rgb8
 
 log = logging.getLogger(__name__)
@@ -309,8 +309,7 @@ class Scorer:
         ep = self.params.extract
         detector = self.detector
         with self._detect_lock:  # one detection at a time: MTCNN already uses every core
-            return find_faces(detector, rgb, max_side=ep.detect_max_side, min_confidence=ep.min_confidence,
-                              min_face_size=ep.min_face_size, max_faces=ep.max_faces_per_frame)
+            return find_faces(detector, rgb, **face_settings(ep))
 
     def _faces_of(self, rgb: np.ndarray, frame: int | None) -> list[FaceCrop]:
         return self._crops(rgb, frame, self.detect(rgb))
@@ -325,9 +324,7 @@ class Scorer:
         ep = self.params.extract
         detector = self.detector
         with self._detect_lock:
-            found = find_faces_batch(detector, [rgb for _, rgb in frames], max_side=ep.detect_max_side,
-                                     min_confidence=ep.min_confidence, min_face_size=ep.min_face_size,
-                                     max_faces=ep.max_faces_per_frame)
+            found = find_faces_batch(detector, [rgb for _, rgb in frames], **face_settings(ep))
         return [c for (index, rgb), faces in zip(frames, found, strict=True) for c in self._crops(rgb, index, faces)]
 
     # ----- media → faces

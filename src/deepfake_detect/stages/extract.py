@@ -23,7 +23,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..config import ExtractParams, Params
-from ..faces import Detector, crop_face, find_faces_batch, make_detector
+from ..faces import Detector, crop_face, face_settings, find_faces_batch, make_detector
 from ..imagestats import ImageReadError, read_rgb
 from ..manifest import MANIFEST_COLUMNS, REJECT_COLUMNS, write_csv
 from ..sources import (
@@ -81,9 +81,7 @@ def extract_clip(clip: Clip, p: ExtractParams, detector: Detector, out_dir: Path
         return ClipResult([], Reject(clip.video, clip.part, str(clip.path), exc.reason))
     rows = []
     stem = Path(clip.video).stem
-    per_frame = find_faces_batch(detector, [rgb for _, rgb in frames], max_side=p.detect_max_side,
-                                 min_confidence=p.min_confidence, min_face_size=p.min_face_size,
-                                 max_faces=p.max_faces_per_frame)
+    per_frame = find_faces_batch(detector, [rgb for _, rgb in frames], **face_settings(p))
     for (index, rgb), faces in zip(frames, per_frame, strict=True):
         for k, face in enumerate(faces):
             crop_id = f"{stem}_f{index:04d}_{k}"
@@ -133,8 +131,9 @@ def verify_ready_crops(crops: list[ReadyCrop], p: ExtractParams, detector: Detec
     scores: dict[int, float] = {}
     if detector is not None and readable:
         side = min(min(images[i].shape[:2]) for i in readable)
-        found = find_faces_batch(detector, [images[i] for i in readable], max_side=p.detect_max_side,
-                                 min_confidence=0.0, min_face_size=max(p.min_face_size, side // 3), max_faces=1)
+        settings = {**face_settings(p), "min_confidence": 0.0, "min_face_size": max(p.min_face_size, side // 3),
+                    "max_faces": 1}
+        found = find_faces_batch(detector, [images[i] for i in readable], **settings)
         scores = {i: round(f[0].confidence, 5) if f else 0.0 for i, f in zip(readable, found, strict=True)}
     for i in readable:
         crop, (h, w) = crops[i], images[i].shape[:2]
