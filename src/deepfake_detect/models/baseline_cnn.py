@@ -16,9 +16,8 @@ from typing import Any
 import pandas as pd
 
 from ..config import AugmentParams, BaselineCnnParams
-from .artifacts import write_curves, write_record
 from .dataset import steps_for
-from .keras_common import compile_model, fit_phase, learning_rate, save_keras, seed_everything, strategy
+from .keras_common import compile_model, fit_phase, learning_rate, save_trained, seed_everything, strategy
 
 log = logging.getLogger(__name__)
 
@@ -58,19 +57,6 @@ def train(
         total = cfg.epochs * steps_for(len(train), cfg.batch_size, cfg.steps_per_epoch)
         compile_model(model, learning_rate(cfg, cfg.learning_rate, total), cfg.label_smoothing)
     rows = fit_phase(model, train, val, cfg, aug, epochs=cfg.epochs, seed=seed, phase="train")
-    seconds = time.perf_counter() - start
-    artifact = save_keras(model, out)
-    write_curves(rows, curves)
-    record = write_record(
-        out,
-        name="baseline_cnn",
-        family="keras",
-        artifact=artifact,
-        input_size=cfg.input_size,
-        embedding_layer="pooled",
-        params=cfg.model_dump(),
-        train_seconds=round(seconds, 1),
-        n_train=len(train),
-        n_val=len(val),
-    )
+    record = save_trained(model, out, curves, rows, name="baseline_cnn", cfg=cfg, seconds=time.perf_counter() - start,
+                          n_train=len(train), n_val=len(val))
     return model, record

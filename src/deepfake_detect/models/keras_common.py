@@ -114,3 +114,15 @@ def save_keras(model, folder: Path) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     model.save(folder / "model.keras")
     return "model.keras"
+
+
+def save_trained(model, out: Path, curves: Path, rows: list[dict], *, name: str, cfg: KerasTrainParams,
+                 seconds: float, n_train: int, n_val: int) -> dict[str, Any]:
+    """Every Keras family ends the same way: the model, its training curves and its record.json."""
+    from .artifacts import write_curves, write_record
+
+    artifact = save_keras(model, out)
+    write_curves(rows, curves)
+    return write_record(out, name=name, family="keras", artifact=artifact, input_size=cfg.input_size,
+                        embedding_layer="pooled", params=cfg.model_dump(), train_seconds=round(seconds, 1),
+                        n_train=n_train, n_val=n_val)
