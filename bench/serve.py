@@ -16,7 +16,6 @@ Prints a Markdown table and writes JSON to --out (default bench/results/serve.js
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import socket
@@ -33,6 +32,8 @@ for _var, _value in (("BENTOML_DO_NOT_TRACK", "true"), ("DO_NOT_TRACK", "1"), ("
     os.environ.setdefault(_var, _value)
 
 import numpy as np  # noqa: E402
+
+from deepfake_detect.processes import stop_process_tree  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -116,22 +117,6 @@ def start_server(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen,
     raise RuntimeError(f"server not ready in 600 s; see {log_path}")
 
 
-def stop_server(proc: subprocess.Popen, timeout: float = 30) -> None:
-    """TERM the server and every worker it spawned (own process groups), KILL what is left."""
-    import psutil
-
-    try:
-        parent = psutil.Process(proc.pid)
-        procs = [*parent.children(recursive=True), parent]
-    except psutil.NoSuchProcess:
-        return
-    for p in procs:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            p.terminate()
-    _, alive = psutil.wait_procs(procs, timeout=timeout)
-    for p in alive:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            p.kill()
 
 
 def naive_clip(scorer, clip: Path, max_frames: int) -> dict[str, float]:
@@ -245,7 +230,7 @@ def main() -> None:
             results["clip"]["http_s"] = round(statistics.median(times), 2)
             client.close()
         finally:
-            stop_server(proc)
+            stop_process_tree(proc)
     results["load_avg_end"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))

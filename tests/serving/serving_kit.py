@@ -3,7 +3,6 @@ BentoML store, test params, generated bad inputs, and the real media in ../share
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from pathlib import Path
@@ -163,23 +162,3 @@ def some_faces(n: int = 4) -> list[Path]:
     fake = [r for r in rows if r["label"] == "FAKE"]
     picked = real[: n // 2] + fake[: n - n // 2]
     return [FACES / "faces_224" / r["videoname"].replace(".mp4", ".jpg") for r in picked]
-
-
-def stop_server(proc, timeout: float = 30) -> None:
-    """Stop a `bentoml serve` we started: TERM it and every worker it spawned (the workers run in
-    their own process groups), then KILL whatever is left after ``timeout``."""
-    import psutil
-
-    try:
-        parent = psutil.Process(proc.pid)
-        procs = [*parent.children(recursive=True), parent]
-    except psutil.NoSuchProcess:
-        return
-    for p in procs:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            p.terminate()
-    _, alive = psutil.wait_procs(procs, timeout=timeout)
-    for p in alive:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            p.kill()
-    psutil.wait_procs(alive, timeout=10)

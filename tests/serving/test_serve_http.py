@@ -22,9 +22,10 @@ from serving_kit import (
     make_face_variants,
     needs_shared,
     some_faces,
-    stop_server,
     write_test_params,
 )
+
+from deepfake_detect.processes import stop_process_tree
 
 pytestmark = pytest.mark.slow
 KEY = "test-key-123"
@@ -64,7 +65,7 @@ def server(tmp_path_factory, bentoml_home):
             time.sleep(1)
         yield url, tmp
     finally:
-        stop_server(proc)
+        stop_process_tree(proc)
         log.close()
 
 
