@@ -53,6 +53,11 @@ def _open(path: Path) -> av.container.InputContainer:
     return container
 
 
+def _no_frames(path: Path, decode_error: str | None) -> VideoError:
+    """The error for a clip where no sampled frame decoded, with the decoder's complaint if any."""
+    return VideoError(path, "no decodable frames" + (f" ({decode_error})" if decode_error else ""))
+
+
 def probe(path: str | Path) -> VideoInfo:
     """Container-level facts (frame count, fps, size, duration) without decoding."""
     path = Path(path)
@@ -105,10 +110,7 @@ def sample_frames(path: str | Path, n: int) -> list[tuple[int, np.ndarray]]:
         except (av.error.FFmpegError, ValueError) as exc:
             decode_error = f"{type(exc).__name__}: {exc}"
     if not out:
-        reason = "no decodable frames"
-        if decode_error:
-            reason += f" ({decode_error})"
-        raise VideoError(path, reason)
+        raise _no_frames(path, decode_error)
     return out
 
 
@@ -153,10 +155,7 @@ def iter_sample_frames(path: str | Path, n: int) -> Iterator[tuple[int, np.ndarr
         except (av.error.FFmpegError, ValueError) as exc:
             decode_error = f"{type(exc).__name__}: {exc}"
     if not done:
-        reason = "no decodable frames"
-        if decode_error:
-            reason += f" ({decode_error})"
-        raise VideoError(path, reason)
+        raise _no_frames(path, decode_error)
 
 
 def decode_all_frames(path: str | Path) -> list[tuple[int, np.ndarray]]:
