@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared" / "data"
+SHARED = Path(os.environ.get("DEEPFAKE_SHARED_DATA", ROOT.parent / "shared" / "data"))  # as tests/conftest.py
 VIDEOS = SHARED / "videos"
 FACES = SHARED / "deepfake-faces"
 for _var, _value in (("BENTOML_DO_NOT_TRACK", "true"), ("DO_NOT_TRACK", "1"), ("TF_CPP_MIN_LOG_LEVEL", "2")):

@@ -151,8 +151,15 @@ def test_bad_inputs_get_4xx_and_the_server_survives(server, tmp_path):
     _alive(url)
 
 
-def test_uploads_are_removed_and_requests_logged(server):
-    _, tmp = server
+def test_uploads_are_removed_and_requests_logged(server, tmp_path):
+    url, tmp = server
+    import cv2
+    from skimage import data as skdata
+
+    photo = tmp_path / "astronaut.jpg"  # a real face that needs no shared data: this test stands alone
+    cv2.imwrite(str(photo), cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR))
+    r = _post(url, "score_image", photo)
+    assert r.status_code == 200 and r.json()["faces_found"] >= 1, r.text[:300]
     leftovers = [p for p in (tmp / "t").rglob("*") if p.is_file()]
     assert not leftovers, leftovers[:5]
     time.sleep(2)  # the request log is written by a background thread

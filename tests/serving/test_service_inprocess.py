@@ -9,7 +9,15 @@ import sys
 
 import numpy as np
 import pytest
-from serving_kit import ROOT, VIDEOS, make_bad_inputs, make_face_variants, needs_shared, some_faces, write_test_params
+from serving_kit import (
+    FACES,
+    VIDEOS,
+    make_bad_inputs,
+    make_face_variants,
+    needs_shared,
+    some_faces,
+    write_test_params,
+)
 from starlette.responses import Response
 
 
@@ -76,7 +84,7 @@ def test_no_face_is_explicit(svc, bad, case):
     assert code == 200 and r["label"] == "NO_FACE" and r["probability"] is None and r["faces_found"] == 0
 
 
-@needs_shared(ROOT.parent / "shared" / "data" / "deepfake-faces")
+@needs_shared(FACES)
 def test_images_any_format_and_batch(svc, tmp_path):
     detector, _ = svc
     face = some_faces(2)[0]
