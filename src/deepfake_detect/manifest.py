@@ -2,7 +2,9 @@
 
 Columns
 -------
-crop_id      unique id of the crop: ``<video stem>_f<frame>_<face>`` (or the crop file stem)
+crop_id      unique id of the crop: ``<part>__<video stem>_f<frame>_<face>`` (``root`` for a flat
+             folder; the part keeps same-named clips of two parts apart), or the crop file stem
+             for a ready face-crop dataset
 path         crop image path (relative to the project root, or absolute when outside it)
 video        source clip file name, e.g. ``aabqyygbaa.mp4``
 part         the part folder the clip came from (``dfdc_train_part_0``; ``.`` when flat)

@@ -6,13 +6,16 @@
 * ``deepfake_faces``: Kaggle "deepfake-faces": ``metadata.csv``
   (``videoname,original_width,original_height,label,original``) + ``faces_224/<stem>.jpg``.
 
-Problems (unknown label, a listed file that is missing, a clip with no metadata) become
-:class:`Reject` records naming the file and the reason; they never stop the listing.
+Problems (unknown label, a listed file that is missing, a clip with no metadata, a FAKE with no
+``original``) become :class:`Reject` records naming the file and the reason; they never stop the
+listing. A FAKE's ``original`` is resolved against every part, even when one part is listed: a
+fake and its original stored in two parts share one group.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +24,10 @@ import pandas as pd
 from .manifest import LABELS
 from .video import VIDEO_SUFFIXES
 
+log = logging.getLogger(__name__)
+
 ROOT_PART = "."
+NO_ORIGINAL = "FAKE with no 'original': the real clip it derives from (its group) is unknown, so a split could leak it"
 
 
 @dataclass(frozen=True)
@@ -111,17 +117,21 @@ def read_metadata_json(folder: Path) -> dict[str, dict]:
 
 
 def list_clips(raw_dir: Path, part: str | None = None) -> tuple[list[Clip], list[Reject]]:
-    """Every labelled clip of a DFDC-layout folder (or of one part), plus rejects with reasons."""
+    """Every labelled clip of a DFDC-layout folder (or of one part), plus rejects with reasons.
+
+    Originals are resolved against the metadata of every part, so listing one part (a fanned-out
+    extract task) gives the same groups as listing them all."""
     raw_dir = Path(raw_dir)
-    folders = part_folders(raw_dir)
-    if part is not None:
-        folders = [(n, f) for n, f in folders if n == part]
-        if not folders:
-            raise LayoutError(f"{raw_dir}: no part folder named {part!r} with a metadata.json")
-    metas = {name: read_metadata_json(folder) for name, folder in folders}
+    every = part_folders(raw_dir)
+    folders = every if part is None else [(n, f) for n, f in every if n == part]
+    if part is not None and not folders:
+        raise LayoutError(f"{raw_dir}: no part folder named {part!r} with a metadata.json")
+    metas = {name: read_metadata_json(folder) for name, folder in every}
     known = {v for meta in metas.values() for v in meta}
     known_real = {
-        v for meta in metas.values() for v, rec in meta.items()
+        v
+        for meta in metas.values()
+        for v, rec in meta.items()
         if isinstance(rec, dict) and _normalise_label(rec.get("label")) == "REAL"
     }
     clips: list[Clip] = []
@@ -135,22 +145,32 @@ def list_clips(raw_dir: Path, part: str | None = None) -> tuple[list[Clip], list
                 continue
             label = _normalise_label(rec.get("label"))
             if label is None:
-                rejects.append(Reject(video, name, str(path),
-                                      f"metadata.json: label {rec.get('label')!r} is not REAL or FAKE"))
+                rejects.append(
+                    Reject(video, name, str(path), f"metadata.json: label {rec.get('label')!r} is not REAL or FAKE")
+                )
                 continue
             if not path.exists():
                 rejects.append(Reject(video, name, str(path), "listed in metadata.json but file is missing"))
                 continue
             original = rec.get("original")
-            if label == "FAKE" and original:
-                group = _resolve_original(str(original), known_real or known)
-            else:
-                group = video
+            if label == "FAKE" and not original:
+                rejects.append(Reject(video, name, str(path), f"metadata.json: {NO_ORIGINAL}"))
+                continue
+            group = _resolve_original(str(original), known_real or known) if label == "FAKE" else video
             clips.append(Clip(path, video, name, label, group))
         for path in sorted(folder.iterdir()):
             if path.suffix.lower() in VIDEO_SUFFIXES and path.name not in meta:
                 rejects.append(Reject(path.name, name, str(path), "clip not listed in metadata.json"))
+    _warn_orphans(rejects)
     return clips, rejects
+
+
+def _warn_orphans(rejects: list[Reject]) -> None:
+    """One warning naming the FAKEs rejected for having no original (they are easy to miss)."""
+    orphans = [r.path for r in rejects if r.reason.endswith(NO_ORIGINAL)]
+    if orphans:
+        shown = ", ".join(orphans[:5]) + (f" and {len(orphans) - 5} more" if len(orphans) > 5 else "")
+        log.warning("%d FAKE clip(s) rejected: no 'original' in the metadata: %s", len(orphans), shown)
 
 
 def list_ready_crops(raw_dir: Path) -> tuple[list[ReadyCrop], list[Reject]]:
@@ -172,13 +192,18 @@ def list_ready_crops(raw_dir: Path) -> tuple[list[ReadyCrop], list[Reject]]:
         path = faces_dir / (Path(video).stem + ".jpg")
         label = _normalise_label(row.label)
         if label is None:
-            rejects.append(Reject(video, ROOT_PART, str(path),
-                                  f"metadata.csv: label {row.label!r} is not REAL or FAKE"))
+            rejects.append(
+                Reject(video, ROOT_PART, str(path), f"metadata.csv: label {row.label!r} is not REAL or FAKE")
+            )
             continue
         if not path.exists():
             rejects.append(Reject(video, ROOT_PART, str(path), "listed in metadata.csv but crop is missing"))
             continue
         original = row.original if isinstance(row.original, str) and row.original.strip() else None
-        group = original if label == "FAKE" and original else video
+        if label == "FAKE" and not original:
+            rejects.append(Reject(video, ROOT_PART, str(path), f"metadata.csv: {NO_ORIGINAL}"))
+            continue
+        group = original if label == "FAKE" else video
         crops.append(ReadyCrop(path, video, label, group))
+    _warn_orphans(rejects)
     return crops, rejects

@@ -1,7 +1,9 @@
 """extract: clips → N sampled frames → faces → crops + manifest (one row per crop).
 
 Runs per part folder (``--part``: the unit a scheduler fans out over workers) and merges the
-part manifests. Clips are processed in a process pool (every core by default); each worker builds
+part manifests of the parts the raw folder holds now (a part manifest left by a part that is no
+longer in the data is deleted, with its crops). A crop id starts with its part, so clips with the
+same name in two parts never collide. Clips are processed in a process pool (every core by default); each worker builds
 its detector once. A bad clip (empty, truncated, not a video, no face) becomes a row in the
 rejects file with its reason, and the stage goes on. Ready face-crop datasets (Kaggle
 deepfake-faces) pass through the same manifest; with ``verify_ready_crops`` the detector scores
@@ -80,27 +82,44 @@ def extract_clip(clip: Clip, p: ExtractParams, detector: Detector, out_dir: Path
     except VideoError as exc:
         return ClipResult([], Reject(clip.video, clip.part, str(clip.path), exc.reason))
     rows = []
-    stem = Path(clip.video).stem
+    stem = crop_stem(clip)
     per_frame = find_faces_batch(detector, [rgb for _, rgb in frames], **face_settings(p))
     for (index, rgb), faces in zip(frames, per_frame, strict=True):
         for k, face in enumerate(faces):
             crop_id = f"{stem}_f{index:04d}_{k}"
             path = out_dir / f"{crop_id}.jpg"
             crop = crop_face(rgb, face, p.margin, p.crop_size)
-            ok = cv2.imwrite(str(path), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR),
-                             [cv2.IMWRITE_JPEG_QUALITY, p.jpeg_quality])
+            ok = cv2.imwrite(
+                str(path), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, p.jpeg_quality]
+            )
             if not ok:
                 raise OSError(f"{path}: could not write crop")
-            rows.append({
-                "crop_id": crop_id, "path": str(path), "video": clip.video, "part": clip.part,
-                "frame": index, "x": face.x, "y": face.y, "w": face.w, "h": face.h,
-                "confidence": round(face.confidence, 5), "label": clip.label, "group": clip.group,
-                "source": "dfdc_videos",
-            })
+            rows.append(
+                {
+                    "crop_id": crop_id,
+                    "path": str(path),
+                    "video": clip.video,
+                    "part": clip.part,
+                    "frame": index,
+                    "x": face.x,
+                    "y": face.y,
+                    "w": face.w,
+                    "h": face.h,
+                    "confidence": round(face.confidence, 5),
+                    "label": clip.label,
+                    "group": clip.group,
+                    "source": "dfdc_videos",
+                }
+            )
     if not rows:
         reason = f"no face found in {len(frames)} sampled frames"
         return ClipResult([], Reject(clip.video, clip.part, str(clip.path), reason))
     return ClipResult(rows, None)
+
+
+def crop_stem(clip: Clip) -> str:
+    """``<part>__<video stem>``: the start of every crop id of a clip (unique across parts)."""
+    return f"{part_file_stem(clip.part)}__{Path(clip.video).stem}"
 
 
 def _extract_clip_in_worker(clip: Clip, out_dir: Path) -> ClipResult:
@@ -131,17 +150,34 @@ def verify_ready_crops(crops: list[ReadyCrop], p: ExtractParams, detector: Detec
     scores: dict[int, float] = {}
     if detector is not None and readable:
         side = min(min(images[i].shape[:2]) for i in readable)
-        settings = {**face_settings(p), "min_confidence": 0.0, "min_face_size": max(p.min_face_size, side // 3),
-                    "max_faces": 1}
+        settings = {
+            **face_settings(p),
+            "min_confidence": 0.0,
+            "min_face_size": max(p.min_face_size, side // 3),
+            "max_faces": 1,
+        }
         found = find_faces_batch(detector, [images[i] for i in readable], **settings)
         scores = {i: round(f[0].confidence, 5) if f else 0.0 for i, f in zip(readable, found, strict=True)}
     for i in readable:
         crop, (h, w) = crops[i], images[i].shape[:2]
-        out[i] = ({
-            "crop_id": Path(crop.video).stem, "path": str(crop.path), "video": crop.video, "part": ROOT_PART,
-            "frame": -1, "x": 0, "y": 0, "w": w, "h": h, "confidence": scores.get(i, float("nan")),
-            "label": crop.label, "group": crop.group, "source": "deepfake_faces",
-        }, None)
+        out[i] = (
+            {
+                "crop_id": Path(crop.video).stem,
+                "path": str(crop.path),
+                "video": crop.video,
+                "part": ROOT_PART,
+                "frame": -1,
+                "x": 0,
+                "y": 0,
+                "w": w,
+                "h": h,
+                "confidence": scores.get(i, float("nan")),
+                "label": crop.label,
+                "group": crop.group,
+                "source": "deepfake_faces",
+            },
+            None,
+        )
     return out
 
 
@@ -160,8 +196,7 @@ def _map(func, items: list, p: ExtractParams, desc: str, *args) -> list:
     if n == 1:
         _init_worker(p, single_thread=False)
         return [func(item, *args) for item in tqdm(items, desc=desc, unit="item")]
-    with ProcessPoolExecutor(n, mp_context=get_context("spawn"), initializer=_init_worker,
-                             initargs=(p, True)) as pool:
+    with ProcessPoolExecutor(n, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(p, True)) as pool:
         chunks = max(1, min(4, len(items) // (n * 8)))  # small chunks: a live progress bar
         it = pool.map(func, items, *([a] * len(items) for a in args), chunksize=chunks)
         return list(tqdm(it, total=len(items), desc=desc, unit="item"))
@@ -174,8 +209,14 @@ def extract_part(params: Params, part: str) -> tuple[pd.DataFrame, pd.DataFrame]
     out_dir = p.out_dir / part_file_stem(part)
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
-    log.info("part %s: %d clips listed, %d rejected by metadata; sampling %d frames each with %s",
-             part, len(clips), len(rejects), p.frames_per_video, p.detector)
+    log.info(
+        "part %s: %d clips listed, %d rejected by metadata; sampling %d frames each with %s",
+        part,
+        len(clips),
+        len(rejects),
+        p.frames_per_video,
+        p.detector,
+    )
     results = _map(_extract_clip_in_worker, clips, p, f"extract {part}", out_dir)
     rows = [r for res in results for r in res.rows]
     rejects += [res.reject for res in results if res.reject is not None]
@@ -186,8 +227,12 @@ def extract_ready_crops(params: Params) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Pass a face-crop dataset through to the manifest (optionally scoring each crop for a face)."""
     p = params.extract
     crops, rejects = list_ready_crops(params.data.raw_dir)
-    log.info("deepfake-faces: %d crops listed, %d rejected by metadata; verify faces: %s",
-             len(crops), len(rejects), p.verify_ready_crops)
+    log.info(
+        "deepfake-faces: %d crops listed, %d rejected by metadata; verify faces: %s",
+        len(crops),
+        len(rejects),
+        p.verify_ready_crops,
+    )
     batches = [crops[i : i + VERIFY_BATCH] for i in range(0, len(crops), VERIFY_BATCH)]
     if p.verify_ready_crops:
         results = [row for batch in _map(_verify_in_worker, batches, p, "verify crops") for row in batch]
@@ -207,49 +252,84 @@ def _write_part(p: ExtractParams, part: str, rows: list[dict], rejects: list[Rej
     write_csv(rej, p.parts_dir / f"{stem}.rejects.csv", REJECT_COLUMNS)
     for r in rejects:
         log.warning("rejected %s: %s", r.path, r.reason)
-    log.info("part %s: %d crops from %d sources, %d rejected", part, len(manifest),
-             manifest["video"].nunique(), len(rej))
+    log.info(
+        "part %s: %d crops from %d sources, %d rejected", part, len(manifest), manifest["video"].nunique(), len(rej)
+    )
     return manifest, rej
 
 
-def merge_parts(p: ExtractParams) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Concatenate every part manifest into the manifest and rejects files the next stages read."""
-    manifests = sorted(f for f in p.parts_dir.glob("*.csv") if not f.name.endswith(".rejects.csv"))
-    if not manifests:
-        raise FileNotFoundError(f"{p.parts_dir}: no part manifests to merge (run `deepfake extract` first)")
+def merge_parts(params: Params) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Concatenate the manifests of the parts in the raw folder now into the files the next stages read.
+
+    A part manifest whose part left the raw folder is deleted (with its rejects and crops) instead
+    of merged; a part of the raw folder with no manifest is an error naming it."""
+    p = params.extract
+    expected = {part_file_stem(part) for part in list_parts(params)}
+    found = {f.stem for f in p.parts_dir.glob("*.csv") if not f.name.endswith(".rejects.csv")}
+    for stale in sorted(found - expected):
+        _drop_part(p, stale)
+    missing = sorted(expected - found)
+    if missing:
+        raise FileNotFoundError(
+            f"{p.parts_dir}: no part manifest for {', '.join(missing)} of "
+            f"{params.data.raw_dir} (run `deepfake extract --part <part>` or `deepfake extract`)"
+        )
+    manifests = [p.parts_dir / f"{stem}.csv" for stem in sorted(expected)]
     frames = [pd.read_csv(f, dtype={"crop_id": str, "video": str, "group": str, "part": str}) for f in manifests]
-    manifest = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=MANIFEST_COLUMNS)
+    manifest = pd.concat(frames, ignore_index=True)
     dupes = manifest["crop_id"][manifest["crop_id"].duplicated()]
     if len(dupes):
         raise ValueError(f"{p.parts_dir}: crop_id {dupes.iloc[0]!r} appears in two part manifests")
-    rejects = pd.concat([pd.read_csv(f.with_name(f.stem + ".rejects.csv")) for f in manifests
-                         if f.with_name(f.stem + ".rejects.csv").exists()], ignore_index=True)
+    reject_files = [f.with_name(f.stem + ".rejects.csv") for f in manifests]
+    rejects = pd.concat(
+        [pd.read_csv(f, dtype=str) for f in reject_files if f.exists()] or [pd.DataFrame(columns=REJECT_COLUMNS)],
+        ignore_index=True,
+    )
     write_csv(manifest, p.manifest, MANIFEST_COLUMNS)
     write_csv(rejects, p.rejects, REJECT_COLUMNS)
-    log.info("manifest %s: %d crops from %d sources (%s); %d rejects in %s", p.manifest, len(manifest),
-             manifest["video"].nunique(), manifest["label"].value_counts().to_dict(), len(rejects), p.rejects)
+    log.info(
+        "manifest %s: %d crops from %d sources (%s); %d rejects in %s",
+        p.manifest,
+        len(manifest),
+        manifest["video"].nunique(),
+        manifest["label"].value_counts().to_dict(),
+        len(rejects),
+        p.rejects,
+    )
     return manifest, rejects
+
+
+def _drop_part(p: ExtractParams, stem: str) -> None:
+    """Delete a stale part's manifest, rejects and crops (its part folder left the raw data)."""
+    log.warning("part %s is no longer in the raw data: deleting %s and its crops", stem, p.parts_dir / f"{stem}.csv")
+    (p.parts_dir / f"{stem}.csv").unlink()
+    (p.parts_dir / f"{stem}.rejects.csv").unlink(missing_ok=True)
+    shutil.rmtree(p.out_dir / stem, ignore_errors=True)
 
 
 def run_extract(params: Params, part: str | None = None, merge_only: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The stage: every part (or one, for fan-out), then the merge (skipped for a single part)."""
     p = params.extract
     if merge_only:
-        return merge_parts(p)
+        return merge_parts(params)
     raw = params.data.raw_dir
-    layout = params.data.layout if params.data.layout != "auto" else detect_layout(raw)
-    if layout == "deepfake_faces":
+    if _layout(params) == "deepfake_faces":
         if part not in (None, ROOT_PART):
             raise ValueError(f"{raw}: a deepfake-faces folder has no part {part!r}")
         _clear_parts(p)
         extract_ready_crops(params)
-        return merge_parts(p)
+        return merge_parts(params)
     if part is not None:
         return extract_part(params, part)
     _clear_parts(p)
     for name, _ in part_folders(raw):
         extract_part(params, name)
-    return merge_parts(p)
+    return merge_parts(params)
+
+
+def _layout(params: Params) -> str:
+    """``data.layout``, or the detected layout when it is ``auto``."""
+    return params.data.layout if params.data.layout != "auto" else detect_layout(params.data.raw_dir)
 
 
 def _clear_parts(p: ExtractParams) -> None:
@@ -262,9 +342,6 @@ def _clear_parts(p: ExtractParams) -> None:
 
 def list_parts(params: Params) -> list[str]:
     """Part names of the raw folder (what a scheduler maps extract over)."""
-    raw = params.data.raw_dir
-    if detect_layout(raw) == "deepfake_faces":
+    if _layout(params) == "deepfake_faces":
         return [ROOT_PART]
-    return [name for name, _ in part_folders(raw)]
-
-
+    return [name for name, _ in part_folders(params.data.raw_dir)]
