@@ -236,16 +236,15 @@ def gate(
     minimum: Annotated[float | None, typer.Option(help="Bound on promote.metric (default: retrain.gate_min).")] = None,
     params: ParamsOpt = None,
 ) -> None:
-    """Evaluation gate of the retrain DAG: fails (exit 1) unless the best evaluated model reaches
-    retrain.gate_min on promote.metric at promote.level."""
+    """Evaluation gate of the retrain DAG: fails (exit 1) unless the model promote would pick (the best
+    of promote.candidates) reaches retrain.gate_min on promote.metric at promote.level."""
     import json as _json
 
     from .gate import GateFailed, check_gate
 
     p = _params(params)
     try:
-        decision = check_gate(p.evaluate.metrics_dir, p.promote.metric, p.retrain.gate_min if minimum is None
-                              else minimum, p.promote.level)
+        decision = check_gate(p, minimum)
     except GateFailed as exc:
         raise _fail(exc, 1) from exc
     typer.echo(_json.dumps(decision))
@@ -294,13 +293,14 @@ def promote(
 ) -> None:
     """Promote the best model (promote.metric) if it beats the served one on the same test split:
     atomic symlink swap of promote.dir, BentoML model store entry, releases kept for --rollback."""
+    from .gate import CandidateError
     from .metrics import MetricsError
     from .stages.promote import PromoteError, run_promote, run_rollback
 
     p = _params(params)
     try:
         result = run_rollback(p) if rollback else run_promote(p)
-    except (PromoteError, MetricsError, FileNotFoundError) as exc:
+    except (PromoteError, CandidateError, MetricsError, FileNotFoundError) as exc:
         raise _fail(exc, 2) from exc
     typer.echo(result.get("reason") or f"serving {result['serving']} (was {result['rolled_back_from']})")
 

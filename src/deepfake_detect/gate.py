@@ -1,8 +1,12 @@
-"""The retrain DAG's evaluation gate: the best evaluated model must reach a minimum score before
-promote may run, so a broken retrain (bad data, diverged training) never reaches production.
+"""The release rule, one for the retrain DAG's evaluation gate and for the promote stage.
 
-Reads ``metrics/<model>.json`` as the evaluate stage writes them (``promote.metric`` at the top
-level for frame metrics, under ``video`` for video metrics; ``log_loss`` is lower-is-better).
+* **who competes**: ``promote.candidates``, or every model of ``train.models`` when it is empty;
+* **how they rank**: ``promote.metric`` at ``promote.level`` (top level of ``metrics/<model>.json``
+  for frame metrics, under ``video`` for video metrics; ``log_loss`` is lower-is-better);
+* **the gate**: the best of them must reach ``retrain.gate_min`` before promote may run, so a
+  broken retrain (bad data, diverged training) never reaches production.
+
+The gate therefore judges exactly the model promote would pick.
 """
 
 from __future__ import annotations
@@ -10,47 +14,94 @@ from __future__ import annotations
 import json
 import logging
 import math
-from pathlib import Path
+from typing import Any
+
+from .config import Params
+from .metrics import LOWER_IS_BETTER
 
 log = logging.getLogger(__name__)
-LOWER_IS_BETTER = {"log_loss"}
+
+
+class CandidateError(RuntimeError):
+    """A candidate cannot be judged: not a trained model, or no usable metrics (the message names the file)."""
 
 
 class GateFailed(RuntimeError):
-    """No evaluated model reaches the gate (the message says which metric, value and minimum)."""
+    """The best candidate misses the gate, or none can be judged (the message says which and why)."""
 
 
-def best_model(metrics_dir: str | Path, metric: str, level: str = "frame") -> tuple[str, float]:
-    """(model name, value) of the best model by ``metric`` among ``metrics_dir/*.json``."""
-    metrics_dir = Path(metrics_dir)
-    scores: dict[str, float] = {}
-    for path in sorted(metrics_dir.glob("*.json")):
+def candidate_names(p: Params) -> list[str]:
+    """Models allowed to compete: ``promote.candidates``, or every model of ``train.models``."""
+    names = p.promote.candidates or p.train.models
+    unknown = sorted(set(names) - set(p.train.models))
+    if unknown:
+        raise CandidateError(f"promote.candidates: {', '.join(unknown)} not in train.models {p.train.models}")
+    return list(names)
+
+
+def metric_value(metrics: dict[str, Any], metric: str, level: str) -> float:
+    """``metric`` of one metrics record at ``level`` (``video`` reads the ``video`` block)."""
+    block = metrics.get("video", {}) if level == "video" else metrics
+    value = block.get(metric) if isinstance(block, dict) else None
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"no finite {level} metric {metric!r}")
+    return float(value)
+
+
+def read_candidates(p: Params) -> dict[str, dict[str, Any]]:
+    """Evaluated metrics of every candidate, checked to hold a finite ``promote.metric``."""
+    out = {}
+    for name in candidate_names(p):
+        path = p.evaluate.metrics_dir / f"{name}.json"
+        if not path.exists():
+            raise CandidateError(f"{path}: no metrics for model {name!r} (run `deepfake evaluate` first)")
         try:
-            data = json.loads(path.read_text())
+            out[name] = json.loads(path.read_text())
+            metric_value(out[name], p.promote.metric, p.promote.level)
         except json.JSONDecodeError as exc:
-            raise GateFailed(f"{path}: not valid JSON ({exc})") from exc
-        block = data.get("video", {}) if level == "video" else data
-        if not isinstance(block, dict) or metric not in block:
-            continue  # not a per-model metrics file (e.g. promotion.json)
-        value = block[metric]
-        if isinstance(value, int | float) and math.isfinite(value):
-            scores[path.stem] = float(value)
-    if not scores:
-        raise GateFailed(f"{metrics_dir}: no metrics file holds {level} metric {metric!r} (did evaluate run?)")
+            raise CandidateError(f"{path}: not valid JSON ({exc})") from exc
+        except (ValueError, AttributeError) as exc:  # AttributeError: the file is not a JSON object
+            raise CandidateError(f"{path}: {exc} (promote.metric / promote.level)") from exc
+    return out
+
+
+def pick_best(candidates: dict[str, dict[str, Any]], metric: str, level: str) -> str:
+    """Name of the best candidate by ``metric`` at ``level``, in the metric's direction."""
     pick = min if metric in LOWER_IS_BETTER else max
-    name = pick(scores, key=scores.__getitem__)
-    return name, scores[name]
+    return pick(candidates, key=lambda n: metric_value(candidates[n], metric, level))
 
 
-def check_gate(metrics_dir: str | Path, metric: str, minimum: float, level: str = "frame") -> dict:
-    """Raise :class:`GateFailed` unless the best model passes; return what was decided."""
-    name, value = best_model(metrics_dir, metric, level)
+def passes(value: float, minimum: float, metric: str) -> bool:
+    """Whether ``value`` reaches the gate bound (an upper bound for lower-is-better metrics)."""
+    return value <= minimum if metric in LOWER_IS_BETTER else value >= minimum
+
+
+def check_gate(p: Params, minimum: float | None = None) -> dict:
+    """Raise :class:`GateFailed` unless the candidate promote would pick reaches ``retrain.gate_min``
+    (or ``minimum``); return what was decided."""
+    minimum = p.retrain.gate_min if minimum is None else minimum
+    metric, level = p.promote.metric, p.promote.level
+    try:
+        candidates = read_candidates(p)
+    except CandidateError as exc:
+        raise GateFailed(f"evaluation gate: {exc}") from exc
+    name = pick_best(candidates, metric, level)
+    value = metric_value(candidates[name], metric, level)
     lower = metric in LOWER_IS_BETTER
-    passed = value <= minimum if lower else value >= minimum
-    decision = {"model": name, "metric": metric, "level": level, "value": value, "minimum": minimum,
-                "lower_is_better": lower, "passed": passed}
-    if not passed:
-        raise GateFailed(f"evaluation gate: best model {name} has {level} {metric}={value:.4f}, "
-                         f"{'above the maximum' if lower else 'below the minimum'} {minimum} (retrain.gate_min)")
+    decision = {
+        "model": name,
+        "candidates": list(candidates),
+        "metric": metric,
+        "level": level,
+        "value": value,
+        "minimum": minimum,
+        "lower_is_better": lower,
+        "passed": passes(value, minimum, metric),
+    }
+    if not decision["passed"]:
+        raise GateFailed(
+            f"evaluation gate: best candidate {name} (of {', '.join(candidates)}) has {level} {metric}={value:.4f}, "
+            f"{'above the maximum' if lower else 'below the minimum'} {minimum} (retrain.gate_min)"
+        )
     log.info("evaluation gate passed: %s %s=%.4f (minimum %s)", name, metric, value, minimum)
     return decision

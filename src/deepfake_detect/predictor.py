@@ -22,6 +22,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from .calibration import IDENTITY, Calibration
+
 RECORD_FILE = "record.json"
 PROJECTION_FILE = "projection.npz"
 
@@ -76,7 +78,19 @@ class Predictor:
     def threshold(self) -> float:
         return float(self.record.get("threshold", 0.5))
 
+    @property
+    def calibration(self) -> Calibration:
+        """The map fitted on validation at evaluate time (identity for a model not yet evaluated)."""
+        if "calibration" not in self.record:  # a freshly trained folder: evaluate fits the map
+            return IDENTITY
+        return Calibration.model_validate(self.record["calibration"])
+
     def predict(self, crops: list[np.ndarray] | np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """Calibrated P(FAKE) per crop (the record's calibration applied to the model's output)."""
+        return self.calibration.apply(self.predict_raw(crops, batch_size))
+
+    def predict_raw(self, crops: list[np.ndarray] | np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """The model's own output, before calibration (what evaluate fits the calibration on)."""
         if len(crops) == 0:
             return np.zeros(0, np.float32)
         if self.family == "sklearn":

@@ -9,7 +9,15 @@ import pandas as pd
 import pytest
 
 from deepfake_detect.config import AugmentParams
-from deepfake_detect.models.dataset import SplitError, class_weights, load_image, load_split, make_dataset
+from deepfake_detect.models.dataset import (
+    SplitError,
+    class_weights,
+    epoch_length,
+    epoch_rows,
+    load_image,
+    load_split,
+    make_dataset,
+)
 
 
 def test_load_split_gives_absolute_paths_and_int_labels(split_manifest: Path):
@@ -61,3 +69,33 @@ def test_dataset_streams_batches_in_the_served_format(split_manifest: Path):
 def test_class_weights_balance_the_loss():
     w = class_weights(np.array([1, 1, 1, 0]))
     assert w[1] * 3 == pytest.approx(w[0] * 1)
+
+
+def _rows(n_real_groups: int = 6, fakes_per_group: int = 3) -> pd.DataFrame:
+    rows = []
+    for g in range(n_real_groups):
+        rows.append({"path": f"r{g}.jpg", "y": 0, "group": f"g{g}"})
+        rows += [{"path": f"f{g}_{k}.jpg", "y": 1, "group": f"g{g}"} for k in range(fakes_per_group)]
+    return pd.DataFrame(rows)
+
+
+def test_pairs_put_each_real_beside_a_fake_of_its_own_video_drawn_afresh_each_epoch():
+    train = _rows()
+    rng = np.random.default_rng(0)
+    epochs = [epoch_rows(train, "pairs", rng) for _ in range(6)]
+    for epoch in epochs:
+        assert len(epoch) == epoch_length(train, "pairs") == 12
+        reals, fakes = epoch.iloc[0::2], epoch.iloc[1::2]
+        assert (reals["y"] == 0).all() and (fakes["y"] == 1).all()
+        assert (reals["group"].to_numpy() == fakes["group"].to_numpy()).all()
+    assert len({tuple(e["path"]) for e in epochs}) > 1  # a new draw of fakes (and order) each epoch
+    assert len(set().union(*(set(e["path"]) for e in epochs))) > 12  # over the run, more fakes than one draw
+
+
+def test_balanced_sampling_redraws_the_larger_class_each_epoch():
+    train = _rows()
+    rng = np.random.default_rng(1)
+    a, b = epoch_rows(train, "balanced", rng), epoch_rows(train, "balanced", rng)
+    for epoch in (a, b):
+        assert epoch["y"].value_counts().to_dict() == {0: 6, 1: 6} and len(epoch) == epoch_length(train, "balanced")
+    assert set(a.loc[a["y"] == 1, "path"]) != set(b.loc[b["y"] == 1, "path"])

@@ -14,6 +14,7 @@ from sklearn.dummy import DummyClassifier
 from sklearn.pipeline import Pipeline
 
 from deepfake_detect.config import Params
+from deepfake_detect.gate import CandidateError
 from deepfake_detect.metrics import MetricsError
 from deepfake_detect.predictor import load_predictor, read_record
 from deepfake_detect.stages import promote as promote_stage
@@ -70,29 +71,87 @@ def test_a_worse_model_is_not_promoted(promoted: Params):
     assert json.loads(p.promote.decision.read_text())["promoted"] is False
 
 
-@pytest.mark.parametrize("crash_in", ["write_release", "save_to_bentoml", "swap_link"])
-def test_interrupted_promote_leaves_the_previous_model_served(
-    promoted: Params, monkeypatch: pytest.MonkeyPatch, crash_in: str
-):
-    p = promoted
-    before = load_predictor(p.promote.dir).tag
-    real = getattr(promote_stage, crash_in)
+def _served_everywhere(p: Params) -> str:
+    """The release that the symlink, the history and the BentoML store all name (they must agree)."""
+    import bentoml
+
+    link = p.promote.dir.resolve().name
+    history = promote_stage.read_history(p.promote.releases_dir)
+    store = bentoml.models.get(f"{p.promote.bento_name}:latest").info.metadata["release"]
+    assert link == history[-1] == store, {"symlink": link, "history": history, "store": store}
+    return link
+
+
+def _crash(monkeypatch: pytest.MonkeyPatch, step: str, after: bool) -> None:
+    """Make promote_stage.<step> raise, before it does anything or once it has done its work."""
+    real = getattr(promote_stage, step)
 
     def crash(*args, **kwargs):
-        if crash_in == "write_release":  # die half-way: the copy is in its temporary folder
+        if after:
             real(*args, **kwargs)
-            raise KeyboardInterrupt("power cut after the release was copied")
-        raise KeyboardInterrupt(f"power cut in {crash_in}")
+        raise KeyboardInterrupt(f"power cut {'after' if after else 'in'} {step}")
 
-    monkeypatch.setattr(promote_stage, crash_in, crash)
+    monkeypatch.setattr(promote_stage, step, crash)
+
+
+STEPS = ["write_release", "swap_link", "write_json_atomic", "save_to_bentoml"]  # write_json_atomic: the history
+# a crash in every step, and after every step but the last (once the store is written, the promotion is complete)
+CRASHES = [(step, False) for step in STEPS] + [(step, True) for step in STEPS[:-1]]
+
+
+@pytest.mark.parametrize(("crash_in", "after"), CRASHES, ids=[f"{'after' if a else 'in'}-{s}" for s, a in CRASHES])
+def test_interrupted_promote_leaves_the_previous_model_served(
+    promoted: Params, monkeypatch: pytest.MonkeyPatch, crash_in: str, after: bool
+):
+    p = promoted
+    before = _served_everywhere(p)
+    _crash(monkeypatch, crash_in, after)
     # make the candidate win, so that promote goes all the way to the crash
     monkeypatch.setattr(promote_stage, "is_better", lambda *a, **k: True)
     with pytest.raises(KeyboardInterrupt):
         promote_stage.run_promote(p)
+    assert _served_everywhere(p) == before
     served = load_predictor(p.promote.dir)
     assert served.tag == before
     assert served.predict([np.zeros((48, 48, 3), np.uint8)]).shape == (1,)
-    assert promote_stage.read_history(p.promote.releases_dir)[-1] == before
+
+
+@pytest.mark.parametrize("killed_after", ["swap_link", "write_json_atomic", "save_to_bentoml"])
+def test_rollback_after_a_killed_promote_goes_back_exactly_one_release(
+    promoted: Params, monkeypatch: pytest.MonkeyPatch, killed_after: str
+):
+    import bentoml
+
+    p = promoted
+    _served_everywhere(p)
+    monkeypatch.setattr(promote_stage, "is_better", lambda *a, **k: True)
+    assert promote_stage.run_promote(p)["promoted"]  # a second release, so there are two to go back over
+    with monkeypatch.context() as m:  # SIGKILL: no handler runs, the next command finds the pieces
+        _crash(m, killed_after, after=True)
+        m.setattr(promote_stage, "reconcile", lambda *a, **k: None, raising=False)
+        with pytest.raises(KeyboardInterrupt):
+            promote_stage.run_promote(p)
+    served = bentoml.models.get(f"{p.promote.bento_name}:latest").info.metadata["release"]  # what serving loads
+    releases = sorted(d.name for d in p.promote.releases_dir.iterdir() if d.is_dir() and d.name[0] != ".")
+    expected = releases[releases.index(served) - 1]
+    result = promote_stage.run_rollback(p)
+    assert result["serving"] == expected
+    assert _served_everywhere(p) == expected
+    assert load_predictor(p.promote.dir).tag == expected
+
+
+def test_interrupted_rollback_keeps_the_release_served(promoted: Params, monkeypatch: pytest.MonkeyPatch):
+    p = promoted
+    first = _served_everywhere(p)
+    monkeypatch.setattr(promote_stage, "is_better", lambda *a, **k: True)
+    second = promote_stage.run_promote(p)["tag"]
+    with monkeypatch.context() as m:
+        _crash(m, "save_to_bentoml", after=False)
+        with pytest.raises(KeyboardInterrupt):
+            promote_stage.run_rollback(p)
+    assert _served_everywhere(p) == second
+    assert promote_stage.run_rollback(p)["serving"] == first
+    assert _served_everywhere(p) == first
 
 
 def test_rollback_serves_the_previous_release(promoted: Params, monkeypatch: pytest.MonkeyPatch):
@@ -159,5 +218,5 @@ def test_candidates_restrict_what_may_be_promoted(tmp_path: Path):
     assert promote_stage.pick_best(everyone, "auc", "frame") == "sklearn_fft"
     only = promote_stage.read_candidates(Params.model_validate({**base, "promote": {"candidates": ["xception"]}}))
     assert list(only) == ["xception"]
-    with pytest.raises(promote_stage.PromoteError, match="baseline_cnn"):
+    with pytest.raises(CandidateError, match="baseline_cnn"):
         promote_stage.read_candidates(Params.model_validate({**base, "promote": {"candidates": ["baseline_cnn"]}}))

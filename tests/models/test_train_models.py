@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from deepfake_detect.gradcam import GradCam
 from deepfake_detect.imagestats import read_rgb
-from deepfake_detect.models import baseline_cnn, sklearn_fft, xception
+from deepfake_detect.models import baseline_cnn, efficientnet_lite0, sklearn_fft, xception
 from deepfake_detect.models.dataset import load_split
 from deepfake_detect.models.features import crop_features
 from deepfake_detect.predictor import load_predictor, resize_batch
@@ -18,12 +19,12 @@ def _crops(manifest: Path, split: str = "test") -> list[np.ndarray]:
     return [read_rgb(p) for p in load_split(manifest, split)["path"]]
 
 
-@pytest.mark.parametrize("family", ["baseline_cnn", "xception"])
+@pytest.mark.parametrize("family", ["baseline_cnn", "xception", "efficientnet_lite0"])
 def test_keras_family_trains_and_reloads_identically(family: str, split_manifest: Path, tmp_path: Path, make_params):
     p = make_params(tmp_path, split_manifest)
     train, val = load_split(split_manifest, "train"), load_split(split_manifest, "val")
     out, curves = tmp_path / family, tmp_path / f"{family}.csv"
-    module = baseline_cnn if family == "baseline_cnn" else xception
+    module = {"baseline_cnn": baseline_cnn, "xception": xception, "efficientnet_lite0": efficientnet_lite0}[family]
     model, record = module.train(train, val, getattr(p.train, family), p.train.augment, out, curves, seed=p.seed)
     assert record["family"] == "keras" and (out / "model.keras").is_file()
     assert curves.read_text().startswith("epoch,phase")
@@ -39,6 +40,12 @@ def test_keras_family_trains_and_reloads_identically(family: str, split_manifest
         assert not any(layer.trainable for layer in base.layers[:cut])
         assert any(layer.trainable for layer in base.layers[cut:])
         assert curves.read_text().count("fine_tune") == p.train.xception.fine_tune_epochs
+    if family == "efficientnet_lite0":  # warm-up then the whole network, batch norm kept frozen
+        assert curves.read_text().count("head_warmup") == 1 and record["pretrained"] == "imagenet"
+        base = model.get_layer("efficientnet_lite0")
+        assert base.trainable and not any(layer.trainable for layer in base.layers if "_bn" in layer.name)
+        cams, probs = GradCam(pred.model, pred.input_size).heatmaps(crops[:2])
+        assert cams.shape[0] == 2 and cams.max() <= 1 and np.allclose(probs, before[:2], atol=1e-5)
 
 
 def test_imagenet_without_network_or_cache_says_how_to_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):

@@ -1,4 +1,5 @@
-"""The retrain DAG's evaluation gate over metrics/<model>.json files."""
+"""The release rule over metrics/<model>.json files: the retrain DAG's evaluation gate judges the
+candidates promote would pick, with the same metric, level and direction."""
 
 from __future__ import annotations
 
@@ -6,31 +7,82 @@ import json
 
 import pytest
 
-from deepfake_detect.gate import GateFailed, best_model, check_gate
+from deepfake_detect.config import Params
+from deepfake_detect.gate import GateFailed, check_gate, pick_best, read_candidates
 
 
 def _write(folder, name, **metrics):
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.json").write_text(json.dumps(metrics))
 
 
+def _params(metrics_dir, **promote) -> Params:
+    return Params.model_validate(
+        {
+            "train": {"models": ["baseline_cnn", "sklearn_fft"]},
+            "evaluate": {"metrics_dir": str(metrics_dir)},
+            "promote": promote,
+        }
+    )
+
+
 def test_best_model_and_gate(tmp_path):
-    _write(tmp_path, "cnn", auc=0.71, log_loss=0.6, video={"auc": 0.8})
-    _write(tmp_path, "fft", auc=0.65, log_loss=0.5, video={"auc": 0.9})
-    (tmp_path / "promotion.json").write_text(json.dumps({"promoted": "cnn"}))
-    assert best_model(tmp_path, "auc") == ("cnn", 0.71)
-    assert best_model(tmp_path, "auc", "video") == ("fft", 0.9)
-    assert best_model(tmp_path, "log_loss") == ("fft", 0.5)
-    assert check_gate(tmp_path, "auc", 0.7)["passed"]
-    with pytest.raises(GateFailed, match=r"cnn has frame auc=0\.7100, below the minimum 0\.75"):
-        check_gate(tmp_path, "auc", 0.75)
+    _write(tmp_path, "baseline_cnn", auc=0.71, log_loss=0.6, video={"auc": 0.8})
+    _write(tmp_path, "sklearn_fft", auc=0.65, log_loss=0.5, video={"auc": 0.9})
+    (tmp_path / "promotion.json").write_text(json.dumps({"promoted": "baseline_cnn"}))  # not a candidate: ignored
+    candidates = read_candidates(_params(tmp_path))
+    assert pick_best(candidates, "auc", "frame") == "baseline_cnn"
+    assert pick_best(candidates, "auc", "video") == "sklearn_fft"
+    assert pick_best(candidates, "log_loss", "frame") == "sklearn_fft"
+    assert check_gate(_params(tmp_path), 0.7)["passed"]
+    with pytest.raises(
+        GateFailed,
+        match=r"baseline_cnn \(of baseline_cnn, sklearn_fft\) has frame auc=0\.7100, below the minimum 0\.75",
+    ):
+        check_gate(_params(tmp_path), 0.75)
     with pytest.raises(GateFailed, match="above the maximum"):
-        check_gate(tmp_path, "log_loss", 0.4)
+        check_gate(_params(tmp_path, metric="log_loss"), 0.4)
 
 
 def test_gate_without_metrics_or_with_broken_file(tmp_path):
-    with pytest.raises(GateFailed, match="did evaluate run"):
-        check_gate(tmp_path, "auc", 0.5)
-    (tmp_path / "bad.json").write_text("{not json")
-    with pytest.raises(GateFailed, match=r"bad\.json: not valid JSON"):
-        check_gate(tmp_path, "auc", 0.5)
+    with pytest.raises(GateFailed, match=r"baseline_cnn\.json: no metrics .*run `deepfake evaluate` first"):
+        check_gate(_params(tmp_path), 0.5)
+    _write(tmp_path, "baseline_cnn", auc=0.8)
+    (tmp_path / "sklearn_fft.json").write_text("{not json")
+    with pytest.raises(GateFailed, match=r"sklearn_fft\.json: not valid JSON"):
+        check_gate(_params(tmp_path), 0.5)
+    _write(tmp_path, "sklearn_fft", auc=float("nan"))
+    with pytest.raises(GateFailed, match=r"sklearn_fft\.json: no finite frame metric 'auc'"):
+        check_gate(_params(tmp_path), 0.5)
+
+
+def _gate_cli(tmp_path, candidates: list[str], gate_min: float = 0.6):
+    """`deepfake gate` on metrics of xception (0.55) and sklearn_fft (0.9) with promote.candidates set."""
+    from typer.testing import CliRunner
+
+    from deepfake_detect.cli import app
+
+    metrics = tmp_path / "metrics"
+    _write(metrics, "xception", auc=0.55, log_loss=0.7, video={"auc": 0.55})
+    _write(metrics, "sklearn_fft", auc=0.9, log_loss=0.3, video={"auc": 0.9})
+    params = tmp_path / "params.yaml"  # absent sections take their defaults
+    params.write_text(
+        json.dumps(
+            {
+                "train": {"models": ["xception", "sklearn_fft"]},
+                "evaluate": {"metrics_dir": str(metrics)},
+                "promote": {"candidates": candidates, "metric": "auc", "level": "frame"},
+                "retrain": {"gate_min": gate_min},
+            }
+        )
+    )
+    return CliRunner().invoke(app, ["gate", "--params", str(params)])
+
+
+def test_gate_judges_only_the_models_promote_may_promote(tmp_path):
+    res = _gate_cli(tmp_path, ["xception"])
+    assert res.exit_code == 1, res.output
+    assert "xception" in res.output and "0.5500" in res.output
+    everyone = _gate_cli(tmp_path / "all", [])
+    assert everyone.exit_code == 0, everyone.output
+    assert json.loads(everyone.output.strip().splitlines()[-1])["model"] == "sklearn_fft"

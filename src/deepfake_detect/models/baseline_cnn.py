@@ -16,8 +16,7 @@ from typing import Any
 import pandas as pd
 
 from ..config import AugmentParams, BaselineCnnParams
-from .dataset import steps_for
-from .keras_common import compile_model, fit_phase, learning_rate, save_trained, seed_everything, strategy
+from .keras_common import compile_model, epoch_steps, fit_phase, learning_rate, save_trained, seed_everything, strategy
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +53,7 @@ def train(
     start = time.perf_counter()
     with strategy(distribute).scope():
         model = build(cfg.input_size)
-        total = cfg.epochs * steps_for(len(train), cfg.batch_size, cfg.steps_per_epoch)
+        total = cfg.epochs * epoch_steps(train, cfg)
         compile_model(model, learning_rate(cfg, cfg.learning_rate, total), cfg.label_smoothing)
     rows = fit_phase(model, train, val, cfg, aug, epochs=cfg.epochs, seed=seed, phase="train")
     record = save_trained(model, out, curves, rows, name="baseline_cnn", cfg=cfg, seconds=time.perf_counter() - start,

@@ -73,23 +73,92 @@ def make_dataset(
     """A ``tf.data.Dataset`` of (images float32 0..255, labels float32) batches, streamed from files."""
     import tensorflow as tf
 
+    ds = tf.data.Dataset.from_tensor_slices((list(paths), np.asarray(labels, np.float32).reshape(-1, 1)))
+    if training:
+        ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    return _decode_and_batch(ds, input_size, batch_size, augment if training else None, seed)
+
+
+def _decode_and_batch(ds, input_size: int, batch_size: int, augment: AugmentParams | None, seed: int):
+    """(path, label) elements → decoded, resized (and augmented) image batches, prefetched."""
+    import tensorflow as tf
+
     def _load(path):
         return load_image(path.numpy().decode(), input_size)
 
     def _map(path, label):
         img = tf.py_function(_load, [path], tf.float32)
         img.set_shape((input_size, input_size, 3))
-        if training and augment is not None:
+        if augment is not None:
             img = augment_image(img, augment, seed)
         return img, label
 
-    ds = tf.data.Dataset.from_tensor_slices((list(paths), np.asarray(labels, np.float32).reshape(-1, 1)))
-    if training:
-        ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        ds = ds.repeat()
     ds = ds.map(_map, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def epoch_rows(train: pd.DataFrame, sampling: str, rng: np.random.Generator) -> pd.DataFrame:
+    """The training rows of one epoch, in order, drawn afresh each call.
+
+    ``as_split``: every row, shuffled. ``balanced``: every crop of the smaller class and as many
+    random crops of the larger one (a new draw each epoch, so over the run the model sees the
+    whole larger class instead of one fixed undersample). ``pairs``: each REAL crop directly
+    followed by a random FAKE of its own group (a fake made from that very video when the data
+    has one), so a batch holds a real face beside its forgery and the model learns the difference
+    rather than the identity; pairs are shuffled, never split."""
+    seed = int(rng.integers(2**31))
+    if sampling == "as_split":
+        return train.sample(frac=1.0, random_state=seed)
+    reals, fakes = train[train["y"] == 0], train[train["y"] == 1]
+    if reals.empty or fakes.empty:
+        raise SplitError(f"train.*.sampling={sampling} needs REAL and FAKE training crops")
+    if sampling == "balanced":
+        n = min(len(reals), len(fakes))
+        picked = [reals.sample(n=n, random_state=seed), fakes.sample(n=n, random_state=seed + 1)]
+        return pd.concat(picked).sample(frac=1.0, random_state=seed + 2)
+    if sampling != "pairs":
+        raise ValueError(f"unknown sampling {sampling!r} (as_split | balanced | pairs)")
+    reals = reals.sample(frac=1.0, random_state=seed)
+    by_group = {g: idx.to_numpy() for g, idx in fakes.groupby("group").groups.items()}
+    all_fakes = fakes.index.to_numpy()
+    partner = [rng.choice(by_group.get(g, all_fakes)) for g in reals["group"]]
+    order = np.column_stack([reals.index.to_numpy(), np.asarray(partner)]).reshape(-1)
+    return train.loc[order]
+
+
+def epoch_length(train: pd.DataFrame, sampling: str) -> int:
+    """Rows in one epoch of :func:`epoch_rows` (fixed, so every epoch has the same steps)."""
+    n_real, n_fake = int((train["y"] == 0).sum()), int((train["y"] == 1).sum())
+    return {"as_split": len(train), "balanced": 2 * min(n_real, n_fake), "pairs": 2 * n_real}[sampling]
+
+
+def sampled_dataset(
+    train: pd.DataFrame,
+    sampling: str,
+    input_size: int,
+    batch_size: int,
+    *,
+    augment: AugmentParams | None,
+    seed: int,
+) -> tuple[object, int]:
+    """An endless training stream whose every epoch is :func:`epoch_rows` drawn afresh, and the
+    number of rows in one epoch."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    epoch_len = epoch_length(train, sampling)
+
+    def rows():
+        while True:
+            epoch = epoch_rows(train, sampling, rng)
+            for path, y in zip(epoch["path"], epoch["y"], strict=True):
+                yield path, np.float32([y])
+
+    spec = (tf.TensorSpec((), tf.string), tf.TensorSpec((1,), tf.float32))
+    ds = tf.data.Dataset.from_generator(rows, output_signature=spec)
+    return _decode_and_batch(ds, input_size, batch_size, augment, seed), epoch_len
 
 
 def augment_image(img, aug: AugmentParams, seed: int):

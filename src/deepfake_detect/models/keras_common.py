@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from ..config import AugmentParams, KerasTrainParams
-from .dataset import class_weights, make_dataset, steps_for
+from .dataset import class_weights, epoch_length, make_dataset, sampled_dataset, steps_for
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,11 @@ def learning_rate(cfg: KerasTrainParams, lr: float, total_steps: int):
     return lr
 
 
+def epoch_steps(train: pd.DataFrame, cfg: KerasTrainParams) -> int:
+    """Optimizer steps in one epoch, as ``fit_phase`` runs it (sampling and the per-epoch cap)."""
+    return steps_for(epoch_length(train, cfg.sampling), cfg.batch_size, cfg.steps_per_epoch)
+
+
 def fit_phase(
     model,
     train: pd.DataFrame,
@@ -67,20 +72,18 @@ def fit_phase(
     restores the best weights. Returns one curve row per epoch."""
     import keras
 
-    steps = steps_for(len(train), cfg.batch_size, cfg.steps_per_epoch)
     if cfg.val_max and len(val) > cfg.val_max:  # a fixed, stratified subset: epochs stay comparable
         val = val.groupby("y", group_keys=False).sample(frac=cfg.val_max / len(val), random_state=0)
-    repeat = cfg.steps_per_epoch > 0  # a capped epoch draws from an endless shuffled stream
-    train_ds = make_dataset(
-        train["path"].tolist(),
-        train["y"].to_numpy(),
-        cfg.input_size,
-        cfg.batch_size,
-        training=True,
-        augment=aug if cfg.augment else None,
-        seed=seed,
-        repeat=repeat,
-    )
+    augment = aug if cfg.augment else None
+    if cfg.sampling == "as_split":
+        steps = steps_for(len(train), cfg.batch_size, cfg.steps_per_epoch)
+        repeat = cfg.steps_per_epoch > 0  # a capped epoch draws from an endless shuffled stream
+        train_ds = make_dataset(train["path"].tolist(), train["y"].to_numpy(), cfg.input_size, cfg.batch_size,
+                                training=True, augment=augment, seed=seed, repeat=repeat)
+    else:  # every epoch drawn afresh (balanced or REAL/FAKE pairs) from an endless stream
+        train_ds, _ = sampled_dataset(train, cfg.sampling, cfg.input_size, cfg.batch_size, augment=augment,
+                                      seed=seed)
+        steps, repeat = epoch_steps(train, cfg), True
     val_ds = make_dataset(val["path"].tolist(), val["y"].to_numpy(), cfg.input_size, cfg.batch_size, training=False)
     callbacks = [
         keras.callbacks.EarlyStopping(
@@ -89,7 +92,7 @@ def fit_phase(
     ]
     if cfg.lr_schedule == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_logloss", factor=0.3, patience=1))
-    weights = class_weights(train["y"].to_numpy()) if cfg.class_weight else None
+    weights = class_weights(train["y"].to_numpy()) if cfg.class_weight and cfg.sampling == "as_split" else None
     start = time.perf_counter()
     hist = model.fit(
         train_ds,
@@ -117,7 +120,7 @@ def save_keras(model, folder: Path) -> str:
 
 
 def save_trained(model, out: Path, curves: Path, rows: list[dict], *, name: str, cfg: KerasTrainParams,
-                 seconds: float, n_train: int, n_val: int) -> dict[str, Any]:
+                 seconds: float, n_train: int, n_val: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Every Keras family ends the same way: the model, its training curves and its record.json."""
     from .artifacts import write_curves, write_record
 
@@ -125,4 +128,4 @@ def save_trained(model, out: Path, curves: Path, rows: list[dict], *, name: str,
     write_curves(rows, curves)
     return write_record(out, name=name, family="keras", artifact=artifact, input_size=cfg.input_size,
                         embedding_layer="pooled", params=cfg.model_dump(), train_seconds=round(seconds, 1),
-                        n_train=n_train, n_val=n_val)
+                        n_train=n_train, n_val=n_val, **(extra or {}))

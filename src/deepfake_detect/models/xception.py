@@ -25,8 +25,7 @@ from typing import Any
 import pandas as pd
 
 from ..config import AugmentParams, XceptionParams
-from .dataset import steps_for
-from .keras_common import compile_model, fit_phase, learning_rate, save_trained, seed_everything, strategy
+from .keras_common import compile_model, epoch_steps, fit_phase, learning_rate, save_trained, seed_everything, strategy
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +92,7 @@ def train(
     """Two-phase training; saves ``model.keras`` + ``record.json`` into ``out``, curves into ``curves``."""
     seed_everything(seed)
     start = time.perf_counter()
-    steps = steps_for(len(train), cfg.batch_size, cfg.steps_per_epoch)
+    steps = epoch_steps(train, cfg)
     with strategy(distribute).scope():
         model, base = build(cfg)
         base.trainable = cfg.pretrained == "none"  # random features: train them, do not freeze them

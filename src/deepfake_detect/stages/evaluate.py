@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
-from sklearn.calibration import calibration_curve
 from tqdm import tqdm
 
+from ..aggregate import clip_probs
+from ..calibration import Calibration, expected_calibration_error, fit_calibration, reliability_table
 from ..config import EvaluateParams, Params
 from ..imagestats import read_rgb
 from ..metrics import METRIC_KEYS, binary_metrics, choose_threshold, video_scores
@@ -42,12 +43,35 @@ def score_split(
     return {name: np.concatenate(v) if v else np.zeros(0, np.float32) for name, v in out.items()}
 
 
+def operating_point(val_y: np.ndarray, val_p: np.ndarray, test_y: np.ndarray, test_p: np.ndarray,
+                    target_fpr: float) -> dict[str, float]:
+    """The threshold that flags at most ``target_fpr`` of the REAL validation faces as FAKE, and the
+    false-positive rate and recall it gives on test (what a moderator who must rarely accuse a real
+    person gets)."""
+    real = np.sort(val_p[val_y == 0])
+    allowed = int(np.floor(target_fpr * len(real)))  # REAL faces that may score at or above the cut
+    cut = float(np.nextafter(real[-1], np.inf)) if allowed == 0 else float(real[len(real) - allowed])
+    flagged = test_p >= cut
+    return {"target_fpr": target_fpr, "threshold": min(cut, 1.0),
+            "val_fpr": float((val_p[val_y == 0] >= cut).mean()),
+            "test_fpr": float(flagged[test_y == 0].mean()), "test_recall": float(flagged[test_y == 1].mean())}
+
+
 def evaluate_probs(
-    val: pd.DataFrame, val_p: np.ndarray, test: pd.DataFrame, test_p: np.ndarray, ep: EvaluateParams
+    val: pd.DataFrame, val_raw: np.ndarray, test: pd.DataFrame, test_raw: np.ndarray, ep: EvaluateParams
 ) -> dict[str, Any]:
-    """Frame-level metrics at the val-chosen threshold, then the same per video for both rules."""
-    thr = choose_threshold(val["y"].to_numpy(), val_p, ep.threshold_rule)
-    result: dict[str, Any] = binary_metrics(test["y"].to_numpy(), test_p, thr, ep.clip, "test split (frames)")
+    """Calibration fitted on val, then frame-level metrics of the calibrated test probabilities at
+    the val-chosen threshold, the target-FPR operating point, and the same per video for both rules."""
+    val_y, test_y = val["y"].to_numpy(), test["y"].to_numpy()
+    calibration = fit_calibration(val_y, val_raw, ep.calibration)
+    val_p, test_p = calibration.apply(val_raw), calibration.apply(test_raw)
+    thr = choose_threshold(val_y, val_p, ep.threshold_rule)
+    result: dict[str, Any] = binary_metrics(test_y, test_p, thr, ep.clip, "test split (frames)")
+    result["ece"] = expected_calibration_error(test_y, test_p, ep.calibration_bins)
+    result["ece_uncalibrated"] = expected_calibration_error(test_y, test_raw, ep.calibration_bins)
+    result["log_loss_uncalibrated"] = float(skm.log_loss(test_y, clip_probs(test_raw, ep.clip), labels=[0, 1]))
+    result["calibration"] = calibration.model_dump()
+    result["operating_point"] = operating_point(val_y, val_p, test_y, test_p, ep.target_fpr)
     for method in ("mean", "confident"):
         v_val = video_scores(val.assign(prob=val_p), ep.clip, method)
         v_test = video_scores(test.assign(prob=test_p), ep.clip, method)
@@ -59,14 +83,14 @@ def evaluate_probs(
     return result
 
 
-def write_plots(name: str, y: np.ndarray, p: np.ndarray, threshold: float, plots_dir: Path) -> None:
+def write_plots(name: str, y: np.ndarray, p: np.ndarray, threshold: float, plots_dir: Path, bins: int) -> None:
+    """ROC, PR, reliability diagram (calibrated P(FAKE) per bin vs the FAKE share) and confusion data."""
     fpr, tpr, _ = skm.roc_curve(y, p)
     prec, rec, _ = skm.precision_recall_curve(y, p)
-    frac, mean_pred = calibration_curve(y, p, n_bins=10, strategy="uniform")
     frames = {
         "roc": pd.DataFrame({"fpr": fpr, "tpr": tpr}),
         "pr": pd.DataFrame({"recall": rec, "precision": prec}),
-        "calibration": pd.DataFrame({"mean_predicted": mean_pred, "fraction_fake": frac}),
+        "calibration": pd.DataFrame(reliability_table(y, p, bins)),
         "confusion": pd.DataFrame(
             {"actual": np.where(y == 1, "FAKE", "REAL"), "predicted": np.where(p >= threshold, "FAKE", "REAL")}
         ),
@@ -119,14 +143,20 @@ def run_evaluate(p: Params) -> dict[str, dict[str, Any]]:
         m = evaluate_probs(val, val_probs[name], test, test_probs[name], ep)
         m.update(model=name, family=pred.family, train_seconds=pred.record.get("train_seconds"))
         (ep.metrics_dir / f"{name}.json").write_text(json.dumps(m, indent=2))
-        write_plots(name, test["y"].to_numpy(), test_probs[name], m["threshold"], ep.plots_dir)
+        calibrated = Calibration.model_validate(m["calibration"]).apply(test_probs[name])
+        write_plots(name, test["y"].to_numpy(), calibrated, m["threshold"], ep.plots_dir, ep.calibration_bins)
         results[name] = m
         log.info(
-            "%s: test AUC %.3f, log loss %.3f, balanced acc %.3f | video AUC %.3f (threshold %.3f from val)",
+            "%s: test AUC %.3f, log loss %.3f (%.3f uncalibrated), ECE %.3f, balanced acc %.3f | recall %.3f at "
+            "FPR %.3f | video AUC %.3f (threshold %.3f from val)",
             name,
             m["auc"],
             m["log_loss"],
+            m["log_loss_uncalibrated"],
+            m["ece"],
             m["balanced_accuracy"],
+            m["operating_point"]["test_recall"],
+            m["operating_point"]["test_fpr"],
             m["video"]["auc"],
             m["threshold"],
         )

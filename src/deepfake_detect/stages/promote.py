@@ -3,12 +3,17 @@ served now, re-scored on the same validation/test split.
 
 Layout (paths from params): every promoted model is a release folder
 ``<releases_dir>/<tag>/`` (model folder + ``projection.npz``), ``<promote.dir>`` is a symlink to
-the served release, and ``<releases_dir>/history.json`` lists promoted tags in order. A release
-is written completely under a temporary name and renamed; the symlink is swapped with one
-``os.replace``; so a crash at any point leaves the previous model served. ``--rollback`` points the
-symlink back at the release served before. Each promotion (and rollback) is also saved in the
-BentoML model store as ``promote.bento_name`` with threshold, metrics, params, data version and
-git revision in its metadata.
+the served release, and ``<releases_dir>/history.json`` lists promoted tags in order. Each
+promotion (and rollback) is also saved in the BentoML model store as ``promote.bento_name`` with
+threshold, metrics, params, data version and git revision in its metadata: that store entry is
+what serving loads (``serve.model_tag``).
+
+Crash safety: a release is written completely under a temporary name and renamed; then the symlink
+is swapped (one ``os.replace``), the history written, and **the store written last**: it is the
+commit point. Until it is written the previous release is still the one served, and a failure
+puts the symlink and history back to the store's release (:func:`reconcile`); a process killed
+between the steps is repaired the same way when promote or ``--rollback`` next runs, so the three
+always agree and ``--rollback`` goes back exactly one release from the one served.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from typing import Any
 import numpy as np
 
 from ..config import Params
-from ..metrics import LOWER_IS_BETTER, is_better
+from ..gate import metric_value, pick_best, read_candidates
+from ..metrics import is_better
 from ..models.artifacts import data_version, git_rev
 from ..models.dataset import load_split
 from ..predictor import PROJECTION_FILE, RECORD_FILE, ModelLoadError, Predictor, load_predictor, read_record
@@ -36,31 +42,6 @@ HISTORY_FILE = "history.json"
 
 class PromoteError(RuntimeError):
     """Nothing to promote or roll back to (the message says why)."""
-
-
-def metric_value(metrics: dict[str, Any], metric: str, level: str) -> float:
-    block = metrics["video"] if level == "video" else metrics
-    return float(block[metric])
-
-
-def read_candidates(p: Params) -> dict[str, dict[str, Any]]:
-    """Evaluated metrics of every model allowed to compete (``promote.candidates``, or all trained)."""
-    names = p.promote.candidates or p.train.models
-    unknown = sorted(set(names) - set(p.train.models))
-    if unknown:
-        raise PromoteError(f"promote.candidates: {', '.join(unknown)} not in train.models {p.train.models}")
-    out = {}
-    for name in names:
-        path = p.evaluate.metrics_dir / f"{name}.json"
-        if not path.exists():
-            raise PromoteError(f"{path}: no metrics for model {name!r} (run `deepfake evaluate` first)")
-        out[name] = json.loads(path.read_text())
-    return out
-
-
-def pick_best(candidates: dict[str, dict[str, Any]], metric: str, level: str) -> str:
-    pick = min if metric in LOWER_IS_BETTER else max
-    return pick(candidates, key=lambda n: metric_value(candidates[n], metric, level))
 
 
 def current_release(p: Params) -> Path | None:
@@ -178,6 +159,7 @@ def release_tag(model: str, releases: Path) -> str:
 def run_promote(p: Params) -> dict[str, Any]:
     """Promote the best candidate if it beats the served model; write the decision file."""
     pp = p.promote
+    reconcile(p)
     candidates = read_candidates(p)
     best = pick_best(candidates, pp.metric, pp.level)
     cand_metrics = candidates[best]
@@ -224,10 +206,8 @@ def run_promote(p: Params) -> dict[str, Any]:
     releases = pp.releases_dir
     releases.mkdir(parents=True, exist_ok=True)
     release = write_release(src, releases, tag, record, fit_projection(predictor, p))
-    decision["bento_tag"] = save_to_bentoml(release, pp.bento_name)
-    swap_link(pp.dir, release)
     history = [t for t in read_history(releases) if t != tag] + [tag]
-    write_json_atomic(releases / HISTORY_FILE, history)
+    decision["bento_tag"] = publish(p, release, history)
     decision.update(
         promoted=True,
         tag=tag,
@@ -244,12 +224,11 @@ def run_promote(p: Params) -> dict[str, Any]:
 
 
 def run_rollback(p: Params) -> dict[str, Any]:
-    """Serve the release promoted before the current one again (and save it to BentoML as latest)."""
+    """Serve the release promoted before the one served now again (and save it to BentoML as latest)."""
     pp = p.promote
     releases = pp.releases_dir
+    cur_tag = reconcile(p)
     history = read_history(releases)
-    current = current_release(p)
-    cur_tag = current.name if current is not None else None
     before = history[: history.index(cur_tag)] if cur_tag in history else [t for t in history if t != cur_tag]
     before = [t for t in before if (releases / t / RECORD_FILE).exists()]
     if not before:
@@ -258,8 +237,69 @@ def run_rollback(p: Params) -> dict[str, Any]:
             f"{cur_tag or 'the current state'}"
         )
     target = releases / before[-1]
-    bento_tag = save_to_bentoml(target, pp.bento_name)
-    swap_link(pp.dir, target)
-    write_json_atomic(releases / HISTORY_FILE, [*before])
+    bento_tag = publish(p, target, before)
     log.info("rolled back from %s to %s", cur_tag, target.name)
     return {"rolled_back_from": cur_tag, "serving": target.name, "bento_tag": bento_tag}
+
+
+def publish(p: Params, release: Path, history: list[str]) -> str:
+    """Serve ``release``: swap the symlink, write ``history``, then save to the BentoML store, last.
+
+    The store entry is what serving loads, so it is the commit point: on any failure before it is
+    written, the symlink and history are put back to the store's release. Returns the store tag."""
+    pp = p.promote
+    try:
+        swap_link(pp.dir, release)
+        write_json_atomic(pp.releases_dir / HISTORY_FILE, history)
+        return save_to_bentoml(release, pp.bento_name)
+    except BaseException:  # KeyboardInterrupt and SIGTERM too: leave nothing half-switched
+        reconcile(p)
+        raise
+
+
+def store_release(name: str) -> str | None:
+    """Release tag of BentoML model ``name``'s latest version (what serving loads); None when absent."""
+    import bentoml
+    from bentoml.exceptions import NotFound
+
+    try:
+        release = bentoml.models.get(f"{name}:latest").info.metadata.get("release")
+    except NotFound:
+        return None
+    return str(release) if release else None
+
+
+def reconcile(p: Params) -> str | None:
+    """Make the symlink and history agree with the BentoML store after an interrupted promote or rollback.
+
+    The store is written last, so its latest entry is the last operation that completed: the
+    symlink is pointed back at it and the history cut after it (or given it). When the store has no
+    version yet, the promoted release is saved to it. A store release this workspace does not hold
+    (another checkout promoted it) is left alone. Returns the release served (None when none is)."""
+    pp = p.promote
+    releases = pp.releases_dir
+    link = current_release(p)
+    served = store_release(pp.bento_name)
+    if served is None:
+        if link is None:
+            return None
+        log.warning("BentoML store has no %s yet: saving the promoted release %s", pp.bento_name, link.name)
+        save_to_bentoml(link, pp.bento_name)
+        served = link.name
+    elif not (releases / served / RECORD_FILE).exists():
+        log.warning("BentoML store serves %s, not a release in %s: left as is", served, releases)
+        return link.name if link is not None else None
+    elif link != (releases / served).resolve():
+        log.warning(
+            "%s names %s but the BentoML store serves %s (an interrupted promote or rollback): pointing it back",
+            pp.dir,
+            link.name if link is not None else "nothing",
+            served,
+        )
+        swap_link(pp.dir, releases / served)
+    history = read_history(releases)
+    fixed = history[: history.index(served) + 1] if served in history else [*history, served]
+    if fixed != history:
+        log.warning("%s: history %s does not end with the served %s: now %s", releases, history, served, fixed)
+        write_json_atomic(releases / HISTORY_FILE, fixed)
+    return served

@@ -44,6 +44,13 @@ def run_train(p: Params, model: str) -> dict:
         _, record = baseline_cnn.train(
             train, val, p.train.baseline_cnn, p.train.augment, tmp, curves, seed=p.seed, distribute=p.train.distribute
         )
+    elif model == "efficientnet_lite0":
+        from ..models import efficientnet_lite0
+
+        _, record = efficientnet_lite0.train(
+            train, val, p.train.efficientnet_lite0, p.train.augment, tmp, curves, seed=p.seed,
+            distribute=p.train.distribute,
+        )
     else:
         from ..models import xception
 
