@@ -132,6 +132,7 @@ class KerasTrainParams(Section):
     patience: int = Field(2, ge=1)
     lr_schedule: Literal["cosine", "plateau", "constant"] = "cosine"
     val_max: int = Field(0, ge=0)
+    sampling: Literal["as_split", "balanced", "pairs"] = "as_split"
 
 
 class BaselineCnnParams(KerasTrainParams):
@@ -155,6 +156,16 @@ class XceptionParams(KerasTrainParams):
     label_smoothing: float = 0.05
 
 
+class EfficientNetLite0Params(KerasTrainParams):
+    """EfficientNet-Lite0 with Google's ImageNet weights: head warm-up, then the whole network."""
+
+    input_size: int = Field(160, ge=32)
+    pretrained: Literal["imagenet", "none"] = "imagenet"
+    warmup_epochs: int = Field(1, ge=0)
+    warmup_learning_rate: float = Field(1e-3, gt=0)
+    dropout: float = Field(0.3, ge=0, lt=1)
+
+
 class SklearnFftParams(Section):
     """Hand-made features (azimuthal FFT spectrum + colour/texture stats) + a classical classifier."""
 
@@ -169,11 +180,17 @@ class SklearnFftParams(Section):
 class TrainParams(Section):
     models_dir: Path = Path("models/trained")
     curves_dir: Path = Path("plots/train")
-    models: list[Literal["baseline_cnn", "xception", "sklearn_fft"]] = ["baseline_cnn", "xception", "sklearn_fft"]
+    models: list[Literal["baseline_cnn", "xception", "efficientnet_lite0", "sklearn_fft"]] = [
+        "baseline_cnn",
+        "xception",
+        "efficientnet_lite0",
+        "sklearn_fft",
+    ]
     distribute: Literal["auto", "default", "mirrored"] = "auto"
     augment: AugmentParams = AugmentParams()
     baseline_cnn: BaselineCnnParams = BaselineCnnParams()
     xception: XceptionParams = XceptionParams()
+    efficientnet_lite0: EfficientNetLite0Params = EfficientNetLite0Params()
     sklearn_fft: SklearnFftParams = SklearnFftParams()
 
 
@@ -185,6 +202,9 @@ class EvaluateParams(Section):
     video_aggregation: Literal["mean", "confident"] = "confident"
     threshold_rule: Literal["balanced_accuracy", "f1"] = "balanced_accuracy"
     batch_size: int = Field(64, ge=1)
+    calibration: Literal["none", "temperature", "platt", "isotonic"] = "platt"
+    calibration_bins: int = Field(15, ge=2)
+    target_fpr: float = Field(0.05, gt=0, lt=1)
 
     @field_validator("clip")
     @classmethod
