@@ -121,7 +121,7 @@ class FaceModel:
         feats_all = np.concatenate(feats).astype(np.float32)
         proj = self.predictor.projection
         emb = feats_all if proj is None else ((feats_all - proj["mean"]) @ proj["components"].T).astype(np.float32)
-        return np.concatenate(probs).astype(np.float32), emb
+        return self.predictor.calibration.apply(np.concatenate(probs)), emb  # as Predictor.predict
 
     def explain(self, crops: np.ndarray) -> list[bytes]:
         """Grad-CAM PNG overlays (Keras models only)."""

@@ -197,6 +197,8 @@ def run_promote(p: Params) -> dict[str, Any]:
         **predictor.record,
         "tag": tag,
         "threshold": cand_metrics["threshold"],
+        "calibration": cand_metrics["calibration"],  # fitted on val by evaluate; Predictor applies it
+        "operating_point": cand_metrics["operating_point"],
         "metrics": cand_metrics,
         "promoted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "data_version": data_version(),
