@@ -68,20 +68,26 @@ def _fail(exc: Exception, code: int = 1) -> typer.Exit:
 def data_sample(
     out: Annotated[Path | None, typer.Option(help="Folder to write (default: data.raw_dir).")] = None,
     if_missing: Annotated[bool, typer.Option("--if-missing", help="Do nothing when the folder has data.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write into a non-empty folder that is not a sample (moved aside).")
+    ] = False,
     params: ParamsOpt = None,
 ) -> None:
     """Generate the embedded DFDC-format sample: short REAL clips of distinct synthetic identities and
     FAKE clips made from them with self-blending traces, plus metadata.json. Deterministic; offline.
 
     Its metrics prove the plumbing, not accuracy."""
-    from .sample import generate_sample
+    from .sample import SampleTargetError, generate_sample
 
     p = _params(params)
     target = out or p.data.raw_dir
-    if if_missing and target.exists() and any(target.iterdir()):
+    if if_missing and target.is_dir() and any(target.iterdir()):
         log.info("%s already holds data; keeping it (--if-missing)", target)
         return
-    generate_sample(target, p.sample, seed=p.seed)
+    try:
+        generate_sample(target, p.sample, seed=p.seed, force=force)
+    except SampleTargetError as exc:
+        raise _fail(exc, 2) from exc
 
 
 @data_app.command("download")

@@ -22,6 +22,7 @@ import json
 import logging
 import shutil
 import string
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,9 @@ from .video import write_clip
 
 log = logging.getLogger(__name__)
 
+# Lists the files a sample wrote, so a later run may replace them and nothing else. Hidden and in
+# .dvcignore: the data's DVC hash, the layouts and the clips' bytes are as without it.
+SAMPLE_MARKER = ".deepfake-sample.json"
 BACKGROUNDS = ("brick", "grass", "gravel", "coffee", "rocket", "hubble_deep_field", "chelsea", "colorwheel")
 
 
@@ -155,12 +159,53 @@ def _name(rng: np.random.Generator, used: set[str]) -> str:
             return name
 
 
-def generate_sample(out_dir: str | Path, p: SampleParams, seed: int = 42) -> dict[str, dict]:
+class SampleTargetError(ValueError):
+    """The output folder holds something the sample did not write (the message names it)."""
+
+
+def is_previous_sample(folder: Path) -> bool:
+    """Whether ``folder`` holds only what an earlier :func:`generate_sample` wrote (its marker lists it)."""
+    try:
+        written = set(json.loads((folder / SAMPLE_MARKER).read_text())["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return {p.name for p in folder.iterdir()} <= written | {SAMPLE_MARKER}
+
+
+def check_target(out_dir: Path, force: bool = False) -> None:
+    """Refuse an output path that is a file, or a non-empty folder that is not a previous sample,
+    unless ``force`` (then the folder is moved aside when the sample is written, never deleted)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SampleTargetError(f"{out_dir}: exists and is not a folder; choose another --out")
+    if force or not out_dir.exists() or not any(out_dir.iterdir()) or is_previous_sample(out_dir):
+        return
+    raise SampleTargetError(
+        f"{out_dir}: folder is not empty and is not a sample this command wrote; choose another --out, "
+        "or pass --force to move it aside (to <folder>.replaced-<UTC time>) and write the sample there"
+    )
+
+
+def _put_in_place(tmp: Path, out_dir: Path) -> None:
+    """Move the finished sample to ``out_dir``: a previous sample is replaced, anything else moved aside."""
+    if out_dir.exists():
+        if is_previous_sample(out_dir) or not any(out_dir.iterdir()):
+            shutil.rmtree(out_dir)
+        else:
+            aside = out_dir.with_name(f"{out_dir.name}.replaced-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}")
+            out_dir.rename(aside)
+            log.warning("%s was not a sample: moved it to %s (--force)", out_dir, aside)
+    tmp.rename(out_dir)
+
+
+def generate_sample(out_dir: str | Path, p: SampleParams, seed: int = 42, force: bool = False) -> dict[str, dict]:
     """Write ``p.n_actors`` REAL clips, ``p.fakes_per_real`` FAKE clips each, and metadata.json.
 
-    Returns the metadata. The output folder is replaced atomically (built beside it, then moved).
+    Returns the metadata. The output folder is built beside ``out_dir`` and moved in place. A
+    non-empty ``out_dir`` that is not a previous sample is refused (:class:`SampleTargetError`)
+    unless ``force``, which moves it aside: no folder but a previous sample is ever deleted.
     """
     out_dir = Path(out_dir)
+    check_target(out_dir, force)
     tmp = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -202,9 +247,9 @@ def generate_sample(out_dir: str | Path, p: SampleParams, seed: int = 42) -> dic
                 metadata[fake_name] = {"label": "FAKE", "split": "train", "original": real_name}
                 bar.update()
     (tmp / "metadata.json").write_text(json.dumps(metadata, indent=1, sort_keys=True) + "\n")
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    tmp.rename(out_dir)
+    files = sorted(p.name for p in tmp.iterdir())
+    (tmp / SAMPLE_MARKER).write_text(json.dumps({"written_by": "deepfake data sample", "files": files}) + "\n")
+    _put_in_place(tmp, out_dir)
     n_fake = sum(1 for m in metadata.values() if m["label"] == "FAKE")
     log.info("embedded sample: %d clips (%d FAKE, %d REAL) in %s", len(metadata), n_fake,
              len(metadata) - n_fake, out_dir)
