@@ -321,22 +321,28 @@ def score(
     model_dir: Annotated[Path | None, typer.Option("--model-dir", help="A model folder (record.json + artifact) "
                                                    "instead of the BentoML store's serve.model_tag.")] = None,
     crop: Annotated[bool, typer.Option("--crop", help="Images are ready face crops (no detection).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Let --csv replace an existing file and --explain "
+                                        "write into a non-empty folder (inputs are never overwritten).")] = False,
     params: ParamsOpt = None,
 ) -> None:
     """Score videos and images locally, through the same code as the BentoML service: sampled frames,
     detected faces, per-face P(FAKE), the clip aggregated as evaluate does, labelled FAKE / REAL /
     NO_FACE at the promoted threshold. Exit code 1 when any file could not be scored."""
-    from .scan import ScanInputError, run_scan
+    from .scan import ScanInputError, check_outputs, collect_media, run_scan
     from .scoring import load_face_model, load_from_store, local_scorer
 
     p = _params(params)
+    try:  # before the model loads: a refused output fails at once
+        check_outputs(collect_media(paths), csv_out, explain, force)
+    except ScanInputError as exc:
+        raise _fail(exc, 2) from exc
     try:
         model = load_face_model(model_dir) if model_dir else load_from_store(p.serve.model_tag)
     except (FileNotFoundError, OSError, ValueError) as exc:
         raise _fail(exc, 2) from exc
     try:
         results = run_scan(p, local_scorer(p, model), paths, as_json=as_json, csv_path=csv_out,
-                           explain_dir=explain, crop=crop)
+                           explain_dir=explain, crop=crop, force=force)
     except ScanInputError as exc:
         raise _fail(exc, 2) from exc
     if any(r["label"] == "ERROR" for r in results):
