@@ -36,6 +36,7 @@ FIGURES = ("drift_detected", "signals", "share_drifted_columns", "drifted_column
     default_args={
         "retries": int(RETRAIN.get("retries", 2)),
         "retry_delay": timedelta(seconds=int(RETRAIN.get("retry_delay_s", 300))),
+        "execution_timeout": timedelta(seconds=int(DRIFT.get("timeout_s", 3600))),
         "on_failure_callback": ops.log_failure,
     },
     params={"media": "", "crops": False},

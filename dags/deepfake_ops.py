@@ -4,10 +4,14 @@ Heavy work never runs in the scheduler or in the task's own interpreter: every s
 ``dvc`` or ``deepfake`` subprocess in the project's environment (``$DEEPFAKE_VENV``, default
 ``<project>/.venv``), run in the project checkout (``$DEEPFAKE_PROJECT_DIR``, default the folder
 above ``dags/``). On a Celery/Kubernetes deployment each worker has its own checkout.
+
+A subprocess gets only the variables ``dags.task_env`` names (names or shell globs), never the
+whole environment of the scheduler or worker, which holds Airflow's database URL and secrets.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import logging
 import os
@@ -20,6 +24,8 @@ import yaml
 log = logging.getLogger("deepfake.dags")
 TELEMETRY_OFF = {"BENTOML_DO_NOT_TRACK": "true", "DO_NOT_TRACK": "1", "DVC_NO_ANALYTICS": "1",
                  "SCARF_ANALYTICS": "false", "GX_ANALYTICS_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}
+# only when params.yaml cannot be read or has no dags.task_env (params.yaml holds the real list)
+FALLBACK_TASK_ENV = ("PATH", "HOME", "LANG", "TZ", "DEEPFAKE_PROJECT_DIR", "DEEPFAKE_PARAMS", "DEEPFAKE_VENV")
 
 
 def project_dir() -> Path:
@@ -45,9 +51,22 @@ def section(name: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def task_env_patterns() -> list[str]:
+    """``dags.task_env`` of params.yaml: the variables (names or globs) a task's subprocess receives."""
+    patterns = section("dags").get("task_env")
+    if isinstance(patterns, list) and patterns:
+        return [str(x) for x in patterns]
+    log.warning("params.yaml has no dags.task_env: task commands get only %s", ", ".join(FALLBACK_TASK_ENV))
+    return list(FALLBACK_TASK_ENV)
+
+
 def env() -> dict[str, str]:
-    out = {**os.environ, **TELEMETRY_OFF}
-    out["PATH"] = f"{venv_bin()}{os.pathsep}{out.get('PATH', '')}"
+    """A task command's environment: the allowed variables, telemetry off, the project's venv first on PATH."""
+    patterns = task_env_patterns()
+    out = {k: v for k, v in os.environ.items() if any(fnmatch.fnmatchcase(k, p) for p in patterns)}
+    out.update(TELEMETRY_OFF)
+    out["PATH"] = f"{venv_bin()}{os.pathsep}{out.get('PATH', os.defpath)}"
+    out["DEEPFAKE_PROJECT_DIR"] = str(project_dir())
     return out
 
 

@@ -250,6 +250,7 @@ class DriftParams(Section):
     frames_per_video: int = Field(8, ge=1)
     schedule: str | None = "@daily"
     asset: str = "deepfake_drift"
+    timeout_s: int = Field(3600, ge=60)  # per monitor DAG task
 
     @field_validator("columns")
     @classmethod
@@ -258,6 +259,28 @@ class DriftParams(Section):
         unknown = sorted(set(v) - known)
         if unknown or not v:
             raise ValueError(f"unknown or no column(s) {unknown}; choose from {sorted(known)}")
+        return v
+
+
+class DagsParams(Section):
+    """Both Airflow DAGs: the environment variables (names or globs) a task's subprocess receives."""
+
+    task_env: list[str] = Field(
+        [
+            "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_*", "TZ", "TMPDIR", "DEEPFAKE_PROJECT_DIR",
+            "DEEPFAKE_PARAMS", "DEEPFAKE_VENV", "DVC_*", "BENTOML_*", "AWS_*", "GIT_*", "SSL_CERT_FILE",
+            "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy",
+            "https_proxy", "no_proxy", "CUDA_*", "NVIDIA_*", "LD_LIBRARY_PATH", "TF_*", "KERAS_*",
+            "OMP_NUM_THREADS",
+        ],
+        min_length=1,
+    )
+
+    @field_validator("task_env")
+    @classmethod
+    def _no_catch_all(cls, v: list[str]) -> list[str]:
+        if any(name.strip("*?") == "" for name in v):
+            raise ValueError("a pattern matching every variable would pass every secret; name them")
         return v
 
 
@@ -306,6 +329,7 @@ class Params(BaseModel):
     evaluate: EvaluateParams = EvaluateParams()
     promote: PromoteParams = PromoteParams()
     drift: DriftParams = DriftParams()
+    dags: DagsParams = DagsParams()
     retrain: RetrainParams = RetrainParams()
     serve: ServeParams = ServeParams()
 

@@ -77,3 +77,11 @@ def test_schedules_follow_params(tmp_path):
     assert "drift_events" in dags["deepfake_retrain"]["schedule"]
     assert "0 6 * * *" in dags["deepfake_monitor"]["schedule"]
     assert dags["deepfake_monitor"]["tasks"]["emit_drift"]["outlets"] == ["drift_events"]
+
+
+def test_every_task_of_both_dags_has_an_execution_timeout(parsed):
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    expected = {"deepfake_retrain": params["retrain"]["timeout_s"], "deepfake_monitor": params["drift"]["timeout_s"]}
+    for dag_id, timeout in expected.items():
+        tasks = parsed["dags"][dag_id]["tasks"]
+        assert {t["timeout_s"] for t in tasks.values()} == {timeout}, (dag_id, tasks)
