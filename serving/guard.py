@@ -1,5 +1,6 @@
 """ASGI middleware in front of the API: upload size limit (413 before the body is read) and an
-optional API key. Health and metrics endpoints always stay open."""
+optional API key. Health checks always stay open (the orchestrator probes them without a key);
+``/metrics`` (request counts, latencies, model names) needs the key like the API when one is set."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 import os
 from typing import Any
 
-OPEN_PATHS = frozenset({"/readyz", "/livez", "/healthz", "/metrics"})
+OPEN_PATHS = frozenset({"/readyz", "/livez", "/healthz"})
 API_KEY_HEADER = b"x-api-key"
 
 

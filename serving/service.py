@@ -9,9 +9,11 @@ Two services in one process tree:
                          (batch), ``/explain`` (Grad-CAM PNG); decoding and face detection run here
                          through :mod:`deepfake_detect.scoring`, the same path as ``deepfake score``.
 
-Errors are 4xx JSON ``{"error", "detail"}``; uploads over ``serve.max_upload_mb`` get 413 before
-they are read; when the env var named by ``serve.api_key_env`` is set, every endpoint but the
-health checks needs header ``X-API-Key``. Settings come from params.yaml (``$DEEPFAKE_PARAMS``).
+Errors are 4xx JSON ``{"error", "detail"}`` (504 past ``serve.deadline_s``); uploads over
+``serve.max_upload_mb`` get 413 before they are read; when the env var named by ``serve.api_key_env``
+is set, every endpoint but the health checks needs header ``X-API-Key``. The front serves
+``serve.threads`` requests at once per worker, so concurrent requests overlap and their face crops
+meet in the model's batches. Settings come from params.yaml (``$DEEPFAKE_PARAMS``).
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ import os
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import bentoml
 import numpy as np
+from pydantic import BeforeValidator
+from starlette.datastructures import UploadFile
 from starlette.responses import JSONResponse, Response
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,6 +43,25 @@ from serving.guard import GuardMiddleware  # noqa: E402
 PARAMS = load_params(os.environ.get("DEEPFAKE_PARAMS") or ROOT / "params.yaml")
 SERVE = PARAMS.serve
 log = logging.getLogger("deepfake_detect.serving")
+
+
+def short_name(name: str, max_bytes: int) -> str:
+    """``name`` cut to ``max_bytes`` of UTF-8, extension kept: BentoML stores an upload as
+    ``tmpXXXXXXXX<name>``, and a name near the file system's 255 bytes would fail with a 500."""
+    if len(name.encode()) <= max_bytes:
+        return name
+    suffix = Path(name).suffix if len(Path(name).suffix.encode()) < max_bytes // 2 else ""
+    stem = name[: len(name) - len(suffix)].encode()[: max_bytes - len(suffix.encode())]
+    return stem.decode(errors="ignore") + suffix
+
+
+def _shorten_upload(value: Any) -> Any:
+    if isinstance(value, UploadFile) and value.filename:
+        value.filename = short_name(Path(value.filename).name, SERVE.max_name_bytes)
+    return value
+
+
+Upload = Annotated[Path, BeforeValidator(_shorten_upload)]  # a file upload with its name truncated first
 
 
 def _upload_name(path: Path) -> str:
@@ -85,7 +108,8 @@ class FaceModel:
                 "bento_tag": i.bento_tag}
 
 
-@bentoml.service(name="deepfake_detector", traffic={"timeout": SERVE.timeout_s})
+@bentoml.service(name="deepfake_detector", workers=SERVE.workers, threads=SERVE.threads,
+                 traffic={"timeout": SERVE.timeout_s, "max_concurrency": SERVE.max_concurrency})
 class DeepfakeDetector:
     """HTTP front: media checks, frame sampling, face detection, aggregation, request log."""
 
@@ -97,7 +121,8 @@ class DeepfakeDetector:
         from deepfake_detect.requestlog import RequestLog
         from deepfake_detect.scoring import Scorer
 
-        self.request_log = RequestLog(SERVE.request_log_dir) if SERVE.request_log else None
+        self.request_log = RequestLog(SERVE.request_log_dir, keep_days=SERVE.request_log_days) \
+            if SERVE.request_log else None
         self._scorer: Scorer | None = None
         self._lock = threading.Lock()
         # the face detector is built and warmed now; the model's facts come on first use (the
@@ -106,6 +131,12 @@ class DeepfakeDetector:
         self._detector_warm.detect(np.zeros((360, 640, 3), np.uint8))
         log.info("deepfake_detector: frames/video=%d, upload limit %.0f MB, API key %s", SERVE.frames_per_video,
                  SERVE.max_upload_mb, "required" if os.environ.get(SERVE.api_key_env) else "off")
+
+    @bentoml.on_shutdown
+    def close_request_log(self) -> None:
+        """Write every queued request-log record before the worker exits."""
+        if self.request_log is not None:
+            self.request_log.close()
 
     @property
     def scorer(self) -> Scorer:
@@ -125,7 +156,7 @@ class DeepfakeDetector:
         return list(self.face_model.explain(crops))
 
     @bentoml.api
-    def score_video(self, file: Path, explain: bool = False) -> dict[str, Any]:
+    def score_video(self, file: Upload, explain: bool = False) -> dict[str, Any]:
         """An mp4/avi/mov/webm clip → label, aggregated probability, per-frame and per-face scores."""
         try:
             return self.scorer.score_video(file, _upload_name(file), explain=explain)
@@ -133,7 +164,7 @@ class DeepfakeDetector:
             return _error(exc)
 
     @bentoml.api
-    def score_image(self, file: Path, crop: bool = False, explain: bool = False) -> dict[str, Any]:
+    def score_image(self, file: Upload, crop: bool = False, explain: bool = False) -> dict[str, Any]:
         """A photo or frame (faces detected), or with ``crop=true`` a ready face crop."""
         try:
             return self.scorer.score_image(file, _upload_name(file), crop=crop, explain=explain)
@@ -141,19 +172,22 @@ class DeepfakeDetector:
             return _error(exc)
 
     @bentoml.api
-    def score_images(self, files: list[Path], crop: bool = False) -> dict[str, Any]:
+    def score_images(self, files: list[Upload], crop: bool = False) -> dict[str, Any]:
         """Many images in one request, all faces in one model call; a bad image gets its own error."""
         if not files:
             return _error(ScoringError(400, "no_files", "files: send at least one image"))
         if len(files) > SERVE.max_batch_images:
             return _error(ScoringError(413, "too_many_files", f"files: {len(files)} images is over the "
                                        f"{SERVE.max_batch_images}-image limit of one request"))
-        results = self.scorer.score_images(files, [_upload_name(f) for f in files], crop=crop)
+        try:
+            results = self.scorer.score_images(files, [_upload_name(f) for f in files], crop=crop)
+        except ScoringError as exc:  # the request's deadline: bad images get entries, not exceptions
+            return _error(exc)
         return {"request_id": results[0].get("request_id", uuid.uuid4().hex) if results else None,
                 "results": results}
 
     @bentoml.api
-    def explain(self, file: Path, crop: bool = False) -> bytes:
+    def explain(self, file: Upload, crop: bool = False) -> bytes:
         """Grad-CAM overlay (PNG) of the largest face in an image."""
         try:
             pngs = self.scorer.explain_pngs(file, _upload_name(file), crop=crop)
@@ -166,7 +200,8 @@ class DeepfakeDetector:
         """The model being served and the limits it enforces."""
         return {**json.loads(json.dumps(self.scorer.info.__dict__)), "frames_per_video": SERVE.frames_per_video,
                 "max_upload_mb": SERVE.max_upload_mb, "max_duration_s": SERVE.max_duration_s,
-                "aggregation": PARAMS.evaluate.video_aggregation}
+                "max_fps": SERVE.max_fps, "max_frames": SERVE.max_frames, "deadline_s": SERVE.deadline_s,
+                "video_formats": SERVE.video_formats, "aggregation": PARAMS.evaluate.video_aggregation}
 
 
 DeepfakeDetector.add_asgi_middleware(GuardMiddleware, max_bytes=int(SERVE.max_upload_mb * 1e6),

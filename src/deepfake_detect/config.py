@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 PARAMS_ENV = "DEEPFAKE_PARAMS"
 DEFAULT_PARAMS = Path("params.yaml")
@@ -295,6 +295,11 @@ class RetrainParams(Section):
     serving_reload_url: str = ""
 
 
+# FFmpeg demuxers that open other files, URLs or devices named inside the upload
+UNSAFE_DEMUXERS = frozenset({"hls", "applehttp", "concat", "image2", "dash", "rtsp", "sdp", "tee", "lavfi", "v4l2",
+                             "x11grab", "fbdev", "alsa", "pulse", "avfoundation", "gdigrab", "dshow"})
+
+
 class ServeParams(Section):
     """Serving (BentoML service and ``deepfake score``): input limits, sampling, batching, request log."""
 
@@ -314,6 +319,32 @@ class ServeParams(Section):
     max_batch_images: int = Field(64, ge=1)
     explain_max_faces: int = Field(4, ge=1)
     timeout_s: int = Field(300, ge=10)
+    deadline_s: float = Field(240, gt=0)
+    workers: int = Field(1, ge=1)
+    threads: int = Field(4, ge=1)
+    max_concurrency: int = Field(32, ge=1)
+    video_formats: list[str] = Field(["mov", "mp4", "matroska", "webm", "avi"], min_length=1)
+    max_fps: float = Field(120, gt=0)
+    max_frames: int = Field(7200, ge=16)
+    max_request_pixels: int = Field(160_000_000, ge=4096)
+    max_name_bytes: int = Field(200, ge=16, le=240)
+    request_log_days: int = Field(30, ge=0)
+
+    @field_validator("deadline_s")
+    @classmethod
+    def _deadline_inside_timeout(cls, v: float, info) -> float:
+        timeout = info.data.get("timeout_s", 0)
+        if timeout and v >= timeout:
+            raise ValueError(f"must be below serve.timeout_s ({timeout}) so a request stops its own work first")
+        return v
+
+    @field_validator("video_formats")
+    @classmethod
+    def _no_unsafe_demuxers(cls, v: list[str]) -> list[str]:
+        unsafe = sorted(set(v) & UNSAFE_DEMUXERS)
+        if unsafe:
+            raise ValueError(f"{unsafe} read other files or devices and must not be allowed")
+        return v
 
 
 class Params(BaseModel):
@@ -332,6 +363,14 @@ class Params(BaseModel):
     dags: DagsParams = DagsParams()
     retrain: RetrainParams = RetrainParams()
     serve: ServeParams = ServeParams()
+
+    @model_validator(mode="after")
+    def _request_log_outlives_the_drift_window(self) -> Params:
+        days = self.serve.request_log_days
+        if days and days < self.drift.window_days:
+            raise ValueError(f"serve.request_log_days ({days}) must be 0 or at least drift.window_days "
+                             f"({self.drift.window_days}): drift reads that many days of the log")
+        return self
 
 
 class ConfigError(ValueError):

@@ -35,9 +35,9 @@ def read_rgb(path: str | Path) -> np.ndarray:
 
 
 def to_rgb8(img: np.ndarray, name: str = "image", bgr: bool = False) -> np.ndarray:
-    """Normalise grey, RGBA and 16-bit images to 3-channel uint8 RGB."""
+    """Normalise grey, RGBA and 16-bit images to 3-channel uint8 RGB (16-bit straight to 8-bit, no float copy)."""
     if img.dtype == np.uint16:
-        img = (img / 257).astype(np.uint8)
+        img = cv2.convertScaleAbs(img, alpha=1 / 257)
     elif img.dtype != np.uint8:
         if np.issubdtype(img.dtype, np.floating) and img.size and float(np.nanmax(img)) <= 1.0:
             img = img * 255

@@ -19,7 +19,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,34 +27,40 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .config import Params
+from .config import Params, ServeParams
 from .faces import Face, crop_face, face_settings, find_faces, find_faces_batch, make_detector
-from .imagestats import crop_stats, to_rgb8
+from .imagestats import crop_stats
+from .media import (
+    IMAGE_SUFFIXES,
+    Deadline,
+    PixelBudget,
+    ScoringError,
+    check_file,
+    probe_video,
+    read_image,
+    video_error,
+)
+
+__all__ = [
+    "FAKE",
+    "IMAGE_SUFFIXES",
+    "NO_FACE",
+    "REAL",
+    "FaceModel",
+    "ModelInfo",
+    "Scorer",
+    "ScoringError",
+    "load_face_model",
+    "load_from_store",
+    "local_scorer",
+    "read_image",
+]
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 FAKE, REAL, NO_FACE = "FAKE", "REAL", "NO_FACE"
 ScoreFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # crops (N,S,S,3) uint8 → probs, embeddings
 ExplainFn = Callable[[np.ndarray], list[bytes]]  # crops → PNG overlays
-
-# Leading bytes of the containers we accept: a file that starts like one but does not open is
-# corrupt or truncated (422), anything else is not media at all (415).
-_VIDEO_MAGIC = ((4, b"ftyp"), (4, b"moov"), (4, b"mdat"), (4, b"free"), (4, b"wide"), (0, b"\x1a\x45\xdf\xa3"),
-                (0, b"RIFF"), (0, b"\x00\x00\x01\xba"), (0, b"FLV"), (0, b"OggS"))
-_IMAGE_MAGIC = ((0, b"\xff\xd8\xff"), (0, b"\x89PNG"), (0, b"BM"), (0, b"II*\x00"), (0, b"MM\x00*"), (8, b"WEBP"),
-                (0, b"GIF8"))
-
-
-class ScoringError(ValueError):
-    """Bad input: ``status`` (HTTP 4xx), ``error`` (a short code) and ``detail`` (what was wrong)."""
-
-    def __init__(self, status: int, error: str, detail: str):
-        self.status, self.error, self.detail = status, error, detail
-        super().__init__(f"{error}: {detail}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"error": self.error, "detail": self.detail}
 
 
 @dataclass(frozen=True)
@@ -90,9 +96,13 @@ class FaceModel:
     def __init__(self, predictor: Any, bento_tag: str | None = None, batch_size: int = 32):
         self.predictor = predictor
         self.batch_size = batch_size
-        self.info = ModelInfo(tag=str(predictor.tag), threshold=float(predictor.threshold),
-                              input_size=int(predictor.input_size), family=str(predictor.family),
-                              bento_tag=bento_tag)
+        self.info = ModelInfo(
+            tag=str(predictor.tag),
+            threshold=float(predictor.threshold),
+            input_size=int(predictor.input_size),
+            family=str(predictor.family),
+            bento_tag=bento_tag,
+        )
         self._lock = threading.Lock()
         self._dual = None
         self._gradcam = None
@@ -114,7 +124,7 @@ class FaceModel:
 
             probs, feats = [], []
             for start in range(0, len(crops), self.batch_size):
-                batch = resize_batch(crops[start:start + self.batch_size], self.info.input_size)
+                batch = resize_batch(crops[start : start + self.batch_size], self.info.input_size)
                 p, f = self._dual.predict_on_batch(batch)
                 probs.append(np.asarray(p).reshape(-1))
                 feats.append(np.asarray(f).reshape(len(batch), -1))
@@ -127,17 +137,29 @@ class FaceModel:
         """Grad-CAM PNG overlays (Keras models only)."""
         from .gradcam import GradCam, GradCamError
 
-        if self.predictor.family != "keras":
-            raise ScoringError(422, "explain_unavailable", f"model {self.info.tag} is a "
-                               f"{self.predictor.family} model: Grad-CAM needs a Keras model")
+        refusal = explain_refusal(self.info)
+        if refusal is not None:
+            raise refusal
         with self._lock:
             if self._gradcam is None:
                 try:
-                    self._gradcam = GradCam(self.predictor.model, self.info.input_size,
-                                            self.predictor.record.get("embedding_layer", "pooled"))
+                    self._gradcam = GradCam(
+                        self.predictor.model,
+                        self.info.input_size,
+                        self.predictor.record.get("embedding_layer", "pooled"),
+                    )
                 except GradCamError as exc:
                     raise ScoringError(422, "explain_unavailable", f"model {self.info.tag}: {exc}") from exc
             return self._gradcam.overlays(crops)
+
+
+def explain_refusal(info: ModelInfo) -> ScoringError | None:
+    """Why this model cannot be explained (Grad-CAM needs a Keras model), or None."""
+    if info.family == "keras":
+        return None
+    return ScoringError(
+        422, "explain_unavailable", f"model {info.tag} is a {info.family} model: Grad-CAM needs a Keras model"
+    )
 
 
 def load_face_model(folder: str | Path, bento_tag: str | None = None) -> FaceModel:
@@ -154,117 +176,11 @@ def load_from_store(tag: str) -> FaceModel:
     try:
         model = bentoml.models.get(tag)
     except NotFound as exc:
-        raise FileNotFoundError(f"BentoML model {tag!r} not found in the model store (run `dvc repro` to "
-                                f"promote one, or point to a model folder)") from exc
+        raise FileNotFoundError(
+            f"BentoML model {tag!r} not found in the model store (run `dvc repro` to "
+            f"promote one, or point to a model folder)"
+        ) from exc
     return load_face_model(model.path, bento_tag=str(model.tag))
-
-
-# --------------------------------------------------------------------------- input checks
-
-
-def _starts_with(path: Path, magic: Sequence[tuple[int, bytes]]) -> bool:
-    with path.open("rb") as fh:
-        head = fh.read(16)
-    return any(head[o:o + len(m)] == m for o, m in magic)
-
-
-def check_file(path: Path, name: str, max_bytes: int) -> int:
-    if not path.is_file():
-        raise ScoringError(400, "not_found", f"{name}: file not found")
-    size = path.stat().st_size
-    if size == 0:
-        raise ScoringError(400, "empty_file", f"{name}: empty file (0 bytes)")
-    if size > max_bytes:
-        raise ScoringError(413, "too_large", f"{name}: {size / 1e6:.1f} MB is over the {max_bytes / 1e6:.0f} MB limit")
-    return size
-
-
-def check_resolution(width: int, height: int, name: str, params: Params) -> None:
-    sp = params.serve
-    if min(width, height) < sp.min_side:
-        raise ScoringError(422, "resolution_too_small",
-                           f"{name}: {width}x{height} is below the {sp.min_side}-pixel minimum side")
-    if max(width, height) > sp.max_side or width * height > sp.max_pixels:
-        raise ScoringError(422, "resolution_too_large", f"{name}: {width}x{height} is over the limit "
-                           f"({sp.max_side} pixels per side, {sp.max_pixels} pixels in all)")
-
-
-def probe_video(path: Path, name: str, params: Params):
-    """Container checks before any decoding: media type, codec, duration, resolution."""
-    import av
-
-    from .video import VideoError, probe
-
-    try:
-        with av.open(str(path)) as container:
-            fmt = container.format.name
-            stream = container.streams.video[0] if container.streams.video else None
-            codec = stream.codec_context.name if stream is not None and stream.codec_context else None
-    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
-        if _starts_with(path, _VIDEO_MAGIC):
-            raise ScoringError(422, "corrupt_video", f"{name}: damaged or truncated video ({exc})") from exc
-        raise ScoringError(415, "unsupported_media", f"{name}: not a video file this service can read") from exc
-    if fmt == "image2" or fmt.endswith("_pipe") or _starts_with(path, _IMAGE_MAGIC):
-        raise ScoringError(415, "not_a_video", f"{name}: an image ({fmt}), not a video: use score_image")
-    if stream is None:
-        raise ScoringError(415, "no_video_stream", f"{name}: the {fmt} container has no video stream")
-    if not codec or codec == "none" or not _has_decoder(codec):
-        raise ScoringError(415, "unsupported_codec", f"{name}: video codec {codec or 'unknown'!r} "
-                           f"({_fourcc(path)}) cannot be decoded here")
-    try:
-        info = probe(path)
-    except VideoError as exc:
-        raise ScoringError(422, "corrupt_video", f"{name}: {exc.reason}") from exc
-    if info.duration_s > params.serve.max_duration_s:
-        raise ScoringError(422, "video_too_long", f"{name}: {info.duration_s:.1f} s is over the "
-                           f"{params.serve.max_duration_s:.0f} s limit")
-    check_resolution(info.width, info.height, name, params)
-    return info
-
-
-def _fourcc(path: Path) -> str:
-    """The sample-entry tag of an MP4/MOV video track, for the error message."""
-    head = path.read_bytes()[:4_000_000]
-    at = head.find(b"stsd")
-    tag = head[at + 16:at + 20] if at >= 0 else b""
-    return f"tag {tag.decode('latin-1')!r}" if len(tag) == 4 else "no codec tag"
-
-
-def _has_decoder(codec: str) -> bool:
-    import av
-
-    try:
-        av.codec.Codec(codec, "r")
-    except (av.error.FFmpegError, ValueError, av.codec.codec.UnknownCodecError):
-        return False
-    return True
-
-
-def read_image(path: Path, name: str, params: Params) -> tuple[np.ndarray, int]:
-    """Decode an image (grey, RGBA, 16-bit all become RGB uint8) after checking its header size;
-    returns (rgb, channels as stored)."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            width, height = im.size
-    except Image.DecompressionBombError as exc:
-        raise ScoringError(422, "resolution_too_large", f"{name}: {exc}") from exc
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        if _starts_with(path, _IMAGE_MAGIC):
-            raise ScoringError(422, "corrupt_image", f"{name}: damaged or truncated image") from exc
-        if _starts_with(path, _VIDEO_MAGIC):
-            raise ScoringError(415, "not_an_image", f"{name}: a video, not an image: use score_video") from exc
-        raise ScoringError(415, "unsupported_media", f"{name}: not an image file this service can read") from exc
-    check_resolution(width, height, name, params)
-    raw = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-    if raw is None:
-        raise ScoringError(422, "corrupt_image", f"{name}: image header reads but the pixels do not decode")
-    channels = 1 if raw.ndim == 2 else int(raw.shape[2])
-    try:
-        return to_rgb8(raw, name, bgr=True), channels
-    except ValueError as exc:
-        raise ScoringError(422, "unsupported_image", str(exc)) from exc
 
 
 # --------------------------------------------------------------------------- scoring
@@ -285,8 +201,16 @@ class _Timer:
 class Scorer:
     """Scores files with a model reached through ``score_fn`` (in-process or a BentoML service)."""
 
-    def __init__(self, params: Params, info: ModelInfo, score_fn: ScoreFn, *, explain_fn: ExplainFn | None = None,
-                 request_log: Any | None = None, detector: Any | None = None):
+    def __init__(
+        self,
+        params: Params,
+        info: ModelInfo,
+        score_fn: ScoreFn,
+        *,
+        explain_fn: ExplainFn | None = None,
+        request_log: Any | None = None,
+        detector: Any | None = None,
+    ):
         self.params, self.info, self.score_fn, self.explain_fn = params, info, score_fn, explain_fn
         self.request_log = request_log
         self._detector = detector
@@ -316,11 +240,20 @@ class Scorer:
 
     def _crops(self, rgb: np.ndarray, frame: int | None, faces: list[Face]) -> list[FaceCrop]:
         ep = self.params.extract
-        return [FaceCrop(frame, i, (f.x, f.y, f.w, f.h), round(float(f.confidence), 4),
-                         crop_face(rgb, f, ep.margin, ep.crop_size)) for i, f in enumerate(faces)]
+        return [
+            FaceCrop(
+                frame,
+                i,
+                (f.x, f.y, f.w, f.h),
+                round(float(f.confidence), 4),
+                crop_face(rgb, f, ep.margin, ep.crop_size),
+            )
+            for i, f in enumerate(faces)
+        ]
 
-    def _faces_of_frames(self, frames: list[tuple[int, np.ndarray]]) -> list[FaceCrop]:
+    def _faces_of_frames(self, frames: list[tuple[int, np.ndarray]], name: str, deadline: Deadline) -> list[FaceCrop]:
         """A clip's frames in one batched MTCNN call (4-5x cheaper per frame than one call each)."""
+        deadline.check(name, "detecting faces")
         ep = self.params.extract
         detector = self.detector
         with self._detect_lock:
@@ -329,69 +262,64 @@ class Scorer:
 
     # ----- media → faces
 
-    def video_faces(self, path: Path, name: str, timer: _Timer) -> tuple[dict[str, Any], list[int], list[FaceCrop]]:
-        """Probe, then decode (thread) and detect (here) at the same time."""
-        from .video import VideoError, iter_sample_frames, sample_indices
+    def video_faces(
+        self, path: Path, name: str, timer: _Timer, deadline: Deadline
+    ) -> tuple[dict[str, Any], list[int], list[FaceCrop]]:
+        """Probe, then decode (a thread) and detect (here) at the same time, both stopping at the deadline."""
+        from .video import VideoError, sample_indices
 
+        sp = self.params.serve
         check_file(path, name, self.max_bytes)
         info = probe_video(path, name, self.params)
-        batch = self.params.serve.detect_batch
-        frames_q: queue.Queue[Any] = queue.Queue(maxsize=2 * batch)
-        decode_time = [0.0]
-
-        def decode() -> None:
-            t = time.perf_counter()
-            try:
-                for item in iter_sample_frames(path, self.params.serve.frames_per_video):
-                    decode_time[0] += time.perf_counter() - t
-                    frames_q.put(item)
-                    t = time.perf_counter()
-                decode_time[0] += time.perf_counter() - t
-                frames_q.put(None)
-            except Exception as exc:  # handed to the consumer, which raises it with the file name
-                frames_q.put(exc)
-
-        thread = threading.Thread(target=decode, name="decode", daemon=True)
-        thread.start()
         frames: list[int] = []
         crops: list[FaceCrop] = []
         pending: list[tuple[int, np.ndarray]] = []
         detect_s = 0.0
-        while True:
-            item = frames_q.get()
-            if item is None:
-                break
-            if isinstance(item, Exception):
-                thread.join()
-                if isinstance(item, VideoError):
-                    raise ScoringError(422, "corrupt_video", f"{name}: {item.reason}") from item
-                raise ScoringError(422, "corrupt_video", f"{name}: decoding failed ({item})") from item
-            frames.append(item[0])
-            pending.append(item)
-            if len(pending) >= batch:  # detect these while the decode thread goes on
-                t = time.perf_counter()
-                crops += self._faces_of_frames(pending)
-                detect_s += time.perf_counter() - t
-                pending = []
-        thread.join()
+        decoder = _FrameDecoder(path, sp, deadline, name)
+        try:
+            for item in decoder:
+                frames.append(item[0])
+                pending.append(item)
+                if len(pending) >= sp.detect_batch:  # detect these while the decode thread goes on
+                    t = time.perf_counter()
+                    crops += self._faces_of_frames(pending, name, deadline)
+                    detect_s += time.perf_counter() - t
+                    pending = []
+        except VideoError as exc:
+            raise video_error(exc, name, self.params) from exc
+        finally:
+            decoder.stop()
         if pending:
             t = time.perf_counter()
-            crops += self._faces_of_frames(pending)
+            crops += self._faces_of_frames(pending, name, deadline)
             detect_s += time.perf_counter() - t
-        wanted = len(sample_indices(info.frames, self.params.serve.frames_per_video))
+        wanted = len(sample_indices(info.frames, sp.frames_per_video))
         if len(frames) < 0.5 * wanted:
-            raise ScoringError(422, "truncated_video", f"{name}: only {len(frames)} of the {wanted} sampled frames "
-                               f"decode (the header promises {info.frames} frames): truncated or damaged")
-        timer.add("decode_s", decode_time[0])
+            raise ScoringError(
+                422,
+                "truncated_video",
+                f"{name}: only {len(frames)} of the {wanted} sampled frames "
+                f"decode (the header promises {info.frames} frames): truncated or damaged",
+            )
+        timer.add("decode_s", decoder.seconds)
         timer.add("detect_s", detect_s)
-        meta = {"width": info.width, "height": info.height, "fps": round(info.fps, 3),
-                "duration_s": round(info.duration_s, 3), "codec": info.codec, "frames": info.frames}
+        meta = {
+            "width": info.width,
+            "height": info.height,
+            "fps": round(info.fps, 3),
+            "duration_s": round(info.duration_s, 3),
+            "codec": info.codec,
+            "frames": info.frames,
+        }
         return meta, frames, crops
 
-    def image_faces(self, path: Path, name: str, crop: bool, timer: _Timer) -> tuple[dict[str, Any], list[FaceCrop]]:
+    def image_faces(
+        self, path: Path, name: str, crop: bool, timer: _Timer, deadline: Deadline, budget: PixelBudget
+    ) -> tuple[dict[str, Any], list[FaceCrop]]:
         check_file(path, name, self.max_bytes)
+        deadline.check(name, "waiting to decode")
         t = time.perf_counter()
-        rgb, channels = read_image(path, name, self.params)
+        rgb, channels = read_image(path, name, self.params, budget)
         timer.add("decode_s", time.perf_counter() - t)
         meta = {"width": int(rgb.shape[1]), "height": int(rgb.shape[0]), "channels": channels}
         if crop:
@@ -399,6 +327,7 @@ class Scorer:
             interp = cv2.INTER_AREA if max(rgb.shape[:2]) > size else cv2.INTER_CUBIC
             face = cv2.resize(rgb, (size, size), interpolation=interp)
             return meta, [FaceCrop(None, 0, (0, 0, int(rgb.shape[1]), int(rgb.shape[0])), None, face)]
+        deadline.check(name, "waiting to detect faces")
         t = time.perf_counter()
         faces = self._faces_of(rgb, None)
         timer.add("detect_s", time.perf_counter() - t)
@@ -410,8 +339,12 @@ class Scorer:
         if not faces:
             return
         size = self.info.input_size
-        batch = np.stack([f.crop if f.crop.shape[0] == size else
-                          cv2.resize(f.crop, (size, size), interpolation=cv2.INTER_AREA) for f in faces])
+        batch = np.stack(
+            [
+                f.crop if f.crop.shape[0] == size else cv2.resize(f.crop, (size, size), interpolation=cv2.INTER_AREA)
+                for f in faces
+            ]
+        )
         t = time.perf_counter()
         probs, emb = self.score_fn(batch)
         timer.add("model_s", time.perf_counter() - t)
@@ -426,12 +359,23 @@ class Scorer:
         return FAKE if p >= self.info.threshold else REAL
 
     def _face_dict(self, f: FaceCrop) -> dict[str, Any]:
-        return {"face": f.face, "box": list(f.box), "confidence": f.confidence,
-                "probability": round(f.probability, 6), "label": self._label(f.probability)}
+        return {
+            "face": f.face,
+            "box": list(f.box),
+            "confidence": f.confidence,
+            "probability": round(f.probability, 6),
+            "label": self._label(f.probability),
+        }
 
-    def _explain(self, faces: list[FaceCrop], out: dict[int, str], timer: _Timer) -> None:
+    def _check_explainable(self) -> None:
         if self.explain_fn is None:
             raise ScoringError(422, "explain_unavailable", "this scorer has no Grad-CAM explainer")
+        refusal = explain_refusal(self.info)
+        if refusal is not None:  # before any work: the model service would only answer a 500
+            raise refusal
+
+    def _explain(self, faces: list[FaceCrop], out: dict[int, str], timer: _Timer) -> None:
+        self._check_explainable()
         chosen = sorted(range(len(faces)), key=lambda i: -faces[i].box[2] * faces[i].box[3])
         chosen = chosen[: self.params.serve.explain_max_faces]
         if not chosen:
@@ -442,9 +386,19 @@ class Scorer:
         for i, png in zip(chosen, pngs, strict=True):
             out[i] = base64.b64encode(png).decode("ascii")
 
-    def _result(self, kind: str, name: str, meta: dict[str, Any], frames: list[int | None], faces: list[FaceCrop],
-                probability: float | None, timer: _Timer, request_id: str, endpoint: str,
-                heatmaps: dict[int, str]) -> dict[str, Any]:
+    def _result(
+        self,
+        kind: str,
+        name: str,
+        meta: dict[str, Any],
+        frames: list[int | None],
+        faces: list[FaceCrop],
+        probability: float | None,
+        timer: _Timer,
+        request_id: str,
+        endpoint: str,
+        heatmaps: dict[int, str],
+    ) -> dict[str, Any]:
         by_frame: dict[int | None, list[int]] = {fr: [] for fr in frames}
         for i, f in enumerate(faces):
             by_frame.setdefault(f.frame, []).append(i)
@@ -457,17 +411,23 @@ class Scorer:
                     d["heatmap_png"] = heatmaps[i]
                 face_dicts.append(d)
             fp = max((faces[i].probability for i in idx), default=None)
-            frame_list.append({"frame": fr, "probability": None if fp is None else round(fp, 6),
-                               "faces": face_dicts})
+            frame_list.append({"frame": fr, "probability": None if fp is None else round(fp, 6), "faces": face_dicts})
         self._log(faces, name, request_id, endpoint)
         return {
-            "file": name, "kind": kind, "label": self._label(probability),
+            "file": name,
+            "kind": kind,
+            "label": self._label(probability),
             "probability": None if probability is None else round(probability, 6),
-            "threshold": self.info.threshold, "faces_found": len(faces),
+            "threshold": self.info.threshold,
+            "faces_found": len(faces),
             "frames_sampled": len([fr for fr in frames if fr is not None]) if kind == "video" else None,
             "frames_with_faces": len({f.frame for f in faces}) if kind == "video" else None,
-            "model_tag": self.info.tag, "bento_tag": self.info.bento_tag, "media": meta,
-            "frames": frame_list, "request_id": request_id, "timings": timer.done(),
+            "model_tag": self.info.tag,
+            "bento_tag": self.info.bento_tag,
+            "media": meta,
+            "frames": frame_list,
+            "request_id": request_id,
+            "timings": timer.done(),
         }
 
     def _log(self, faces: list[FaceCrop], name: str, request_id: str, endpoint: str) -> None:
@@ -478,58 +438,117 @@ class Scorer:
         records = []
         for f in faces:
             stats = crop_stats(f.crop)
-            records.append(make_record(
-                request_id=request_id, endpoint=endpoint, file=name, frame=f.frame, face=f.face,
-                model_tag=self.info.tag, probability=round(f.probability, 6), label=self._label(f.probability),
-                confidence=f.confidence, face_size=int(min(f.box[2], f.box[3])),
-                width=stats["width"], height=stats["height"], brightness=round(stats["brightness"], 4),
-                contrast=round(stats["contrast"], 4), sharpness=round(stats["sharpness"], 4),
-                saturation=round(stats["saturation"], 4),
-                embedding=None if f.embedding is None else [round(float(x), 5) for x in f.embedding]))
+            records.append(
+                make_record(
+                    request_id=request_id,
+                    endpoint=endpoint,
+                    file=name,
+                    frame=f.frame,
+                    face=f.face,
+                    model_tag=self.info.tag,
+                    probability=round(f.probability, 6),
+                    label=self._label(f.probability),
+                    confidence=f.confidence,
+                    face_size=int(min(f.box[2], f.box[3])),
+                    width=stats["width"],
+                    height=stats["height"],
+                    brightness=round(stats["brightness"], 4),
+                    contrast=round(stats["contrast"], 4),
+                    sharpness=round(stats["sharpness"], 4),
+                    saturation=round(stats["saturation"], 4),
+                    embedding=None if f.embedding is None else [round(float(x), 5) for x in f.embedding],
+                )
+            )
         self.request_log.write(records)
 
     # ----- public entry points
 
-    def score_video(self, path: str | Path, name: str | None = None, *, explain: bool = False,
-                    request_id: str | None = None, endpoint: str = "score_video") -> dict[str, Any]:
+    def _deadline(self) -> Deadline:
+        return Deadline(self.params.serve.deadline_s)
+
+    def _budget(self) -> PixelBudget:
+        return PixelBudget(self.params.serve.max_request_pixels)
+
+    def score_video(
+        self,
+        path: str | Path,
+        name: str | None = None,
+        *,
+        explain: bool = False,
+        request_id: str | None = None,
+        endpoint: str = "score_video",
+    ) -> dict[str, Any]:
         from .aggregate import aggregate_video
 
         path = Path(path)
         name = name or path.name
         timer = _Timer()
-        meta, frames, faces = self.video_faces(path, name, timer)
+        try:
+            if explain:
+                self._check_explainable()
+            meta, frames, faces = self.video_faces(path, name, timer, self._deadline())
+        except ScoringError as exc:
+            raise exc.without_path(path, name) from exc
         self._score_faces(faces, timer)
         ev = self.params.evaluate
-        prob = aggregate_video(np.array([f.probability for f in faces]), ev.clip, ev.video_aggregation) \
-            if faces else None
+        prob = (
+            aggregate_video(np.array([f.probability for f in faces]), ev.clip, ev.video_aggregation) if faces else None
+        )
         heatmaps: dict[int, str] = {}
         if explain and faces:
             self._explain(faces, heatmaps, timer)
         meta["aggregation"] = ev.video_aggregation
-        return self._result("video", name, meta, frames, faces, prob, timer, request_id or uuid.uuid4().hex,
-                            endpoint, heatmaps)
+        return self._result(
+            "video", name, meta, frames, faces, prob, timer, request_id or uuid.uuid4().hex, endpoint, heatmaps
+        )
 
-    def score_image(self, path: str | Path, name: str | None = None, *, crop: bool = False, explain: bool = False,
-                    request_id: str | None = None, endpoint: str = "score_image") -> dict[str, Any]:
-        return self.score_images([path], [name] if name else None, crop=crop, explain=explain,
-                                 request_id=request_id, endpoint=endpoint, raise_errors=True)[0]
+    def score_image(
+        self,
+        path: str | Path,
+        name: str | None = None,
+        *,
+        crop: bool = False,
+        explain: bool = False,
+        request_id: str | None = None,
+        endpoint: str = "score_image",
+    ) -> dict[str, Any]:
+        return self.score_images(
+            [path],
+            [name] if name else None,
+            crop=crop,
+            explain=explain,
+            request_id=request_id,
+            endpoint=endpoint,
+            raise_errors=True,
+        )[0]
 
-    def score_images(self, paths: Sequence[str | Path], names: Sequence[str] | None = None, *, crop: bool = False,
-                     explain: bool = False, request_id: str | None = None, endpoint: str = "score_images",
-                     raise_errors: bool = False) -> list[dict[str, Any]]:
-        """Several images, all faces in ONE model call; a bad image gets an error entry
-        (``{"file", "error", "detail", "status"}``) unless ``raise_errors``."""
+    def score_images(
+        self,
+        paths: Sequence[str | Path],
+        names: Sequence[str] | None = None,
+        *,
+        crop: bool = False,
+        explain: bool = False,
+        request_id: str | None = None,
+        endpoint: str = "score_images",
+        raise_errors: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Several images, all faces in ONE model call, within one deadline and pixel budget; a bad
+        image gets an error entry (``{"file", "error", "detail", "status"}``) unless ``raise_errors``."""
         request_id = request_id or uuid.uuid4().hex
         names = list(names) if names else [Path(p).name for p in paths]
+        if explain:
+            self._check_explainable()
+        deadline, budget = self._deadline(), self._budget()
         timers, loaded = [], []
         for path, name in zip(paths, names, strict=True):
             timer = _Timer()
             try:
-                meta, faces = self.image_faces(Path(path), name, crop, timer)
+                meta, faces = self.image_faces(Path(path), name, crop, timer, deadline, budget)
             except ScoringError as exc:
-                if raise_errors:
-                    raise
-                loaded.append(exc)
+                if raise_errors or exc.status == 504:  # past the deadline the whole request stops
+                    raise exc.without_path(Path(path), name) from exc
+                loaded.append(exc.without_path(Path(path), name))
             else:
                 loaded.append((meta, faces))
             timers.append(timer)
@@ -555,13 +574,79 @@ class Scorer:
     def explain_pngs(self, path: str | Path, name: str | None = None, *, crop: bool = False) -> list[bytes]:
         """Grad-CAM overlays (PNG bytes) of an image's faces, largest first."""
         path = Path(path)
-        faces = self.image_faces(path, name or path.name, crop, _Timer())[1]
+        name = name or path.name
+        try:
+            self._check_explainable()
+            faces = self.image_faces(path, name, crop, _Timer(), self._deadline(), self._budget())[1]
+        except ScoringError as exc:
+            raise exc.without_path(path, name) from exc
         if not faces:
-            raise ScoringError(422, "no_face", f"{name or path.name}: no face found to explain")
+            raise ScoringError(422, "no_face", f"{name}: no face found to explain")
         heatmaps: dict[int, str] = {}
         self._explain(faces, heatmaps, _Timer())
         order = sorted(heatmaps, key=lambda i: -faces[i].box[2] * faces[i].box[3])
         return [base64.b64decode(heatmaps[i]) for i in order]
+
+
+class _FrameDecoder:
+    """A clip's sampled frames, decoded by a thread into a small queue so that detection overlaps
+    decoding. The thread stops at the request's deadline or when the consumer calls :meth:`stop`
+    (an error, a refusal); iterating raises the decoder's error, or the deadline's 504."""
+
+    _END = object()
+
+    def __init__(self, path: Path, serve: ServeParams, deadline: Deadline, name: str):
+        self.seconds = 0.0
+        self._deadline, self._name = deadline, name
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=2 * serve.detect_batch)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(path, serve), name="decode", daemon=True)
+        self._thread.start()
+
+    def _done(self) -> bool:
+        return self._stopped.is_set() or self._deadline.expired()
+
+    def _run(self, path: Path, serve: ServeParams) -> None:
+        from .video import iter_sample_frames
+
+        frames = iter_sample_frames(path, serve.frames_per_video, serve.video_formats, serve.max_frames)
+        try:
+            t = time.perf_counter()
+            for item in frames:
+                self.seconds += time.perf_counter() - t
+                self._queue.put(item)
+                if self._done():
+                    return
+                t = time.perf_counter()
+            self.seconds += time.perf_counter() - t
+            self._queue.put(self._END)
+        except Exception as exc:  # handed to the consumer, which raises it with the file name
+            self._queue.put(exc)
+        finally:
+            frames.close()  # closes the container even when stopped early
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        while True:
+            try:
+                item = self._queue.get(timeout=max(self._deadline.left(), 0.0))
+            except queue.Empty:
+                self._deadline.check(self._name, "decoding frames")
+                continue
+            if item is self._END:
+                return
+            if isinstance(item, Exception):
+                raise item
+            yield item
+
+    def stop(self) -> None:
+        """Stop the thread: a ``put`` it is blocked in returns once the queue is drained."""
+        self._stopped.set()
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        self._thread.join(timeout=self._deadline.seconds)
 
 
 def local_scorer(params: Params, model: FaceModel, request_log: Any | None = None) -> Scorer:

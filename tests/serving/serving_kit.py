@@ -162,3 +162,55 @@ def some_faces(n: int = 4) -> list[Path]:
     fake = [r for r in rows if r["label"] == "FAKE"]
     picked = real[: n // 2] + fake[: n - n // 2]
     return [FACES / "faces_224" / r["videoname"].replace(".mp4", ".jpg") for r in picked]
+
+
+class StubDetector:
+    """A face detector that finds nothing, optionally slowly: for tests of limits and deadlines."""
+
+    name = "stub"
+
+    def __init__(self, seconds_per_call: float = 0.0):
+        self.seconds_per_call, self.calls = seconds_per_call, 0
+
+    def detect(self, rgb, min_size=None):
+        return self.detect_batch([rgb], min_size)[0]
+
+    def detect_batch(self, images, min_size=None):
+        import time
+
+        self.calls += 1
+        time.sleep(self.seconds_per_call)
+        return [[] for _ in images]
+
+
+def stub_scorer(tmp: Path, detector=None, family: str = "keras", explain_fn=None, **serve: object):
+    """A Scorer over a constant model (P(FAKE) 0.3, 4-d embedding): the media path without TensorFlow
+    models unless ``detector`` is None (then the real detector of params.yaml is built on first use)."""
+    import numpy as np
+
+    from deepfake_detect.config import load_params
+    from deepfake_detect.scoring import ModelInfo, Scorer
+
+    def score(crops):
+        return np.full(len(crops), 0.3, np.float32), np.zeros((len(crops), 4), np.float32)
+
+    params = load_params(write_test_params(tmp, **serve))
+    return Scorer(params, ModelInfo("stub", 0.5, 71, family), score, explain_fn=explain_fn, detector=detector)
+
+
+def make_playlists(folder: Path, target: Path, seconds: float) -> dict[str, Path]:
+    """Text files that make FFmpeg read ``target`` (a server-side clip of ``seconds``): an HLS playlist
+    (as .m3u8 and named .mp4) and an ffconcat list."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {"hls": folder / "x.m3u8", "hls_as_mp4": folder / "playlist.mp4", "concat": folder / "list.mp4"}
+    hls = (f"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{round(seconds)}\n#EXTINF:{seconds:.3f},\n"
+           f"{target}\n#EXT-X-ENDLIST\n")
+    out["hls"].write_text(hls)
+    out["hls_as_mp4"].write_text(hls)
+    out["concat"].write_text(f"ffconcat version 1.0\nfile '{target}'\n")
+    return out
+
+
+def noise_clip(path: Path, frames: int, size: int, fps: int) -> Path:
+    """A random-noise H.264 clip (no faces): the cheapest clip with a given frame count and fps."""
+    return _noise_clip(path, frames, size, fps)

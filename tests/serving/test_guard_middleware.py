@@ -48,3 +48,17 @@ def test_api_key_guards_all_but_health(client, monkeypatch):
     assert client.post("/upload", content=b"a", headers={"X-API-Key": "nope"}).status_code == 401
     assert client.post("/upload", content=b"a", headers={"X-API-Key": "s3cret"}).status_code == 200
     assert client.get("/readyz").status_code == 200
+
+
+def test_metrics_need_the_key_when_one_is_set(monkeypatch):
+    async def _metrics(request: Request) -> JSONResponse:
+        return JSONResponse({"metrics": 1})
+
+    monkeypatch.delenv("GUARD_TEST_KEY", raising=False)
+    app = Starlette(routes=[Route("/metrics", _metrics), Route("/readyz", _ready)])
+    client = TestClient(GuardMiddleware(app, max_bytes=1000, api_key_env="GUARD_TEST_KEY"))
+    assert client.get("/metrics").status_code == 200  # no key configured: open
+    monkeypatch.setenv("GUARD_TEST_KEY", "s3cret")
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"X-API-Key": "s3cret"}).status_code == 200
+    assert client.get("/readyz").status_code == 200  # health checks stay open for the orchestrator

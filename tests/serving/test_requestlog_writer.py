@@ -42,3 +42,48 @@ def test_malformed_lines_are_skipped_and_unknown_fields_refused(tmp_path, caplog
 def test_empty_folder_reads_as_empty_frame(tmp_path):
     df = read_request_log(tmp_path)
     assert df.empty and list(df.columns) == FIELDS
+
+
+def _records(n: int) -> list[dict]:
+    return [make_record(request_id=f"r{i}", endpoint="score_image", file="a.jpg", face=0, probability=0.5)
+            for i in range(n)]
+
+
+def _lines(folder) -> int:
+    return sum(len(p.read_text().splitlines()) for p in folder.glob("requests-*.jsonl"))
+
+
+def test_records_queued_at_exit_reach_disk(tmp_path):
+    """A process that exits without close() (a server stopped by SIGTERM, a CLI run) keeps every record."""
+    import subprocess
+    import sys
+
+    script = ("import sys; from deepfake_detect.requestlog import RequestLog, make_record\n"
+              "log = RequestLog(sys.argv[1])\n"
+              "log.write([make_record(request_id=str(i), probability=0.5) for i in range(50_000)])\n")
+    subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True, timeout=120)
+    assert _lines(tmp_path) == 50_000
+
+
+def test_close_writes_every_record_and_stops_the_writer(tmp_path):
+    writer = RequestLog(tmp_path)
+    writer.write(_records(50_000))
+    writer.close()
+    assert _lines(tmp_path) == 50_000 and not writer._thread.is_alive()
+    writer.write(_records(3))  # after close (a late request during shutdown): written, not lost
+    writer.close()  # closing twice is harmless
+    assert _lines(tmp_path) == 50_003
+
+
+def test_files_older_than_the_retention_are_pruned(tmp_path):
+    today = datetime.now(UTC).date()
+    days = {d: log_file(tmp_path, today - timedelta(days=d)) for d in (0, 6, 7, 30)}
+    for path in days.values():
+        path.write_text(json.dumps(make_record(probability=0.5)) + "\n")
+    (tmp_path / "notes.txt").write_text("not a log file")
+    (tmp_path / "requests-garbage.jsonl").write_text("")
+    RequestLog(tmp_path, keep_days=7).close()
+    assert sorted(d for d, p in days.items() if p.exists()) == [0, 6]
+    assert (tmp_path / "notes.txt").exists() and (tmp_path / "requests-garbage.jsonl").exists()
+    RequestLog(tmp_path, keep_days=0).close()  # 0 = keep everything
+    assert days[6].exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import os
 import sys
@@ -123,3 +124,38 @@ def test_gradcam_highlights_the_evidence(face_model):
     assert maps.shape[0] == 2 and maps.ndim == 3 and maps.min() >= 0 and maps.max() <= 1
     np.testing.assert_allclose(probs, face_model.predictor.predict(crops), atol=1e-5)
     assert all(p[:4] == b"\x89PNG" for p in cam.overlays(crops))
+
+
+def test_long_upload_names_are_truncated_not_a_500(svc, tmp_path, monkeypatch):
+    """BentoML stores an upload as tmpXXXXXXXX<name>: a 250-byte name would not fit in 255 bytes."""
+    import bentoml._internal.context as bentoml_context
+    from starlette.datastructures import UploadFile
+
+    monkeypatch.setattr(bentoml_context, "request_temp_dir", lambda: str(tmp_path))  # the request's temp dir
+
+    module = sys.modules["serving.service"]
+    name = "é" * 140 + ".jpg"  # 284 bytes of UTF-8
+    upload = UploadFile(io.BytesIO(b"\x89PNG..."), filename=name)
+    spec = module.DeepfakeDetector.apis["score_image"].input_spec
+    path = spec.model_validate({"file": upload}).file
+    try:
+        stored = module._upload_name(path)
+        assert len(stored.encode()) <= module.SERVE.max_name_bytes and stored.endswith(".jpg")
+        assert stored.startswith("é" * 10) and path.read_bytes() == b"\x89PNG..."
+    finally:
+        path.unlink()
+
+
+def test_shutdown_hook_writes_the_request_log(svc):
+    detector, tmp = svc
+    hooks = [name for name in dir(type(detector))
+             if getattr(getattr(type(detector), name), "__bentoml_shutdown_hook__", False)]
+    assert hooks, "DeepfakeDetector has no @bentoml.on_shutdown hook"
+    from deepfake_detect.requestlog import make_record, read_request_log
+
+    before = len(read_request_log(tmp / "requests"))
+    detector.request_log.write([make_record(request_id=f"s{i}", probability=0.5) for i in range(5000)])
+    for name in hooks:
+        getattr(detector, name)()
+    assert len(read_request_log(tmp / "requests")) == before + 5000
+    assert not detector.request_log._thread.is_alive()

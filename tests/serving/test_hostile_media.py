@@ -1,0 +1,151 @@
+"""Hostile media through the scoring path (no model, no HTTP): playlists and concat lists that point
+at server files, high-fps and long clips, deep images, per-request pixel budgets and deadlines, and
+error details that never show a server path."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+import tracemalloc
+
+import cv2
+import numpy as np
+import pytest
+from serving_kit import StubDetector, make_bad_inputs, make_playlists, noise_clip, stub_scorer
+
+from deepfake_detect.scoring import ScoringError, read_image
+from deepfake_detect.video import write_clip
+
+
+@pytest.fixture(scope="module")
+def server_clip(tmp_path_factory):
+    """A valid clip standing for a file on the server that an upload must never make us read."""
+    frames = [np.full((96, 96, 3), 40 + 5 * i, np.uint8) for i in range(40)]  # 4 s at 10 fps
+    return write_clip(tmp_path_factory.mktemp("server") / "private.mp4", frames, fps=10)
+
+
+@pytest.mark.parametrize("kind", ["hls", "hls_as_mp4", "concat"])
+def test_playlists_and_concat_lists_are_refused(tmp_path, server_clip, kind):
+    scorer = stub_scorer(tmp_path, detector=StubDetector())
+    upload = make_playlists(tmp_path / "up", server_clip, seconds=4.0)[kind]
+    with pytest.raises(ScoringError) as err:
+        scorer.score_video(upload)
+    assert err.value.status in (415, 422), err.value.to_dict()
+    assert upload.name in err.value.detail and str(server_clip) not in err.value.detail
+
+
+def test_the_allowed_containers_still_open(tmp_path, server_clip):
+    scorer = stub_scorer(tmp_path, detector=StubDetector())
+    result = scorer.score_video(server_clip)
+    assert result["media"]["frames"] == 40 and result["label"] == "NO_FACE"
+
+
+def test_high_fps_clip_is_refused(tmp_path):
+    scorer = stub_scorer(tmp_path, detector=StubDetector())
+    clip = noise_clip(tmp_path / "fast.mp4", 60, 64, 500)
+    with pytest.raises(ScoringError) as err:
+        scorer.score_video(clip)
+    assert (err.value.status, err.value.error) == (422, "fps_too_high") and "fast.mp4" in err.value.detail
+
+
+def test_clip_over_the_frame_cap_is_refused(tmp_path):
+    scorer = stub_scorer(tmp_path, detector=StubDetector(), max_frames=30)
+    clip = noise_clip(tmp_path / "many.mp4", 40, 64, 10)
+    with pytest.raises(ScoringError) as err:
+        scorer.score_video(clip)
+    assert (err.value.status, err.value.error) == (422, "too_many_frames") and "30" in err.value.detail
+
+
+def test_deadline_stops_decode_and_detect_early(tmp_path):
+    detector = StubDetector(seconds_per_call=0.25)  # 16 sampled frames, one per call: 4 s in all
+    scorer = stub_scorer(tmp_path, detector=detector, detect_batch=1, deadline_s=0.6)
+    clip = noise_clip(tmp_path / "slow.mp4", 200, 64, 25)
+    t0 = time.perf_counter()
+    with pytest.raises(ScoringError) as err:
+        scorer.score_video(clip)
+    elapsed = time.perf_counter() - t0
+    assert (err.value.status, err.value.error) == (504, "deadline_exceeded") and "slow.mp4" in err.value.detail
+    assert elapsed < 2.0 and detector.calls < 16, (elapsed, detector.calls)
+    time.sleep(0.5)
+    assert not [t for t in threading.enumerate() if t.name == "decode"], "the decode thread kept going"
+
+
+@pytest.fixture(scope="module")
+def deep_png(tmp_path_factory):
+    """An 8000x5000 16-bit RGBA PNG (a few hundred KB on disk: flat colour compresses well)."""
+    path = tmp_path_factory.mktemp("deep") / "deep.png"
+    img = np.zeros((5000, 8000, 4), np.uint16)
+    img[..., :3], img[..., 3] = 30_000, 65_535
+    cv2.imwrite(str(path), img, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    del img
+    return path
+
+
+def test_deep_image_decodes_to_8_bit_without_big_copies(tmp_path, deep_png):
+    scorer = stub_scorer(tmp_path, detector=StubDetector())
+    tracemalloc.start()
+    try:
+        rgb, channels = read_image(deep_png, "deep.png", scorer.params)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert rgb.dtype == np.uint8 and rgb.shape == (5000, 8000, 3) and channels == 4
+    assert abs(int(rgb[0, 0, 0]) - 30_000 / 257) <= 1  # the high byte, as libpng strips 16 to 8 bits
+    assert peak < 2.2 * rgb.nbytes, f"peak {peak / 1e6:.0f} MB for a {rgb.nbytes / 1e6:.0f} MB image"
+
+
+def test_request_pixel_budget_refuses_the_rest(tmp_path):
+    scorer = stub_scorer(tmp_path, detector=StubDetector(), max_request_pixels=2_000_000)
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"p{i}.png")
+        cv2.imwrite(str(paths[-1]), np.full((800, 1000, 3), 100, np.uint8))
+    results = scorer.score_images(paths)
+    assert [r.get("status") for r in results] == [None, None, 413]
+    assert results[2]["error"] == "pixel_budget" and "p2.png" in results[2]["detail"]
+
+
+BAD_CASES = [
+    "non_media",
+    "truncated",
+    "corrupt",
+    "unsupported_codec",
+    "image_as_video",
+    "video_as_image",
+    "truncated_image",
+    "too_wide",
+]
+
+
+def test_error_details_never_show_the_server_path(tmp_path):
+    scorer = stub_scorer(tmp_path, detector=StubDetector())
+    bad = make_bad_inputs(tmp_path / "bad")
+    uploads = tmp_path / "server-temp-dir"
+    uploads.mkdir()
+    for case in BAD_CASES:
+        path, endpoint, status, error = bad[case]
+        stored = uploads / f"tmpq1w2e3r4{path.name}"  # how BentoML stores an upload
+        shutil.copy(path, stored)
+        call = scorer.score_video if endpoint == "score_video" else scorer.score_image
+        with pytest.raises(ScoringError) as err:
+            call(stored, path.name)
+        assert (err.value.status, err.value.error) == (status, error), (case, err.value.to_dict())
+        assert path.name in err.value.detail, case
+        assert str(uploads) not in err.value.detail and "tmpq1w2e3r4" not in err.value.detail, err.value.detail
+
+
+def test_explain_on_a_non_keras_model_is_422(tmp_path):
+    def remote_explain(crops):  # what the model service does for a scikit-learn model: an error, a 500
+        raise RuntimeError("500 Internal Server Error")
+
+    scorer = stub_scorer(tmp_path, detector=StubDetector(), family="sklearn", explain_fn=remote_explain)
+    image = tmp_path / "face.png"
+    cv2.imwrite(str(image), np.full((120, 120, 3), 90, np.uint8))
+    for call in (
+        lambda: scorer.score_image(image, crop=True, explain=True),
+        lambda: scorer.explain_pngs(image, crop=True),
+    ):
+        with pytest.raises(ScoringError) as err:
+            call()
+        assert (err.value.status, err.value.error) == (422, "explain_unavailable") and "sklearn" in err.value.detail
