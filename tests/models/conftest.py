@@ -88,6 +88,7 @@ def tiny_params(root: Path, manifest: Path, **train_overrides) -> Params:
             "models": ["sklearn_fft"],
             "baseline_cnn": {"input_size": 32, "batch_size": 8, "epochs": 2, "steps_per_epoch": 3},
             "xception": {
+                "pretrained": "none",  # hermetic: no 80 MB download where the network is open
                 "input_size": 71,
                 "batch_size": 4,
                 "epochs": 1,

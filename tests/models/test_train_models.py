@@ -40,6 +40,7 @@ def test_keras_family_trains_and_reloads_identically(family: str, split_manifest
         assert not any(layer.trainable for layer in base.layers[:cut])
         assert any(layer.trainable for layer in base.layers[cut:])
         assert curves.read_text().count("fine_tune") == p.train.xception.fine_tune_epochs
+        assert record["pretrained"] == "none"
     if family == "efficientnet_lite0":  # warm-up then the whole network, batch norm kept frozen
         assert curves.read_text().count("head_warmup") == 1 and record["pretrained"] == "imagenet"
         base = model.get_layer("efficientnet_lite0")
@@ -56,12 +57,14 @@ def test_imagenet_without_network_or_cache_says_how_to_fix(monkeypatch: pytest.M
         msg = str(exc)
         assert xception.WEIGHTS_FILE in msg and str(tmp_path / "keras" / "models") in msg
         assert "pretrained: none" in msg
+        assert xception.resolve_weights("auto", timeout=3) is None  # auto: train from scratch, say so
     else:
         pytest.skip("storage.googleapis.com is reachable here: the offline message cannot be exercised")
     cached = tmp_path / "keras" / "models" / xception.WEIGHTS_FILE
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"")
     assert xception.resolve_weights("imagenet") == str(cached)
+    assert xception.resolve_weights("auto") == str(cached)
     assert xception.resolve_weights("none") is None
 
 

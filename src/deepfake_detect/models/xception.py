@@ -10,7 +10,9 @@ trains the whole network with batch norm learning its statistics, and phase 2 co
 ``unfreeze_from`` at the lower rate.
 
 ``pretrained: imagenet`` needs Keras' ImageNet weights file; without network access and without
-the file in the Keras cache this stops with a message saying where to put it.
+the file in the Keras cache this stops with a message saying where to put it. ``pretrained: auto``
+(the default) uses them when they are there and trains from scratch otherwise; ``record.json``'s
+``pretrained`` says which happened.
 """
 
 from __future__ import annotations
@@ -43,9 +45,16 @@ def weights_cache() -> Path:
 
 
 def resolve_weights(pretrained: str, timeout: float = 5.0) -> str | None:
-    """``None`` for ``none``; the cached file path or ``imagenet`` (Keras downloads) when reachable."""
+    """``None`` for ``none``; the cached file path or ``imagenet`` (Keras downloads) when reachable.
+    ``auto`` is ``imagenet`` when the weights can be had and ``none`` (with a warning) when not."""
     if pretrained == "none":
         return None
+    if pretrained == "auto":
+        try:
+            return resolve_weights("imagenet", timeout)
+        except WeightsUnavailable as exc:
+            log.warning("xception: training without ImageNet weights (train.xception.pretrained=auto): %s", exc)
+            return None
     cached = weights_cache()
     if cached.is_file():
         return str(cached)
@@ -61,12 +70,12 @@ def resolve_weights(pretrained: str, timeout: float = 5.0) -> str | None:
     return "imagenet"
 
 
-def build(cfg: XceptionParams):
-    """The model and its Xception base (so the phases can freeze and unfreeze it)."""
+def build(cfg: XceptionParams, weights: str | None):
+    """The model and its Xception base (so the phases can freeze and unfreeze it); ``weights`` as
+    :func:`resolve_weights` gives them."""
     import keras
     from keras import layers
 
-    weights = resolve_weights(cfg.pretrained)
     size = cfg.input_size
     base = keras.applications.Xception(include_top=False, weights=weights, input_shape=(size, size, 3))
     inp = keras.Input((size, size, 3), name="image")
@@ -93,11 +102,13 @@ def train(
     seed_everything(seed)
     start = time.perf_counter()
     steps = epoch_steps(train, cfg)
+    weights = resolve_weights(cfg.pretrained)
+    pretrained = "none" if weights is None else "imagenet"
     with strategy(distribute).scope():
-        model, base = build(cfg)
-        base.trainable = cfg.pretrained == "none"  # random features: train them, do not freeze them
+        model, base = build(cfg, weights)
+        base.trainable = weights is None  # random features: train them, do not freeze them
         compile_model(model, learning_rate(cfg, cfg.learning_rate, cfg.epochs * steps), cfg.label_smoothing)
-    phase1 = "frozen" if cfg.pretrained == "imagenet" else "from_scratch"
+    phase1 = "frozen" if weights is not None else "from_scratch"
     rows = fit_phase(model, train, val, cfg, aug, epochs=cfg.epochs, seed=seed, phase=phase1)
     if cfg.fine_tune_epochs:
         if cfg.unfreeze_from >= len(base.layers):
@@ -122,5 +133,5 @@ def train(
             first_epoch=len(rows),
         )
     record = save_trained(model, out, curves, rows, name="xception", cfg=cfg, seconds=time.perf_counter() - start,
-                          n_train=len(train), n_val=len(val))
+                          n_train=len(train), n_val=len(val), extra={"pretrained": pretrained})
     return model, record

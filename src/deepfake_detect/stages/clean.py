@@ -109,7 +109,8 @@ def run_clean(params: Params) -> tuple[pd.DataFrame, pd.DataFrame]:
     kept, dropped = clean_manifest(manifest, stats, cp)
     write_csv(kept, cp.manifest, MANIFEST_COLUMNS)
     write_csv(dropped, cp.dropped, DROPPED_COLUMNS)
-    by_reason = dropped["reason"].str.split(":| of | \\(", regex=True).str[0].value_counts().to_dict()
+    reasons = dropped["reason"].astype(str)  # an empty drop set reads back without a string dtype
+    by_reason = reasons.str.split(":| of | \\(", regex=True).str[0].value_counts().to_dict()
     log.info("clean: kept %d of %d crops (%s); dropped %d: %s → %s", len(kept), len(manifest),
              kept["label"].value_counts().to_dict(), len(dropped), by_reason, cp.dropped)
     return kept, dropped
