@@ -148,7 +148,7 @@ class XceptionParams(KerasTrainParams):
     """Xception transfer learning: phase 1 frozen base, phase 2 top blocks unfrozen."""
 
     input_size: int = Field(128, ge=71)
-    pretrained: Literal["imagenet", "none"] = "none"
+    pretrained: Literal["auto", "imagenet", "none"] = "auto"
     fine_tune_epochs: int = Field(1, ge=0)
     unfreeze_from: int = Field(56, ge=0)
     fine_tune_learning_rate: float = Field(1e-4, gt=0)
