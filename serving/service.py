@@ -18,11 +18,13 @@ meet in the model's batches. Settings come from params.yaml (``$DEEPFAKE_PARAMS`
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -68,6 +70,25 @@ def _upload_name(path: Path) -> str:
     """The client's file name: BentoML stores an upload as ``tmpXXXXXXXX<name>``."""
     name = path.name
     return name[11:] if name.startswith("tmp") and len(name) > 11 else name
+
+
+@contextlib.contextmanager
+def _consumed(*uploads: Path) -> Iterator[None]:
+    """Delete this request's uploads as soon as the endpoint is done with them: BentoML empties its
+    request temp dir only after the response is sent (a client could still see them, a crash keep them).
+    Only files in that dir are touched: called in-process with the caller's own paths, nothing is."""
+    try:
+        yield
+    finally:
+        from bentoml._internal.context import request_temp_dir  # what bentoml.Context.temp_dir returns
+
+        try:
+            request_dir = Path(request_temp_dir())
+        except LookupError:  # no HTTP request: the paths are the caller's files
+            request_dir = None
+        for path in uploads:
+            if request_dir is not None and path.parent == request_dir:
+                path.unlink(missing_ok=True)
 
 
 def _error(exc: ScoringError) -> JSONResponse:
@@ -158,41 +179,45 @@ class DeepfakeDetector:
     @bentoml.api
     def score_video(self, file: Upload, explain: bool = False) -> dict[str, Any]:
         """An mp4/avi/mov/webm clip → label, aggregated probability, per-frame and per-face scores."""
-        try:
-            return self.scorer.score_video(file, _upload_name(file), explain=explain)
-        except ScoringError as exc:
-            return _error(exc)
+        with _consumed(file):
+            try:
+                return self.scorer.score_video(file, _upload_name(file), explain=explain)
+            except ScoringError as exc:
+                return _error(exc)
 
     @bentoml.api
     def score_image(self, file: Upload, crop: bool = False, explain: bool = False) -> dict[str, Any]:
         """A photo or frame (faces detected), or with ``crop=true`` a ready face crop."""
-        try:
-            return self.scorer.score_image(file, _upload_name(file), crop=crop, explain=explain)
-        except ScoringError as exc:
-            return _error(exc)
+        with _consumed(file):
+            try:
+                return self.scorer.score_image(file, _upload_name(file), crop=crop, explain=explain)
+            except ScoringError as exc:
+                return _error(exc)
 
     @bentoml.api
     def score_images(self, files: list[Upload], crop: bool = False) -> dict[str, Any]:
         """Many images in one request, all faces in one model call; a bad image gets its own error."""
         if not files:
             return _error(ScoringError(400, "no_files", "files: send at least one image"))
-        if len(files) > SERVE.max_batch_images:
+        if len(files) > SERVE.max_batch_images:  # BentoML's request temp dir removes them
             return _error(ScoringError(413, "too_many_files", f"files: {len(files)} images is over the "
                                        f"{SERVE.max_batch_images}-image limit of one request"))
-        try:
-            results = self.scorer.score_images(files, [_upload_name(f) for f in files], crop=crop)
-        except ScoringError as exc:  # the request's deadline: bad images get entries, not exceptions
-            return _error(exc)
+        with _consumed(*files):
+            try:
+                results = self.scorer.score_images(files, [_upload_name(f) for f in files], crop=crop)
+            except ScoringError as exc:  # the request's deadline: bad images get entries, not exceptions
+                return _error(exc)
         return {"request_id": results[0].get("request_id", uuid.uuid4().hex) if results else None,
                 "results": results}
 
     @bentoml.api
     def explain(self, file: Upload, crop: bool = False) -> bytes:
         """Grad-CAM overlay (PNG) of the largest face in an image."""
-        try:
-            pngs = self.scorer.explain_pngs(file, _upload_name(file), crop=crop)
-        except ScoringError as exc:
-            return _error(exc)
+        with _consumed(file):
+            try:
+                pngs = self.scorer.explain_pngs(file, _upload_name(file), crop=crop)
+            except ScoringError as exc:
+                return _error(exc)
         return Response(pngs[0], media_type="image/png")
 
     @bentoml.api

@@ -168,3 +168,52 @@ def test_uploads_are_removed_and_requests_logged(server, tmp_path):
     df = read_request_log(tmp / "requests")
     assert len(df) > 0 and set(df["endpoint"]) <= {"score_video", "score_image", "score_images"}
     assert df["embedding"].map(len).eq(8).all() and df["probability"].between(0, 1).all()
+
+
+def _astronaut_face(folder: Path, name: str = "face.jpg") -> Path:
+    """The face of skimage's astronaut as a ready crop (no shared data needed)."""
+    import cv2
+    from skimage import data as skdata
+
+    path = folder / name
+    cv2.imwrite(str(path), cv2.cvtColor(skdata.astronaut()[0:220, 140:330], cv2.COLOR_RGB2BGR))
+    return path
+
+
+def _batch_sizes(metrics: str, method: str = "score") -> tuple[float, float]:
+    """(model calls, calls that held ONE request) from BentoML's adaptive_batch_size histogram."""
+    total = single = 0.0
+    for line in metrics.splitlines():
+        if not line.startswith("bentoml_service_adaptive_batch_size") or f'method_name="{method}"' not in line:
+            continue
+        if line.startswith("bentoml_service_adaptive_batch_size_count"):
+            total += float(line.rsplit(" ", 1)[1])
+        elif 'le="1.0"' in line:
+            single += float(line.rsplit(" ", 1)[1])
+    return total, single
+
+
+def test_concurrent_requests_meet_in_one_model_batch(server, tmp_path):
+    """The front serves serve.threads requests at once, so the crops of several requests reach the
+    model service in one adaptive batch (BentoML's adaptive_batch_size histogram counts requests per call)."""
+    url, _ = server
+    face = _astronaut_face(tmp_path)
+    assert httpx.get(f"{url}/metrics", timeout=10).status_code == 401  # behind the key
+    before = _batch_sizes(httpx.get(f"{url}/metrics", headers=HEADERS, timeout=10).text)
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(lambda _: _post(url, "score_image", face, crop="true"), range(16)))
+    assert all(r.status_code == 200 for r in responses), [r.text[:200] for r in responses]
+    total, single = (a - b for a, b in zip(_batch_sizes(httpx.get(f"{url}/metrics", headers=HEADERS,
+                                                                   timeout=10).text), before, strict=True))
+    assert total > 0 and single < total, f"{total:.0f} model calls, {single:.0f} of them with one request"
+
+
+def test_long_upload_name_is_truncated(server, tmp_path):
+    url, _ = server
+    face = _astronaut_face(tmp_path)
+    long_name = "x" * 250 + ".jpg"
+    with face.open("rb") as fh:
+        r = httpx.post(f"{url}/score_image", files={"file": (long_name, fh)}, data={"crop": "true"},
+                       headers=HEADERS, timeout=600)
+    assert r.status_code == 200, r.text[:300]
+    assert r.json()["file"].endswith(".jpg") and len(r.json()["file"].encode()) <= 200
