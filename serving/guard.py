@@ -1,12 +1,16 @@
 """ASGI middleware in front of the API: upload size limit (413 before the body is read) and an
 optional API key. Health checks always stay open (the orchestrator probes them without a key);
-``/metrics`` (request counts, latencies, model names) needs the key like the API when one is set."""
+``/metrics`` (request counts, latencies, model names) needs the key like the API when one is set.
+:func:`sweep_orphan_uploads` removes uploads that a killed server left behind."""
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import os
+import time
+from pathlib import Path
 from typing import Any
 
 OPEN_PATHS = frozenset({"/readyz", "/livez", "/healthz"})
@@ -72,3 +76,17 @@ class GuardMiddleware:
             if not state["rejected"]:
                 raise
             # the endpoint saw the disconnect we faked after our 413: nothing left to do
+
+
+def sweep_orphan_uploads(temp_root: Path, older_than_s: float) -> int:
+    """Delete uploads a killed server left in BentoML's request temp dirs (``bentoml-request-*``):
+    no live request is older than the request timeout, so an older file belongs to none. The dirs
+    stay (BentoML pools and reuses them). Returns how many files went."""
+    cutoff = time.time() - older_than_s
+    removed = 0
+    for path in temp_root.glob("bentoml-request-*/*"):
+        with contextlib.suppress(FileNotFoundError):  # another worker sweeping at the same time
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+    return removed

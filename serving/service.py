@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,7 +41,7 @@ if (ROOT / "src" / "deepfake_detect").is_dir() and str(ROOT / "src") not in sys.
 
 from deepfake_detect.config import load_params  # noqa: E402
 from deepfake_detect.scoring import ModelInfo, Scorer, ScoringError  # noqa: E402
-from serving.guard import GuardMiddleware  # noqa: E402
+from serving.guard import GuardMiddleware, sweep_orphan_uploads  # noqa: E402
 
 PARAMS = load_params(os.environ.get("DEEPFAKE_PARAMS") or ROOT / "params.yaml")
 SERVE = PARAMS.serve
@@ -142,6 +143,9 @@ class DeepfakeDetector:
         from deepfake_detect.requestlog import RequestLog
         from deepfake_detect.scoring import Scorer
 
+        swept = sweep_orphan_uploads(Path(tempfile.gettempdir()), SERVE.timeout_s)
+        if swept:
+            log.warning("deleted %d upload(s) left in BentoML's request temp dirs by a killed server", swept)
         self.request_log = RequestLog(SERVE.request_log_dir, keep_days=SERVE.request_log_days) \
             if SERVE.request_log else None
         self._scorer: Scorer | None = None

@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from serving.guard import GuardMiddleware
+from serving.guard import GuardMiddleware, sweep_orphan_uploads
 
 
 async def _echo(request: Request) -> JSONResponse:
@@ -62,3 +62,22 @@ def test_metrics_need_the_key_when_one_is_set(monkeypatch):
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", headers={"X-API-Key": "s3cret"}).status_code == 200
     assert client.get("/readyz").status_code == 200  # health checks stay open for the orchestrator
+
+
+def test_uploads_left_by_a_killed_server_are_swept(tmp_path):
+    """A SIGKILL mid-request leaves the upload in BentoML's request temp dir; the next start deletes
+    files older than the request timeout (no live request is that old) and keeps the pooled dirs."""
+    import os
+    import time
+
+    old_dir, live_dir = tmp_path / "bentoml-request-aaa", tmp_path / "bentoml-request-bbb"
+    old_dir.mkdir()
+    live_dir.mkdir()
+    (old_dir / "tmp12345678clip.mp4").write_bytes(b"x")
+    os.utime(old_dir / "tmp12345678clip.mp4", (time.time() - 400, time.time() - 400))
+    (live_dir / "tmp87654321face.jpg").write_bytes(b"y")
+    (tmp_path / "someone-else.txt").write_bytes(b"z")
+    os.utime(tmp_path / "someone-else.txt", (time.time() - 400, time.time() - 400))
+    assert sweep_orphan_uploads(tmp_path, older_than_s=300) == 1
+    assert old_dir.is_dir() and not any(old_dir.iterdir())
+    assert (live_dir / "tmp87654321face.jpg").exists() and (tmp_path / "someone-else.txt").exists()
