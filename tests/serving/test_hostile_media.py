@@ -149,3 +149,29 @@ def test_explain_on_a_non_keras_model_is_422(tmp_path):
         with pytest.raises(ScoringError) as err:
             call()
         assert (err.value.status, err.value.error) == (422, "explain_unavailable") and "sklearn" in err.value.detail
+
+
+@pytest.mark.parametrize(
+    ("serve", "field"),
+    [
+        ({"video_formats": ["mp4", "hls"]}, "serve.video_formats"),
+        ({"deadline_s": 300}, "serve.deadline_s"),
+        ({"request_log_days": 0}, None),
+        ({"request_log_days": 1}, "serve.request_log_days"),
+    ],
+)
+def test_unsafe_serve_settings_are_refused_naming_the_field(tmp_path, serve, field):
+    import yaml
+    from serving_kit import write_test_params
+
+    from deepfake_detect.config import ConfigError, load_params
+
+    path = write_test_params(tmp_path, **serve)
+    raw = yaml.safe_load(path.read_text())
+    raw["drift"]["window_days"] = 3  # the request log must keep what drift reads
+    path.write_text(yaml.safe_dump(raw))
+    if field is None:
+        assert load_params(path).serve.request_log_days == 0
+        return
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+        load_params(path)
