@@ -1,5 +1,6 @@
 """Upload checks before any real work: file size, container and codec, frame rate and count,
-resolution, a per-request pixel budget and deadline, and 8-bit image decoding.
+resolution, a per-request pixel budget and deadline, 8-bit image decoding, and a clip's sampled
+frames decoded by a thread that stops at the deadline.
 
 Every refusal is a :class:`ScoringError` with an HTTP status, a short code and a detail that names
 the upload (never the server's temp path) and the limit, with the ``serve.*`` param behind it.
@@ -7,8 +8,10 @@ the upload (never the server's temp path) and the limit, with the ``serve.*`` pa
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,8 +19,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .config import Params
-from .video import TooManyFramesError, VideoError, VideoInfo, open_container, probe
+from .config import Params, ServeParams
+from .video import TooManyFramesError, VideoError, VideoInfo, iter_sample_frames, open_container, probe
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -257,3 +260,62 @@ def read_image(path: Path, name: str, params: Params, budget: PixelBudget | None
             f"{name}: the header says {width}x{height}, the pixels decode as {bgr.shape[1]}x{bgr.shape[0]}",
         )
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=bgr), channels
+
+
+class FrameDecoder:
+    """A clip's sampled frames, decoded by a thread into a small queue so that detection overlaps
+    decoding. The thread stops at the request's deadline or when the consumer calls :meth:`stop`
+    (an error, a refusal); iterating raises the decoder's error, or the deadline's 504."""
+
+    _END = object()
+
+    def __init__(self, path: Path, serve: ServeParams, deadline: Deadline, name: str):
+        self.seconds = 0.0
+        self._deadline, self._name = deadline, name
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=2 * serve.detect_batch)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(path, serve), name="decode", daemon=True)
+        self._thread.start()
+
+    def _done(self) -> bool:
+        return self._stopped.is_set() or self._deadline.expired()
+
+    def _run(self, path: Path, serve: ServeParams) -> None:
+        frames = iter_sample_frames(path, serve.frames_per_video, serve.video_formats, serve.max_frames)
+        try:
+            t = time.perf_counter()
+            for item in frames:
+                self.seconds += time.perf_counter() - t
+                self._queue.put(item)
+                if self._done():
+                    return
+                t = time.perf_counter()
+            self.seconds += time.perf_counter() - t
+            self._queue.put(self._END)
+        except Exception as exc:  # handed to the consumer, which raises it with the file name
+            self._queue.put(exc)
+        finally:
+            frames.close()  # closes the container even when stopped early
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        while True:
+            try:
+                item = self._queue.get(timeout=max(self._deadline.left(), 0.0))
+            except queue.Empty:
+                self._deadline.check(self._name, "decoding frames")
+                continue
+            if item is self._END:
+                return
+            if isinstance(item, Exception):
+                raise item
+            yield item
+
+    def stop(self) -> None:
+        """Stop the thread: a ``put`` it is blocked in returns once the queue is drained."""
+        self._stopped.set()
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        self._thread.join(timeout=self._deadline.seconds)

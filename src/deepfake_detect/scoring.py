@@ -7,19 +7,20 @@ params exactly as the extract stage does, every face scored, the clip aggregated
 evaluate does, labelled with the promoted threshold. Face detection overlaps decoding (a thread).
 Image: faces detected the same way, or with ``crop=True`` the image is a ready face crop.
 Images with several faces score as their fakest face. No face → ``label`` NO_FACE and
-``probability`` None: never a made-up 0.5. Bad input raises :class:`ScoringError` with an HTTP
-status, a short error code and a detail naming the file and what is wrong.
+``probability`` None: never a made-up 0.5. Uploads are checked first (:mod:`.media`: container
+allow-list, fps and frame caps, pixel budget); a request stops its own work at ``serve.deadline_s``.
+Bad input raises :class:`ScoringError` with an HTTP status, a short error code and a detail naming
+the file (never a server path) and what is wrong.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
-import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,12 +28,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .config import Params, ServeParams
+from .config import Params
 from .faces import Face, crop_face, face_settings, find_faces, find_faces_batch, make_detector
 from .imagestats import crop_stats
 from .media import (
     IMAGE_SUFFIXES,
     Deadline,
+    FrameDecoder,
     PixelBudget,
     ScoringError,
     check_file,
@@ -275,7 +277,7 @@ class Scorer:
         crops: list[FaceCrop] = []
         pending: list[tuple[int, np.ndarray]] = []
         detect_s = 0.0
-        decoder = _FrameDecoder(path, sp, deadline, name)
+        decoder = FrameDecoder(path, sp, deadline, name)
         try:
             for item in decoder:
                 frames.append(item[0])
@@ -586,67 +588,6 @@ class Scorer:
         self._explain(faces, heatmaps, _Timer())
         order = sorted(heatmaps, key=lambda i: -faces[i].box[2] * faces[i].box[3])
         return [base64.b64decode(heatmaps[i]) for i in order]
-
-
-class _FrameDecoder:
-    """A clip's sampled frames, decoded by a thread into a small queue so that detection overlaps
-    decoding. The thread stops at the request's deadline or when the consumer calls :meth:`stop`
-    (an error, a refusal); iterating raises the decoder's error, or the deadline's 504."""
-
-    _END = object()
-
-    def __init__(self, path: Path, serve: ServeParams, deadline: Deadline, name: str):
-        self.seconds = 0.0
-        self._deadline, self._name = deadline, name
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=2 * serve.detect_batch)
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(path, serve), name="decode", daemon=True)
-        self._thread.start()
-
-    def _done(self) -> bool:
-        return self._stopped.is_set() or self._deadline.expired()
-
-    def _run(self, path: Path, serve: ServeParams) -> None:
-        from .video import iter_sample_frames
-
-        frames = iter_sample_frames(path, serve.frames_per_video, serve.video_formats, serve.max_frames)
-        try:
-            t = time.perf_counter()
-            for item in frames:
-                self.seconds += time.perf_counter() - t
-                self._queue.put(item)
-                if self._done():
-                    return
-                t = time.perf_counter()
-            self.seconds += time.perf_counter() - t
-            self._queue.put(self._END)
-        except Exception as exc:  # handed to the consumer, which raises it with the file name
-            self._queue.put(exc)
-        finally:
-            frames.close()  # closes the container even when stopped early
-
-    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
-        while True:
-            try:
-                item = self._queue.get(timeout=max(self._deadline.left(), 0.0))
-            except queue.Empty:
-                self._deadline.check(self._name, "decoding frames")
-                continue
-            if item is self._END:
-                return
-            if isinstance(item, Exception):
-                raise item
-            yield item
-
-    def stop(self) -> None:
-        """Stop the thread: a ``put`` it is blocked in returns once the queue is drained."""
-        self._stopped.set()
-        while True:
-            try:
-                self._queue.get_nowait()
-            except queue.Empty:
-                break
-        self._thread.join(timeout=self._deadline.seconds)
 
 
 def local_scorer(params: Params, model: FaceModel, request_log: Any | None = None) -> Scorer:
