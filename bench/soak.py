@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import signal
 import statistics
 import sys
@@ -195,6 +196,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=71, help="input size of the stand-in Xception")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=BENCH / "results" / "soak.json")
+    ap.add_argument("--keep", action="store_true", help="keep the workspace (server logs, request log, media)")
     args = ap.parse_args()
     import httpx
     import yaml
@@ -290,6 +292,10 @@ def main() -> None:
     )
     for err in result["errors"]:
         print("  error:", err)
+    if args.keep:
+        print(f"workspace kept: {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
