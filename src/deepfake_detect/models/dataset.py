@@ -69,11 +69,17 @@ def make_dataset(
     augment: AugmentParams | None = None,
     seed: int = 42,
     repeat: bool = False,
+    sample_weights: np.ndarray | None = None,
 ):
-    """A ``tf.data.Dataset`` of (images float32 0..255, labels float32) batches, streamed from files."""
+    """A ``tf.data.Dataset`` of (images float32 0..255, labels float32[, weights]) batches, streamed
+    from files."""
     import tensorflow as tf
 
-    ds = tf.data.Dataset.from_tensor_slices((list(paths), np.asarray(labels, np.float32).reshape(-1, 1)))
+    y = np.asarray(labels, np.float32).reshape(-1, 1)
+    if sample_weights is not None:
+        ds = tf.data.Dataset.from_tensor_slices((list(paths), y, np.asarray(sample_weights, np.float32)))
+    else:
+        ds = tf.data.Dataset.from_tensor_slices((list(paths), y))
     if training:
         ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
     if repeat:
@@ -88,12 +94,12 @@ def _decode_and_batch(ds, input_size: int, batch_size: int, augment: AugmentPara
     def _load(path):
         return load_image(path.numpy().decode(), input_size)
 
-    def _map(path, label):
+    def _map(path, label, *weight):
         img = tf.py_function(_load, [path], tf.float32)
         img.set_shape((input_size, input_size, 3))
         if augment is not None:
             img = augment_image(img, augment, seed)
-        return img, label
+        return (img, label, *weight)
 
     ds = ds.map(_map, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

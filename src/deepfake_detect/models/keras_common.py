@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..config import AugmentParams, KerasTrainParams
@@ -84,7 +85,16 @@ def fit_phase(
         train_ds, _ = sampled_dataset(train, cfg.sampling, cfg.input_size, cfg.batch_size, augment=augment,
                                       seed=seed)
         steps, repeat = epoch_steps(train, cfg), True
-    val_ds = make_dataset(val["path"].tolist(), val["y"].to_numpy(), cfg.input_size, cfg.batch_size, training=False)
+    # With balanced training (sampling) the raw output is calibrated to a 50/50 world; val keeps the
+    # data's skew. Weighting val so each class carries half the loss makes val_logloss judge the
+    # model on the world it was trained for (evaluate's calibration then maps it to the real mix);
+    # unweighted, early stopping would pick the epoch whose bias suits the skew, not the best ranker.
+    val_weights = None
+    if cfg.sampling != "as_split":
+        cw = class_weights(val["y"].to_numpy())
+        val_weights = np.array([cw[int(y)] for y in val["y"]], np.float32)
+    val_ds = make_dataset(val["path"].tolist(), val["y"].to_numpy(), cfg.input_size, cfg.batch_size, training=False,
+                          sample_weights=val_weights)
     callbacks = [
         keras.callbacks.EarlyStopping(
             monitor="val_logloss", mode="min", patience=cfg.patience, restore_best_weights=True
