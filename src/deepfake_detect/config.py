@@ -83,7 +83,7 @@ class BalanceParams(Section):
     synth_dir: Path = Path("data/split/synth")
     val_size: float = Field(0.15, ge=0, lt=1)
     test_size: float = Field(0.2, gt=0, lt=1)
-    strategy: Literal["none", "undersample", "oversample", "self_blend"] = "undersample"
+    strategy: Literal["none", "undersample", "oversample", "self_blend"] = "none"
     max_per_group: int = Field(0, ge=0)
 
     @field_validator("test_size")
@@ -99,15 +99,15 @@ class AugmentParams(Section):
     """Training-time augmentations (DFDC winners' set); probabilities are per image."""
 
     flip: bool = True
-    rotation_deg: float = Field(8.0, ge=0, le=45)
-    brightness: float = Field(0.15, ge=0, le=1)
-    contrast: float = Field(0.2, ge=0, le=1)
+    rotation_deg: float = Field(0.0, ge=0, le=45)
+    brightness: float = Field(0.1, ge=0, le=1)
+    contrast: float = Field(0.1, ge=0, le=1)
     jpeg_quality: tuple[int, int] = (60, 100)
-    jpeg_prob: float = Field(0.3, ge=0, le=1)
-    blur_prob: float = Field(0.1, ge=0, le=1)
+    jpeg_prob: float = Field(0.0, ge=0, le=1)
+    blur_prob: float = Field(0.0, ge=0, le=1)
     noise_std: float = Field(4.0, ge=0)
-    noise_prob: float = Field(0.1, ge=0, le=1)
-    cutout_prob: float = Field(0.3, ge=0, le=1)
+    noise_prob: float = Field(0.0, ge=0, le=1)
+    cutout_prob: float = Field(0.0, ge=0, le=1)
     cutout_frac: float = Field(0.3, gt=0, le=1)
 
     @field_validator("jpeg_quality")

@@ -48,7 +48,7 @@ def extracted(tiny_sample: Path, tmp_path_factory):
                      "stats": str(root / "stats.csv")},
         "clean": {"manifest": str(root / "clean.csv"), "dropped": str(root / "dropped.csv")},
         "balance": {"manifest": str(root / "split.csv"), "class_counts": str(root / "counts.csv"),
-                    "synth_dir": str(root / "synth")},
+                    "synth_dir": str(root / "synth"), "strategy": "undersample"},
     })
     manifest, rejects = run_extract(params)
     return params, manifest, rejects
