@@ -35,6 +35,7 @@ demo: install
 ## test: lint, then the whole test suite (real libraries, tiny data)
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 repro: install

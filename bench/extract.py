@@ -36,8 +36,12 @@ def main() -> None:
     ap.add_argument("--videos", type=Path, default=ROOT.parent / "shared" / "data" / "videos")
     ap.add_argument("--frames", type=int, default=8, help="frames sampled per clip (extract.frames_per_video)")
     ap.add_argument("--max-side", type=int, default=640, help="detector input long side (extract.detect_max_side)")
-    ap.add_argument("--naive-detect-frames", type=int, default=12,
-                    help="frames per clip on which naive full-resolution detection is timed, then extrapolated")
+    ap.add_argument(
+        "--naive-detect-frames",
+        type=int,
+        default=12,
+        help="frames per clip on which naive full-resolution detection is timed, then extrapolated",
+    )
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
 
@@ -45,20 +49,36 @@ def main() -> None:
     if not clips:
         raise SystemExit(f"{args.videos}: no .mp4 clips to benchmark")
     detector = make_detector("mtcnn")
-    find_faces_batch(detector, [sample_frames(clips[0], 1)[0][1]], max_side=args.max_side, min_confidence=0.9,
-                     min_face_size=40, max_faces=2)  # warm-up: graph tracing is not per-clip cost
+    find_faces_batch(
+        detector,
+        [sample_frames(clips[0], 1)[0][1]],
+        max_side=args.max_side,
+        min_confidence=0.9,
+        min_face_size=40,
+        max_faces=2,
+    )  # warm-up: graph tracing is not per-clip cost
     total_frames = sum(probe(c).frames for c in clips)
     kw = {"max_side": args.max_side, "min_confidence": 0.9, "min_face_size": 40, "max_faces": 2}
     results: dict[str, dict] = {}
 
     def record(name: str, seconds: float, frames: int, faces: int, note: str = "") -> None:
-        results[name] = {"seconds": round(seconds, 2), "clips_per_s": round(len(clips) / seconds, 3),
-                         "frames_per_s": round(frames / seconds, 2), "faces": faces, "note": note}
-        print(f"{name:<12} {seconds:8.1f} s  {len(clips) / seconds:7.3f} clips/s  {frames / seconds:8.1f} frames/s"
-              f"  faces={faces}  {note}", flush=True)
+        results[name] = {
+            "seconds": round(seconds, 2),
+            "clips_per_s": round(len(clips) / seconds, 3),
+            "frames_per_s": round(frames / seconds, 2),
+            "faces": faces,
+            "note": note,
+        }
+        print(
+            f"{name:<12} {seconds:8.1f} s  {len(clips) / seconds:7.3f} clips/s  {frames / seconds:8.1f} frames/s"
+            f"  faces={faces}  {note}",
+            flush=True,
+        )
 
-    print(f"{len(clips)} clips, {total_frames} frames in all, {args.frames} sampled per clip, "
-          f"{os.cpu_count()} CPU cores\n")
+    print(
+        f"{len(clips)} clips, {total_frames} frames in all, {args.frames} sampled per clip, "
+        f"{os.cpu_count()} CPU cores\n"
+    )
 
     t0 = time.perf_counter()
     n = sum(len(list(iter_sample_frames(c, args.frames))) for c in clips)
@@ -88,13 +108,20 @@ def main() -> None:
         per_frame = (time.perf_counter() - t0) / len(timed)
         detect_s += per_frame * len(frames)
         detect_frames += len(timed)
-    record("naive", decode_s + detect_s, total_frames, naive_faces,
-           f"decode all ({decode_s:.1f} s measured) + full-res MTCNN on every frame "
-           f"({detect_s:.0f} s, extrapolated from {detect_frames} frames)")
+    record(
+        "naive",
+        decode_s + detect_s,
+        total_frames,
+        naive_faces,
+        f"decode all ({decode_s:.1f} s measured) + full-res MTCNN on every frame "
+        f"({detect_s:.0f} s, extrapolated from {detect_frames} frames)",
+    )
 
     ours = results["ours"]["seconds"]
-    print(f"\nours vs naive: {results['naive']['seconds'] / ours:.0f}x faster per clip; "
-          f"ours vs decode floor: {ours / results['floor']['seconds']:.1f}x the floor")
+    print(
+        f"\nours vs naive: {results['naive']['seconds'] / ours:.0f}x faster per clip; "
+        f"ours vs decode floor: {ours / results['floor']['seconds']:.1f}x the floor"
+    )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 

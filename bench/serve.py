@@ -51,10 +51,24 @@ def build_xception(folder: Path, size: int = 224) -> Path:
     out = layers.Dense(1, activation="sigmoid", name="p_fake")(x)
     folder.mkdir(parents=True, exist_ok=True)
     keras.Model(inp, out, name="xception").save(folder / "model.keras")
-    (folder / "record.json").write_text(json.dumps({
-        "name": "xception", "tag": "bench-xception-224", "family": "keras", "artifact": "model.keras",
-        "input_size": size, "threshold": 0.5, "metrics": {}, "params": {}, "data_version": "bench",
-        "git_rev": "bench", "created": time.strftime("%Y-%m-%dT%H:%M:%SZ"), "embedding_layer": "pooled"}))
+    (folder / "record.json").write_text(
+        json.dumps(
+            {
+                "name": "xception",
+                "tag": "bench-xception-224",
+                "family": "keras",
+                "artifact": "model.keras",
+                "input_size": size,
+                "threshold": 0.5,
+                "metrics": {},
+                "params": {},
+                "data_version": "bench",
+                "git_rev": "bench",
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "embedding_layer": "pooled",
+            }
+        )
+    )
     return folder
 
 
@@ -89,8 +103,12 @@ def run_load(call, items: list, concurrency: int) -> dict[str, float]:
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(one, items))
     wall = time.perf_counter() - t0
-    return {"images_per_s": round(len(items) / wall, 2), "p50_ms": round(pct(lat, 50) * 1000, 1),
-            "p95_ms": round(pct(lat, 95) * 1000, 1), "n": len(items)}
+    return {
+        "images_per_s": round(len(items) / wall, 2),
+        "p50_ms": round(pct(lat, 50) * 1000, 1),
+        "p95_ms": round(pct(lat, 95) * 1000, 1),
+        "n": len(items),
+    }
 
 
 def start_server(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
@@ -98,9 +116,22 @@ def start_server(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen,
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     log = log_path.open("w")
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "bentoml"), "serve", "serving.service:DeepfakeDetector",
-                             "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "bentoml"),
+            "serve",
+            "serving.service:DeepfakeDetector",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     import httpx
 
@@ -115,8 +146,6 @@ def start_server(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen,
             pass
         time.sleep(1)
     raise RuntimeError(f"server not ready in 600 s; see {log_path}")
-
-
 
 
 def naive_clip(scorer, clip: Path, max_frames: int) -> dict[str, float]:
@@ -139,9 +168,14 @@ def naive_clip(scorer, clip: Path, max_frames: int) -> dict[str, float]:
         scorer.score_fn(np.stack([cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA) for c in crops]))
     model_s = time.perf_counter() - t
     scale = len(frames) / len(subset)
-    return {"frames": len(frames), "frames_measured": len(subset), "decode_s": round(decode_s, 2),
-            "detect_s": round(detect_s * scale, 2), "model_s": round(model_s * scale, 2),
-            "total_s": round(decode_s + (detect_s + model_s) * scale, 2)}
+    return {
+        "frames": len(frames),
+        "frames_measured": len(subset),
+        "decode_s": round(decode_s, 2),
+        "detect_s": round(detect_s * scale, 2),
+        "model_s": round(model_s * scale, 2),
+        "total_s": round(decode_s + (detect_s + model_s) * scale, 2),
+    }
 
 
 def main() -> None:
@@ -164,8 +198,11 @@ def main() -> None:
 
     params = load_params(ROOT / "params.yaml")
     work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
-    model_dir = args.model_dir or (ROOT / params.promote.dir if (ROOT / params.promote.dir / "record.json").exists()
-                                   else build_xception(work / "xception224"))
+    model_dir = args.model_dir or (
+        ROOT / params.promote.dir
+        if (ROOT / params.promote.dir / "record.json").exists()
+        else build_xception(work / "xception224")
+    )
     model = load_face_model(model_dir)
     scorer = local_scorer(params, model)
     face_files = sorted(args.faces.glob("*.jpg"))[: args.requests]
@@ -176,13 +213,22 @@ def main() -> None:
     crops_in = [cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA) for c in crops]
     model.score(np.stack(crops_in[:1]))
     model.score(np.stack(crops_in[:2]))  # trace once for a generic batch size
-    results: dict = {"model": model.info.tag, "input_size": size, "cpu_count": os.cpu_count(),
-                     "load_avg_start": os.getloadavg(), "in_process": {}, "http": {}, "clip": {}}
+    results: dict = {
+        "model": model.info.tag,
+        "input_size": size,
+        "cpu_count": os.cpu_count(),
+        "load_avg_start": os.getloadavg(),
+        "in_process": {},
+        "http": {},
+        "clip": {},
+    }
 
     t = time.perf_counter()
     model.score(np.stack(crops_in))
-    results["in_process"]["one_batched_call"] = {"images_per_s": round(len(crops_in) / (time.perf_counter() - t), 2),
-                                                 "n": len(crops_in)}
+    results["in_process"]["one_batched_call"] = {
+        "images_per_s": round(len(crops_in) / (time.perf_counter() - t), 2),
+        "n": len(crops_in),
+    }
     for c in args.concurrency:
         results["in_process"][f"c{c}"] = run_load(lambda x: model.score(x[None]), crops_in, c)
         print("in-process", c, results["in_process"][f"c{c}"], flush=True)
@@ -193,9 +239,13 @@ def main() -> None:
         r = scorer.score_video(args.clip)
         clip_runs.append(r["timings"])
     best = min(clip_runs, key=lambda x: x["total_s"])
-    results["clip"] = {"file": args.clip.name, "frames_sampled": params.serve.frames_per_video,
-                       "service_path_in_process_s": round(statistics.median(x["total_s"] for x in clip_runs), 2),
-                       "service_path_best": best, "dfdc_budget_s": DFDC_BUDGET_S}
+    results["clip"] = {
+        "file": args.clip.name,
+        "frames_sampled": params.serve.frames_per_video,
+        "service_path_in_process_s": round(statistics.median(x["total_s"] for x in clip_runs), 2),
+        "service_path_best": best,
+        "dfdc_budget_s": DFDC_BUDGET_S,
+    }
     print("clip service path", results["clip"], flush=True)
     results["clip"]["naive_every_frame"] = naive_clip(scorer, args.clip, args.naive_frames)
     print("clip naive", results["clip"]["naive_every_frame"], flush=True)
@@ -238,8 +288,10 @@ def main() -> None:
 
 
 def print_table(r: dict) -> None:
-    print(f"\nmodel {r['model']} ({r['input_size']} px), {r['cpu_count']} CPUs, load avg at start "
-          f"{r['load_avg_start'][0]:.1f}, end {r['load_avg_end'][0]:.1f}\n")
+    print(
+        f"\nmodel {r['model']} ({r['input_size']} px), {r['cpu_count']} CPUs, load avg at start "
+        f"{r['load_avg_start'][0]:.1f}, end {r['load_avg_end'][0]:.1f}\n"
+    )
     print("| face crops | images/s | p50 ms | p95 ms |\n|---|---|---|---|")
     print(f"| in-process, one batched call | {r['in_process']['one_batched_call']['images_per_s']} | | |")
     for key in r["in_process"]:
@@ -254,8 +306,9 @@ def print_table(r: dict) -> None:
     if "http_s" in c:
         print(f"| service path through HTTP, median | {c['http_s']} |")
     n = c["naive_every_frame"]
-    print(f"| naive: every frame ({n['frames']}; detection+model measured on {n['frames_measured']}) | "
-          f"{n['total_s']} |")
+    print(
+        f"| naive: every frame ({n['frames']}; detection+model measured on {n['frames_measured']}) | {n['total_s']} |"
+    )
     print(f"| DFDC kernel budget (GPU) | {c['dfdc_budget_s']} |")
     print(f"\nbest service-path run: {c['service_path_best']}")
 

@@ -21,9 +21,22 @@ from airflow.sdk.exceptions import AirflowSkipException
 DRIFT = ops.section("drift")
 RETRAIN = ops.section("retrain")
 DRIFT_ASSET = Asset(DRIFT.get("asset", "deepfake_drift"))
-FIGURES = ("drift_detected", "signals", "share_drifted_columns", "drifted_columns", "embedding_drift_score",
-           "embedding_drift", "prediction_drift", "prediction_drift_score", "n_reference", "n_current",
-           "window", "report_html", "report_json", "status")
+FIGURES = (
+    "drift_detected",
+    "signals",
+    "share_drifted_columns",
+    "drifted_columns",
+    "embedding_drift_score",
+    "embedding_drift",
+    "prediction_drift",
+    "prediction_drift_score",
+    "n_reference",
+    "n_current",
+    "window",
+    "report_html",
+    "report_json",
+    "status",
+)
 
 
 @dag(

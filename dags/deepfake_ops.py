@@ -22,8 +22,14 @@ from typing import Any
 import yaml
 
 log = logging.getLogger("deepfake.dags")
-TELEMETRY_OFF = {"BENTOML_DO_NOT_TRACK": "true", "DO_NOT_TRACK": "1", "DVC_NO_ANALYTICS": "1",
-                 "SCARF_ANALYTICS": "false", "GX_ANALYTICS_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}
+TELEMETRY_OFF = {
+    "BENTOML_DO_NOT_TRACK": "true",
+    "DO_NOT_TRACK": "1",
+    "DVC_NO_ANALYTICS": "1",
+    "SCARF_ANALYTICS": "false",
+    "GX_ANALYTICS_ENABLED": "false",
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+}
 # only when params.yaml cannot be read or has no dags.task_env (params.yaml holds the real list)
 FALLBACK_TASK_ENV = ("PATH", "HOME", "LANG", "TZ", "DEEPFAKE_PROJECT_DIR", "DEEPFAKE_PARAMS", "DEEPFAKE_VENV")
 
@@ -98,8 +104,10 @@ def extract_parts() -> list[str]:
     if json.loads(status) == {}:
         log.info("extract is up to date: nothing to fan out")
         return []
-    code = ("import json; from deepfake_detect.config import load_params; "
-            "from deepfake_detect.stages.extract import list_parts; print(json.dumps(list_parts(load_params())))")
+    code = (
+        "import json; from deepfake_detect.config import load_params; "
+        "from deepfake_detect.stages.extract import list_parts; print(json.dumps(list_parts(load_params())))"
+    )
     return json.loads(run("python", "-c", code).stdout.strip().splitlines()[-1])
 
 
@@ -113,6 +121,11 @@ def last_json_line(text: str) -> dict[str, Any]:
 def log_failure(context: dict[str, Any]) -> None:
     """on_failure_callback: one clear line naming the DAG, task, try, run and the error."""
     ti = context.get("task_instance") or context.get("ti")
-    log.error("DEEPFAKE TASK FAILED dag=%s task=%s try=%s run=%s error=%s",
-              getattr(ti, "dag_id", "?"), getattr(ti, "task_id", "?"), getattr(ti, "try_number", "?"),
-              getattr(ti, "run_id", "?"), context.get("exception"))
+    log.error(
+        "DEEPFAKE TASK FAILED dag=%s task=%s try=%s run=%s error=%s",
+        getattr(ti, "dag_id", "?"),
+        getattr(ti, "task_id", "?"),
+        getattr(ti, "try_number", "?"),
+        getattr(ti, "run_id", "?"),
+        context.get("exception"),
+    )

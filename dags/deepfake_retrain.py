@@ -119,13 +119,15 @@ def deepfake_retrain():
         url = RETRAIN.get("serving_reload_url") or ""
         summary = json.dumps(outcome or {"promotion": "skipped"}, default=str)
         if not url:
-            ops.log.info("retrain finished; serving loads deepfake-detector:latest on its next (rolling) "
-                         "restart: %s", summary)
+            ops.log.info(
+                "retrain finished; serving loads deepfake-detector:latest on its next (rolling) restart: %s", summary
+            )
             return "logged"
         import urllib.request
 
-        req = urllib.request.Request(url, data=summary.encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            url, data=summary.encode(), method="POST", headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(req, timeout=30) as resp:
             ops.log.info("serving notified at %s: HTTP %s", url, resp.status)
         return f"notified {url}"

@@ -62,9 +62,20 @@ def train_small_cnn(folder: Path, crops: list[np.ndarray], labels: np.ndarray, s
     model.fit(x, labels, epochs=epochs, batch_size=32, class_weight=weights, verbose=2)
     folder.mkdir(parents=True, exist_ok=True)
     model.save(folder / "model.keras")
-    record = {"name": "measure_cnn", "tag": "measure_cnn", "family": "keras", "artifact": "model.keras",
-              "input_size": size, "threshold": 0.5, "metrics": {}, "params": {"epochs": epochs},
-              "data_version": "deepfake-faces", "git_rev": "", "created": "", "embedding_layer": "pooled"}
+    record = {
+        "name": "measure_cnn",
+        "tag": "measure_cnn",
+        "family": "keras",
+        "artifact": "model.keras",
+        "input_size": size,
+        "threshold": 0.5,
+        "metrics": {},
+        "params": {"epochs": epochs},
+        "data_version": "deepfake-faces",
+        "git_rev": "",
+        "created": "",
+        "embedding_layer": "pooled",
+    }
     (folder / "record.json").write_text(json.dumps(record))
     return folder
 
@@ -116,17 +127,29 @@ def main() -> None:
         for w in range(args.windows):
             rows = pool.sample(n=args.window_size, random_state=100 + w)
             crops = [read_rgb(x) for x in rows["path"]]
-            for name, cur in (("same", crops), ("blur_jpeg12", [degrade(c) for c in crops]),
-                              ("darker_0.6", [relight(c, 0.6) for c in crops])):
+            for name, cur in (
+                ("same", crops),
+                ("blur_jpeg12", [degrade(c) for c in crops]),
+                ("darker_0.6", [relight(c, 0.6) for c in crops]),
+            ):
                 if name != "same" and w >= 5:
                     continue  # 5 shifted windows are plenty; false alarms need the many
-                r = compare(reference, features_from_crops(predictor, cur), dp, {"window": w}, out_dir,
-                            stem=f"{name}-{w}", html=False).result
+                r = compare(
+                    reference,
+                    features_from_crops(predictor, cur),
+                    dp,
+                    {"window": w},
+                    out_dir,
+                    stem=f"{name}-{w}",
+                    html=False,
+                ).result
                 results[name].append(r)
         videos = SHARED / "videos"
         vmeta = json.loads((videos / "metadata.json").read_text())
-        for name, pick in (("ffpp_clips", lambda n: n.startswith("ffpp_")),
-                           ("dfdc_clips", lambda n: not n.startswith("ffpp_"))):
+        for name, pick in (
+            ("ffpp_clips", lambda n: n.startswith("ffpp_")),
+            ("dfdc_clips", lambda n: not n.startswith("ffpp_")),
+        ):
             files = [videos / n for n in vmeta if pick(n)]
             cur = current_from_media(files, predictor, p.extract, dp)
             r = compare(reference, cur, dp, {"files": [f.name for f in files]}, out_dir, stem=name, html=False).result
@@ -141,13 +164,24 @@ def main() -> None:
             "median_share_drifted_columns": float(np.median([r["share_drifted_columns"] or 0 for r in rs])),
             "median_embedding_score": float(np.median([r["embedding_drift_score"] or 0 for r in rs])),
             "n_current": [r["n_current"] for r in rs][:3],
-            "per_window": [{"signals": r["signals"], "drifted_columns": r["drifted_columns"],
-                            "embedding_drift_score": r["embedding_drift_score"],
-                            "prediction_drift_score": r["prediction_drift_score"]} for r in rs],
+            "per_window": [
+                {
+                    "signals": r["signals"],
+                    "drifted_columns": r["drifted_columns"],
+                    "embedding_drift_score": r["embedding_drift_score"],
+                    "prediction_drift_score": r["prediction_drift_score"],
+                }
+                for r in rs
+            ],
         }
-    out = {"settings": dp.model_dump(mode="json"), "model": "given" if args.model else "small CNN trained here",
-           "reference_size": len(reference), "window_size": args.window_size, "seconds": round(time.time() - t0),
-           "summary": summary}
+    out = {
+        "settings": dp.model_dump(mode="json"),
+        "model": "given" if args.model else "small CNN trained here",
+        "reference_size": len(reference),
+        "window_size": args.window_size,
+        "seconds": round(time.time() - t0),
+        "summary": summary,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2))
     print(json.dumps({k: {x: y for x, y in v.items() if x != "per_window"} for k, v in summary.items()}, indent=1))

@@ -19,9 +19,17 @@ API_KEY_HEADER = b"x-api-key"
 
 async def _send_json(send: Any, status: int, error: str, detail: str) -> None:
     body = json.dumps({"error": error, "detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -43,8 +51,12 @@ class GuardMiddleware:
             return
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await _send_json(send, 413, "too_large", f"request body of {int(length) / 1e6:.1f} MB is over the "
-                             f"{self.max_bytes / 1e6:.0f} MB upload limit")
+            await _send_json(
+                send,
+                413,
+                "too_large",
+                f"request body of {int(length) / 1e6:.1f} MB is over the {self.max_bytes / 1e6:.0f} MB upload limit",
+            )
             return
         if scope.get("method") not in ("POST", "PUT"):
             await self.app(scope, receive, send)
@@ -58,8 +70,12 @@ class GuardMiddleware:
                 if state["seen"] > self.max_bytes and not state["rejected"]:
                     state["rejected"] = True
                     if not state["started"]:
-                        await _send_json(send, 413, "too_large",
-                                         f"request body is over the {self.max_bytes / 1e6:.0f} MB upload limit")
+                        await _send_json(
+                            send,
+                            413,
+                            "too_large",
+                            f"request body is over the {self.max_bytes / 1e6:.0f} MB upload limit",
+                        )
                     return {"type": "http.disconnect"}
             return message
 

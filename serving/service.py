@@ -109,8 +109,9 @@ class FaceModel:
         size = self.model.info.input_size
         for n in (1, 2):  # trace the predict function for a generic batch size before traffic
             self.model.score(np.zeros((n, size, size, 3), np.uint8))
-        log.info("loaded %s (%s) threshold=%.4f", self.model.info.tag, self.model.info.bento_tag,
-                 self.model.info.threshold)
+        log.info(
+            "loaded %s (%s) threshold=%.4f", self.model.info.tag, self.model.info.bento_tag, self.model.info.threshold
+        )
 
     @bentoml.api(batchable=True, max_batch_size=SERVE.batch_max_size, max_latency_ms=SERVE.batch_max_latency_ms)
     def score(self, crops: np.ndarray) -> np.ndarray:
@@ -126,12 +127,21 @@ class FaceModel:
     @bentoml.api
     def model_info(self) -> dict[str, Any]:
         i = self.model.info
-        return {"tag": i.tag, "threshold": i.threshold, "input_size": i.input_size, "family": i.family,
-                "bento_tag": i.bento_tag}
+        return {
+            "tag": i.tag,
+            "threshold": i.threshold,
+            "input_size": i.input_size,
+            "family": i.family,
+            "bento_tag": i.bento_tag,
+        }
 
 
-@bentoml.service(name="deepfake_detector", workers=SERVE.workers, threads=SERVE.threads,
-                 traffic={"timeout": SERVE.timeout_s, "max_concurrency": SERVE.max_concurrency})
+@bentoml.service(
+    name="deepfake_detector",
+    workers=SERVE.workers,
+    threads=SERVE.threads,
+    traffic={"timeout": SERVE.timeout_s, "max_concurrency": SERVE.max_concurrency},
+)
 class DeepfakeDetector:
     """HTTP front: media checks, frame sampling, face detection, aggregation, request log."""
 
@@ -146,16 +156,21 @@ class DeepfakeDetector:
         swept = sweep_orphan_uploads(Path(tempfile.gettempdir()), SERVE.timeout_s)
         if swept:
             log.warning("deleted %d upload(s) left in BentoML's request temp dirs by a killed server", swept)
-        self.request_log = RequestLog(SERVE.request_log_dir, keep_days=SERVE.request_log_days) \
-            if SERVE.request_log else None
+        self.request_log = (
+            RequestLog(SERVE.request_log_dir, keep_days=SERVE.request_log_days) if SERVE.request_log else None
+        )
         self._scorer: Scorer | None = None
         self._lock = threading.Lock()
         # the face detector is built and warmed now; the model's facts come on first use (the
         # dependency's client is only connected once this service has started)
         self._detector_warm = Scorer(PARAMS, ModelInfo("?", 0.5, 1, "?"), self._score)
         self._detector_warm.detect(np.zeros((360, 640, 3), np.uint8))
-        log.info("deepfake_detector: frames/video=%d, upload limit %.0f MB, API key %s", SERVE.frames_per_video,
-                 SERVE.max_upload_mb, "required" if os.environ.get(SERVE.api_key_env) else "off")
+        log.info(
+            "deepfake_detector: frames/video=%d, upload limit %.0f MB, API key %s",
+            SERVE.frames_per_video,
+            SERVE.max_upload_mb,
+            "required" if os.environ.get(SERVE.api_key_env) else "off",
+        )
 
     @bentoml.on_shutdown
     def close_request_log(self) -> None:
@@ -168,8 +183,14 @@ class DeepfakeDetector:
         with self._lock:
             if self._scorer is None:
                 info = ModelInfo(**self.face_model.model_info())
-                self._scorer = Scorer(PARAMS, info, self._score, explain_fn=self._explain,
-                                      request_log=self.request_log, detector=self._detector_warm.detector)
+                self._scorer = Scorer(
+                    PARAMS,
+                    info,
+                    self._score,
+                    explain_fn=self._explain,
+                    request_log=self.request_log,
+                    detector=self._detector_warm.detector,
+                )
                 log.info("serving model %s (%s), threshold %.4f", info.tag, info.bento_tag, info.threshold)
             return self._scorer
 
@@ -204,15 +225,19 @@ class DeepfakeDetector:
         if not files:
             return _error(ScoringError(400, "no_files", "files: send at least one image"))
         if len(files) > SERVE.max_batch_images:  # BentoML's request temp dir removes them
-            return _error(ScoringError(413, "too_many_files", f"files: {len(files)} images is over the "
-                                       f"{SERVE.max_batch_images}-image limit of one request"))
+            return _error(
+                ScoringError(
+                    413,
+                    "too_many_files",
+                    f"files: {len(files)} images is over the {SERVE.max_batch_images}-image limit of one request",
+                )
+            )
         with _consumed(*files):
             try:
                 results = self.scorer.score_images(files, [_upload_name(f) for f in files], crop=crop)
             except ScoringError as exc:  # the request's deadline: bad images get entries, not exceptions
                 return _error(exc)
-        return {"request_id": results[0].get("request_id", uuid.uuid4().hex) if results else None,
-                "results": results}
+        return {"request_id": results[0].get("request_id", uuid.uuid4().hex) if results else None, "results": results}
 
     @bentoml.api
     def explain(self, file: Upload, crop: bool = False) -> bytes:
@@ -227,11 +252,19 @@ class DeepfakeDetector:
     @bentoml.api
     def model(self) -> dict[str, Any]:
         """The model being served and the limits it enforces."""
-        return {**json.loads(json.dumps(self.scorer.info.__dict__)), "frames_per_video": SERVE.frames_per_video,
-                "max_upload_mb": SERVE.max_upload_mb, "max_duration_s": SERVE.max_duration_s,
-                "max_fps": SERVE.max_fps, "max_frames": SERVE.max_frames, "deadline_s": SERVE.deadline_s,
-                "video_formats": SERVE.video_formats, "aggregation": PARAMS.evaluate.video_aggregation}
+        return {
+            **json.loads(json.dumps(self.scorer.info.__dict__)),
+            "frames_per_video": SERVE.frames_per_video,
+            "max_upload_mb": SERVE.max_upload_mb,
+            "max_duration_s": SERVE.max_duration_s,
+            "max_fps": SERVE.max_fps,
+            "max_frames": SERVE.max_frames,
+            "deadline_s": SERVE.deadline_s,
+            "video_formats": SERVE.video_formats,
+            "aggregation": PARAMS.evaluate.video_aggregation,
+        }
 
 
-DeepfakeDetector.add_asgi_middleware(GuardMiddleware, max_bytes=int(SERVE.max_upload_mb * 1e6),
-                                     api_key_env=SERVE.api_key_env)
+DeepfakeDetector.add_asgi_middleware(
+    GuardMiddleware, max_bytes=int(SERVE.max_upload_mb * 1e6), api_key_env=SERVE.api_key_env
+)

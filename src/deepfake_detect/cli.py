@@ -13,8 +13,12 @@ from typing import Annotated
 
 import typer
 
-for _var, _value in (("BENTOML_DO_NOT_TRACK", "true"), ("DO_NOT_TRACK", "1"), ("DVC_NO_ANALYTICS", "1"),
-                     ("TF_CPP_MIN_LOG_LEVEL", "2")):
+for _var, _value in (
+    ("BENTOML_DO_NOT_TRACK", "true"),
+    ("DO_NOT_TRACK", "1"),
+    ("DVC_NO_ANALYTICS", "1"),
+    ("TF_CPP_MIN_LOG_LEVEL", "2"),
+):
     os.environ.setdefault(_var, _value)
 
 app = typer.Typer(
@@ -23,8 +27,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-data_app = typer.Typer(help="Raw data: the embedded sample, Kaggle downloads, layout checks.",
-                       no_args_is_help=True)
+data_app = typer.Typer(help="Raw data: the embedded sample, Kaggle downloads, layout checks.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
 ParamsOpt = Annotated[Path | None, typer.Option("--params", help="params.yaml to use (default: ./params.yaml)")]
@@ -123,8 +126,10 @@ def data_layout(
     except LayoutError as exc:
         raise _fail(exc, 2) from exc
     n_fake = sum(1 for i in items if i.label == "FAKE")
-    typer.echo(f"{folder}: {layout}: {len(items)} items ({n_fake} FAKE, {len(items) - n_fake} REAL), "
-               f"{len({i.group for i in items})} groups, {len(rejects)} rejected")
+    typer.echo(
+        f"{folder}: {layout}: {len(items)} items ({n_fake} FAKE, {len(items) - n_fake} REAL), "
+        f"{len({i.group for i in items})} groups, {len(rejects)} rejected"
+    )
     for r in rejects[:20]:
         typer.echo(f"  rejected {r.path}: {r.reason}")
 
@@ -150,8 +155,13 @@ def extract(
 
 @app.command()
 def validate(
-    split: Annotated[bool, typer.Option("--split", help="Check the split manifest (after balance) instead: "
-                                        "no group on two sides, both classes in test.")] = False,
+    split: Annotated[
+        bool,
+        typer.Option(
+            "--split",
+            help="Check the split manifest (after balance) instead: no group on two sides, both classes in test.",
+        ),
+    ] = False,
     params: ParamsOpt = None,
 ) -> None:
     """Great Expectations suite over the manifest and crop image statistics; stops on a hard failure.
@@ -199,18 +209,29 @@ def _utc(value: str | None, name: str):
 
 @app.command()
 def drift(
-    media: Annotated[list[Path] | None, typer.Option(
-        "--media", help="Files/folders scored on the fly as the current window (not the request log).")] = None,
-    reference_media: Annotated[list[Path] | None, typer.Option(
-        "--reference-media", help="Files/folders to use as the reference (instead of the split manifest).")] = None,
+    media: Annotated[
+        list[Path] | None,
+        typer.Option("--media", help="Files/folders scored on the fly as the current window (not the request log)."),
+    ] = None,
+    reference_media: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--reference-media", help="Files/folders to use as the reference (instead of the split manifest)."
+        ),
+    ] = None,
     crops: Annotated[bool, typer.Option("--crops", help="Media are ready face crops (no face detection).")] = False,
     start: Annotated[str | None, typer.Option(help="Request-log window start (ISO-8601, UTC by default).")] = None,
     end: Annotated[str | None, typer.Option(help="Request-log window end (default: now).")] = None,
     model: Annotated[Path | None, typer.Option(help="Model folder (default: promote.dir).")] = None,
     out: Annotated[Path | None, typer.Option(help="Report folder (default: drift.report_dir).")] = None,
     fail_on_drift: Annotated[bool, typer.Option("--fail-on-drift", help="Exit 3 when drift is detected.")] = False,
-    html: Annotated[bool, typer.Option("--html/--no-html", help="Write the HTML report (its embedding picture "
-                                       "is a t-SNE: minutes on a CPU for big windows).")] = True,
+    html: Annotated[
+        bool,
+        typer.Option(
+            "--html/--no-html",
+            help="Write the HTML report (its embedding picture is a t-SNE: minutes on a CPU for big windows).",
+        ),
+    ] = True,
     params: ParamsOpt = None,
 ) -> None:
     """Evidently drift report: the training side (drift.reference_split crops scored by the promoted model)
@@ -225,13 +246,32 @@ def drift(
 
     p = _params(params)
     try:
-        outcome = drift_report(p, model=model, media=media, crops=crops, reference_media=reference_media,
-                               start=_utc(start, "start"), end=_utc(end, "end"), out_dir=out, html=html)
+        outcome = drift_report(
+            p,
+            model=model,
+            media=media,
+            crops=crops,
+            reference_media=reference_media,
+            start=_utc(start, "start"),
+            end=_utc(end, "end"),
+            out_dir=out,
+            html=html,
+        )
     except (DriftInputError, ModelLoadError, FileNotFoundError) as exc:
         raise _fail(exc, 2) from exc
     r = outcome.result
-    keys = ("drift_detected", "signals", "share_drifted_columns", "embedding_drift_score", "prediction_drift",
-            "n_reference", "n_current", "status", "report_html", "report_json")
+    keys = (
+        "drift_detected",
+        "signals",
+        "share_drifted_columns",
+        "embedding_drift_score",
+        "prediction_drift",
+        "n_reference",
+        "n_current",
+        "status",
+        "report_html",
+        "report_json",
+    )
     typer.echo(_json.dumps({k: r.get(k) for k in keys}))
     if fail_on_drift and outcome.drift_detected:
         raise typer.Exit(3)
@@ -316,13 +356,25 @@ def score(
     paths: Annotated[list[Path], typer.Argument(help="Video / image files and folders (searched recursively).")],
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file on stdout.")] = False,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Also write one CSV row per file here.")] = None,
-    explain: Annotated[Path | None, typer.Option("--explain", help="Write Grad-CAM PNG overlays of the "
-                                                 "faces into this folder.")] = None,
-    model_dir: Annotated[Path | None, typer.Option("--model-dir", help="A model folder (record.json + artifact) "
-                                                   "instead of the BentoML store's serve.model_tag.")] = None,
+    explain: Annotated[
+        Path | None, typer.Option("--explain", help="Write Grad-CAM PNG overlays of the faces into this folder.")
+    ] = None,
+    model_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--model-dir",
+            help="A model folder (record.json + artifact) instead of the BentoML store's serve.model_tag.",
+        ),
+    ] = None,
     crop: Annotated[bool, typer.Option("--crop", help="Images are ready face crops (no detection).")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Let --csv replace an existing file and --explain "
-                                        "write into a non-empty folder (inputs are never overwritten).")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Let --csv replace an existing file and --explain "
+            "write into a non-empty folder (inputs are never overwritten).",
+        ),
+    ] = False,
     params: ParamsOpt = None,
 ) -> None:
     """Score videos and images locally, through the same code as the BentoML service: sampled frames,
@@ -341,8 +393,16 @@ def score(
     except (FileNotFoundError, OSError, ValueError) as exc:
         raise _fail(exc, 2) from exc
     try:
-        results = run_scan(p, local_scorer(p, model), paths, as_json=as_json, csv_path=csv_out,
-                           explain_dir=explain, crop=crop, force=force)
+        results = run_scan(
+            p,
+            local_scorer(p, model),
+            paths,
+            as_json=as_json,
+            csv_path=csv_out,
+            explain_dir=explain,
+            crop=crop,
+            force=force,
+        )
     except ScanInputError as exc:
         raise _fail(exc, 2) from exc
     if any(r["label"] == "ERROR" for r in results):

@@ -267,10 +267,35 @@ class DagsParams(Section):
 
     task_env: list[str] = Field(
         [
-            "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_*", "TZ", "TMPDIR", "DEEPFAKE_PROJECT_DIR",
-            "DEEPFAKE_PARAMS", "DEEPFAKE_VENV", "DVC_*", "BENTOML_*", "AWS_*", "GIT_*", "SSL_CERT_FILE",
-            "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy",
-            "https_proxy", "no_proxy", "CUDA_*", "NVIDIA_*", "LD_LIBRARY_PATH", "TF_*", "KERAS_*",
+            "PATH",
+            "HOME",
+            "USER",
+            "LOGNAME",
+            "LANG",
+            "LC_*",
+            "TZ",
+            "TMPDIR",
+            "DEEPFAKE_PROJECT_DIR",
+            "DEEPFAKE_PARAMS",
+            "DEEPFAKE_VENV",
+            "DVC_*",
+            "BENTOML_*",
+            "AWS_*",
+            "GIT_*",
+            "SSL_CERT_FILE",
+            "SSL_CERT_DIR",
+            "REQUESTS_CA_BUNDLE",
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "NO_PROXY",
+            "http_proxy",
+            "https_proxy",
+            "no_proxy",
+            "CUDA_*",
+            "NVIDIA_*",
+            "LD_LIBRARY_PATH",
+            "TF_*",
+            "KERAS_*",
             "OMP_NUM_THREADS",
         ],
         min_length=1,
@@ -296,8 +321,27 @@ class RetrainParams(Section):
 
 
 # FFmpeg demuxers that open other files, URLs or devices named inside the upload
-UNSAFE_DEMUXERS = frozenset({"hls", "applehttp", "concat", "image2", "dash", "rtsp", "sdp", "tee", "lavfi", "v4l2",
-                             "x11grab", "fbdev", "alsa", "pulse", "avfoundation", "gdigrab", "dshow"})
+UNSAFE_DEMUXERS = frozenset(
+    {
+        "hls",
+        "applehttp",
+        "concat",
+        "image2",
+        "dash",
+        "rtsp",
+        "sdp",
+        "tee",
+        "lavfi",
+        "v4l2",
+        "x11grab",
+        "fbdev",
+        "alsa",
+        "pulse",
+        "avfoundation",
+        "gdigrab",
+        "dshow",
+    }
+)
 
 
 class ServeParams(Section):
@@ -368,8 +412,10 @@ class Params(BaseModel):
     def _request_log_outlives_the_drift_window(self) -> Params:
         days = self.serve.request_log_days
         if days and days < self.drift.window_days:
-            raise ValueError(f"serve.request_log_days ({days}) must be 0 or at least drift.window_days "
-                             f"({self.drift.window_days}): drift reads that many days of the log")
+            raise ValueError(
+                f"serve.request_log_days ({days}) must be 0 or at least drift.window_days "
+                f"({self.drift.window_days}): drift reads that many days of the log"
+            )
         return self
 
 
@@ -395,7 +441,5 @@ def load_params(path: str | Path | None = None) -> Params:
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in exc.errors())
         raise ConfigError(f"{p}: {problems}") from exc

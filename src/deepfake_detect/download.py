@@ -91,8 +91,11 @@ def download(dataset: str, out_dir: str | Path) -> Path:
         raise
     except (OSError, ValueError, RuntimeError, shutil.ReadError) as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        reason = "cannot reach Kaggle (no network?)" if "resolve" in str(exc).lower() or "connection" in \
-            type(exc).__name__.lower() else f"{type(exc).__name__}: {exc}"
+        reason = (
+            "cannot reach Kaggle (no network?)"
+            if "resolve" in str(exc).lower() or "connection" in type(exc).__name__.lower()
+            else f"{type(exc).__name__}: {exc}"
+        )
         raise DownloadError(f"download of {dataset} failed, nothing kept: {reason}") from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -66,7 +66,7 @@ class DriftOutcome:
 
 def emb_columns(df: pd.DataFrame) -> list[str]:
     cols = [c for c in df.columns if c.startswith(EMB_PREFIX)]
-    return sorted(cols, key=lambda c: int(c[len(EMB_PREFIX):]))
+    return sorted(cols, key=lambda c: int(c[len(EMB_PREFIX) :]))
 
 
 def features_from_crops(predictor, crops: list[np.ndarray], extra: dict[str, list] | None = None) -> pd.DataFrame:
@@ -98,16 +98,19 @@ def _score_in_batches(predictor, paths: list[Path], batch: int, desc: str) -> pd
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def reference_from_manifest(manifest: str | Path, predictor, dp: DriftParams, seed: int = 42,
-                            root: Path | None = None) -> pd.DataFrame:
+def reference_from_manifest(
+    manifest: str | Path, predictor, dp: DriftParams, seed: int = 42, root: Path | None = None
+) -> pd.DataFrame:
     """Score a sample of ``drift.reference_split`` crops of the split manifest with the model."""
     from .manifest import read_manifest
 
     df = read_manifest(manifest, required=["crop_id", "path", "split"])
     df = df[df["split"] == dp.reference_split].drop_duplicates("crop_id")
     if len(df) < dp.min_rows:
-        raise DriftInputError(f"{manifest}: split {dp.reference_split!r} has {len(df)} crops; the reference "
-                              f"needs at least drift.min_rows={dp.min_rows}")
+        raise DriftInputError(
+            f"{manifest}: split {dp.reference_split!r} has {len(df)} crops; the reference "
+            f"needs at least drift.min_rows={dp.min_rows}"
+        )
     df = df.sample(n=min(len(df), dp.reference_size), random_state=seed)
     root = root or Path.cwd()
     paths = [Path(p) if Path(p).is_absolute() else root / p for p in df["path"]]
@@ -148,8 +151,9 @@ def window_bounds(days: int, end: datetime | None = None) -> tuple[datetime, dat
     return end - timedelta(days=days), end
 
 
-def current_from_request_log(log_dir: str | Path, start: datetime | None, end: datetime | None,
-                             model_tag: str | None = None) -> pd.DataFrame:
+def current_from_request_log(
+    log_dir: str | Path, start: datetime | None, end: datetime | None, model_tag: str | None = None
+) -> pd.DataFrame:
     """The request-log window as a feature table; rows of other model tags are left out
     (their embeddings live in another space)."""
     from .requestlog import read_request_log
@@ -167,15 +171,21 @@ def current_from_request_log(log_dir: str | Path, start: datetime | None, end: d
     if model_tag is not None and "model_tag" in df.columns:
         keep = df["model_tag"].astype(str) == str(model_tag)
         if (~keep).any():
-            log.warning("request log: %d of %d rows from other model tags than %s left out",
-                        int((~keep).sum()), len(df), model_tag)
+            log.warning(
+                "request log: %d of %d rows from other model tags than %s left out",
+                int((~keep).sum()),
+                len(df),
+                model_tag,
+            )
         df = df[keep]
     if df.empty:
         return pd.DataFrame()
     lengths = df[EMBEDDING].map(lambda e: len(e) if isinstance(e, list | tuple | np.ndarray) else -1)
     if (lengths < 0).any() or lengths.nunique() != 1:
-        raise DriftInputError(f"{log_dir}: field 'embedding' must be a list of floats of one length in every "
-                              f"record (found lengths {sorted(set(lengths.tolist()))[:5]})")
+        raise DriftInputError(
+            f"{log_dir}: field 'embedding' must be a list of floats of one length in every "
+            f"record (found lengths {sorted(set(lengths.tolist()))[:5]})"
+        )
     emb = np.asarray(df[EMBEDDING].tolist(), dtype=np.float64)
     emb_df = pd.DataFrame(emb, columns=[f"{EMB_PREFIX}{i}" for i in range(emb.shape[1])], index=df.index)
     return pd.concat([df.drop(columns=[EMBEDDING]), emb_df], axis=1).reset_index(drop=True)
@@ -200,8 +210,9 @@ def _detected_crops(rgb: np.ndarray, detector, ep: ExtractParams) -> list[np.nda
     return [crop_face(rgb, f, ep.margin, ep.crop_size) for f in faces]
 
 
-def current_from_media(paths: Iterable[str | Path], predictor, ep: ExtractParams, dp: DriftParams,
-                       crops: bool = False) -> pd.DataFrame:
+def current_from_media(
+    paths: Iterable[str | Path], predictor, ep: ExtractParams, dp: DriftParams, crops: bool = False
+) -> pd.DataFrame:
     """Score new media on the fly: face crops as they are (``crops=True``), or images and clips
     through the training path (frames sampled, faces found and cropped with the extract params)."""
     from .video import VIDEO_SUFFIXES, VideoError, sample_frames
@@ -268,8 +279,15 @@ def _finite(x: Any) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def compare(reference: pd.DataFrame, current: pd.DataFrame, dp: DriftParams, window: dict[str, Any],
-            out_dir: str | Path, stem: str | None = None, html: bool = True) -> DriftOutcome:
+def compare(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    dp: DriftParams,
+    window: dict[str, Any],
+    out_dir: str | Path,
+    stem: str | None = None,
+    html: bool = True,
+) -> DriftOutcome:
     """Run the Evidently report, write ``<stem>.html`` + ``<stem>.json`` (+ ``latest.json``)."""
     from evidently import DataDefinition, Dataset, Report
     from evidently.metrics import ValueDrift
@@ -279,21 +297,37 @@ def compare(reference: pd.DataFrame, current: pd.DataFrame, dp: DriftParams, win
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = stem or "drift-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    base = {"window": window, "n_reference": len(reference), "n_current": len(current),
-            "created": datetime.now(UTC).isoformat(timespec="seconds")}
+    base = {
+        "window": window,
+        "n_reference": len(reference),
+        "n_current": len(current),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     if len(current) < dp.min_rows:
-        result = {**base, "status": "insufficient_data", "drift_detected": False, "signals": [],
-                  "share_drifted_columns": None, "drifted_columns": [], "columns": {},
-                  "embedding_drift_score": None, "embedding_drift": None, "embedding_method": dp.embedding_method,
-                  "prediction_drift": None, "prediction_drift_score": None,
-                  "message": f"{len(current)} faces in the window, fewer than drift.min_rows={dp.min_rows}"}
+        result = {
+            **base,
+            "status": "insufficient_data",
+            "drift_detected": False,
+            "signals": [],
+            "share_drifted_columns": None,
+            "drifted_columns": [],
+            "columns": {},
+            "embedding_drift_score": None,
+            "embedding_drift": None,
+            "embedding_method": dp.embedding_method,
+            "prediction_drift": None,
+            "prediction_drift_score": None,
+            "message": f"{len(current)} faces in the window, fewer than drift.min_rows={dp.min_rows}",
+        }
         log.warning("drift: %s", result["message"])
         return _write(result, None, out_dir, stem)
 
     emb_ref, emb_cur = emb_columns(reference), emb_columns(current)
     if not emb_ref or len(emb_ref) != len(emb_cur):
-        raise DriftInputError(f"embedding sizes differ: reference {len(emb_ref)}, current {len(emb_cur)} "
-                              "(was the window scored by another model?)")
+        raise DriftInputError(
+            f"embedding sizes differ: reference {len(emb_ref)}, current {len(emb_cur)} "
+            "(was the window scored by another model?)"
+        )
     needed = [*dp.columns, PROBABILITY, *emb_ref]
     _check_table(reference, "reference", needed)
     _check_table(current, "current window", needed)
@@ -302,8 +336,12 @@ def compare(reference: pd.DataFrame, current: pd.DataFrame, dp: DriftParams, win
     definition = DataDefinition(numerical_columns=needed, embeddings={EMBEDDING: emb_ref})
     method = embedding_method(dp)
     metrics: list[Any] = [
-        DataDriftPreset(columns=list(dp.columns), drift_share=dp.drift_share, num_method=dp.column_method,
-                        num_threshold=dp.column_threshold),
+        DataDriftPreset(
+            columns=list(dp.columns),
+            drift_share=dp.drift_share,
+            num_method=dp.column_method,
+            num_threshold=dp.column_threshold,
+        ),
         ValueDrift(column=PROBABILITY, method=dp.prediction_method, threshold=dp.prediction_threshold),
     ]
     # its widget runs a t-SNE of both sides (slow on a CPU; perplexity 30 needs more rows than that);
@@ -311,11 +349,13 @@ def compare(reference: pd.DataFrame, current: pd.DataFrame, dp: DriftParams, win
     if html and len(ref) + len(cur) > TSNE_MIN_ROWS:
         metrics.append(EmbeddingsDrift(embeddings_name=EMBEDDING, drift_method=method))
     elif html:
-        log.info("drift: %d rows in all, too few for the embedding picture; the report leaves it out",
-                 len(ref) + len(cur))
+        log.info(
+            "drift: %d rows in all, too few for the embedding picture; the report leaves it out", len(ref) + len(cur)
+        )
     report = Report(metrics, include_tests=True)
-    snapshot = report.run(Dataset.from_pandas(cur, data_definition=definition),
-                          Dataset.from_pandas(ref, data_definition=definition))
+    snapshot = report.run(
+        Dataset.from_pandas(cur, data_definition=definition), Dataset.from_pandas(ref, data_definition=definition)
+    )
     summary = snapshot.dict()
 
     share, values, emb_score = None, {}, None
@@ -367,8 +407,14 @@ def compare(reference: pd.DataFrame, current: pd.DataFrame, dp: DriftParams, win
     if html:
         html_path = out_dir / f"{stem}.html"
         snapshot.save_html(str(html_path))
-    log.info("drift: detected=%s signals=%s share_drifted_columns=%.2f embedding_score=%s prediction_p=%s",
-             result["drift_detected"], signals, share, emb_score, values.get(PROBABILITY))
+    log.info(
+        "drift: detected=%s signals=%s share_drifted_columns=%.2f embedding_score=%s prediction_p=%s",
+        result["drift_detected"],
+        signals,
+        share,
+        emb_score,
+        values.get(PROBABILITY),
+    )
     return _write(result, html_path, out_dir, stem)
 
 
@@ -387,9 +433,18 @@ def _write(result: dict[str, Any], html_path: Path | None, out_dir: Path, stem: 
 # --------------------------------------------------------------------------- one run, end to end
 
 
-def drift_report(p, *, model: Path | None = None, media: list[Path] | None = None, crops: bool = False,
-                 reference_media: list[Path] | None = None, start: datetime | None = None,
-                 end: datetime | None = None, out_dir: Path | None = None, html: bool = True) -> DriftOutcome:
+def drift_report(
+    p,
+    *,
+    model: Path | None = None,
+    media: list[Path] | None = None,
+    crops: bool = False,
+    reference_media: list[Path] | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    out_dir: Path | None = None,
+    html: bool = True,
+) -> DriftOutcome:
     """Reference (split manifest or a media folder) vs current (request log window or media), scored
     by the promoted model (or ``model``); writes the report into ``drift.report_dir`` (or ``out_dir``)."""
     from .predictor import load_predictor
@@ -411,8 +466,7 @@ def drift_report(p, *, model: Path | None = None, media: list[Path] | None = Non
             start, end = start or s, end or e
         log_dir = p.serve.request_log_dir
         current = current_from_request_log(log_dir, start, end, model_tag=predictor.tag)
-        window = {"source": "request_log", "log_dir": str(log_dir),
-                  "start": start.isoformat(), "end": end.isoformat()}
+        window = {"source": "request_log", "log_dir": str(log_dir), "start": start.isoformat(), "end": end.isoformat()}
     window["reference"] = ref_desc
     window["model_tag"] = predictor.tag
     return compare(reference, current, dp, window, out_dir or dp.report_dir, html=html)

@@ -87,11 +87,13 @@ class MTCNNDetector:
         if not images:
             return []
         batch = [np.ascontiguousarray(im) for im in images]
-        found = self._mtcnn.detect_faces(batch if len(batch) > 1 else batch[0],
-                                         min_face_size=min_size or self._min_face_size)
+        found = self._mtcnn.detect_faces(
+            batch if len(batch) > 1 else batch[0], min_face_size=min_size or self._min_face_size
+        )
         per_image = found if len(batch) > 1 else [found]
-        return [[Face(*(int(v) for v in d["box"]), confidence=float(d["confidence"])) for d in faces]
-                for faces in per_image]
+        return [
+            [Face(*(int(v) for v in d["box"]), confidence=float(d["confidence"])) for d in faces] for faces in per_image
+        ]
 
 
 class HaarDetector:
@@ -134,8 +136,13 @@ def make_detector(name: str, min_face_size: int = 20) -> Detector:
 def face_settings(p: ExtractParams) -> dict[str, int | float]:
     """The ``extract`` params as :func:`find_faces` keywords: training, serving and monitoring find
     faces with exactly the same settings."""
-    return {"max_side": p.detect_max_side, "min_confidence": p.min_confidence, "min_face_size": p.min_face_size,
-            "max_faces": p.max_faces_per_frame, "min_detect_px": p.min_detect_px}
+    return {
+        "max_side": p.detect_max_side,
+        "min_confidence": p.min_confidence,
+        "min_face_size": p.min_face_size,
+        "max_faces": p.max_faces_per_frame,
+        "min_detect_px": p.min_detect_px,
+    }
 
 
 def find_faces(
@@ -149,8 +156,15 @@ def find_faces(
     min_detect_px: int = 20,
 ) -> list[Face]:
     """Detect on a downscaled copy, map boxes back, filter, keep the largest ``max_faces``."""
-    return find_faces_batch(detector, [rgb], max_side=max_side, min_confidence=min_confidence,
-                            min_face_size=min_face_size, max_faces=max_faces, min_detect_px=min_detect_px)[0]
+    return find_faces_batch(
+        detector,
+        [rgb],
+        max_side=max_side,
+        min_confidence=min_confidence,
+        min_face_size=min_face_size,
+        max_faces=max_faces,
+        min_detect_px=min_detect_px,
+    )[0]
 
 
 def find_faces_batch(
@@ -182,8 +196,14 @@ def find_faces_batch(
     return results  # type: ignore[return-value]
 
 
-def _map_back(detections: list[Face], shape: tuple[int, ...], scale: float, min_confidence: float,
-              min_face_size: int, max_faces: int) -> list[Face]:
+def _map_back(
+    detections: list[Face],
+    shape: tuple[int, ...],
+    scale: float,
+    min_confidence: float,
+    min_face_size: int,
+    max_faces: int,
+) -> list[Face]:
     """Boxes from detector pixels to original pixels, filtered, largest first."""
     H, W = shape[:2]
     faces = []

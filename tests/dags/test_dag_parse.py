@@ -16,15 +16,23 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _parse(tmp_path: Path, params: Path | None = None) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-    env.update({
-        "AIRFLOW_HOME": str(tmp_path / "home"), "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        # a database that cannot exist: any query at parse time raises and shows up as an import error
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path / 'missing' / 'dir' / 'airflow.db'}",
-        "DEEPFAKE_PROJECT_DIR": str(params.parent if params else REPO),
-    })
-    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("dag_parse_probe.py"))], env=env,
-                          capture_output=True, text=True, timeout=300)
+    env.update(
+        {
+            "AIRFLOW_HOME": str(tmp_path / "home"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            # a database that cannot exist: any query at parse time raises and shows up as an import error
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path / 'missing' / 'dir' / 'airflow.db'}",
+            "DEEPFAKE_PROJECT_DIR": str(params.parent if params else REPO),
+        }
+    )
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("dag_parse_probe.py"))],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     lines = [x for x in proc.stdout.splitlines() if x.startswith("PARSE-RESULT ")]
     assert proc.returncode == 0 and lines, proc.stderr[-3000:]
     assert not (tmp_path / "missing").exists(), "parsing the DAGs created a database"

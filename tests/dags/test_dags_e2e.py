@@ -34,16 +34,25 @@ def _merge(base: dict, over: dict) -> dict:
 
 def _env(home: Path, project: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-    env.update({
-        "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__DAGS_FOLDER": str(project / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        # as `make airflow` and the compose stack run them: a paused DAG never gets queued by an Asset
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        "DEEPFAKE_PROJECT_DIR": str(project), "DEEPFAKE_VENV": str(BIN.parent),
-        "BENTOML_HOME": str(home / "bentoml"), "DVC_NO_ANALYTICS": "1", "DO_NOT_TRACK": "1",
-        "BENTOML_DO_NOT_TRACK": "true", "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-    })
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(project / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+            # as `make airflow` and the compose stack run them: a paused DAG never gets queued by an Asset
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "DEEPFAKE_PROJECT_DIR": str(project),
+            "DEEPFAKE_VENV": str(BIN.parent),
+            "BENTOML_HOME": str(home / "bentoml"),
+            "DVC_NO_ANALYTICS": "1",
+            "DO_NOT_TRACK": "1",
+            "BENTOML_DO_NOT_TRACK": "true",
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        }
+    )
     return env
 
 
@@ -71,8 +80,14 @@ def test_retrain_and_monitor_dags_end_to_end(tmp_path):
     _sh("airflow", "db", "migrate", cwd=project, env=env)
 
     driver = Path(__file__).with_name("dags_e2e_driver.py")
-    proc = subprocess.run([sys.executable, str(driver), str(tmp_path / "shifted")], cwd=project, env=env,
-                          capture_output=True, text=True, timeout=1200)
+    proc = subprocess.run(
+        [sys.executable, str(driver), str(tmp_path / "shifted")],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     lines = [x for x in proc.stdout.splitlines() if x.startswith("E2E-RESULT ")]
     assert proc.returncode == 0 and lines, f"{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
     out = json.loads(lines[-1].removeprefix("E2E-RESULT "))
@@ -82,8 +97,16 @@ def test_retrain_and_monitor_dags_end_to_end(tmp_path):
     retrain = out["retrain"]
     assert retrain["state"] == "success", retrain
     assert retrain["tasks"]["extract_part[0]"] == "success"
-    for task in ("dvc_pull", "merge_parts", "validate", "repro", "evaluation_gate", "promote", "dvc_push",
-                 "notify_serving"):
+    for task in (
+        "dvc_pull",
+        "merge_parts",
+        "validate",
+        "repro",
+        "evaluation_gate",
+        "promote",
+        "dvc_push",
+        "notify_serving",
+    ):
         assert retrain["tasks"][task] == "success", (task, retrain)
     assert (project / "dvc.lock").exists() and "promote" in (project / "dvc.lock").read_text()
     assert (project / "models/promoted/record.json").exists()

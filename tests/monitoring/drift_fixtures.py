@@ -30,9 +30,20 @@ def make_tiny_model(folder: Path, input_size: int = 32, seed: int = 0) -> Path:
     model = keras.Model(inputs, outputs)
     folder.mkdir(parents=True, exist_ok=True)
     model.save(folder / "model.keras")
-    record = {"name": "tiny_cnn", "tag": "tiny_cnn:test", "family": "keras", "artifact": "model.keras",
-              "input_size": input_size, "threshold": 0.5, "metrics": {}, "params": {}, "data_version": "test",
-              "git_rev": "test", "created": "2026-01-01T00:00:00Z", "embedding_layer": "pooled"}
+    record = {
+        "name": "tiny_cnn",
+        "tag": "tiny_cnn:test",
+        "family": "keras",
+        "artifact": "model.keras",
+        "input_size": input_size,
+        "threshold": 0.5,
+        "metrics": {},
+        "params": {},
+        "data_version": "test",
+        "git_rev": "test",
+        "created": "2026-01-01T00:00:00Z",
+        "embedding_layer": "pooled",
+    }
     (folder / "record.json").write_text(json.dumps(record))
     return folder
 

@@ -103,8 +103,19 @@ def test_cli_media_against_reference_media(tiny_model_dir, tmp_path, monkeypatch
     (cur_dir / "broken.png").write_bytes(b"not an image")  # skipped with a warning naming it
     (tmp_path / "params.yaml").write_text(f"drift:\n  report_dir: {tmp_path / 'reports'}\n  min_rows: 20\n")
     monkeypatch.chdir(tmp_path)
-    args = ["drift", "--params", "params.yaml", "--model", str(tiny_model_dir), "--crops",
-            "--reference-media", str(ref_dir), "--media", str(cur_dir), "--fail-on-drift"]
+    args = [
+        "drift",
+        "--params",
+        "params.yaml",
+        "--model",
+        str(tiny_model_dir),
+        "--crops",
+        "--reference-media",
+        str(ref_dir),
+        "--media",
+        str(cur_dir),
+        "--fail-on-drift",
+    ]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 3, res.output
     line = json.loads(res.output.strip().splitlines()[-1])
@@ -113,8 +124,9 @@ def test_cli_media_against_reference_media(tiny_model_dir, tmp_path, monkeypatch
     assert saved["window"]["source"] == "media" and saved["window"]["reference"]["source"] == "media"
     res = CliRunner().invoke(app, [*args[:-1], "--no-html"])
     assert res.exit_code == 0 and json.loads(res.output.strip().splitlines()[-1])["report_html"] is None
-    res = CliRunner().invoke(app, ["drift", "--params", "params.yaml", "--model", str(tmp_path / "nope"),
-                                   "--media", str(cur_dir)])
+    res = CliRunner().invoke(
+        app, ["drift", "--params", "params.yaml", "--model", str(tmp_path / "nope"), "--media", str(cur_dir)]
+    )
     assert res.exit_code == 2 and "record.json" in res.output
 
 
@@ -135,8 +147,9 @@ def test_reference_from_split_manifest_is_cached(predictor, tmp_path):
     again = load_or_build_reference(tmp_path / "manifest.csv", predictor, dp)
     pd.testing.assert_frame_equal(ref, again, check_dtype=False)
     with pytest.raises(DriftInputError, match="split 'test' has 0 crops"):
-        load_or_build_reference(tmp_path / "manifest.csv", predictor, DriftParams(reference_split="test",
-                                                                                      report_dir=tmp_path / "d2"))
+        load_or_build_reference(
+            tmp_path / "manifest.csv", predictor, DriftParams(reference_split="test", report_dir=tmp_path / "d2")
+        )
 
 
 def test_tiny_windows_still_get_an_html_report(synthetic, tmp_path):

@@ -20,12 +20,21 @@ def _records(predictor, crops, start: datetime, tag: str = "tiny_cnn:test") -> l
     emb = [c for c in feats.columns if c.startswith("emb_")]
     out = []
     for i, row in feats.iterrows():
-        out.append(make_record(
-            time=(start + timedelta(minutes=int(i))).isoformat(), request_id=f"r{i}", endpoint="score_image",
-            file=f"f{i}.jpg", face=0, model_tag=tag, probability=float(row["probability"]),
-            label="FAKE" if row["probability"] > 0.5 else "REAL", face_size=64.0,
-            **{k: float(row[k]) for k in ("width", "height", "brightness", "contrast", "sharpness", "saturation")},
-            embedding=[float(row[c]) for c in emb]))
+        out.append(
+            make_record(
+                time=(start + timedelta(minutes=int(i))).isoformat(),
+                request_id=f"r{i}",
+                endpoint="score_image",
+                file=f"f{i}.jpg",
+                face=0,
+                model_tag=tag,
+                probability=float(row["probability"]),
+                label="FAKE" if row["probability"] > 0.5 else "REAL",
+                face_size=64.0,
+                **{k: float(row[k]) for k in ("width", "height", "brightness", "contrast", "sharpness", "saturation")},
+                embedding=[float(row[c]) for c in emb],
+            )
+        )
     return out
 
 
@@ -65,7 +74,8 @@ def test_drift_report_over_request_log_window(predictor, tiny_model_dir, tmp_pat
     manifest.to_csv(tmp_path / "split.csv", index=False)
     (tmp_path / "params.yaml").write_text(
         f"balance:\n  manifest: split.csv\npromote:\n  dir: {tiny_model_dir}\nserve:\n  request_log_dir: logs\n"
-        "drift:\n  report_dir: reports/drift\n  window_days: 1\n")
+        "drift:\n  report_dir: reports/drift\n  window_days: 1\n"
+    )
     p = load_params(tmp_path / "params.yaml")
     nothing = drift_report(p, end=NOW, html=False).result  # serving has not logged anything yet
     assert nothing["status"] == "insufficient_data" and nothing["drift_detected"] is False

@@ -17,8 +17,9 @@ for _var, _value in (("BENTOML_DO_NOT_TRACK", "true"), ("DO_NOT_TRACK", "1"), ("
     os.environ.setdefault(_var, _value)
 
 
-def build_model_folder(folder: Path, input_size: int = 71, threshold: float = 0.5, tag: str = "tiny-xception-test",
-                       projection: int = 8) -> Path:
+def build_model_folder(
+    folder: Path, input_size: int = 71, threshold: float = 0.5, tag: str = "tiny-xception-test", projection: int = 8
+) -> Path:
     """Xception (random weights) behind a Rescaling layer, GAP ``pooled``, Dense(1, sigmoid): the
     same graph shape as the real Xception model, small enough for tests."""
     import keras
@@ -35,10 +36,20 @@ def build_model_folder(folder: Path, input_size: int = 71, threshold: float = 0.
     model = keras.Model(inp, out, name="xception")
     folder.mkdir(parents=True, exist_ok=True)
     model.save(folder / "model.keras")
-    record = {"name": "xception", "tag": tag, "family": "keras", "artifact": "model.keras",
-              "input_size": input_size, "threshold": threshold, "metrics": {"auc": 0.5}, "params": {},
-              "data_version": "test", "git_rev": "test", "created": "2026-01-01T00:00:00Z",
-              "embedding_layer": "pooled"}
+    record = {
+        "name": "xception",
+        "tag": tag,
+        "family": "keras",
+        "artifact": "model.keras",
+        "input_size": input_size,
+        "threshold": threshold,
+        "metrics": {"auc": 0.5},
+        "params": {},
+        "data_version": "test",
+        "git_rev": "test",
+        "created": "2026-01-01T00:00:00Z",
+        "embedding_layer": "pooled",
+    }
     (folder / "record.json").write_text(json.dumps(record))
     if projection:
         rng = np.random.default_rng(0)
@@ -51,9 +62,11 @@ def save_to_store(folder: Path, name: str = "deepfake-detector") -> str:
     import bentoml
 
     record = json.loads((folder / "record.json").read_text())
-    with bentoml.models.create(name, labels={"family": "keras"},
-                               metadata={"threshold": record["threshold"], "family": "keras",
-                                         "release": record["tag"]}) as m:
+    with bentoml.models.create(
+        name,
+        labels={"family": "keras"},
+        metadata={"threshold": record["threshold"], "family": "keras", "release": record["tag"]},
+    ) as m:
         for item in folder.iterdir():
             (Path(m.path) / item.name).write_bytes(item.read_bytes())
     return str(m.tag)
@@ -112,7 +125,7 @@ def make_bad_inputs(folder: Path) -> dict[str, tuple[Path, str, int, str | None]
     (folder / "corrupt.mp4").write_bytes(data[:32] + np.random.default_rng(2).bytes(200_000))
     out["corrupt"] = (folder / "corrupt.mp4", "score_video", 422, "corrupt_video")
     at = data.find(b"avc1", 32)
-    (folder / "codec.mp4").write_bytes(data[:at] + b"zzz1" + data[at + 4:])
+    (folder / "codec.mp4").write_bytes(data[:at] + b"zzz1" + data[at + 4 :])
     out["unsupported_codec"] = (folder / "codec.mp4", "score_video", 415, "unsupported_codec")
     (folder / "huge.mp4").write_bytes(b"\x00\x00\x00\x18ftypisom" + bytes(7_000_000))
     out["too_large"] = (folder / "huge.mp4", "score_video", 413, "too_large")
@@ -142,8 +155,12 @@ def make_face_variants(face_jpg: Path, folder: Path) -> dict[str, Path]:
 
     folder.mkdir(parents=True, exist_ok=True)
     bgr = cv2.imread(str(face_jpg))
-    out = {"grey": folder / "grey.png", "rgba": folder / "rgba.png", "deep16": folder / "deep16.png",
-           "big": folder / "big.jpg"}
+    out = {
+        "grey": folder / "grey.png",
+        "rgba": folder / "rgba.png",
+        "deep16": folder / "deep16.png",
+        "big": folder / "big.jpg",
+    }
     cv2.imwrite(str(out["grey"]), cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
     cv2.imwrite(str(out["rgba"]), np.dstack([bgr, np.full(bgr.shape[:2], 200, np.uint8)]))
     cv2.imwrite(str(out["deep16"]), bgr.astype(np.uint16) * 257)
@@ -203,8 +220,10 @@ def make_playlists(folder: Path, target: Path, seconds: float) -> dict[str, Path
     (as .m3u8 and named .mp4) and an ffconcat list."""
     folder.mkdir(parents=True, exist_ok=True)
     out = {"hls": folder / "x.m3u8", "hls_as_mp4": folder / "playlist.mp4", "concat": folder / "list.mp4"}
-    hls = (f"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{round(seconds)}\n#EXTINF:{seconds:.3f},\n"
-           f"{target}\n#EXT-X-ENDLIST\n")
+    hls = (
+        f"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{round(seconds)}\n#EXTINF:{seconds:.3f},\n"
+        f"{target}\n#EXT-X-ENDLIST\n"
+    )
     out["hls"].write_text(hls)
     out["hls_as_mp4"].write_text(hls)
     out["concat"].write_text(f"ffconcat version 1.0\nfile '{target}'\n")

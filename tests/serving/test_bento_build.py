@@ -17,8 +17,14 @@ pytestmark = pytest.mark.slow
 def test_bento_builds_offline_with_the_model(bentoml_home):
     env = {**os.environ, "BENTOML_HOME": str(bentoml_home), "PIP_NO_INDEX": "1"}
     bentoml = str(Path(sys.executable).parent / "bentoml")
-    out = subprocess.run([bentoml, "build", "-f", "serving/bentofile.yaml", ".", "--output", "tag"], cwd=ROOT,
-                         env=env, capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [bentoml, "build", "-f", "serving/bentofile.yaml", ".", "--output", "tag"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     bentos = list((bentoml_home / "bentos" / "deepfake-detector-service").glob("*/bento.yaml"))
     assert len(bentos) == 1

@@ -12,9 +12,21 @@ from deepfake_detect.requestlog import FIELDS, RequestLog, log_file, make_record
 
 def test_records_round_trip_by_utc_day(tmp_path):
     t0 = datetime(2026, 3, 1, 23, 59, 30, tzinfo=UTC)
-    recs = [make_record(time=(t0 + timedelta(seconds=20 * i)).isoformat(), request_id="r", endpoint="score_video",
-                        file="a.mp4", frame=i, face=0, model_tag="m1", probability=0.1 * i, label="REAL",
-                        embedding=[0.1, 0.2]) for i in range(4)]
+    recs = [
+        make_record(
+            time=(t0 + timedelta(seconds=20 * i)).isoformat(),
+            request_id="r",
+            endpoint="score_video",
+            file="a.mp4",
+            frame=i,
+            face=0,
+            model_tag="m1",
+            probability=0.1 * i,
+            label="REAL",
+            embedding=[0.1, 0.2],
+        )
+        for i in range(4)
+    ]
     writer = RequestLog(tmp_path)
     writer.write(recs)
     writer.close()
@@ -45,8 +57,9 @@ def test_empty_folder_reads_as_empty_frame(tmp_path):
 
 
 def _records(n: int) -> list[dict]:
-    return [make_record(request_id=f"r{i}", endpoint="score_image", file="a.jpg", face=0, probability=0.5)
-            for i in range(n)]
+    return [
+        make_record(request_id=f"r{i}", endpoint="score_image", file="a.jpg", face=0, probability=0.5) for i in range(n)
+    ]
 
 
 def _lines(folder) -> int:
@@ -58,9 +71,11 @@ def test_records_queued_at_exit_reach_disk(tmp_path):
     import subprocess
     import sys
 
-    script = ("import sys; from deepfake_detect.requestlog import RequestLog, make_record\n"
-              "log = RequestLog(sys.argv[1])\n"
-              "log.write([make_record(request_id=str(i), probability=0.5) for i in range(50_000)])\n")
+    script = (
+        "import sys; from deepfake_detect.requestlog import RequestLog, make_record\n"
+        "log = RequestLog(sys.argv[1])\n"
+        "log.write([make_record(request_id=str(i), probability=0.5) for i in range(50_000)])\n"
+    )
     subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True, timeout=120)
     assert _lines(tmp_path) == 50_000
 

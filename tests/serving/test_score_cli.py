@@ -21,8 +21,21 @@ def test_score_folder_json_csv_explain(tmp_path, model_dir):
         shutil.copy(face, media / face.name)
     (media / "readme.txt").write_text("ignored: not media")
     out_csv, cams = tmp_path / "scores.csv", tmp_path / "cams"
-    result = CliRunner().invoke(app, ["score", str(media), "--json", "--csv", str(out_csv), "--explain", str(cams),
-                                      "--model-dir", str(model_dir), "--crop"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "score",
+            str(media),
+            "--json",
+            "--csv",
+            str(out_csv),
+            "--explain",
+            str(cams),
+            "--model-dir",
+            str(model_dir),
+            "--crop",
+        ],
+    )
     assert result.exit_code == 0, result.output[-2000:]
     lines = [json.loads(x) for x in result.stdout.splitlines() if x.startswith("{")]
     assert len(lines) == 3
@@ -36,8 +49,9 @@ def test_score_folder_json_csv_explain(tmp_path, model_dir):
 
 def test_score_reports_bad_files_and_exits_1(tmp_path, model_dir):
     bad = make_bad_inputs(tmp_path / "bad")
-    result = CliRunner().invoke(app, ["score", str(bad["non_media"][0]), str(bad["no_face_image"][0]), "--json",
-                                      "--model-dir", str(model_dir)])
+    result = CliRunner().invoke(
+        app, ["score", str(bad["non_media"][0]), str(bad["no_face_image"][0]), "--json", "--model-dir", str(model_dir)]
+    )
     assert result.exit_code == 1
     recs = {json.loads(x)["path"]: json.loads(x) for x in result.stdout.splitlines() if x.startswith("{")}
     assert recs[str(bad["non_media"][0])]["error"] == "unsupported_media"

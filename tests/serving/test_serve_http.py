@@ -43,12 +43,31 @@ def server(tmp_path_factory, bentoml_home):
     tmp = tmp_path_factory.mktemp("http")
     (tmp / "t").mkdir()
     port = _free_port()
-    env = {**os.environ, "BENTOML_HOME": str(bentoml_home), "DEEPFAKE_PARAMS": str(write_test_params(tmp)),
-           "DEEPFAKE_API_KEY": KEY, "TMPDIR": str(tmp / "t"), "BENTOML_DO_NOT_TRACK": "true"}
+    env = {
+        **os.environ,
+        "BENTOML_HOME": str(bentoml_home),
+        "DEEPFAKE_PARAMS": str(write_test_params(tmp)),
+        "DEEPFAKE_API_KEY": KEY,
+        "TMPDIR": str(tmp / "t"),
+        "BENTOML_DO_NOT_TRACK": "true",
+    }
     log = (tmp / "serve.log").open("w")
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "bentoml"), "serve", "serving.service:DeepfakeDetector",
-                             "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "bentoml"),
+            "serve",
+            "serving.service:DeepfakeDetector",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 300
     try:
@@ -71,8 +90,7 @@ def server(tmp_path_factory, bentoml_home):
 
 def _post(url: str, endpoint: str, path: Path, headers=HEADERS, **form) -> httpx.Response:
     with path.open("rb") as fh:
-        return httpx.post(f"{url}/{endpoint}", files={"file": (path.name, fh)}, data=form, headers=headers,
-                          timeout=600)
+        return httpx.post(f"{url}/{endpoint}", files={"file": (path.name, fh)}, data=form, headers=headers, timeout=600)
 
 
 def _alive(url: str) -> None:
@@ -121,9 +139,12 @@ def test_faces_concurrently_and_batch(server, tmp_path):
     assert all(r.json()["faces_found"] == 1 and 0 <= r.json()["probability"] <= 1 for r in responses)
     handles = [f.open("rb") for f in faces[:4]]
     try:
-        r = httpx.post(f"{url}/score_images", files=[("files", (f.name, h)) for f, h in zip(faces, handles,
-                                                                                          strict=False)],
-                       headers=HEADERS, timeout=600)
+        r = httpx.post(
+            f"{url}/score_images",
+            files=[("files", (f.name, h)) for f, h in zip(faces, handles, strict=False)],
+            headers=HEADERS,
+            timeout=600,
+        )
     finally:
         for h in handles:
             h.close()
@@ -203,8 +224,12 @@ def test_concurrent_requests_meet_in_one_model_batch(server, tmp_path):
     with ThreadPoolExecutor(8) as pool:
         responses = list(pool.map(lambda _: _post(url, "score_image", face, crop="true"), range(16)))
     assert all(r.status_code == 200 for r in responses), [r.text[:200] for r in responses]
-    total, single = (a - b for a, b in zip(_batch_sizes(httpx.get(f"{url}/metrics", headers=HEADERS,
-                                                                   timeout=10).text), before, strict=True))
+    total, single = (
+        a - b
+        for a, b in zip(
+            _batch_sizes(httpx.get(f"{url}/metrics", headers=HEADERS, timeout=10).text), before, strict=True
+        )
+    )
     assert total > 0 and single < total, f"{total:.0f} model calls, {single:.0f} of them with one request"
 
 
@@ -213,7 +238,8 @@ def test_long_upload_name_is_truncated(server, tmp_path):
     face = _astronaut_face(tmp_path)
     long_name = "x" * 250 + ".jpg"
     with face.open("rb") as fh:
-        r = httpx.post(f"{url}/score_image", files={"file": (long_name, fh)}, data={"crop": "true"},
-                       headers=HEADERS, timeout=600)
+        r = httpx.post(
+            f"{url}/score_image", files={"file": (long_name, fh)}, data={"crop": "true"}, headers=HEADERS, timeout=600
+        )
     assert r.status_code == 200, r.text[:300]
     assert r.json()["file"].endswith(".jpg") and len(r.json()["file"].encode()) <= 200

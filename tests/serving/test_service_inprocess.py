@@ -66,9 +66,23 @@ def test_score_video_inprocess(svc):
     assert df["probability"].between(0, 1).all() and (df["file"] == "ffpp_004.mp4").all()
 
 
-@pytest.mark.parametrize("case", ["non_media", "empty", "truncated", "corrupt", "unsupported_codec", "too_large",
-                                  "too_long", "too_small", "too_wide", "video_as_image", "image_as_video",
-                                  "truncated_image"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "non_media",
+        "empty",
+        "truncated",
+        "corrupt",
+        "unsupported_codec",
+        "too_large",
+        "too_long",
+        "too_small",
+        "too_wide",
+        "video_as_image",
+        "image_as_video",
+        "truncated_image",
+    ],
+)
 def test_bad_input_inprocess(svc, bad, case):
     detector, _ = svc
     path, endpoint, status, error = bad[case]
@@ -148,8 +162,11 @@ def test_long_upload_names_are_truncated_not_a_500(svc, tmp_path, monkeypatch):
 
 def test_shutdown_hook_writes_the_request_log(svc):
     detector, tmp = svc
-    hooks = [name for name in dir(type(detector))
-             if getattr(getattr(type(detector), name), "__bentoml_shutdown_hook__", False)]
+    hooks = [
+        name
+        for name in dir(type(detector))
+        if getattr(getattr(type(detector), name), "__bentoml_shutdown_hook__", False)
+    ]
     assert hooks, "DeepfakeDetector has no @bentoml.on_shutdown hook"
     from deepfake_detect.requestlog import make_record, read_request_log
 

@@ -102,8 +102,11 @@ def self_blend_crop(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     src = cv2.warpAffine(src, m, (w, h), borderMode=cv2.BORDER_REFLECT)
     src = src * rng.uniform(0.88, 1.12, size=3) + rng.uniform(-10, 10, size=3)
     r = rng.uniform(0.4, 0.8)
-    src = cv2.resize(cv2.resize(src, (max(8, int(w * r)), max(8, int(h * r))), interpolation=cv2.INTER_AREA),
-                     (w, h), interpolation=cv2.INTER_LINEAR)
+    src = cv2.resize(
+        cv2.resize(src, (max(8, int(w * r)), max(8, int(h * r))), interpolation=cv2.INTER_AREA),
+        (w, h),
+        interpolation=cv2.INTER_LINEAR,
+    )
     mask = np.zeros((h, w), np.float32)
     centre = (int(w * rng.uniform(0.45, 0.55)), int(h * rng.uniform(0.5, 0.6)))
     axes = (int(w * rng.uniform(0.22, 0.32)), int(h * rng.uniform(0.28, 0.38)))
@@ -169,7 +172,12 @@ def run_balance(params: Params) -> pd.DataFrame:
     counts = class_counts(out)
     write_csv(counts, bp.class_counts)
     leaks = out.groupby("group")["split"].nunique().gt(1).sum()
-    log.info("balance (%s): %s; %d groups, %d on two sides → %s", bp.strategy,
-             {f"{r.split}/{r.label}": r.count for r in counts.itertuples()}, out["group"].nunique(), leaks,
-             bp.manifest)
+    log.info(
+        "balance (%s): %s; %d groups, %d on two sides → %s",
+        bp.strategy,
+        {f"{r.split}/{r.label}": r.count for r in counts.itertuples()},
+        out["group"].nunique(),
+        leaks,
+        bp.manifest,
+    )
     return out

@@ -57,8 +57,9 @@ def _phash(path: str) -> imagehash.ImageHash:
 def find_duplicates(df: pd.DataFrame, cp: CleanParams) -> dict[int, str]:
     """Row index → reason for exact duplicates and near duplicates (same video and label)."""
     reasons: dict[int, str] = {}
-    digests = pd.Series({i: _digest(p) for i, p in tqdm(df["path"].items(), total=len(df),
-                                                         desc="hash crops", unit="crop")})
+    digests = pd.Series(
+        {i: _digest(p) for i, p in tqdm(df["path"].items(), total=len(df), desc="hash crops", unit="crop")}
+    )
     for _, idx in digests.groupby(digests).groups.items():
         if len(idx) < 2:
             continue
@@ -92,8 +93,10 @@ def clean_manifest(manifest: pd.DataFrame, stats: pd.DataFrame, cp: CleanParams)
     df = manifest.merge(stats, on="crop_id", how="left", validate="one_to_one")
     missing = df["readable"].isna()
     if missing.any():
-        raise ValueError(f"crop stats lack {int(missing.sum())} crop(s), e.g. {df.loc[missing, 'crop_id'].iloc[0]!r}: "
-                         "re-run `deepfake validate`")
+        raise ValueError(
+            f"crop stats lack {int(missing.sum())} crop(s), e.g. {df.loc[missing, 'crop_id'].iloc[0]!r}: "
+            "re-run `deepfake validate`"
+        )
     reasons = {i: r for i, r in ((i, quality_reason(row, cp)) for i, row in df.iterrows()) if r}
     reasons.update(find_duplicates(df.drop(index=list(reasons)), cp))
     dropped_idx = sorted(reasons)
@@ -111,8 +114,13 @@ def run_clean(params: Params) -> tuple[pd.DataFrame, pd.DataFrame]:
     write_csv(dropped, cp.dropped, DROPPED_COLUMNS)
     reasons = dropped["reason"].astype(str)  # an empty drop set reads back without a string dtype
     by_reason = reasons.str.split(":| of | \\(", regex=True).str[0].value_counts().to_dict()
-    log.info("clean: kept %d of %d crops (%s); dropped %d: %s → %s", len(kept), len(manifest),
-             kept["label"].value_counts().to_dict(), len(dropped), by_reason, cp.dropped)
+    log.info(
+        "clean: kept %d of %d crops (%s); dropped %d: %s → %s",
+        len(kept),
+        len(manifest),
+        kept["label"].value_counts().to_dict(),
+        len(dropped),
+        by_reason,
+        cp.dropped,
+    )
     return kept, dropped
-
-

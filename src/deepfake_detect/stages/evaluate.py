@@ -43,8 +43,9 @@ def score_split(
     return {name: np.concatenate(v) if v else np.zeros(0, np.float32) for name, v in out.items()}
 
 
-def operating_point(val_y: np.ndarray, val_p: np.ndarray, test_y: np.ndarray, test_p: np.ndarray,
-                    target_fpr: float) -> dict[str, float]:
+def operating_point(
+    val_y: np.ndarray, val_p: np.ndarray, test_y: np.ndarray, test_p: np.ndarray, target_fpr: float
+) -> dict[str, float]:
     """The threshold that flags at most ``target_fpr`` of the REAL validation faces as FAKE, and the
     false-positive rate and recall it gives on test (what a moderator who must rarely accuse a real
     person gets)."""
@@ -52,9 +53,13 @@ def operating_point(val_y: np.ndarray, val_p: np.ndarray, test_y: np.ndarray, te
     allowed = int(np.floor(target_fpr * len(real)))  # REAL faces that may score at or above the cut
     cut = float(np.nextafter(real[-1], np.inf)) if allowed == 0 else float(real[len(real) - allowed])
     flagged = test_p >= cut
-    return {"target_fpr": target_fpr, "threshold": min(cut, 1.0),
-            "val_fpr": float((val_p[val_y == 0] >= cut).mean()),
-            "test_fpr": float(flagged[test_y == 0].mean()), "test_recall": float(flagged[test_y == 1].mean())}
+    return {
+        "target_fpr": target_fpr,
+        "threshold": min(cut, 1.0),
+        "val_fpr": float((val_p[val_y == 0] >= cut).mean()),
+        "test_fpr": float(flagged[test_y == 0].mean()),
+        "test_recall": float(flagged[test_y == 1].mean()),
+    }
 
 
 def evaluate_probs(

@@ -48,7 +48,13 @@ def run_train(p: Params, model: str) -> dict:
         from ..models import efficientnet_lite0
 
         _, record = efficientnet_lite0.train(
-            train, val, p.train.efficientnet_lite0, p.train.augment, tmp, curves, seed=p.seed,
+            train,
+            val,
+            p.train.efficientnet_lite0,
+            p.train.augment,
+            tmp,
+            curves,
+            seed=p.seed,
             distribute=p.train.distribute,
         )
     else:

@@ -45,8 +45,13 @@ class SuiteOutcome:
     evaluated: int = 0
 
     def to_dict(self) -> dict:
-        return {"suite": self.suite, "success": self.success, "evaluated": self.evaluated,
-                "hard_failures": self.hard_failures, "soft_failures": self.soft_failures}
+        return {
+            "suite": self.suite,
+            "success": self.success,
+            "evaluated": self.evaluated,
+            "hard_failures": self.hard_failures,
+            "soft_failures": self.soft_failures,
+        }
 
 
 def _stats_row(path: str) -> dict:
@@ -59,8 +64,11 @@ def _stats_row(path: str) -> dict:
 def compute_crop_stats(manifest: pd.DataFrame, threads: int = 4) -> pd.DataFrame:
     """Per-crop readability and image statistics, keyed by crop_id (OpenCV releases the GIL)."""
     with ThreadPoolExecutor(threads) as pool:
-        rows = list(tqdm(pool.map(_stats_row, manifest["path"].astype(str)), total=len(manifest),
-                         desc="crop stats", unit="crop"))
+        rows = list(
+            tqdm(
+                pool.map(_stats_row, manifest["path"].astype(str)), total=len(manifest), desc="crop stats", unit="crop"
+            )
+        )
     stats = pd.DataFrame(rows, columns=["readable", *STAT_COLUMNS, "error"])
     stats.insert(0, "crop_id", manifest["crop_id"].to_numpy())
     return stats
@@ -75,19 +83,21 @@ def manifest_expectations(vp: ValidateParams) -> list:
         gxe.ExpectTableRowCountToBeBetween(min_value=1, severity=HARD),
         *[gxe.ExpectColumnToExist(column=c, severity=HARD) for c in MANIFEST_COLUMNS],
         gxe.ExpectColumnValuesToBeUnique(column="crop_id", severity=HARD),
-        *[gxe.ExpectColumnValuesToNotBeNull(column=c, severity=HARD)
-          for c in ("crop_id", "path", "video", "label", "group")],
+        *[
+            gxe.ExpectColumnValuesToNotBeNull(column=c, severity=HARD)
+            for c in ("crop_id", "path", "video", "label", "group")
+        ],
         gxe.ExpectColumnValuesToBeInSet(column="label", value_set=list(LABELS), severity=HARD),
         gxe.ExpectColumnDistinctValuesToContainSet(column="label", value_set=list(LABELS), severity=HARD),
         gxe.ExpectColumnValuesToBeInSet(column="readable", value_set=[True], severity=HARD),
         gxe.ExpectColumnValuesToBeInSet(column="channels", value_set=[3.0], severity=HARD),
         gxe.ExpectColumnValuesToBeBetween(column="width", min_value=vp.min_crop_side, **soft),
         gxe.ExpectColumnValuesToBeBetween(column="height", min_value=vp.min_crop_side, **soft),
-        gxe.ExpectColumnValuesToBeBetween(column="brightness", min_value=vp.min_brightness,
-                                          max_value=vp.max_brightness, **soft),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="brightness", min_value=vp.min_brightness, max_value=vp.max_brightness, **soft
+        ),
         gxe.ExpectColumnValuesToBeBetween(column="sharpness", min_value=vp.min_sharpness, **soft),
-        gxe.ExpectColumnValuesToBeBetween(column="confidence", min_value=vp.min_confidence, max_value=1.0,
-                                          **soft),
+        gxe.ExpectColumnValuesToBeBetween(column="confidence", min_value=vp.min_confidence, max_value=1.0, **soft),
     ]
 
 
@@ -113,24 +123,35 @@ def _run_checkpoint(df: pd.DataFrame, name: str, expectations: list, report_dir:
 
     context = gx.get_context(mode="ephemeral")
     site = f"{name}_docs"
-    context.add_data_docs_site(site, {
-        "class_name": "SiteBuilder",
-        "store_backend": {"class_name": "TupleFilesystemStoreBackend",
-                          "base_directory": str((report_dir / "data_docs").resolve())},
-        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-    })
+    context.add_data_docs_site(
+        site,
+        {
+            "class_name": "SiteBuilder",
+            "store_backend": {
+                "class_name": "TupleFilesystemStoreBackend",
+                "base_directory": str((report_dir / "data_docs").resolve()),
+            },
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        },
+    )
     asset = context.data_sources.add_pandas("crops").add_dataframe_asset(name)
     batch = asset.add_batch_definition_whole_dataframe("all")
     suite = context.suites.add(gx.ExpectationSuite(name=name))
     for expectation in expectations:
         suite.add_expectation(expectation)
     definition = context.validation_definitions.add(gx.ValidationDefinition(name=suite.name, data=batch, suite=suite))
-    checkpoint = context.checkpoints.add(gx.Checkpoint(
-        name=f"{suite.name}_checkpoint", validation_definitions=[definition],
-        actions=[UpdateDataDocsAction(name="data_docs", site_names=[site])],
-        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["crop_id"],
-                       "partial_unexpected_count": 5},
-    ))
+    checkpoint = context.checkpoints.add(
+        gx.Checkpoint(
+            name=f"{suite.name}_checkpoint",
+            validation_definitions=[definition],
+            actions=[UpdateDataDocsAction(name="data_docs", site_names=[site])],
+            result_format={
+                "result_format": "COMPLETE",
+                "unexpected_index_column_names": ["crop_id"],
+                "partial_unexpected_count": 5,
+            },
+        )
+    )
     result = checkpoint.run(batch_parameters={"dataframe": df})
     return next(iter(result.run_results.values())).to_json_dict()
 
@@ -165,10 +186,16 @@ def _summarise(suite_name: str, result: dict) -> SuiteOutcome:
 
 def _describe(f: dict) -> str:
     where = f" on {f['column']!r}" if f.get("column") else ""
-    detail = f"{f['unexpected_count']} rows ({f['unexpected_percent']:.1f}%)" if f.get("unexpected_count") else \
-        f"observed {f.get('observed_value')!r}"
-    ex = f"; e.g. {f['examples']}" if f.get("examples") else (
-        f"; e.g. {f['partial_unexpected']}" if f.get("partial_unexpected") else "")
+    detail = (
+        f"{f['unexpected_count']} rows ({f['unexpected_percent']:.1f}%)"
+        if f.get("unexpected_count")
+        else f"observed {f.get('observed_value')!r}"
+    )
+    ex = (
+        f"; e.g. {f['examples']}"
+        if f.get("examples")
+        else (f"; e.g. {f['partial_unexpected']}" if f.get("partial_unexpected") else "")
+    )
     return f"{f['expectation']}{where} {f['kwargs']}: {detail}{ex}"
 
 
@@ -200,11 +227,17 @@ def _report(outcome: SuiteOutcome, path: Path) -> None:
     for f in outcome.soft_failures:
         log.warning("soft expectation failed (reported, not fatal): %s", _describe(f))
     if outcome.hard_failures:
-        raise ValidationFailed(f"{outcome.suite} suite: {len(outcome.hard_failures)} critical expectation(s) "
-                               "failed (details in " + str(path) + "):\n  "
-                               + "\n  ".join(_describe(f) for f in outcome.hard_failures))
-    log.info("%s suite passed: %d expectations, %d soft warnings; Data Docs in %s", outcome.suite,
-             outcome.evaluated, len(outcome.soft_failures), path.parent / "data_docs")
+        raise ValidationFailed(
+            f"{outcome.suite} suite: {len(outcome.hard_failures)} critical expectation(s) "
+            "failed (details in " + str(path) + "):\n  " + "\n  ".join(_describe(f) for f in outcome.hard_failures)
+        )
+    log.info(
+        "%s suite passed: %d expectations, %d soft warnings; Data Docs in %s",
+        outcome.suite,
+        outcome.evaluated,
+        len(outcome.soft_failures),
+        path.parent / "data_docs",
+    )
 
 
 def run_validate(params: Params, split: bool = False) -> SuiteOutcome:
