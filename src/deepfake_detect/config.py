@@ -130,6 +130,7 @@ class KerasTrainParams(Section):
     class_weight: bool = True
     augment: bool = True
     patience: int = Field(2, ge=1)
+    early_stopping_on: Literal["logloss", "auc"] = "logloss"
     lr_schedule: Literal["cosine", "plateau", "constant"] = "cosine"
     val_max: int = Field(0, ge=0)
     sampling: Literal["as_split", "balanced", "pairs"] = "as_split"

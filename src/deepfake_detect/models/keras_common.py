@@ -97,7 +97,10 @@ def fit_phase(
                           sample_weights=val_weights)
     callbacks = [
         keras.callbacks.EarlyStopping(
-            monitor="val_logloss", mode="min", patience=cfg.patience, restore_best_weights=True
+            monitor=f"val_{cfg.early_stopping_on}",
+            mode="min" if cfg.early_stopping_on == "logloss" else "max",
+            patience=cfg.patience,
+            restore_best_weights=True,
         )
     ]
     if cfg.lr_schedule == "plateau":
