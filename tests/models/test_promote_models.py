@@ -220,3 +220,31 @@ def test_candidates_restrict_what_may_be_promoted(tmp_path: Path):
     assert list(only) == ["xception"]
     with pytest.raises(CandidateError, match="baseline_cnn"):
         promote_stage.read_candidates(Params.model_validate({**base, "promote": {"candidates": ["baseline_cnn"]}}))
+
+
+def test_efficientnet_lite0_promotes_calibrated_and_serves_explainable(
+    split_manifest: Path, tmp_path: Path, make_params, bento_home: Path
+):
+    """The new family end to end: train → evaluate (calibration fitted on val) → promote (BentoML
+    store) → the serving scorer gives the calibrated probability, a projected embedding and Grad-CAM."""
+    from deepfake_detect.calibration import Calibration
+    from deepfake_detect.imagestats import read_rgb
+    from deepfake_detect.models.dataset import load_split
+    from deepfake_detect.scoring import FaceModel
+
+    p = make_params(tmp_path, split_manifest, models=["efficientnet_lite0"])
+    run_train(p, "efficientnet_lite0")
+    (metrics,) = run_evaluate(p).values()
+    assert metrics["calibration"]["method"] == p.evaluate.calibration and "ece" in metrics
+    assert promote_stage.run_promote(p)["promoted"]
+    served = load_predictor(p.promote.dir)
+    assert served.record["pretrained"] == "imagenet"
+    assert Calibration.model_validate(served.record["calibration"]) == served.calibration
+    crops = [read_rgb(x) for x in load_split(split_manifest, "test")["path"][:4]]
+    np.testing.assert_allclose(served.predict(crops), served.calibration.apply(served.predict_raw(crops)), atol=1e-6)
+    scorer = FaceModel(served)
+    probs, emb = scorer.score(np.stack(crops))
+    np.testing.assert_allclose(probs, served.predict(crops), atol=1e-5)
+    assert emb.shape == (4, p.promote.embedding_components)
+    pngs = scorer.explain(np.stack(crops[:2]))
+    assert len(pngs) == 2 and all(png[:4] == b"\x89PNG" for png in pngs)
