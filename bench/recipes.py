@@ -1,0 +1,115 @@
+"""Which EfficientNet-Lite0 recipe: each training choice of ``train.efficientnet_lite0`` measured
+against the plain recipe, on the same leak-free split, scored on the test split exactly as the
+evaluate stage scores (calibration fitted on val, threshold from val).
+
+The split manifest must keep the whole training side (``balance.strategy: none``) so that
+"one fixed undersample" and "fakes drawn afresh each epoch" see the same crops. Variants:
+
+  plain       one fixed undersample, no warm-up, constant Adam 3e-4, 5 epochs (the issue's baseline)
+  resampled   plain, but a fresh balanced draw of the FAKE crops every epoch
+  pairs       plain, but each REAL crop beside a FAKE of its own video, drawn every epoch
+  recipe      params.yaml as it stands (pairs + head warm-up + cosine decay + early stopping)
+  self_blend  recipe, plus one self-blended pseudo-fake per REAL crop as a pair partner
+  size224     recipe at 224 px
+
+Each variant appends one row to ``--out`` (CSV) as soon as it finishes, so a long run can be read
+while it goes on.
+
+    python bench/recipes.py --manifest data/split/manifest.csv --variants plain,recipe --out reports/recipes.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+VARIANTS = {
+    "plain": {"sampling": "as_split", "warmup_epochs": 0, "lr_schedule": "constant", "epochs": 5},
+    "resampled": {"sampling": "balanced", "warmup_epochs": 0, "lr_schedule": "constant", "epochs": 5},
+    "pairs": {"sampling": "pairs", "warmup_epochs": 0, "lr_schedule": "constant", "epochs": 5},
+    "recipe": {},
+    "self_blend": {},
+    "size224": {"input_size": 224},
+}
+
+
+def train_rows(train: pd.DataFrame, variant: str, synth_dir: Path, seed: int) -> pd.DataFrame:
+    """The training rows a variant sees: a fixed undersample for ``plain``, pseudo-fakes added for
+    ``self_blend``, the whole training side otherwise."""
+    from deepfake_detect.stages.balance import synthesise_fakes, undersample
+
+    rng = np.random.default_rng(seed)
+    if variant == "plain":
+        return undersample(train, rng).reset_index(drop=True)
+    if variant == "self_blend":
+        reals = train[train["y"] == 0]
+        synth = synthesise_fakes(reals.drop(columns=["y"]), len(reals), synth_dir, rng).assign(y=1)
+        return pd.concat([train, synth], ignore_index=True)
+    return train
+
+
+def run_variant(variant: str, manifest: Path, out_dir: Path) -> dict:
+    from deepfake_detect.config import load_params
+    from deepfake_detect.models import efficientnet_lite0
+    from deepfake_detect.models.dataset import load_split
+    from deepfake_detect.predictor import load_predictor
+    from deepfake_detect.stages.evaluate import evaluate_probs, score_split
+
+    p = load_params(ROOT / "params.yaml")
+    cfg = p.train.efficientnet_lite0.model_copy(update=VARIANTS[variant])
+    train, val, test = (load_split(manifest, s) for s in ("train", "val", "test"))
+    rows = train_rows(train, variant, out_dir / "synth", p.seed)
+    start = time.perf_counter()
+    efficientnet_lite0.train(rows, val, cfg, p.train.augment, out_dir / "model", out_dir / "curves.csv", seed=p.seed)
+    seconds = time.perf_counter() - start
+    pred = load_predictor(out_dir / "model")
+    probs = score_split({"m": pred}, pd.concat([val, test]), p.evaluate.batch_size, variant)["m"]
+    m = evaluate_probs(val, probs[: len(val)], test, probs[len(val) :], p.evaluate)
+    curves = pd.read_csv(out_dir / "curves.csv")
+    return {
+        "variant": variant,
+        "auc": m["auc"],
+        "log_loss": m["log_loss"],
+        "log_loss_uncalibrated": m["log_loss_uncalibrated"],
+        "ece": m["ece"],
+        "balanced_accuracy": m["balanced_accuracy"],
+        "recall_at_fpr": m["operating_point"]["test_recall"],
+        "test_fpr": m["operating_point"]["test_fpr"],
+        "train_auc_last": float(curves["auc"].iloc[-1]),
+        "epochs_run": len(curves),
+        "train_rows": len(rows),
+        "train_minutes": round(seconds / 60, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--manifest", type=Path, required=True, help="split manifest with the whole training side")
+    ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, of: " + ", ".join(VARIANTS))
+    ap.add_argument("--out", type=Path, default=Path("reports/bench/recipes.csv"))
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    variants = args.variants.split(",")
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown:
+        ap.error(f"unknown variant(s) {', '.join(unknown)}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    for variant in variants:
+        with tempfile.TemporaryDirectory(prefix=f"recipe-{variant}-") as tmp:
+            row = run_variant(variant, args.manifest, Path(tmp))
+        print(pd.DataFrame([row]).to_string(index=False), flush=True)
+        pd.DataFrame([row]).to_csv(args.out, mode="a", header=not args.out.exists(), index=False)
+    print(pd.read_csv(args.out).to_markdown(index=False, floatfmt=".3f"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
