@@ -6,6 +6,7 @@ The split manifest must keep the whole training side (``balance.strategy: none``
 "one fixed undersample" and "fakes drawn afresh each epoch" see the same crops. Variants:
 
   plain       one fixed undersample, no warm-up, constant Adam 3e-4, 5 epochs (the issue's baseline)
+  undersampled  recipe, but one fixed undersample instead of pairs drawn afresh each epoch
   resampled   plain, but a fresh balanced draw of the FAKE crops every epoch
   pairs       plain, but each REAL crop beside a FAKE of its own video, drawn every epoch
   recipe      params.yaml as it stands (pairs + head warm-up + cosine decay + early stopping)
@@ -33,6 +34,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = {
     "plain": {"sampling": "as_split", "warmup_epochs": 0, "lr_schedule": "constant", "epochs": 5},
+    "undersampled": {"sampling": "as_split"},
     "resampled": {"sampling": "balanced", "warmup_epochs": 0, "lr_schedule": "constant", "epochs": 5},
     "pairs": {"sampling": "pairs", "warmup_epochs": 0, "lr_schedule": "constant", "epochs": 5},
     "recipe": {},
@@ -47,7 +49,7 @@ def train_rows(train: pd.DataFrame, variant: str, synth_dir: Path, seed: int) ->
     from deepfake_detect.stages.balance import synthesise_fakes, undersample
 
     rng = np.random.default_rng(seed)
-    if variant == "plain":
+    if variant in ("plain", "undersampled"):
         return undersample(train, rng).reset_index(drop=True)
     if variant == "self_blend":
         reals = train[train["y"] == 0]
