@@ -5,18 +5,17 @@ evaluate stage scores (calibration fitted on val, threshold from val).
 The split manifest must keep the whole training side (``balance.strategy: none``) so that
 "one fixed undersample" and "fakes drawn afresh each epoch" see the same crops. Variants:
 
-  plain       one fixed undersample, no warm-up, constant Adam 3e-4, 5 epochs (the issue's baseline)
+  plain         one fixed undersample, no warm-up, constant Adam 3e-4, 5 epochs (the issue's baseline)
   undersampled  recipe, but one fixed undersample instead of pairs drawn afresh each epoch
-  resampled   plain, but a fresh balanced draw of the FAKE crops every epoch
-  pairs       plain, but each REAL crop beside a FAKE of its own video, drawn every epoch
-  recipe      params.yaml as it stands (pairs + head warm-up + cosine decay + early stopping)
-  self_blend  recipe, plus one self-blended pseudo-fake per REAL crop as a pair partner
-  size224     recipe at 224 px
+  resampled     recipe, but a fresh balanced draw of the FAKE crops every epoch instead of pairs
+  recipe        params.yaml as it stands (pairs + head warm-up + cosine decay + early stopping)
+  self_blend    recipe, plus one self-blended pseudo-fake per REAL crop as a pair partner
+  size224       recipe at 224 px
 
 Each variant appends one row to ``--out`` (CSV) as soon as it finishes, so a long run can be read
 while it goes on.
 
-    python bench/recipes.py --manifest data/split/manifest.csv --variants plain,recipe --out reports/recipes.csv
+    python bench/recipes.py --manifest data/split/manifest.csv --variants plain,undersampled --out reports/recipes.csv
 """
 
 from __future__ import annotations
@@ -35,8 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = {
     "plain": {"sampling": "as_split", "warmup_epochs": 0, "lr_schedule": "constant", "epochs": 5},
     "undersampled": {"sampling": "as_split"},
-    "resampled": {"sampling": "balanced", "warmup_epochs": 0, "lr_schedule": "constant", "epochs": 5},
-    "pairs": {"sampling": "pairs", "warmup_epochs": 0, "lr_schedule": "constant", "epochs": 5},
+    "resampled": {"sampling": "balanced"},
     "recipe": {},
     "self_blend": {},
     "size224": {"input_size": 224},
