@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -112,40 +111,10 @@ def run_load(call, items: list, concurrency: int) -> dict[str, float]:
 
 
 def start_server(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = log_path.open("w")
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "bentoml"),
-            "serve",
-            "serving.service:DeepfakeDetector",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    import httpx
+    """`bentoml serve` on a free loopback port, ready (the tests start it the same way)."""
+    from deepfake_detect.processes import start_bentoml_serve
 
-    deadline = time.time() + 600
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"bentoml serve exited; see {log_path}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    raise RuntimeError(f"server not ready in 600 s; see {log_path}")
+    return start_bentoml_serve(env, log_path, ROOT, ready_timeout=600)
 
 
 def naive_clip(scorer, clip: Path, max_frames: int) -> dict[str, float]:

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,24 +22,17 @@ from serving_kit import (
     write_test_params,
 )
 
-from deepfake_detect.processes import stop_process_tree
+from deepfake_detect.processes import ServerStartError, start_bentoml_serve, stop_process_tree
 
 pytestmark = pytest.mark.slow
 KEY = "test-key-123"
 HEADERS = {"X-API-Key": KEY}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, bentoml_home):
     tmp = tmp_path_factory.mktemp("http")
     (tmp / "t").mkdir()
-    port = _free_port()
     env = {
         **os.environ,
         "BENTOML_HOME": str(bentoml_home),
@@ -51,41 +41,14 @@ def server(tmp_path_factory, bentoml_home):
         "TMPDIR": str(tmp / "t"),
         "BENTOML_DO_NOT_TRACK": "true",
     }
-    log = (tmp / "serve.log").open("w")
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "bentoml"),
-            "serve",
-            "serving.service:DeepfakeDetector",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 300
     try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"bentoml serve exited: {(tmp / 'serve.log').read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.time() > deadline:
-                pytest.fail(f"server not ready in 300 s: {(tmp / 'serve.log').read_text()[-3000:]}")
-            time.sleep(1)
+        proc, url = start_bentoml_serve(env, tmp / "serve.log", ROOT, ready_timeout=300)
+    except ServerStartError as exc:
+        pytest.fail(str(exc))
+    try:
         yield url, tmp
     finally:
         stop_process_tree(proc)
-        log.close()
 
 
 def _post(url: str, endpoint: str, path: Path, headers=HEADERS, **form) -> httpx.Response:
