@@ -230,9 +230,7 @@ def build(cfg: EfficientNetLite0Params):
     base = build_base(cfg.input_size)
     if cfg.pretrained == "imagenet":
         load_imagenet(base)
-    for layer in base.layers:  # frozen statistics: ImageNet's when pretrained; learnt ones are noisy at batch 32
-        if isinstance(layer, layers.BatchNormalization):
-            layer.trainable = cfg.pretrained == "none"
+    _set_base_trainable(base, True, cfg.pretrained)
     inp = keras.Input((cfg.input_size, cfg.input_size, 3), name="image")
     x = preprocess_layer()(inp)
     x = base(x)
@@ -243,6 +241,8 @@ def build(cfg: EfficientNetLite0Params):
 
 
 def _set_base_trainable(base, trainable: bool, pretrained: str) -> None:
+    """Freeze or unfreeze the base; batch norm stays frozen (inference mode) on ImageNet weights,
+    whose statistics small CPU batches would only add noise to."""
     from keras import layers
 
     base.trainable = trainable
