@@ -148,13 +148,12 @@ def sampled_dataset(
     *,
     augment: AugmentParams | None,
     seed: int,
-) -> tuple[object, int]:
-    """An endless training stream whose every epoch is :func:`epoch_rows` drawn afresh, and the
-    number of rows in one epoch."""
+) -> object:
+    """An endless training stream whose every epoch is :func:`epoch_rows` drawn afresh (an epoch
+    is :func:`epoch_length` rows)."""
     import tensorflow as tf
 
     rng = np.random.default_rng(seed)
-    epoch_len = epoch_length(train, sampling)
 
     def rows():
         while True:
@@ -164,7 +163,7 @@ def sampled_dataset(
 
     spec = (tf.TensorSpec((), tf.string), tf.TensorSpec((1,), tf.float32))
     ds = tf.data.Dataset.from_generator(rows, output_signature=spec)
-    return _decode_and_batch(ds, input_size, batch_size, augment, seed), epoch_len
+    return _decode_and_batch(ds, input_size, batch_size, augment, seed)
 
 
 def augment_image(img, aug: AugmentParams, seed: int):

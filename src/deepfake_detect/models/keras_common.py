@@ -79,11 +79,18 @@ def fit_phase(
     if cfg.sampling == "as_split":
         steps = steps_for(len(train), cfg.batch_size, cfg.steps_per_epoch)
         repeat = cfg.steps_per_epoch > 0  # a capped epoch draws from an endless shuffled stream
-        train_ds = make_dataset(train["path"].tolist(), train["y"].to_numpy(), cfg.input_size, cfg.batch_size,
-                                training=True, augment=augment, seed=seed, repeat=repeat)
+        train_ds = make_dataset(
+            train["path"].tolist(),
+            train["y"].to_numpy(),
+            cfg.input_size,
+            cfg.batch_size,
+            training=True,
+            augment=augment,
+            seed=seed,
+            repeat=repeat,
+        )
     else:  # every epoch drawn afresh (balanced or REAL/FAKE pairs) from an endless stream
-        train_ds, _ = sampled_dataset(train, cfg.sampling, cfg.input_size, cfg.batch_size, augment=augment,
-                                      seed=seed)
+        train_ds = sampled_dataset(train, cfg.sampling, cfg.input_size, cfg.batch_size, augment=augment, seed=seed)
         steps, repeat = epoch_steps(train, cfg), True
     # With balanced training (sampling) the raw output is calibrated to a 50/50 world; val keeps the
     # data's skew. Weighting val so each class carries half the loss makes val_logloss judge the
@@ -93,8 +100,14 @@ def fit_phase(
     if cfg.sampling != "as_split":
         cw = class_weights(val["y"].to_numpy())
         val_weights = np.array([cw[int(y)] for y in val["y"]], np.float32)
-    val_ds = make_dataset(val["path"].tolist(), val["y"].to_numpy(), cfg.input_size, cfg.batch_size, training=False,
-                          sample_weights=val_weights)
+    val_ds = make_dataset(
+        val["path"].tolist(),
+        val["y"].to_numpy(),
+        cfg.input_size,
+        cfg.batch_size,
+        training=False,
+        sample_weights=val_weights,
+    )
     callbacks = [
         keras.callbacks.EarlyStopping(
             monitor=f"val_{cfg.early_stopping_on}",
@@ -132,13 +145,34 @@ def save_keras(model, folder: Path) -> str:
     return "model.keras"
 
 
-def save_trained(model, out: Path, curves: Path, rows: list[dict], *, name: str, cfg: KerasTrainParams,
-                 seconds: float, n_train: int, n_val: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def save_trained(
+    model,
+    out: Path,
+    curves: Path,
+    rows: list[dict],
+    *,
+    name: str,
+    cfg: KerasTrainParams,
+    seconds: float,
+    n_train: int,
+    n_val: int,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Every Keras family ends the same way: the model, its training curves and its record.json."""
     from .artifacts import write_curves, write_record
 
     artifact = save_keras(model, out)
     write_curves(rows, curves)
-    return write_record(out, name=name, family="keras", artifact=artifact, input_size=cfg.input_size,
-                        embedding_layer="pooled", params=cfg.model_dump(), train_seconds=round(seconds, 1),
-                        n_train=n_train, n_val=n_val, **(extra or {}))
+    return write_record(
+        out,
+        name=name,
+        family="keras",
+        artifact=artifact,
+        input_size=cfg.input_size,
+        embedding_layer="pooled",
+        params=cfg.model_dump(),
+        train_seconds=round(seconds, 1),
+        n_train=n_train,
+        n_val=n_val,
+        **(extra or {}),
+    )
