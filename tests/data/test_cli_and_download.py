@@ -108,4 +108,8 @@ def test_params_errors_name_the_field(tmp_path):
 def test_repo_params_load():
     params = load_params(Path(__file__).resolve().parents[2] / "params.yaml")
     assert params.extract.frames_per_video >= 1 and params.balance.strategy in {
-        "none", "undersample", "oversample", "self_blend"}
+        "none",
+        "undersample",
+        "oversample",
+        "self_blend",
+    }

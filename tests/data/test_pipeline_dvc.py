@@ -60,11 +60,18 @@ def test_every_shared_clip_yields_faces(shared_videos: Path, tmp_path: Path):
     from deepfake_detect.config import Params
     from deepfake_detect.stages.extract import run_extract
 
-    params = Params.model_validate({
-        "data": {"raw_dir": str(shared_videos)},
-        "extract": {"frames_per_video": 4, "out_dir": str(tmp_path / "faces"), "parts_dir": str(tmp_path / "parts"),
-                    "manifest": str(tmp_path / "manifest.csv"), "rejects": str(tmp_path / "rejects.csv")},
-    })
+    params = Params.model_validate(
+        {
+            "data": {"raw_dir": str(shared_videos)},
+            "extract": {
+                "frames_per_video": 4,
+                "out_dir": str(tmp_path / "faces"),
+                "parts_dir": str(tmp_path / "parts"),
+                "manifest": str(tmp_path / "manifest.csv"),
+                "rejects": str(tmp_path / "rejects.csv"),
+            },
+        }
+    )
     manifest, rejects = run_extract(params)
     assert rejects.empty, rejects.to_string()
     per_clip = manifest.groupby("video").size()
@@ -94,15 +101,29 @@ def test_deepfake_faces_layout_through_the_stages(shared_faces: Path, tmp_path: 
         stem = Path(name).stem
         (raw / "faces_224" / f"{stem}.jpg").symlink_to(shared_faces / "faces_224" / f"{stem}.jpg")
     r = tmp_path
-    params = Params.model_validate({
-        "data": {"raw_dir": str(raw)},
-        "extract": {"workers": 1, "out_dir": str(r / "faces"), "parts_dir": str(r / "parts"),
-                    "manifest": str(r / "manifest.csv"), "rejects": str(r / "rejects.csv")},
-        "validate": {"manifest_report": str(r / "rep/m"), "split_report": str(r / "rep/s"), "stats": str(r / "st.csv")},
-        "clean": {"manifest": str(r / "clean.csv"), "dropped": str(r / "dropped.csv")},
-        "balance": {"manifest": str(r / "split.csv"), "class_counts": str(r / "counts.csv"),
-                    "synth_dir": str(r / "synth")},
-    })
+    params = Params.model_validate(
+        {
+            "data": {"raw_dir": str(raw)},
+            "extract": {
+                "workers": 1,
+                "out_dir": str(r / "faces"),
+                "parts_dir": str(r / "parts"),
+                "manifest": str(r / "manifest.csv"),
+                "rejects": str(r / "rejects.csv"),
+            },
+            "validate": {
+                "manifest_report": str(r / "rep/m"),
+                "split_report": str(r / "rep/s"),
+                "stats": str(r / "st.csv"),
+            },
+            "clean": {"manifest": str(r / "clean.csv"), "dropped": str(r / "dropped.csv")},
+            "balance": {
+                "manifest": str(r / "split.csv"),
+                "class_counts": str(r / "counts.csv"),
+                "synth_dir": str(r / "synth"),
+            },
+        }
+    )
     manifest, rejects = run_extract(params)
     assert len(manifest) == len(subset) and rejects.empty
     assert (manifest["source"] == "deepfake_faces").all()

@@ -40,16 +40,30 @@ def extracted(tiny_sample: Path, tmp_path_factory):
     for name in ("empty.mp4", "notavideo.mp4", "truncated.mp4", "noface.mp4"):
         meta[name] = {"label": "REAL", "split": "train", "original": None}
     (raw / "metadata.json").write_text(json.dumps(meta))
-    params = Params.model_validate({
-        "data": {"raw_dir": str(raw)},
-        "extract": {**FAST_EXTRACT, "out_dir": str(root / "faces"), "parts_dir": str(root / "parts"),
-                    "manifest": str(root / "manifest.csv"), "rejects": str(root / "rejects.csv")},
-        "validate": {"manifest_report": str(root / "reports/manifest"), "split_report": str(root / "reports/split"),
-                     "stats": str(root / "stats.csv")},
-        "clean": {"manifest": str(root / "clean.csv"), "dropped": str(root / "dropped.csv")},
-        "balance": {"manifest": str(root / "split.csv"), "class_counts": str(root / "counts.csv"),
-                    "synth_dir": str(root / "synth"), "strategy": "undersample"},
-    })
+    params = Params.model_validate(
+        {
+            "data": {"raw_dir": str(raw)},
+            "extract": {
+                **FAST_EXTRACT,
+                "out_dir": str(root / "faces"),
+                "parts_dir": str(root / "parts"),
+                "manifest": str(root / "manifest.csv"),
+                "rejects": str(root / "rejects.csv"),
+            },
+            "validate": {
+                "manifest_report": str(root / "reports/manifest"),
+                "split_report": str(root / "reports/split"),
+                "stats": str(root / "stats.csv"),
+            },
+            "clean": {"manifest": str(root / "clean.csv"), "dropped": str(root / "dropped.csv")},
+            "balance": {
+                "manifest": str(root / "split.csv"),
+                "class_counts": str(root / "counts.csv"),
+                "synth_dir": str(root / "synth"),
+                "strategy": "undersample",
+            },
+        }
+    )
     manifest, rejects = run_extract(params)
     return params, manifest, rejects
 
@@ -103,9 +117,14 @@ def test_validate_stops_on_a_wrong_label_and_names_the_row(extracted, tmp_path):
     bad.loc[bad.index[0], "label"] = "fake?"
     path = tmp_path / "bad_manifest.csv"
     write_csv(bad, path)
-    p = params.model_copy(update={"extract": params.extract.model_copy(update={"manifest": path}),
-                                  "validate_": params.validate_.model_copy(update={
-                                      "manifest_report": tmp_path / "r", "stats": tmp_path / "s.csv"})})
+    p = params.model_copy(
+        update={
+            "extract": params.extract.model_copy(update={"manifest": path}),
+            "validate_": params.validate_.model_copy(
+                update={"manifest_report": tmp_path / "r", "stats": tmp_path / "s.csv"}
+            ),
+        }
+    )
     with pytest.raises(ValidationFailed) as err:
         run_validate(p)
     msg = str(err.value)
@@ -115,8 +134,13 @@ def test_validate_stops_on_a_wrong_label_and_names_the_row(extracted, tmp_path):
 
 def test_soft_expectations_report_without_stopping(extracted, tmp_path):
     params, _, _ = extracted
-    p = params.model_copy(update={"validate_": params.validate_.model_copy(update={
-        "manifest_report": tmp_path / "r", "stats": tmp_path / "s.csv", "min_sharpness": 1e9})})
+    p = params.model_copy(
+        update={
+            "validate_": params.validate_.model_copy(
+                update={"manifest_report": tmp_path / "r", "stats": tmp_path / "s.csv", "min_sharpness": 1e9}
+            )
+        }
+    )
     outcome = run_validate(p)
     assert outcome.success and any(f["column"] == "sharpness" for f in outcome.soft_failures)
 
@@ -130,9 +154,12 @@ def test_split_suite_catches_a_group_on_two_sides(extracted, tmp_path):
     leaked.loc[idx, "split"] = "train"
     path = tmp_path / "leak.csv"
     write_csv(leaked, path)
-    p = params.model_copy(update={
-        "balance": params.balance.model_copy(update={"manifest": path}),
-        "validate_": params.validate_.model_copy(update={"split_report": tmp_path / "split"})})
+    p = params.model_copy(
+        update={
+            "balance": params.balance.model_copy(update={"manifest": path}),
+            "validate_": params.validate_.model_copy(update={"split_report": tmp_path / "split"}),
+        }
+    )
     with pytest.raises(ValidationFailed, match="group_splits"):
         run_validate(p, split=True)
 
@@ -143,8 +170,11 @@ def _write(path: Path, img: np.ndarray) -> str:
 
 
 def test_clean_drops_bad_crops_with_reasons(tmp_path, workspace):
-    params = workspace(extract={"manifest": "m.csv"}, validate={"stats": "s.csv", "manifest_report": "r"},
-                       clean={"manifest": "c.csv", "dropped": "d.csv"})
+    params = workspace(
+        extract={"manifest": "m.csv"},
+        validate={"stats": "s.csv", "manifest_report": "r"},
+        clean={"manifest": "c.csv", "dropped": "d.csv"},
+    )
     rng = np.random.default_rng(0)
     texture = rng.integers(0, 255, (128, 128, 3), dtype=np.uint8)
     rows = []
@@ -155,9 +185,23 @@ def test_clean_drops_bad_crops_with_reasons(tmp_path, workspace):
             path.write_bytes(raw_bytes)
         else:
             cv2.imwrite(str(path), img, [cv2.IMWRITE_JPEG_QUALITY, 100])
-        rows.append({"crop_id": crop_id, "path": str(path), "video": video or f"{crop_id}.mp4", "part": ".",
-                     "frame": 0, "x": 0, "y": 0, "w": 128, "h": 128, "confidence": confidence, "label": label,
-                     "group": video or f"{crop_id}.mp4", "source": source})
+        rows.append(
+            {
+                "crop_id": crop_id,
+                "path": str(path),
+                "video": video or f"{crop_id}.mp4",
+                "part": ".",
+                "frame": 0,
+                "x": 0,
+                "y": 0,
+                "w": 128,
+                "h": 128,
+                "confidence": confidence,
+                "label": label,
+                "group": video or f"{crop_id}.mp4",
+                "source": source,
+            }
+        )
 
     add("good", texture)
     add("dark", np.full((128, 128, 3), 3, np.uint8))
@@ -219,7 +263,7 @@ def test_group_split_never_leaks_and_is_deterministic():
 
 def test_split_rejects_single_class_and_single_group():
     with pytest.raises(SplitError, match="only label"):
-        split_by_group(pd.DataFrame({"crop_id": ["a", "b"], "label": ["FAKE"] * 2, "group": ["x", "y"]}), .1, .2, 0)
+        split_by_group(pd.DataFrame({"crop_id": ["a", "b"], "label": ["FAKE"] * 2, "group": ["x", "y"]}), 0.1, 0.2, 0)
     with pytest.raises(SplitError, match="group"):
         split_by_group(_split_frame(1), 0.1, 0.2, 0)
 
@@ -236,9 +280,18 @@ def test_max_per_group_caps_training_crops():
 @pytest.mark.parametrize("strategy", ["oversample", "self_blend"])
 def test_balancing_strategies(extracted, tmp_path, strategy):
     params, _, _ = extracted
-    p = params.model_copy(update={"balance": params.balance.model_copy(update={
-        "strategy": strategy, "manifest": tmp_path / "split.csv", "class_counts": tmp_path / "counts.csv",
-        "synth_dir": tmp_path / "synth"})})
+    p = params.model_copy(
+        update={
+            "balance": params.balance.model_copy(
+                update={
+                    "strategy": strategy,
+                    "manifest": tmp_path / "split.csv",
+                    "class_counts": tmp_path / "counts.csv",
+                    "synth_dir": tmp_path / "synth",
+                }
+            )
+        }
+    )
     out = run_balance(p)
     train = out[out["split"] == "train"]
     counts = train["label"].value_counts()

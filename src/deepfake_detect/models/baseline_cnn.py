@@ -56,6 +56,15 @@ def train(
         total = cfg.epochs * epoch_steps(train, cfg)
         compile_model(model, learning_rate(cfg, cfg.learning_rate, total), cfg.label_smoothing)
     rows = fit_phase(model, train, val, cfg, aug, epochs=cfg.epochs, seed=seed, phase="train")
-    record = save_trained(model, out, curves, rows, name="baseline_cnn", cfg=cfg, seconds=time.perf_counter() - start,
-                          n_train=len(train), n_val=len(val))
+    record = save_trained(
+        model,
+        out,
+        curves,
+        rows,
+        name="baseline_cnn",
+        cfg=cfg,
+        seconds=time.perf_counter() - start,
+        n_train=len(train),
+        n_val=len(val),
+    )
     return model, record

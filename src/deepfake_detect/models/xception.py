@@ -132,6 +132,16 @@ def train(
             phase="fine_tune",
             first_epoch=len(rows),
         )
-    record = save_trained(model, out, curves, rows, name="xception", cfg=cfg, seconds=time.perf_counter() - start,
-                          n_train=len(train), n_val=len(val), extra={"pretrained": pretrained})
+    record = save_trained(
+        model,
+        out,
+        curves,
+        rows,
+        name="xception",
+        cfg=cfg,
+        seconds=time.perf_counter() - start,
+        n_train=len(train),
+        n_val=len(val),
+        extra={"pretrained": pretrained},
+    )
     return model, record
