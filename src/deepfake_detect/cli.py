@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperGroup
+
+from .errors import DeepfakeError
 
 for _var, _value in (
     ("BENTOML_DO_NOT_TRACK", "true"),
@@ -21,7 +24,20 @@ for _var, _value in (
 ):
     os.environ.setdefault(_var, _value)
 
+
+class KnownErrors(TyperGroup):
+    """Every command: a project error (:class:`DeepfakeError`) is one ``error:`` line and its exit code
+    (2), not a traceback; any other exception is a bug and keeps its traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except DeepfakeError as exc:
+            raise _fail(exc, exc.exit_code) from exc
+
+
 app = typer.Typer(
+    cls=KnownErrors,
     help="Deepfake-video detection platform: DFDC data → faces → validated, balanced splits → "
     "models → metrics → promoted detector → serving and drift monitoring.",
     no_args_is_help=True,

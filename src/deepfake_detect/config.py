@@ -13,6 +13,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .errors import DeepfakeError
+
 PARAMS_ENV = "DEEPFAKE_PARAMS"
 DEFAULT_PARAMS = Path("params.yaml")
 
@@ -420,7 +422,7 @@ class Params(BaseModel):
         return self
 
 
-class ConfigError(ValueError):
+class ConfigError(DeepfakeError, ValueError):
     """params.yaml is missing, unreadable or has a wrong field (the message names it)."""
 
 

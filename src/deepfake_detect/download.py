@@ -19,6 +19,8 @@ import re
 import shutil
 from pathlib import Path
 
+from .errors import DeepfakeError
+
 log = logging.getLogger(__name__)
 
 COMPETITION = "deepfake-detection-challenge"
@@ -29,7 +31,7 @@ CREDENTIALS_HELP = (
 )
 
 
-class DownloadError(RuntimeError):
+class DownloadError(DeepfakeError, RuntimeError):
     """The download could not complete; nothing was left behind."""
 
 

@@ -32,6 +32,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from .config import DriftParams, ExtractParams
+from .errors import DeepfakeError
 from .imagestats import ImageReadError, crop_stats, read_rgb
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ SIGNALS = ("columns", "embedding", "prediction")
 TSNE_MIN_ROWS = 30  # Evidently's embedding widget runs sklearn's t-SNE with perplexity 30
 
 
-class DriftInputError(ValueError):
+class DriftInputError(DeepfakeError, ValueError):
     """A reference or current window that cannot be compared (the message names the file or field)."""
 
 

@@ -17,16 +17,17 @@ import math
 from typing import Any
 
 from .config import Params
+from .errors import DeepfakeError
 from .metrics import LOWER_IS_BETTER
 
 log = logging.getLogger(__name__)
 
 
-class CandidateError(RuntimeError):
+class CandidateError(DeepfakeError, RuntimeError):
     """A candidate cannot be judged: not a trained model, or no usable metrics (the message names the file)."""
 
 
-class GateFailed(RuntimeError):
+class GateFailed(DeepfakeError, RuntimeError):
     """The best candidate misses the gate, or none can be judged (the message says which and why)."""
 
 

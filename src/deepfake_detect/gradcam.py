@@ -15,10 +15,11 @@ from typing import Any
 import cv2
 import numpy as np
 
+from .errors import DeepfakeError
 from .predictor import resize_batch
 
 
-class GradCamError(ValueError):
+class GradCamError(DeepfakeError, ValueError):
     """The model cannot be explained this way (the message says why)."""
 
 

@@ -11,12 +11,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .errors import DeepfakeError
+
 STAT_COLUMNS = ["width", "height", "channels", "brightness", "contrast", "sharpness", "saturation"]
 STATS_SIDE = 128  # statistics are computed on a copy resized to this side: comparable across sizes
 SHARPNESS_MAX_GAIN = 4.0  # contrast-stretch cap of :func:`sharpness`
 
 
-class ImageReadError(ValueError):
+class ImageReadError(DeepfakeError, ValueError):
     """An image file that cannot be decoded (the message names it)."""
 
 

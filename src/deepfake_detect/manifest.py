@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .errors import DeepfakeError
+
 LABELS = ("REAL", "FAKE")
 MANIFEST_COLUMNS = [
     "crop_id",
@@ -44,6 +46,14 @@ DROPPED_COLUMNS = [*MANIFEST_COLUMNS, "reason"]
 SPLITS = ("train", "val", "test")
 
 
+class ManifestError(DeepfakeError, ValueError):
+    """A manifest that lacks a column the reader needs (the message names the file and columns)."""
+
+
+class ManifestNotFound(ManifestError, FileNotFoundError):
+    """The manifest file is absent: the stage that writes it has not run."""
+
+
 def label_to_int(label: str) -> int:
     """FAKE is the positive class (1), as in DFDC scoring."""
     return 1 if label == "FAKE" else 0
@@ -57,11 +67,11 @@ def read_manifest(path: str | Path, required: list[str] | None = None) -> pd.Dat
     """Read a manifest CSV and check it has the columns the caller needs."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: manifest not found (did the previous stage run?)")
+        raise ManifestNotFound(f"{path}: manifest not found (did the previous stage run?)")
     df = pd.read_csv(path, dtype={"crop_id": str, "video": str, "group": str, "part": str, "label": str})
     missing = [c for c in (required or MANIFEST_COLUMNS) if c not in df.columns]
     if missing:
-        raise ValueError(f"{path}: manifest lacks column(s) {', '.join(missing)}")
+        raise ManifestError(f"{path}: manifest lacks column(s) {', '.join(missing)}")
     return df
 
 

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from .config import Params, ServeParams
+from .errors import DeepfakeError
 from .video import TooManyFramesError, VideoError, VideoInfo, iter_sample_frames, open_container, probe
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -51,7 +52,7 @@ _IMAGE_MAGIC = (
 _IMREAD_8BIT = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
 
 
-class ScoringError(ValueError):
+class ScoringError(DeepfakeError, ValueError):
     """Bad input: ``status`` (HTTP 4xx, 504 past the deadline), ``error`` (a short code), ``detail``."""
 
     def __init__(self, status: int, error: str, detail: str):

@@ -11,13 +11,14 @@ import pandas as pd
 from sklearn import metrics as skm
 
 from .aggregate import aggregate_video, clip_probs
+from .errors import DeepfakeError
 
 METRIC_KEYS = ("auc", "log_loss", "balanced_accuracy", "accuracy", "precision", "recall", "f1")
 LOWER_IS_BETTER = {"log_loss"}
 ThresholdRule = Literal["balanced_accuracy", "f1"]
 
 
-class MetricsError(ValueError):
+class MetricsError(DeepfakeError, ValueError):
     """Labels or probabilities that cannot be scored (e.g. a split with a single class)."""
 
 

@@ -23,12 +23,13 @@ import cv2
 import numpy as np
 
 from .calibration import IDENTITY, Calibration
+from .errors import DeepfakeError
 
 RECORD_FILE = "record.json"
 PROJECTION_FILE = "projection.npz"
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(DeepfakeError, RuntimeError):
     """A model folder that cannot be loaded (the message names the folder and what is missing)."""
 
 

@@ -10,10 +10,12 @@ import sys
 import time
 from pathlib import Path
 
+from .errors import DeepfakeError
+
 SERVICE = "serving.service:DeepfakeDetector"
 
 
-class ServerStartError(RuntimeError):
+class ServerStartError(DeepfakeError, RuntimeError):
     """`bentoml serve` exited or did not become ready (the message carries the end of its log)."""
 
 

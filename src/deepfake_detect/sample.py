@@ -31,6 +31,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .config import SampleParams
+from .errors import DeepfakeError
 from .video import write_clip
 
 log = logging.getLogger(__name__)
@@ -161,7 +162,7 @@ def _name(rng: np.random.Generator, used: set[str]) -> str:
             return name
 
 
-class SampleTargetError(ValueError):
+class SampleTargetError(DeepfakeError, ValueError):
     """The output folder holds something the sample did not write (the message names it)."""
 
 

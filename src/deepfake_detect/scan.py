@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Params
+from .errors import DeepfakeError
 from .scoring import IMAGE_SUFFIXES, Scorer, ScoringError
 from .video import VIDEO_SUFFIXES
 
@@ -37,7 +38,7 @@ CSV_COLUMNS = [
 ]
 
 
-class ScanInputError(ValueError):
+class ScanInputError(DeepfakeError, ValueError):
     """A path on the command line that does not exist, holds no media, or an output that would
     overwrite an input or an existing file (the message names it)."""
 

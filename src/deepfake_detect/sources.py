@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .errors import DeepfakeError
 from .manifest import LABELS
 from .video import VIDEO_SUFFIXES
 
@@ -55,7 +56,7 @@ class Reject:
     reason: str
 
 
-class LayoutError(ValueError):
+class LayoutError(DeepfakeError, ValueError):
     """The raw folder matches no known layout (the message says what was looked for)."""
 
 

@@ -15,10 +15,12 @@ from pathlib import Path
 import av
 import numpy as np
 
+from .errors import DeepfakeError
+
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".webm", ".mkv", ".m4v")
 
 
-class VideoError(ValueError):
+class VideoError(DeepfakeError, ValueError):
     """A clip that cannot be used: the message says which file and why."""
 
     def __init__(self, path: str | Path, reason: str):

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import AugmentParams
+from ..errors import DeepfakeError
 from ..imagestats import read_rgb
 from ..manifest import SPLITS, label_to_int, read_manifest
 from ..predictor import resize_batch
@@ -21,7 +22,7 @@ from ..predictor import resize_batch
 SPLIT_COLUMNS = ["crop_id", "path", "video", "label", "group", "split"]
 
 
-class SplitError(ValueError):
+class SplitError(DeepfakeError, ValueError):
     """The split manifest cannot feed training or evaluation (the message names file and split)."""
 
 

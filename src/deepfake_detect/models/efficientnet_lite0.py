@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import AugmentParams, EfficientNetLite0Params
+from ..errors import DeepfakeError
 from .keras_common import compile_model, epoch_steps, fit_phase, learning_rate, save_trained, seed_everything, strategy
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ STAGES = (
 )
 
 
-class WeightsUnavailable(RuntimeError):
+class WeightsUnavailable(DeepfakeError, RuntimeError):
     """The pretrained checkpoint is missing or not the pinned file (the message says what to install)."""
 
 

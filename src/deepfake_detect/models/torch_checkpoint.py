@@ -21,6 +21,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from ..errors import DeepfakeError
+
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
 STORAGE_DTYPES = {
@@ -36,7 +38,7 @@ STORAGE_DTYPES = {
 }
 
 
-class CheckpointError(ValueError):
+class CheckpointError(DeepfakeError, ValueError):
     """The file is not a legacy PyTorch checkpoint this reader understands (the message names it)."""
 
 

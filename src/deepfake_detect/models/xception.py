@@ -27,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from ..config import AugmentParams, XceptionParams
+from ..errors import DeepfakeError
 from .keras_common import compile_model, epoch_steps, fit_phase, learning_rate, save_trained, seed_everything, strategy
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ WEIGHTS_FILE = "xception_weights_tf_dim_ordering_tf_kernels_notop.h5"
 WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/xception/" + WEIGHTS_FILE
 
 
-class WeightsUnavailable(RuntimeError):
+class WeightsUnavailable(DeepfakeError, RuntimeError):
     """ImageNet weights requested but neither cached nor downloadable."""
 
 

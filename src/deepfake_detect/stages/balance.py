@@ -28,6 +28,7 @@ import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
 from ..config import BalanceParams, Params
+from ..errors import DeepfakeError
 from ..imagestats import read_rgb
 from ..manifest import MANIFEST_COLUMNS, SPLITS, read_manifest, write_csv
 
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 SPLIT_COLUMNS = [*MANIFEST_COLUMNS, "split"]
 
 
-class SplitError(ValueError):
+class SplitError(DeepfakeError, ValueError):
     """The data cannot be split as asked (too few groups or a single class)."""
 
 

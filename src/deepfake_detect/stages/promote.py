@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..config import Params
+from ..errors import DeepfakeError
 from ..gate import metric_value, pick_best, read_candidates
 from ..metrics import is_better
 from ..models.artifacts import data_version, git_rev
@@ -40,7 +41,7 @@ log = logging.getLogger(__name__)
 HISTORY_FILE = "history.json"
 
 
-class PromoteError(RuntimeError):
+class PromoteError(DeepfakeError, RuntimeError):
     """Nothing to promote or roll back to (the message says why)."""
 
 

@@ -24,6 +24,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..config import Params, ValidateParams
+from ..errors import DeepfakeError
 from ..imagestats import STAT_COLUMNS, ImageReadError, file_stats
 from ..manifest import LABELS, MANIFEST_COLUMNS, SPLITS, read_manifest, write_csv
 
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 HARD, SOFT = "critical", "warning"
 
 
-class ValidationFailed(RuntimeError):
+class ValidationFailed(DeepfakeError, RuntimeError):
     """A critical expectation failed; the message names it and shows example rows."""
 
 
