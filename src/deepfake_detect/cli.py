@@ -300,7 +300,6 @@ def gate(
 ) -> None:
     """Evaluation gate of the retrain DAG: fails (exit 1) unless the model promote would pick (the best
     of promote.candidates) reaches retrain.gate_min on promote.metric at promote.level."""
-    import json as _json
 
     from .gate import GateFailed, check_gate
 
@@ -309,7 +308,7 @@ def gate(
         decision = check_gate(p, minimum)
     except GateFailed as exc:
         raise _fail(exc, 1) from exc
-    typer.echo(_json.dumps(decision))
+    typer.echo(decision.model_dump_json())
 
 
 # --------------------------------------------------------------------------- models
@@ -364,7 +363,10 @@ def promote(
         result = run_rollback(p) if rollback else run_promote(p)
     except (PromoteError, CandidateError, MetricsError, FileNotFoundError) as exc:
         raise _fail(exc, 2) from exc
-    typer.echo(result.get("reason") or f"serving {result['serving']} (was {result['rolled_back_from']})")
+    if rollback:
+        typer.echo(f"serving {result.serving} (was {result.rolled_back_from})")
+    else:
+        typer.echo(result.reason)
 
 
 @app.command()

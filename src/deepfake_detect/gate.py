@@ -17,6 +17,7 @@ import math
 from typing import Any
 
 from .config import Params
+from .contracts import GateDecision
 from .errors import DeepfakeError
 from .metrics import LOWER_IS_BETTER
 
@@ -77,7 +78,7 @@ def passes(value: float, minimum: float, metric: str) -> bool:
     return value <= minimum if metric in LOWER_IS_BETTER else value >= minimum
 
 
-def check_gate(p: Params, minimum: float | None = None) -> dict:
+def check_gate(p: Params, minimum: float | None = None) -> GateDecision:
     """Raise :class:`GateFailed` unless the candidate promote would pick reaches ``retrain.gate_min``
     (or ``minimum``); return what was decided."""
     minimum = p.retrain.gate_min if minimum is None else minimum
@@ -89,17 +90,17 @@ def check_gate(p: Params, minimum: float | None = None) -> dict:
     name = pick_best(candidates, metric, level)
     value = metric_value(candidates[name], metric, level)
     lower = metric in LOWER_IS_BETTER
-    decision = {
-        "model": name,
-        "candidates": list(candidates),
-        "metric": metric,
-        "level": level,
-        "value": value,
-        "minimum": minimum,
-        "lower_is_better": lower,
-        "passed": passes(value, minimum, metric),
-    }
-    if not decision["passed"]:
+    decision = GateDecision(
+        model=name,
+        candidates=list(candidates),
+        metric=metric,
+        level=level,
+        value=value,
+        minimum=minimum,
+        lower_is_better=lower,
+        passed=passes(value, minimum, metric),
+    )
+    if not decision.passed:
         raise GateFailed(
             f"evaluation gate: best candidate {name} (of {', '.join(candidates)}) has {level} {metric}={value:.4f}, "
             f"{'above the maximum' if lower else 'below the minimum'} {minimum} (retrain.gate_min)"

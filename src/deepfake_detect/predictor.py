@@ -2,8 +2,8 @@
 evaluate, promote, serving, the CLI scanner and drift monitoring all share.
 
 A model folder holds
-  ``record.json``  {"name", "family": "keras" | "sklearn", "artifact", "input_size",
-                    "threshold", "metrics", "params", "data_version", "git_rev", "created", ...}
+  ``record.json``  a :class:`deepfake_detect.contracts.ModelRecord` (name, family, artifact,
+                    input size, threshold, metrics, params, data version, git revision, ...)
   the artifact     ``model.keras`` (Keras 3; preprocessing layers inside the model, input is RGB
                     in 0..255 at ``input_size``², output sigmoid P(FAKE)) or ``model.joblib``
                     (a scikit-learn pipeline over :func:`deepfake_detect.models.features.crop_features`)
@@ -14,7 +14,6 @@ A model folder holds
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import cv2
 import numpy as np
 
 from .calibration import IDENTITY, Calibration
+from .contracts import ContractError, ModelRecord
 from .errors import DeepfakeError
 
 RECORD_FILE = "record.json"
@@ -33,11 +33,14 @@ class ModelLoadError(DeepfakeError, RuntimeError):
     """A model folder that cannot be loaded (the message names the folder and what is missing)."""
 
 
-def read_record(folder: str | Path) -> dict[str, Any]:
+def read_record(folder: str | Path) -> ModelRecord:
     path = Path(folder) / RECORD_FILE
     if not path.exists():
         raise ModelLoadError(f"{folder}: no {RECORD_FILE} (not a model folder; run `dvc repro` to train one)")
-    return json.loads(path.read_text())
+    try:
+        return ModelRecord.read(path)
+    except ContractError as exc:
+        raise ModelLoadError(str(exc)) from exc
 
 
 def resize_batch(crops: list[np.ndarray] | np.ndarray, size: int) -> np.ndarray:
@@ -53,7 +56,7 @@ class Predictor:
     """Scores RGB face crops. ``predict`` → P(FAKE) per crop; ``embed`` → compact embedding."""
 
     folder: Path
-    record: dict[str, Any]
+    record: ModelRecord
     model: Any
     projection: dict[str, np.ndarray] | None = None
     _embedder: Any = field(default=None, repr=False)
@@ -61,30 +64,36 @@ class Predictor:
 
     @property
     def family(self) -> str:
-        return self.record["family"]
+        return self.record.family
 
     @property
     def name(self) -> str:
-        return self.record.get("name", self.folder.name)
+        return self.record.name
 
     @property
     def tag(self) -> str:
-        return self.record.get("tag", self.name)
+        """The release tag of a promoted model; a trained, not yet promoted folder goes by its name."""
+        return self.record.tag or self.record.name
 
     @property
     def input_size(self) -> int:
-        return int(self.record["input_size"])
+        return self.record.input_size
 
     @property
     def threshold(self) -> float:
-        return float(self.record.get("threshold", 0.5))
+        return self.record.threshold
 
     @property
     def calibration(self) -> Calibration:
         """The map fitted on validation at evaluate time (identity for a model not yet evaluated)."""
-        if "calibration" not in self.record:  # a freshly trained folder: evaluate fits the map
-            return IDENTITY
-        return Calibration.model_validate(self.record["calibration"])
+        return self.record.calibration or IDENTITY
+
+    @property
+    def embedding_layer(self) -> str:
+        """The Keras layer whose output is the pooled features (embeddings and Grad-CAM start there)."""
+        if self.record.embedding_layer is None:
+            raise ModelLoadError(f"{self.folder}: {RECORD_FILE} names no embedding_layer ({self.family} model)")
+        return self.record.embedding_layer
 
     def predict(self, crops: list[np.ndarray] | np.ndarray, batch_size: int = 32) -> np.ndarray:
         """Calibrated P(FAKE) per crop (the record's calibration applied to the model's output)."""
@@ -119,7 +128,7 @@ class Predictor:
         if self._embedder is None:
             import keras
 
-            layer = self.model.get_layer(self.record.get("embedding_layer", "pooled"))
+            layer = self.model.get_layer(self.embedding_layer)
             self._embedder = keras.Model(self.model.inputs, layer.output)
         feats = []
         for start in range(0, len(crops), batch_size):
@@ -139,19 +148,17 @@ def load_predictor(folder: str | Path) -> Predictor:
     """Load a model folder written by train/promote (see the module docstring for its layout)."""
     folder = Path(folder)
     record = read_record(folder)
-    artifact = folder / record.get("artifact", "")
+    artifact = folder / record.artifact
     if not artifact.is_file():
-        raise ModelLoadError(f"{folder}: artifact {record.get('artifact')!r} named in {RECORD_FILE} is missing")
-    if record.get("family") == "keras":
+        raise ModelLoadError(f"{folder}: artifact {record.artifact!r} named in {RECORD_FILE} is missing")
+    if record.family == "keras":
         import keras
 
         model = keras.models.load_model(artifact, compile=False)
-    elif record.get("family") == "sklearn":
+    else:  # the contract allows keras | sklearn only
         import joblib
 
         model = joblib.load(artifact)
-    else:
-        raise ModelLoadError(f"{folder}: unknown model family {record.get('family')!r} in {RECORD_FILE}")
     projection = None
     if (folder / PROJECTION_FILE).exists():
         with np.load(folder / PROJECTION_FILE) as npz:

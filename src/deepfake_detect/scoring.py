@@ -112,7 +112,7 @@ class FaceModel:
             import keras
 
             model = predictor.model
-            pooled = model.get_layer(predictor.record.get("embedding_layer", "pooled"))
+            pooled = model.get_layer(predictor.embedding_layer)
             self._dual = keras.Model(model.inputs, [model.output, pooled.output])
 
     def score(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -148,7 +148,7 @@ class FaceModel:
                     self._gradcam = GradCam(
                         self.predictor.model,
                         self.info.input_size,
-                        self.predictor.record.get("embedding_layer", "pooled"),
+                        self.predictor.embedding_layer,
                     )
                 except GradCamError as exc:
                     raise ScoringError(422, "explain_unavailable", f"model {self.info.tag}: {exc}") from exc

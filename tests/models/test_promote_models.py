@@ -14,9 +14,10 @@ from sklearn.dummy import DummyClassifier
 from sklearn.pipeline import Pipeline
 
 from deepfake_detect.config import Params
+from deepfake_detect.contracts import BentoMetadata, PromotionDecision
 from deepfake_detect.gate import CandidateError
 from deepfake_detect.metrics import MetricsError
-from deepfake_detect.predictor import load_predictor, read_record
+from deepfake_detect.predictor import ModelLoadError, load_predictor, read_record
 from deepfake_detect.stages import promote as promote_stage
 from deepfake_detect.stages.evaluate import run_evaluate
 from deepfake_detect.stages.train import run_train
@@ -37,7 +38,7 @@ def promoted(split_manifest: Path, tmp_path: Path, make_params, bento_home: Path
     run_train(p, "sklearn_fft")
     run_evaluate(p)
     decision = promote_stage.run_promote(p)
-    assert decision["promoted"] and decision["current"] is None
+    assert decision.promoted and decision.current is None
     return p
 
 
@@ -49,12 +50,13 @@ def test_first_promotion_serves_the_model_and_saves_it_to_bentoml(promoted: Para
     metrics = json.loads((p.evaluate.metrics_dir / "sklearn_fft.json").read_text())
     assert p.promote.dir.is_symlink()
     assert served.threshold == pytest.approx(metrics["threshold"])
-    assert served.record["metrics"]["auc"] == pytest.approx(metrics["auc"])
+    assert served.record.metrics["auc"] == pytest.approx(metrics["auc"])
     assert served.embed([np.zeros((48, 48, 3), np.uint8)]).shape == (1, p.promote.embedding_components)
     bento = bentoml.models.get(f"{p.promote.bento_name}:latest")
-    assert bento.info.metadata["release"] == served.tag
-    assert bento.info.metadata["threshold"] == pytest.approx(served.threshold)
-    assert {"data_version", "git_rev", "params", "metrics"} <= set(bento.info.metadata)
+    metadata = BentoMetadata.parse(bento.info.metadata, "store")
+    assert metadata.release == served.tag and metadata.threshold == pytest.approx(served.threshold)
+    assert metadata.metrics["auc"] == pytest.approx(metrics["auc"])
+    assert metadata.data_version == served.record.data_version
     assert (Path(bento.path) / "record.json").is_file() and (Path(bento.path) / "projection.npz").is_file()
 
 
@@ -64,20 +66,19 @@ def test_a_worse_model_is_not_promoted(promoted: Params):
     _worse_model(p)
     run_evaluate(p)
     decision = promote_stage.run_promote(p)
-    assert decision["promoted"] is False and "does not beat" in decision["reason"]
-    assert decision["candidate_score"] == pytest.approx(0.5)
-    assert decision["current_score"] > 0.9  # the served model re-scored on the same test split
+    assert decision.promoted is False and "does not beat" in decision.reason
+    assert decision.candidate_score == pytest.approx(0.5)
+    assert decision.current_score > 0.9  # the served model re-scored on the same test split
     assert load_predictor(p.promote.dir).tag == before
-    assert json.loads(p.promote.decision.read_text())["promoted"] is False
+    assert PromotionDecision.read(p.promote.decision) == decision
 
 
 def _served_everywhere(p: Params) -> str:
     """The release that the symlink, the history and the BentoML store all name (they must agree)."""
-    import bentoml
 
     link = p.promote.dir.resolve().name
     history = promote_stage.read_history(p.promote.releases_dir)
-    store = bentoml.models.get(f"{p.promote.bento_name}:latest").info.metadata["release"]
+    store = promote_stage.store_release(p.promote.bento_name)
     assert link == history[-1] == store, {"symlink": link, "history": history, "store": store}
     return link
 
@@ -120,22 +121,21 @@ def test_interrupted_promote_leaves_the_previous_model_served(
 def test_rollback_after_a_killed_promote_goes_back_exactly_one_release(
     promoted: Params, monkeypatch: pytest.MonkeyPatch, killed_after: str
 ):
-    import bentoml
 
     p = promoted
     _served_everywhere(p)
     monkeypatch.setattr(promote_stage, "is_better", lambda *a, **k: True)
-    assert promote_stage.run_promote(p)["promoted"]  # a second release, so there are two to go back over
+    assert promote_stage.run_promote(p).promoted  # a second release, so there are two to go back over
     with monkeypatch.context() as m:  # SIGKILL: no handler runs, the next command finds the pieces
         _crash(m, killed_after, after=True)
         m.setattr(promote_stage, "reconcile", lambda *a, **k: None, raising=False)
         with pytest.raises(KeyboardInterrupt):
             promote_stage.run_promote(p)
-    served = bentoml.models.get(f"{p.promote.bento_name}:latest").info.metadata["release"]  # what serving loads
+    served = promote_stage.store_release(p.promote.bento_name)  # what serving loads
     releases = sorted(d.name for d in p.promote.releases_dir.iterdir() if d.is_dir() and d.name[0] != ".")
     expected = releases[releases.index(served) - 1]
     result = promote_stage.run_rollback(p)
-    assert result["serving"] == expected
+    assert result.serving == expected
     assert _served_everywhere(p) == expected
     assert load_predictor(p.promote.dir).tag == expected
 
@@ -144,28 +144,27 @@ def test_interrupted_rollback_keeps_the_release_served(promoted: Params, monkeyp
     p = promoted
     first = _served_everywhere(p)
     monkeypatch.setattr(promote_stage, "is_better", lambda *a, **k: True)
-    second = promote_stage.run_promote(p)["tag"]
+    second = promote_stage.run_promote(p).tag
     with monkeypatch.context() as m:
         _crash(m, "save_to_bentoml", after=False)
         with pytest.raises(KeyboardInterrupt):
             promote_stage.run_rollback(p)
     assert _served_everywhere(p) == second
-    assert promote_stage.run_rollback(p)["serving"] == first
+    assert promote_stage.run_rollback(p).serving == first
     assert _served_everywhere(p) == first
 
 
 def test_rollback_serves_the_previous_release(promoted: Params, monkeypatch: pytest.MonkeyPatch):
-    import bentoml
 
     p = promoted
     first = load_predictor(p.promote.dir).tag
     monkeypatch.setattr(promote_stage, "is_better", lambda *a, **k: True)
-    second = promote_stage.run_promote(p)["tag"]
+    second = promote_stage.run_promote(p).tag
     assert second != first and load_predictor(p.promote.dir).tag == second
     result = promote_stage.run_rollback(p)
-    assert result == {"rolled_back_from": second, "serving": first, "bento_tag": result["bento_tag"]}
+    assert (result.rolled_back_from, result.serving) == (second, first)
     assert load_predictor(p.promote.dir).tag == first
-    assert bentoml.models.get(f"{p.promote.bento_name}:latest").info.metadata["release"] == first
+    assert promote_stage.store_release(p.promote.bento_name) == first
     with pytest.raises(promote_stage.PromoteError, match="nothing to roll back to"):
         promote_stage.run_rollback(p)
 
@@ -181,23 +180,39 @@ def test_evaluate_refuses_a_single_class_test_split(tmp_path: Path, make_params,
         run_evaluate(p)
 
 
-def test_promote_record_keeps_the_contract(promoted: Params):
-    record = read_record(promoted.promote.dir)
-    for key in (
-        "name",
-        "family",
-        "artifact",
-        "input_size",
-        "threshold",
-        "metrics",
-        "params",
-        "data_version",
-        "git_rev",
-        "created",
-        "embedding_layer",
-        "tag",
-    ):
-        assert key in record, key
+# what promote fills in (data_version: the data the release was evaluated on)
+RELEASE_FIELDS = (
+    "tag",
+    "threshold",
+    "metrics",
+    "calibration",
+    "operating_point",
+    "promoted_at",
+    "promote_git_rev",
+    "data_version",
+)
+
+
+def test_promote_completes_the_trained_record(promoted: Params):
+    trained = read_record(promoted.train.models_dir / "sklearn_fft")
+    release = read_record(promoted.promote.dir)
+    assert trained.tag is None and trained.calibration is None
+    assert release.tag == promoted.promote.dir.resolve().name and release.promoted_at is not None
+    assert release.calibration is not None and release.threshold == release.metrics["threshold"]
+    blank = dict.fromkeys(RELEASE_FIELDS)
+    assert release.model_copy(update=blank) == trained.model_copy(update=blank)  # the rest is the trained record
+
+
+def test_a_record_missing_a_field_fails_loading_naming_it(promoted: Params, tmp_path: Path):
+    import shutil
+
+    folder = tmp_path / "broken"
+    shutil.copytree(promoted.train.models_dir / "sklearn_fft", folder)
+    record = json.loads((folder / "record.json").read_text())
+    del record["input_size"]
+    (folder / "record.json").write_text(json.dumps(record))
+    with pytest.raises(ModelLoadError, match="input_size"):
+        load_predictor(folder)
 
 
 def test_pick_best_follows_the_metric_direction_and_level():
@@ -227,7 +242,6 @@ def test_efficientnet_lite0_promotes_calibrated_and_serves_explainable(
 ):
     """The new family end to end: train → evaluate (calibration fitted on val) → promote (BentoML
     store) → the serving scorer gives the calibrated probability, a projected embedding and Grad-CAM."""
-    from deepfake_detect.calibration import Calibration
     from deepfake_detect.imagestats import read_rgb
     from deepfake_detect.models.dataset import load_split
     from deepfake_detect.scoring import FaceModel
@@ -236,10 +250,10 @@ def test_efficientnet_lite0_promotes_calibrated_and_serves_explainable(
     run_train(p, "efficientnet_lite0")
     (metrics,) = run_evaluate(p).values()
     assert metrics["calibration"]["method"] == p.evaluate.calibration and "ece" in metrics
-    assert promote_stage.run_promote(p)["promoted"]
+    assert promote_stage.run_promote(p).promoted
     served = load_predictor(p.promote.dir)
-    assert served.record["pretrained"] == "imagenet"
-    assert Calibration.model_validate(served.record["calibration"]) == served.calibration
+    assert served.record.pretrained == "imagenet"
+    assert served.record.calibration == served.calibration
     crops = [read_rgb(x) for x in load_split(split_manifest, "test")["path"][:4]]
     np.testing.assert_allclose(served.predict(crops), served.calibration.apply(served.predict_raw(crops)), atol=1e-6)
     scorer = FaceModel(served)

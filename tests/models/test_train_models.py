@@ -26,11 +26,11 @@ def test_keras_family_trains_and_reloads_identically(family: str, split_manifest
     out, curves = tmp_path / family, tmp_path / f"{family}.csv"
     module = {"baseline_cnn": baseline_cnn, "xception": xception, "efficientnet_lite0": efficientnet_lite0}[family]
     model, record = module.train(train, val, getattr(p.train, family), p.train.augment, out, curves, seed=p.seed)
-    assert record["family"] == "keras" and (out / "model.keras").is_file()
+    assert record.family == "keras" and (out / "model.keras").is_file()
     assert curves.read_text().startswith("epoch,phase")
     crops = _crops(split_manifest)
     pred = load_predictor(out)
-    before = np.asarray(model.predict_on_batch(resize_batch(crops, record["input_size"]))).reshape(-1)
+    before = np.asarray(model.predict_on_batch(resize_batch(crops, record.input_size))).reshape(-1)
     np.testing.assert_allclose(pred.predict(crops), before, rtol=1e-5, atol=1e-6)
     assert ((pred.predict(crops) >= 0) & (pred.predict(crops) <= 1)).all()
     assert pred.pooled_features(crops[:3]).shape[0] == 3
@@ -40,9 +40,9 @@ def test_keras_family_trains_and_reloads_identically(family: str, split_manifest
         assert not any(layer.trainable for layer in base.layers[:cut])
         assert any(layer.trainable for layer in base.layers[cut:])
         assert curves.read_text().count("fine_tune") == p.train.xception.fine_tune_epochs
-        assert record["pretrained"] == "none"
+        assert record.pretrained == "none"
     if family == "efficientnet_lite0":  # warm-up then the whole network, batch norm kept frozen
-        assert curves.read_text().count("head_warmup") == 1 and record["pretrained"] == "imagenet"
+        assert curves.read_text().count("head_warmup") == 1 and record.pretrained == "imagenet"
         base = model.get_layer("efficientnet_lite0")
         assert base.trainable and not any(layer.trainable for layer in base.layers if "_bn" in layer.name)
         cams, probs = GradCam(pred.model, pred.input_size).heatmaps(crops[:2])
@@ -85,7 +85,7 @@ def test_sklearn_fft_learns_the_tiny_task_and_reloads_identically(
     from sklearn.metrics import roc_auc_score
 
     assert roc_auc_score(y, pred.predict(crops)) > 0.9  # the fixture's FAKEs carry a high-frequency patch
-    assert record["n_features"] == crop_features(crops[:1]).shape[1]
+    assert record.n_features == crop_features(crops[:1]).shape[1]
 
 
 def test_crop_features_reject_non_rgb_input():

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from deepfake_detect.config import Params
+from deepfake_detect.contracts import GateDecision
 from deepfake_detect.gate import GateFailed, check_gate, pick_best, read_candidates
 
 
@@ -34,7 +35,7 @@ def test_best_model_and_gate(tmp_path):
     assert pick_best(candidates, "auc", "frame") == "baseline_cnn"
     assert pick_best(candidates, "auc", "video") == "sklearn_fft"
     assert pick_best(candidates, "log_loss", "frame") == "sklearn_fft"
-    assert check_gate(_params(tmp_path), 0.7)["passed"]
+    assert check_gate(_params(tmp_path), 0.7).passed
     with pytest.raises(
         GateFailed,
         match=r"baseline_cnn \(of baseline_cnn, sklearn_fft\) has frame auc=0\.7100, below the minimum 0\.75",
@@ -85,4 +86,4 @@ def test_gate_judges_only_the_models_promote_may_promote(tmp_path):
     assert "xception" in res.output and "0.5500" in res.output
     everyone = _gate_cli(tmp_path / "all", [])
     assert everyone.exit_code == 0, everyone.output
-    assert json.loads(everyone.output.strip().splitlines()[-1])["model"] == "sklearn_fft"
+    assert GateDecision.model_validate_json(everyone.output.strip().splitlines()[-1]).model == "sklearn_fft"

@@ -3,11 +3,12 @@ BentoML store, test params, generated bad inputs, and the real media in ../share
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pytest
+
+from deepfake_detect.contracts import BentoMetadata, ModelRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("DEEPFAKE_SHARED_DATA", ROOT.parent / "shared" / "data"))  # as tests/conftest.py
@@ -36,21 +37,23 @@ def build_model_folder(
     model = keras.Model(inp, out, name="xception")
     folder.mkdir(parents=True, exist_ok=True)
     model.save(folder / "model.keras")
-    record = {
-        "name": "xception",
-        "tag": tag,
-        "family": "keras",
-        "artifact": "model.keras",
-        "input_size": input_size,
-        "threshold": threshold,
-        "metrics": {"auc": 0.5},
-        "params": {},
-        "data_version": "test",
-        "git_rev": "test",
-        "created": "2026-01-01T00:00:00Z",
-        "embedding_layer": "pooled",
-    }
-    (folder / "record.json").write_text(json.dumps(record))
+    ModelRecord(
+        name="xception",
+        tag=tag,
+        family="keras",
+        artifact="model.keras",
+        input_size=input_size,
+        threshold=threshold,
+        metrics={"auc": 0.5},
+        params={},
+        data_version="test",
+        git_rev="test",
+        created="2026-01-01T00:00:00Z",
+        train_seconds=0.0,
+        n_train=0,
+        n_val=0,
+        embedding_layer="pooled",
+    ).write(folder / "record.json")
     if projection:
         rng = np.random.default_rng(0)
         comps = np.linalg.qr(rng.normal(size=(2048, projection)))[0].T.astype(np.float32)
@@ -61,11 +64,9 @@ def build_model_folder(
 def save_to_store(folder: Path, name: str = "deepfake-detector") -> str:
     import bentoml
 
-    record = json.loads((folder / "record.json").read_text())
+    record = ModelRecord.read(folder / "record.json")
     with bentoml.models.create(
-        name,
-        labels={"family": "keras"},
-        metadata={"threshold": record["threshold"], "family": "keras", "release": record["tag"]},
+        name, labels={"family": record.family}, metadata=BentoMetadata.from_record(record).model_dump()
     ) as m:
         for item in folder.iterdir():
             (Path(m.path) / item.name).write_bytes(item.read_bytes())

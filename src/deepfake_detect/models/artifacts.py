@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..contracts import ModelRecord
 from ..predictor import RECORD_FILE
 
 
@@ -40,19 +40,18 @@ def data_version(dvc_file: str | Path = "data.dvc") -> str:
     return str(outs[0].get("md5", "unversioned"))
 
 
-def write_record(folder: Path, **fields: Any) -> dict[str, Any]:
-    """Write ``record.json`` (atomically) with creation time, git revision and data version filled in."""
-    record = {
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "git_rev": git_rev(),
-        "data_version": data_version(),
-        "threshold": 0.5,
-        "metrics": {},
+def write_record(folder: Path, **fields: Any) -> ModelRecord:
+    """Write a trained model's ``record.json`` (atomically): creation time, git revision and data
+    version filled in; threshold 0.5 and no metrics until evaluate picks a threshold on val."""
+    record = ModelRecord(
+        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        git_rev=git_rev(),
+        data_version=data_version(),
+        threshold=0.5,
+        metrics={},
         **fields,
-    }
-    tmp = folder / f".{RECORD_FILE}.tmp"
-    tmp.write_text(json.dumps(record, indent=2, default=str))
-    tmp.replace(folder / RECORD_FILE)
+    )
+    record.write(folder / RECORD_FILE)
     return record
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import AugmentParams, KerasTrainParams
+from ..contracts import ModelRecord
 from .dataset import class_weights, epoch_length, make_dataset, sampled_dataset, steps_for
 
 log = logging.getLogger(__name__)
@@ -157,7 +158,7 @@ def save_trained(
     n_train: int,
     n_val: int,
     extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> ModelRecord:
     """Every Keras family ends the same way: the model, its training curves and its record.json."""
     from .artifacts import write_curves, write_record
 

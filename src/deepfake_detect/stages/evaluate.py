@@ -146,7 +146,7 @@ def run_evaluate(p: Params) -> dict[str, dict[str, Any]]:
     results = {}
     for name, pred in predictors.items():
         m = evaluate_probs(val, val_probs[name], test, test_probs[name], ep)
-        m.update(model=name, family=pred.family, train_seconds=pred.record.get("train_seconds"))
+        m.update(model=name, family=pred.family, train_seconds=pred.record.train_seconds)
         (ep.metrics_dir / f"{name}.json").write_text(json.dumps(m, indent=2))
         calibrated = Calibration.model_validate(m["calibration"]).apply(test_probs[name])
         write_plots(name, test["y"].to_numpy(), calibrated, m["threshold"], ep.plots_dir, ep.calibration_bins)

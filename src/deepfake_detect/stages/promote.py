@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..config import Params
+from ..contracts import BentoMetadata, ModelRecord, PromotionDecision, RollbackResult
 from ..errors import DeepfakeError
 from ..gate import metric_value, pick_best, read_candidates
 from ..metrics import is_better
@@ -103,7 +104,7 @@ def swap_link(link: Path, target: Path) -> None:
 
 
 def write_release(
-    src: Path, releases: Path, tag: str, record: dict[str, Any], projection: dict[str, np.ndarray] | None
+    src: Path, releases: Path, tag: str, record: ModelRecord, projection: dict[str, np.ndarray] | None
 ) -> Path:
     """Copy a model folder into ``releases/<tag>`` with its final record, via a temporary folder."""
     final = releases / tag
@@ -112,7 +113,7 @@ def write_release(
     shutil.copytree(src, tmp)
     if projection is not None:
         np.savez(tmp / PROJECTION_FILE, **projection)
-    (tmp / RECORD_FILE).write_text(json.dumps(record, indent=2, default=str))
+    record.write(tmp / RECORD_FILE)
     tmp.rename(final)
     return final
 
@@ -122,23 +123,9 @@ def save_to_bentoml(release: Path, name: str) -> str:
     import bentoml
 
     record = read_record(release)
-    metadata = {
-        "threshold": float(record["threshold"]),
-        "metrics": {
-            k: record["metrics"][k]
-            for k in ("auc", "log_loss", "balanced_accuracy", "accuracy", "precision", "recall", "f1")
-        },
-        "video_metrics": {k: v for k, v in record["metrics"].get("video", {}).items() if isinstance(v, float)},
-        "params": json.dumps(record.get("params", {})),
-        "data_version": str(record.get("data_version")),
-        "git_rev": str(record.get("git_rev")),
-        "family": record["family"],
-        "model": record["name"],
-        "release": record["tag"],
-        "input_size": int(record["input_size"]),
-    }
+    metadata = BentoMetadata.from_record(record).model_dump()
     with bentoml.models.create(
-        name, labels={"family": record["family"], "model": record["name"]}, metadata=metadata
+        name, labels={"family": record.family, "model": record.name}, metadata=metadata
     ) as bento_model:
         for item in release.iterdir():
             if item.is_file():
@@ -157,76 +144,72 @@ def release_tag(model: str, releases: Path) -> str:
     return tag
 
 
-def run_promote(p: Params) -> dict[str, Any]:
+def served_score(p: Params) -> tuple[str, float] | None:
+    """(tag, score) of the served model re-scored on the current split; None when none is served
+    or it cannot be loaded (then any candidate replaces it)."""
+    current = current_release(p)
+    if current is None:
+        return None
+    try:
+        served = load_predictor(current)
+    except ModelLoadError as exc:
+        log.warning("served model %s cannot be loaded (%s): any candidate replaces it", current, exc)
+        return None
+    return served.tag, metric_value(rescore(served, p), p.promote.metric, p.promote.level)
+
+
+def release_record(predictor: Predictor, tag: str, metrics: dict[str, Any]) -> ModelRecord:
+    """The trained record completed with what evaluate found (threshold and calibration fitted on val)."""
+    return ModelRecord.model_validate(
+        {
+            **predictor.record.model_dump(),
+            "tag": tag,
+            "threshold": metrics["threshold"],
+            "calibration": metrics["calibration"],  # Predictor applies it
+            "operating_point": metrics["operating_point"],
+            "metrics": metrics,
+            "promoted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "data_version": data_version(),
+            "promote_git_rev": git_rev(),
+        }
+    )
+
+
+def run_promote(p: Params) -> PromotionDecision:
     """Promote the best candidate if it beats the served model; write the decision file."""
     pp = p.promote
     reconcile(p)
     candidates = read_candidates(p)
     best = pick_best(candidates, pp.metric, pp.level)
-    cand_metrics = candidates[best]
-    cand_score = metric_value(cand_metrics, pp.metric, pp.level)
-    decision: dict[str, Any] = {
-        "metric": pp.metric,
-        "level": pp.level,
-        "candidate": best,
-        "candidate_score": cand_score,
-        "current": None,
-        "current_score": None,
-    }
-    current = current_release(p)
-    if current is not None:
-        try:
-            served = load_predictor(current)
-        except ModelLoadError as exc:
-            log.warning("served model %s cannot be loaded (%s): any candidate replaces it", current, exc)
-        else:
-            cur_score = metric_value(rescore(served, p), pp.metric, pp.level)
-            decision.update(current=served.tag, current_score=cur_score)
-            if not is_better(cand_score, cur_score, pp.metric, pp.min_improvement):
-                decision.update(
-                    promoted=False,
-                    reason=f"{best} {pp.metric}={cand_score:.4f} does not beat served "
-                    f"{served.tag} {pp.metric}={cur_score:.4f} on the same test split",
-                )
-                log.info(decision["reason"])
-                write_json_atomic(pp.decision, decision)
-                return decision
-    src = p.train.models_dir / best
-    predictor = load_predictor(src)
+    cand_score = metric_value(candidates[best], pp.metric, pp.level)
+    decision = {"metric": pp.metric, "level": pp.level, "candidate": best, "candidate_score": cand_score}
+    current = served_score(p)
+    decision["current"], decision["current_score"] = current if current else (None, None)
+    if current is not None and not is_better(cand_score, current[1], pp.metric, pp.min_improvement):
+        reason = (
+            f"{best} {pp.metric}={cand_score:.4f} does not beat served "
+            f"{current[0]} {pp.metric}={current[1]:.4f} on the same test split"
+        )
+        log.info(reason)
+        out = PromotionDecision(**decision, promoted=False, reason=reason)
+        out.write(pp.decision)
+        return out
+    predictor = load_predictor(p.train.models_dir / best)
     tag = release_tag(best, pp.releases_dir)
-    record = {
-        **predictor.record,
-        "tag": tag,
-        "threshold": cand_metrics["threshold"],
-        "calibration": cand_metrics["calibration"],  # fitted on val by evaluate; Predictor applies it
-        "operating_point": cand_metrics["operating_point"],
-        "metrics": cand_metrics,
-        "promoted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "data_version": data_version(),
-        "promote_git_rev": git_rev(),
-        "embedding_layer": predictor.record.get("embedding_layer", "pooled"),
-    }
-    releases = pp.releases_dir
-    releases.mkdir(parents=True, exist_ok=True)
-    release = write_release(src, releases, tag, record, fit_projection(predictor, p))
-    history = [t for t in read_history(releases) if t != tag] + [tag]
-    decision["bento_tag"] = publish(p, release, history)
-    decision.update(
-        promoted=True,
-        tag=tag,
-        reason=f"{best} {pp.metric}={cand_score:.4f} beats "
-        + (
-            f"served {decision['current']} ({decision['current_score']:.4f})"
-            if decision["current"]
-            else "nothing (no model was served)"
-        ),
-    )
-    log.info("promoted %s: %s", tag, decision["reason"])
-    write_json_atomic(pp.decision, decision)
-    return decision
+    pp.releases_dir.mkdir(parents=True, exist_ok=True)
+    record = release_record(predictor, tag, candidates[best])
+    release = write_release(predictor.folder, pp.releases_dir, tag, record, fit_projection(predictor, p))
+    history = [t for t in read_history(pp.releases_dir) if t != tag] + [tag]
+    bento_tag = publish(p, release, history)
+    beaten = f"served {current[0]} ({current[1]:.4f})" if current else "nothing (no model was served)"
+    reason = f"{best} {pp.metric}={cand_score:.4f} beats {beaten}"
+    log.info("promoted %s: %s", tag, reason)
+    out = PromotionDecision(**decision, promoted=True, reason=reason, tag=tag, bento_tag=bento_tag)
+    out.write(pp.decision)
+    return out
 
 
-def run_rollback(p: Params) -> dict[str, Any]:
+def run_rollback(p: Params) -> RollbackResult:
     """Serve the release promoted before the one served now again (and save it to BentoML as latest)."""
     pp = p.promote
     releases = pp.releases_dir
@@ -242,7 +225,7 @@ def run_rollback(p: Params) -> dict[str, Any]:
     target = releases / before[-1]
     bento_tag = publish(p, target, before)
     log.info("rolled back from %s to %s", cur_tag, target.name)
-    return {"rolled_back_from": cur_tag, "serving": target.name, "bento_tag": bento_tag}
+    return RollbackResult(rolled_back_from=cur_tag, serving=target.name, bento_tag=bento_tag)
 
 
 def publish(p: Params, release: Path, history: list[str]) -> str:
@@ -266,10 +249,10 @@ def store_release(name: str) -> str | None:
     from bentoml.exceptions import NotFound
 
     try:
-        release = bentoml.models.get(f"{name}:latest").info.metadata.get("release")
+        metadata = bentoml.models.get(f"{name}:latest").info.metadata
     except NotFound:
         return None
-    return str(release) if release else None
+    return BentoMetadata.parse(metadata, f"BentoML model {name}:latest").release
 
 
 def reconcile(p: Params) -> str | None:

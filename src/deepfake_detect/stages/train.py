@@ -10,13 +10,14 @@ import logging
 import shutil
 
 from ..config import Params
+from ..contracts import ModelRecord
 from ..models import FAMILIES
 from ..models.dataset import load_split
 
 log = logging.getLogger(__name__)
 
 
-def run_train(p: Params, model: str) -> dict:
+def run_train(p: Params, model: str) -> ModelRecord:
     if model not in FAMILIES:
         raise ValueError(f"unknown model {model!r}: choose one of {', '.join(FAMILIES)}")
     train = load_split(p.balance.manifest, "train")
@@ -65,5 +66,5 @@ def run_train(p: Params, model: str) -> dict:
         )
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
-    log.info("%s: saved to %s (%.1f s of training)", model, final, record["train_seconds"])
+    log.info("%s: saved to %s (%.1f s of training)", model, final, record.train_seconds)
     return record
