@@ -158,18 +158,18 @@ def main() -> None:
     for name, rs in results.items():
         summary[name] = {
             "windows": len(rs),
-            "alarms": sum(r["drift_detected"] for r in rs),
-            "alarm_rate": round(sum(r["drift_detected"] for r in rs) / max(1, len(rs)), 3),
-            "signal_counts": {s: sum(s in r["signals"] for r in rs) for s in ("columns", "embedding", "prediction")},
-            "median_share_drifted_columns": float(np.median([r["share_drifted_columns"] or 0 for r in rs])),
-            "median_embedding_score": float(np.median([r["embedding_drift_score"] or 0 for r in rs])),
-            "n_current": [r["n_current"] for r in rs][:3],
+            "alarms": sum(r.drift_detected for r in rs),
+            "alarm_rate": round(sum(r.drift_detected for r in rs) / max(1, len(rs)), 3),
+            "signal_counts": {s: sum(s in r.signals for r in rs) for s in ("columns", "embedding", "prediction")},
+            "median_share_drifted_columns": float(np.median([r.share_drifted_columns or 0 for r in rs])),
+            "median_embedding_score": float(np.median([r.embedding_drift_score or 0 for r in rs])),
+            "n_current": [r.n_current for r in rs][:3],
             "per_window": [
                 {
-                    "signals": r["signals"],
-                    "drifted_columns": r["drifted_columns"],
-                    "embedding_drift_score": r["embedding_drift_score"],
-                    "prediction_drift_score": r["prediction_drift_score"],
+                    "signals": r.signals,
+                    "drifted_columns": r.drifted_columns,
+                    "embedding_drift_score": r.embedding_drift_score,
+                    "prediction_drift_score": r.prediction_drift_score,
                 }
                 for r in rs
             ],

@@ -275,20 +275,7 @@ def drift(
         )
     except (DriftInputError, ModelLoadError, FileNotFoundError) as exc:
         raise _fail(exc, 2) from exc
-    r = outcome.result
-    keys = (
-        "drift_detected",
-        "signals",
-        "share_drifted_columns",
-        "embedding_drift_score",
-        "prediction_drift",
-        "n_reference",
-        "n_current",
-        "status",
-        "report_html",
-        "report_json",
-    )
-    typer.echo(_json.dumps({k: r.get(k) for k in keys}))
+    typer.echo(_json.dumps(outcome.result.summary()))
     if fail_on_drift and outcome.drift_detected:
         raise typer.Exit(3)
 

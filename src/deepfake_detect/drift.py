@@ -32,17 +32,24 @@ import pandas as pd
 from tqdm import tqdm
 
 from .config import DriftParams, ExtractParams
+from .contracts import DriftResult, MeanProbability
+from .drift_verdict import (
+    EMBEDDING,
+    PROBABILITY,
+    TSNE_MIN_ROWS,
+    build_report,
+    embedding_method,
+    insufficient,
+    read_snapshot,
+    verdict,
+)
 from .errors import DeepfakeError
 from .imagestats import ImageReadError, crop_stats, read_rgb
 
 log = logging.getLogger(__name__)
 
-PROBABILITY = "probability"
 EMB_PREFIX = "emb_"
-EMBEDDING = "embedding"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-SIGNALS = ("columns", "embedding", "prediction")
-TSNE_MIN_ROWS = 30  # Evidently's embedding widget runs sklearn's t-SNE with perplexity 30
 
 
 class DriftInputError(DeepfakeError, ValueError):
@@ -53,13 +60,13 @@ class DriftInputError(DeepfakeError, ValueError):
 class DriftOutcome:
     """What one drift run found, and where its report files are."""
 
-    result: dict[str, Any]
+    result: DriftResult
     html: Path | None
     json: Path
 
     @property
     def drift_detected(self) -> bool:
-        return bool(self.result["drift_detected"])
+        return self.result.drift_detected
 
 
 # --------------------------------------------------------------------------- feature tables
@@ -127,7 +134,7 @@ def load_or_build_reference(manifest: str | Path, predictor, dp: DriftParams, se
         raise DriftInputError(f"{manifest}: split manifest not found (run `dvc repro balance`)")
     key = {
         "model": str(Path(predictor.folder).resolve()),
-        "model_created": predictor.record.get("created"),
+        "model_created": predictor.record.created,
         "model_tag": predictor.tag,
         "manifest": str(manifest.resolve()),
         "manifest_mtime": manifest.stat().st_mtime,
@@ -205,10 +212,10 @@ def _media_files(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def _detected_crops(rgb: np.ndarray, detector, ep: ExtractParams) -> list[np.ndarray]:
-    from .faces import crop_face, face_settings, find_faces
+    """A frame's face crops by the path extract and serving take (:mod:`.clipfaces`)."""
+    from .clipfaces import detect_and_crop
 
-    faces = find_faces(detector, rgb, **face_settings(ep))
-    return [crop_face(rgb, f, ep.margin, ep.crop_size) for f in faces]
+    return [f.crop for f in detect_and_crop(detector, [(None, rgb)], ep)]
 
 
 def current_from_media(
@@ -248,21 +255,6 @@ def current_from_media(
 # --------------------------------------------------------------------------- the report
 
 
-def embedding_method(dp: DriftParams):
-    """The Evidently embedding drift method named in params."""
-    from evidently.metrics.embeddings import DistanceDriftMethod, MMDDriftMethod, ModelDriftMethod, RatioDriftMethod
-
-    kwargs: dict[str, Any] = {}
-    if dp.embedding_threshold is not None:
-        kwargs["threshold"] = dp.embedding_threshold
-    if dp.embedding_pca:
-        kwargs["pca_components"] = dp.embedding_pca
-    if dp.embedding_method == "ratio":
-        return RatioDriftMethod(**kwargs)
-    cls = {"mmd": MMDDriftMethod, "model": ModelDriftMethod, "distance": DistanceDriftMethod}[dp.embedding_method]
-    return cls(bootstrap=dp.embedding_bootstrap, quantile_probability=dp.embedding_quantile, **kwargs)
-
-
 def _check_table(df: pd.DataFrame, side: str, needed: list[str]) -> None:
     missing = [c for c in needed if c not in df.columns]
     if missing:
@@ -280,6 +272,20 @@ def _finite(x: Any) -> float | None:
     return v if math.isfinite(v) else None
 
 
+def comparable(reference: pd.DataFrame, current: pd.DataFrame, dp: DriftParams) -> tuple[pd.DataFrame, ...]:
+    """Both tables cut to the compared columns (stats, P(FAKE), embedding), checked to be numeric."""
+    emb_ref, emb_cur = emb_columns(reference), emb_columns(current)
+    if not emb_ref or len(emb_ref) != len(emb_cur):
+        raise DriftInputError(
+            f"embedding sizes differ: reference {len(emb_ref)}, current {len(emb_cur)} "
+            "(was the window scored by another model?)"
+        )
+    needed = [*dp.columns, PROBABILITY, *emb_ref]
+    _check_table(reference, "reference", needed)
+    _check_table(current, "current window", needed)
+    return reference[needed].astype(float), current[needed].astype(float)
+
+
 def compare(
     reference: pd.DataFrame,
     current: pd.DataFrame,
@@ -289,11 +295,8 @@ def compare(
     stem: str | None = None,
     html: bool = True,
 ) -> DriftOutcome:
-    """Run the Evidently report, write ``<stem>.html`` + ``<stem>.json`` (+ ``latest.json``)."""
-    from evidently import DataDefinition, Dataset, Report
-    from evidently.metrics import ValueDrift
-    from evidently.metrics.embeddings import EmbeddingsDrift
-    from evidently.presets import DataDriftPreset
+    """Run the Evidently report, decide, write ``<stem>.html`` + ``<stem>.json`` (+ ``latest.json``)."""
+    from evidently import DataDefinition, Dataset
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -305,129 +308,48 @@ def compare(
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     if len(current) < dp.min_rows:
-        result = {
-            **base,
-            "status": "insufficient_data",
-            "drift_detected": False,
-            "signals": [],
-            "share_drifted_columns": None,
-            "drifted_columns": [],
-            "columns": {},
-            "embedding_drift_score": None,
-            "embedding_drift": None,
-            "embedding_method": dp.embedding_method,
-            "prediction_drift": None,
-            "prediction_drift_score": None,
-            "message": f"{len(current)} faces in the window, fewer than drift.min_rows={dp.min_rows}",
-        }
-        log.warning("drift: %s", result["message"])
+        result = insufficient(dp, base)
+        log.warning("drift: %s", result.message)
         return _write(result, None, out_dir, stem)
-
-    emb_ref, emb_cur = emb_columns(reference), emb_columns(current)
-    if not emb_ref or len(emb_ref) != len(emb_cur):
-        raise DriftInputError(
-            f"embedding sizes differ: reference {len(emb_ref)}, current {len(emb_cur)} "
-            "(was the window scored by another model?)"
-        )
-    needed = [*dp.columns, PROBABILITY, *emb_ref]
-    _check_table(reference, "reference", needed)
-    _check_table(current, "current window", needed)
-    ref, cur = reference[needed].astype(float), current[needed].astype(float)
-
-    definition = DataDefinition(numerical_columns=needed, embeddings={EMBEDDING: emb_ref})
-    method = embedding_method(dp)
-    metrics: list[Any] = [
-        DataDriftPreset(
-            columns=list(dp.columns),
-            drift_share=dp.drift_share,
-            num_method=dp.column_method,
-            num_threshold=dp.column_threshold,
-        ),
-        ValueDrift(column=PROBABILITY, method=dp.prediction_method, threshold=dp.prediction_threshold),
-    ]
-    # its widget runs a t-SNE of both sides (slow on a CPU; perplexity 30 needs more rows than that);
-    # the verdict below does not depend on it
-    if html and len(ref) + len(cur) > TSNE_MIN_ROWS:
-        metrics.append(EmbeddingsDrift(embeddings_name=EMBEDDING, drift_method=method))
-    elif html:
+    ref, cur = comparable(reference, current, dp)
+    emb = emb_columns(ref)
+    picture = html and len(ref) + len(cur) > TSNE_MIN_ROWS
+    if html and not picture:
         log.info(
             "drift: %d rows in all, too few for the embedding picture; the report leaves it out", len(ref) + len(cur)
         )
-    report = Report(metrics, include_tests=True)
+    report, asked = build_report(dp, embedding_picture=picture)
+    definition = DataDefinition(numerical_columns=list(ref.columns), embeddings={EMBEDDING: emb})
     snapshot = report.run(
         Dataset.from_pandas(cur, data_definition=definition), Dataset.from_pandas(ref, data_definition=definition)
     )
-    summary = snapshot.dict()
-
-    share, values, emb_score = None, {}, None
-    for m in summary["metrics"]:
-        cfg = m["config"]
-        kind = cfg["type"].rsplit(":", 1)[-1]
-        if kind == "DriftedColumnsCount":
-            share = _finite(m["value"]["share"])
-        elif kind == "ValueDrift":
-            values[cfg["column"]] = _finite(m["value"])
-        elif kind == "EmbeddingsDrift":
-            emb_score = _finite(m["value"])
-    drifted_by_test = {}
-    for t in summary.get("tests", []):
-        params = (t.get("metric_config") or {}).get("params") or {}
-        if params.get("type", "").endswith("ValueDrift"):
-            drifted_by_test[params["column"]] = t["status"] == "FAIL"
-    # the v2 metric keeps only the score; the same (seeded) Evidently method gives score and verdict
-    score, emb_drift, _ = method(cur[emb_ref].reset_index(drop=True), ref[emb_ref].reset_index(drop=True))
-    emb_score = _finite(score) if emb_score is None else emb_score
-
-    columns = {c: {"score": values.get(c), "drifted": bool(drifted_by_test.get(c, False))} for c in dp.columns}
-    drifted_columns = [c for c, v in columns.items() if v["drifted"]]
-    share = share if share is not None else len(drifted_columns) / len(dp.columns)
-    prediction_drift = bool(drifted_by_test.get(PROBABILITY, False))
-    fired = {"columns": share >= dp.drift_share, "embedding": bool(emb_drift), "prediction": prediction_drift}
-    signals = [s for s in SIGNALS if fired[s]]
-    result = {
-        **base,
-        "status": "ok",
-        "drift_detected": len(signals) >= dp.min_signals,
-        "signals": signals,
-        "min_signals": dp.min_signals,
-        "share_drifted_columns": share,
-        "drift_share": dp.drift_share,
-        "drifted_columns": drifted_columns,
-        "columns": columns,
-        "column_method": dp.column_method,
-        "embedding_drift_score": emb_score,
-        "embedding_drift": bool(emb_drift),
-        "embedding_method": dp.embedding_method,
-        "embedding_dims": len(emb_ref),
-        "prediction_drift": prediction_drift,
-        "prediction_drift_score": values.get(PROBABILITY),
-        "prediction_method": dp.prediction_method,
-        "mean_probability": {"reference": float(ref[PROBABILITY].mean()), "current": float(cur[PROBABILITY].mean())},
-    }
+    figures = read_snapshot(snapshot.dict(), asked)
+    # Evidently's embedding metric keeps only the score; the same (seeded) method gives score and verdict
+    score, emb_drift, _ = embedding_method(dp)(cur[emb].reset_index(drop=True), ref[emb].reset_index(drop=True))
+    means = MeanProbability(reference=float(ref[PROBABILITY].mean()), current=float(cur[PROBABILITY].mean()))
+    result = verdict(figures, (_finite(score), bool(emb_drift)), dp, base, means, len(emb))
     html_path = None
     if html:
         html_path = out_dir / f"{stem}.html"
         snapshot.save_html(str(html_path))
     log.info(
         "drift: detected=%s signals=%s share_drifted_columns=%.2f embedding_score=%s prediction_p=%s",
-        result["drift_detected"],
-        signals,
-        share,
-        emb_score,
-        values.get(PROBABILITY),
+        result.drift_detected,
+        result.signals,
+        figures.share,
+        result.embedding_drift_score,
+        result.prediction_drift_score,
     )
     return _write(result, html_path, out_dir, stem)
 
 
-def _write(result: dict[str, Any], html_path: Path | None, out_dir: Path, stem: str) -> DriftOutcome:
-    result = {**result, "report_html": str(html_path) if html_path else None}
+def _write(result: DriftResult, html_path: Path | None, out_dir: Path, stem: str) -> DriftOutcome:
     json_path = out_dir / f"{stem}.json"
-    result["report_json"] = str(json_path)
-    text = json.dumps(result, indent=2, default=str)
-    for path in (json_path, out_dir / "latest.json"):
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+    result = result.model_copy(
+        update={"report_html": str(html_path) if html_path else None, "report_json": str(json_path)}
+    )
+    result.write(json_path)
+    result.write(out_dir / "latest.json")
     return DriftOutcome(result, html_path, json_path)
 
 

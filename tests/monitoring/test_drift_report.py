@@ -11,10 +11,9 @@ import pytest
 from drift_fixtures import degrade, synthetic_crops, write_crops
 
 from deepfake_detect.config import ConfigError, DriftParams, load_params
+from deepfake_detect.contracts import DriftResult
 from deepfake_detect.drift import DriftInputError, compare, features_from_crops
 from deepfake_detect.imagestats import read_rgb
-
-KEYS = {"drift_detected", "share_drifted_columns", "embedding_drift_score", "prediction_drift", "window"}
 
 
 @pytest.fixture(scope="module")
@@ -29,10 +28,10 @@ def test_same_distribution_is_quiet_and_report_is_written(synthetic, tmp_path):
     ref, same, _ = synthetic
     out = compare(ref, same, DriftParams(), {"source": "test"}, tmp_path, stem="same")
     assert not out.drift_detected, out.result
-    saved = json.loads((tmp_path / "same.json").read_text())
-    assert saved.keys() >= KEYS and saved["window"] == {"source": "test"}
-    assert saved == json.loads((tmp_path / "latest.json").read_text())
-    assert 0 <= saved["share_drifted_columns"] < 0.5
+    saved = DriftResult.read(tmp_path / "same.json")
+    assert saved == out.result and saved.window == {"source": "test"}
+    assert saved == DriftResult.read(tmp_path / "latest.json")
+    assert 0 <= saved.share_drifted_columns < 0.5
     html = (tmp_path / "same.html").read_text()
     assert "Drift in embeddings" in html and "Drift for column sharpness" in html and len(html) > 100_000
 
@@ -40,21 +39,21 @@ def test_same_distribution_is_quiet_and_report_is_written(synthetic, tmp_path):
 def test_blur_and_recompression_raise_drift(synthetic, tmp_path):
     ref, _, shifted = synthetic
     r = compare(ref, shifted, DriftParams(), {"source": "test"}, tmp_path, html=False).result
-    assert r["drift_detected"] and "columns" in r["signals"]
-    assert "sharpness" in r["drifted_columns"] and r["share_drifted_columns"] >= 0.5
-    assert r["embedding_drift_score"] is not None and r["report_html"] is None
+    assert r.drift_detected and "columns" in r.signals
+    assert "sharpness" in r.drifted_columns and r.share_drifted_columns >= 0.5
+    assert r.embedding_drift_score is not None and r.report_html is None
 
 
 def test_min_signals_decides(synthetic, tmp_path):
     ref, _, shifted = synthetic
     r = compare(ref, shifted, DriftParams(min_signals=3), {}, tmp_path, html=False).result
-    assert r["drift_detected"] == (len(r["signals"]) == 3)
+    assert r.drift_detected == (len(r.signals) == 3)
 
 
 def test_small_window_is_insufficient_not_drift(synthetic, tmp_path):
     ref, same, _ = synthetic
     r = compare(ref, same.iloc[:5], DriftParams(min_rows=30), {}, tmp_path).result
-    assert r["status"] == "insufficient_data" and r["drift_detected"] is False and "5 faces" in r["message"]
+    assert r.status == "insufficient_data" and r.drift_detected is False and "5 faces" in r.message
 
 
 def test_bad_tables_name_the_problem(synthetic, tmp_path):
@@ -88,8 +87,8 @@ def test_real_crops_recompressed_drift_and_same_split_does_not(predictor, real_f
     worse = features_from_crops(predictor, [degrade(c, blur=2.0, quality=12) for c in crops[220:]])
     quiet = compare(ref, same, DriftParams(), {}, tmp_path, html=False).result
     loud = compare(ref, worse, DriftParams(), {}, tmp_path, html=False).result
-    assert not quiet["drift_detected"], quiet
-    assert loud["drift_detected"] and "sharpness" in loud["drifted_columns"], loud
+    assert not quiet.drift_detected, quiet
+    assert loud.drift_detected and "sharpness" in loud.drifted_columns, loud
 
 
 def test_cli_media_against_reference_media(tiny_model_dir, tmp_path, monkeypatch):
@@ -158,4 +157,4 @@ def test_tiny_windows_still_get_an_html_report(synthetic, tmp_path):
     out = compare(ref.iloc[:14], same.iloc[:12], DriftParams(min_rows=5), {}, tmp_path, stem="tiny")
     assert out.html is not None and out.html.exists()
     assert "Drift in embeddings" not in out.html.read_text()
-    assert out.result["embedding_drift_score"] is not None and out.result["embedding_drift"] is not None
+    assert out.result.embedding_drift_score is not None and out.result.embedding_drift is not None

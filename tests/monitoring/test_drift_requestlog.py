@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from drift_fixtures import degrade, synthetic_crops
 
 from deepfake_detect.config import load_params
+from deepfake_detect.contracts import DriftResult
 from deepfake_detect.drift import DriftInputError, current_from_request_log, drift_report, features_from_crops
 from deepfake_detect.requestlog import append_records, make_record
 
@@ -78,14 +78,14 @@ def test_drift_report_over_request_log_window(predictor, tiny_model_dir, tmp_pat
     )
     p = load_params(tmp_path / "params.yaml")
     nothing = drift_report(p, end=NOW, html=False).result  # serving has not logged anything yet
-    assert nothing["status"] == "insufficient_data" and nothing["drift_detected"] is False
+    assert nothing.status == "insufficient_data" and nothing.drift_detected is False
     append_records("logs", _records(predictor, synthetic_crops(80, seed=22), NOW - timedelta(hours=20)))
     quiet = drift_report(p, end=NOW, html=False).result
-    assert quiet["status"] == "ok" and not quiet["drift_detected"], quiet
-    assert quiet["window"]["source"] == "request_log" and quiet["n_current"] == 80
-    assert quiet["window"]["start"] == (NOW - timedelta(days=1)).isoformat()
+    assert quiet.status == "ok" and not quiet.drift_detected, quiet
+    assert quiet.window["source"] == "request_log" and quiet.n_current == 80
+    assert quiet.window["start"] == (NOW - timedelta(days=1)).isoformat()
     later = NOW + timedelta(hours=1)
     append_records("logs", _records(predictor, [degrade(c) for c in synthetic_crops(80, seed=23)], later))
     loud = drift_report(p, start=later, end=later + timedelta(hours=5), html=False).result
-    assert loud["drift_detected"] and loud["n_current"] == 80
-    assert json.loads((tmp_path / "reports/drift/latest.json").read_text())["drift_detected"] is True
+    assert loud.drift_detected and loud.n_current == 80
+    assert DriftResult.read(tmp_path / "reports/drift/latest.json").drift_detected is True
