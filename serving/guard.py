@@ -1,6 +1,7 @@
 """ASGI middleware in front of the API: upload size limit (413 before the body is read) and an
-optional API key. Health checks always stay open (the orchestrator probes them without a key);
-``/metrics`` (request counts, latencies, model names) needs the key like the API when one is set.
+optional API key. Health checks always stay open (the orchestrator probes them without a key), and so
+do GETs of the static reviewer page under ``/ui`` (it holds no data: every API call it makes sends the
+key); ``/metrics`` (request counts, latencies, model names) needs the key like the API when one is set.
 :func:`sweep_orphan_uploads` removes uploads that a killed server left behind."""
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import os
 import time
 from pathlib import Path
 from typing import Any
+
+from serving.reviewer import UI_PATH  # static files, opened by a browser that cannot send the header
 
 OPEN_PATHS = frozenset({"/readyz", "/livez", "/healthz"})
 API_KEY_HEADER = b"x-api-key"
@@ -33,6 +36,12 @@ async def _send_json(send: Any, status: int, error: str, detail: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def _is_page(scope: dict[str, Any]) -> bool:
+    path = scope["path"]
+    on_page = path == UI_PATH or path.startswith(UI_PATH + "/")
+    return on_page and scope.get("method") in ("GET", "HEAD")
+
+
 class GuardMiddleware:
     """Rejects oversize uploads (by Content-Length, or while streaming when it is absent) and,
     when the env var ``api_key_env`` is set, requests without the matching ``X-API-Key`` header."""
@@ -41,7 +50,7 @@ class GuardMiddleware:
         self.app, self.max_bytes, self.api_key_env = app, max_bytes, api_key_env
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS or _is_page(scope):
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])

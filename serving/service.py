@@ -7,7 +7,8 @@ Two services in one process tree:
                          BentoML's adaptive batching into one model call.
   ``DeepfakeDetector``   the HTTP front: ``/score_video``, ``/score_image``, ``/score_images``
                          (batch), ``/explain`` (Grad-CAM PNG); decoding and face detection run here
-                         through :mod:`deepfake_detect.scoring`, the same path as ``deepfake score``.
+                         through :mod:`deepfake_detect.scoring`, the same path as ``deepfake score``;
+                         the reviewer page at ``/ui`` (:mod:`serving.reviewer`).
 
 Errors are 4xx JSON ``{"error", "detail"}`` (504 past ``serve.deadline_s``); uploads over
 ``serve.max_upload_mb`` get 413 before they are read; when the env var named by ``serve.api_key_env``
@@ -42,6 +43,7 @@ if (ROOT / "src" / "deepfake_detect").is_dir() and str(ROOT / "src") not in sys.
 from deepfake_detect.config import load_params  # noqa: E402
 from deepfake_detect.scoring import ModelInfo, Scorer, ScoringError  # noqa: E402
 from serving.guard import GuardMiddleware, sweep_orphan_uploads  # noqa: E402
+from serving.reviewer import UI_PATH, reviewer_app  # noqa: E402
 
 PARAMS = load_params(os.environ.get("DEEPFAKE_PARAMS") or ROOT / "params.yaml")
 SERVE = PARAMS.serve
@@ -136,6 +138,7 @@ class FaceModel:
         }
 
 
+@bentoml.asgi_app(reviewer_app(), path=UI_PATH, name="reviewer")  # the reviewer page, serving/ui/
 @bentoml.service(
     name="deepfake_detector",
     workers=SERVE.workers,

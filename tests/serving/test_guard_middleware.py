@@ -64,6 +64,21 @@ def test_metrics_need_the_key_when_one_is_set(monkeypatch):
     assert client.get("/readyz").status_code == 200  # health checks stay open for the orchestrator
 
 
+def test_the_reviewer_page_is_open_but_only_to_reads(monkeypatch):
+    """A browser opening /ui cannot send X-API-Key: the static page is open to GET; anything else
+    under /ui, and paths that merely start with the same letters, still need the key."""
+
+    async def _page(request: Request) -> JSONResponse:
+        return JSONResponse({"page": request.url.path})
+
+    monkeypatch.setenv("GUARD_TEST_KEY", "s3cret")
+    routes = [Route(p, _page, methods=["GET", "POST"]) for p in ("/ui", "/ui/reviewer.js", "/uix", "/model")]
+    client = TestClient(GuardMiddleware(Starlette(routes=routes), max_bytes=1000, api_key_env="GUARD_TEST_KEY"))
+    assert client.get("/ui").status_code == 200 and client.get("/ui/reviewer.js").status_code == 200
+    assert client.post("/ui/reviewer.js", content=b"a").status_code == 401
+    assert client.get("/uix").status_code == 401 and client.get("/model").status_code == 401
+
+
 def test_uploads_left_by_a_killed_server_are_swept(tmp_path):
     """A SIGKILL mid-request leaves the upload in BentoML's request temp dir; the next start deletes
     files older than the request timeout (no live request is that old) and keeps the pooled dirs."""

@@ -1,0 +1,216 @@
+"""The reviewer page at /ui in a real headless Chromium against a real `bentoml serve`: the API key
+asked for and honoured, a shared clip scored (verdict, probability, threshold, one timeline point per
+scored frame, face thumbnails, Grad-CAM on request), and a text file answered with a readable 415.
+
+Needs Debian's ``chromium`` and ``chromium-driver`` (``make test`` installs them when it can); the
+screenshot goes to ``$REVIEWER_SCREENSHOT`` when set (docs/img/reviewer.png is made that way)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+from serving_kit import ROOT, VIDEOS, needs_shared, write_test_params
+
+from deepfake_detect.processes import ServerStartError, start_bentoml_serve, stop_process_tree
+
+pytestmark = pytest.mark.slow
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+INSTALL = "apt-get install -y chromium chromium-driver"
+KEY = "page-key-456"
+CLIP = "ffpp_004.mp4"  # a REAL clip with one face in every sampled frame
+CHROME_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1280,1500",
+)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, bentoml_home):
+    tmp = tmp_path_factory.mktemp("ui")
+    env = {
+        **os.environ,
+        "BENTOML_HOME": str(bentoml_home),
+        "DEEPFAKE_PARAMS": str(write_test_params(tmp)),
+        "DEEPFAKE_API_KEY": KEY,
+        "BENTOML_DO_NOT_TRACK": "true",
+    }
+    try:
+        proc, url = start_bentoml_serve(env, tmp / "serve.log", ROOT, ready_timeout=300)
+    except ServerStartError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield url
+    finally:
+        stop_process_tree(proc)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        pytest.skip(f"headless Chromium absent: {INSTALL} (as root; `make test` does it when it can)")
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium absent: pip install -e '.[dev]'")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (*CHROME_FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _wait(driver, condition, timeout: float = 300):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.25).until(condition)
+
+
+def _text(driver, css: str) -> str:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.CSS_SELECTOR, css).text
+
+
+def _count(driver, css: str) -> int:
+    from selenium.webdriver.common.by import By
+
+    return len(driver.find_elements(By.CSS_SELECTOR, css))
+
+
+def _upload(driver, path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.CSS_SELECTOR, "#file").send_keys(str(path))
+
+
+def _done(driver) -> bool:
+    return driver.execute_script("return document.body.dataset.state") in ("done", "error")
+
+
+def test_page_is_served_offline_and_asks_for_the_key(server, browser):
+    html = httpx.get(f"{server}/ui/", timeout=10)
+    assert html.status_code == 200 and "text/html" in html.headers["content-type"]
+    assert "http://" not in html.text and "https://" not in html.text  # nothing from a CDN
+    assert httpx.post(f"{server}/model", json={}, timeout=10).status_code == 401  # the API still needs the key
+    browser.get(f"{server}/ui/")
+    _wait(browser, lambda d: "API key" in _text(d, "#message"), 60)
+    assert _text(browser, "#model") == "model: –"
+
+
+@needs_shared(VIDEOS)
+def test_a_shared_clip_gets_verdict_timeline_faces_and_gradcam(server, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{server}/ui/")
+    key = browser.find_element(By.CSS_SELECTOR, "#key")
+    key.clear()
+    key.send_keys(KEY)
+    browser.find_element(By.CSS_SELECTOR, "#save-key").click()
+    _wait(browser, lambda d: "tiny-xception-test" in _text(d, "#model"), 60)
+
+    _upload(browser, VIDEOS / CLIP)
+    _wait(browser, _done)
+    assert browser.execute_script("return document.body.dataset.state") == "done", _text(browser, "#message")
+    body = json.loads(browser.execute_script("return document.getElementById('raw').textContent"))
+    assert body["file"] == CLIP and body["frames_sampled"] == 16 and body["frames_with_faces"] >= 12
+    assert _text(browser, "#verdict") == body["label"] and body["label"] in ("FAKE", "REAL")
+    shown = _text(browser, "#probability")  # "P(FAKE) 0.4999 · threshold 0.500 · below: REAL"
+    assert float(shown.split()[1]) == pytest.approx(body["probability"], abs=5e-4), shown
+    assert f"threshold {body['threshold']:.3f}" in shown
+    scored = [fr for fr in body["frames"] if fr["probability"] is not None]
+    if body.get("people"):  # per-person verdicts: one line per person, a point per face of that person
+        expected = sum(1 for fr in body["frames"] for f in fr["faces"] if f.get("person") is not None)
+        assert _count(browser, "#timeline path.series") == len(body["people"])
+    else:
+        expected = len(scored)
+        assert _count(browser, "#timeline path.series") == 1
+    assert _count(browser, "#timeline circle.point") == expected
+    assert _count(browser, "#timeline line.threshold") == 1
+    faces = min(32, sum(len(fr["faces"]) for fr in body["frames"]))
+    assert _count(browser, "#faces canvas.thumb") == faces
+    _wait(browser, lambda d: _count(d, "#faces canvas.thumb.pending") == 0, 60)  # cut from the clip by the browser
+
+    browser.find_element(By.CSS_SELECTOR, "#explain").click()
+    _wait(browser, _done)
+    assert browser.execute_script("return document.body.dataset.state") == "done", _text(browser, "#message")
+    assert _count(browser, "#faces img.heatmap") >= 1
+    assert _count(browser, "#timeline circle.point") == expected
+    _wait(browser, lambda d: _count(d, "#faces canvas.thumb.pending") == 0, 60)
+
+    shot = tmp_path / "reviewer.png"
+    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+    if os.environ.get("REVIEWER_SCREENSHOT"):
+        shutil.copyfile(shot, os.environ["REVIEWER_SCREENSHOT"])
+
+
+def test_a_text_file_gets_a_readable_error(server, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{server}/ui/")
+    browser.execute_script("sessionStorage.setItem('deepfake-api-key', arguments[0])", KEY)
+    browser.get(f"{server}/ui/")
+    _wait(browser, lambda d: "tiny-xception-test" in _text(d, "#model"), 60)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a video, just text\n" * 20)
+    _upload(browser, notes)
+    _wait(browser, _done, 120)
+    assert browser.execute_script("return document.body.dataset.state") == "error"
+    message = _text(browser, "#message")
+    assert "notes.txt: not an image file this service can read" in message, message
+    assert "415" in message and "Unsupported" in message, message
+    assert not browser.find_element(By.CSS_SELECTOR, "#result").is_displayed()
+
+
+def test_people_get_one_timeline_line_each(server, browser):
+    """The per-person response shape (``people`` plus a ``person`` id on each face) draws one line per
+    person; the page renders a response given to it the same way as one it fetched."""
+    browser.get(f"{server}/ui/")
+    frames = [
+        {"frame": f, "probability": 0.9, "faces": [face(0, 0.9), face(1, 0.2)] if f < 20 else [face(1, 0.3)]}
+        for f in range(0, 30, 10)
+    ]
+    body = {
+        "file": "two.mp4",
+        "kind": "video",
+        "label": "FAKE",
+        "probability": 0.9,
+        "threshold": 0.5,
+        "faces_found": 5,
+        "frames_sampled": 3,
+        "frames_with_faces": 3,
+        "model_tag": "t",
+        "bento_tag": None,
+        "media": {"width": 64, "height": 64, "fps": 10, "frames": 30},
+        "frames": frames,
+        "people": [
+            {"person": 0, "probability": 0.9, "frames": 2, "box": [0, 0, 8, 8]},
+            {"person": 1, "probability": 0.25, "frames": 3, "box": [8, 8, 8, 8]},
+        ],
+    }
+    browser.execute_script("render(arguments[0], null, false)", body)
+    assert _count(browser, "#timeline path.series") == 2
+    assert _count(browser, "#timeline circle.point") == 5
+    del body["people"]
+    browser.execute_script("render(arguments[0], null, false)", body)
+    assert _count(browser, "#timeline path.series") == 1 and _count(browser, "#timeline circle.point") == 3
+
+
+def face(person: int, probability: float) -> dict:
+    label = "FAKE" if probability >= 0.5 else "REAL"
+    return {"face": person, "person": person, "box": [0, 0, 8, 8], "probability": probability, "label": label}
