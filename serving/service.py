@@ -167,7 +167,7 @@ class DeepfakeDetector:
         # the face detector is built and warmed now; the model's facts come on first use (the
         # dependency's client is only connected once this service has started)
         self._detector_warm = Scorer(PARAMS, ModelInfo("?", 0.5, 1, "?"), self._score)
-        self._detector_warm.detect(np.zeros((360, 640, 3), np.uint8))
+        self._detector_warm.warm_up()
         log.info(
             "deepfake_detector: frames/video=%d, upload limit %.0f MB, API key %s",
             SERVE.frames_per_video,

@@ -3,6 +3,7 @@ so a clip gets the same score offline and in production."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -46,3 +47,41 @@ def aggregate_video(
     if real.size >= 0.9 * p.size:
         return float(real.mean())
     return float(p.mean())
+
+
+@dataclass(frozen=True)
+class PersonScore:
+    """One person (face track) of a clip: its aggregated P(FAKE) and the frames it is seen in."""
+
+    person: int
+    probability: float
+    frames: int
+    deciding: bool  # seen often enough (``evaluate.person_min_share``) to decide the clip
+
+
+def people_scores(
+    probs: np.ndarray,
+    persons: np.ndarray,
+    frames: np.ndarray,
+    clip: tuple[float, float],
+    method: Method,
+    min_share: float,
+) -> list[PersonScore]:
+    """Each person's faces aggregated with :func:`aggregate_video`; a person seen in fewer than
+    ``min_share`` of the frames of the clip's most-seen person is a stray detection (a poster, a
+    false positive) that does not decide the clip."""
+    probs, persons, frames = np.asarray(probs), np.asarray(persons), np.asarray(frames)
+    if probs.size == 0:
+        raise ValueError("people_scores: a video with no scored faces has no score")
+    ids = sorted(set(persons.tolist()))
+    seen = {p: len(set(frames[persons == p].tolist())) for p in ids}
+    most = max(seen.values())
+    return [
+        PersonScore(int(p), aggregate_video(probs[persons == p], clip, method), seen[p], seen[p] >= min_share * most)
+        for p in ids
+    ]
+
+
+def clip_probability(people: list[PersonScore]) -> float:
+    """A clip is as fake as its fakest deciding person."""
+    return max(p.probability for p in people if p.deciding)

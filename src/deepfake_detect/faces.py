@@ -1,6 +1,7 @@
 """Face detection and cropping, shared by extract (training) and serving (scoring).
 
-Detectors run offline: MTCNN from the ``mtcnn`` wheel (weights ship inside it) or OpenCV's Haar
+Detectors run offline: BlazeFace full-range (:mod:`.blazeface`, the default: ~10x cheaper than
+MTCNN for the same faces), MTCNN from the ``mtcnn`` wheel (weights ship inside it) or OpenCV's Haar
 cascade. Large frames are downscaled, aspect ratio kept, before detection (a squashed portrait
 frame hides faces), and boxes are mapped back to original pixels.
 """
@@ -34,6 +35,7 @@ class Face:
 
 class Detector(Protocol):
     name: str
+    crop_canvas: float  # how many face sides of context the detector needs around a tight face crop
 
     def detect(self, rgb: np.ndarray, min_size: int | None = None) -> list[Face]: ...
 
@@ -67,6 +69,7 @@ class MTCNNDetector:
     """MTCNN (Zhang et al. 2016) from the ``mtcnn`` package; TensorFlow on the CPU or GPU."""
 
     name = "mtcnn"
+    crop_canvas = 1.0  # finds faces that fill the image
 
     def __init__(self, min_face_size: int = 20):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -101,6 +104,7 @@ class HaarDetector:
     level weight so the same ``min_confidence`` knob applies."""
 
     name = "haar"
+    crop_canvas = 1.0
 
     def __init__(self, min_face_size: int = 20):
         path = os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml")
@@ -125,12 +129,29 @@ class HaarDetector:
         return [self.detect(im, min_size) for im in images]
 
 
-def make_detector(name: str, min_face_size: int = 20) -> Detector:
+def make_detector(name: str, min_face_size: int = 20, threads: int | None = None) -> Detector:
+    """The ``extract.detector`` named; ``threads`` caps BlazeFace's interpreter (None = every core;
+    MTCNN follows TensorFlow's own thread settings)."""
+    if name == "blazeface":
+        from .blazeface import BlazeFaceDetector
+
+        return BlazeFaceDetector(min_face_size, threads)
     if name == "mtcnn":
         return MTCNNDetector(min_face_size)
     if name == "haar":
         return HaarDetector(min_face_size)
-    raise ValueError(f"extract.detector: unknown detector {name!r} (use mtcnn or haar)")
+    raise ValueError(f"extract.detector: unknown detector {name!r} (use blazeface, mtcnn or haar)")
+
+
+def on_canvas(crop: np.ndarray, canvas: float) -> np.ndarray:
+    """A tight face crop centred on a black canvas ``canvas`` times its size, so a detector trained
+    on faces in scenes (BlazeFace full-range finds 5% of deepfake-faces' crops as they are, 99.7%
+    on a 3x canvas) sees the face at a scale it knows."""
+    if canvas <= 1.0:
+        return crop
+    h, w = crop.shape[:2]
+    pad = round((canvas - 1) / 2 * max(h, w))
+    return cv2.copyMakeBorder(crop, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
 
 
 def face_settings(p: ExtractParams) -> dict[str, int | float]:
@@ -138,7 +159,7 @@ def face_settings(p: ExtractParams) -> dict[str, int | float]:
     faces with exactly the same settings."""
     return {
         "max_side": p.detect_max_side,
-        "min_confidence": p.min_confidence,
+        "min_confidence": p.face_threshold,
         "min_face_size": p.min_face_size,
         "max_faces": p.max_faces_per_frame,
         "min_detect_px": p.min_detect_px,
@@ -176,24 +197,37 @@ def find_faces_batch(
     min_face_size: int,
     max_faces: int,
     min_detect_px: int = 20,
+    close_up_retry: bool = True,
 ) -> list[list[Face]]:
     """:func:`find_faces` for many images; same-sized ones (a clip's frames) share one detector call.
 
     ``min_detect_px`` bounds the smallest face looked for *in detector pixels*: MTCNN's cost is
     dominated by its finest pyramid levels, and a face under ~20 px in the downscaled frame is
     mostly upsampling once cropped (20 instead of MTCNN's 12-px window halves the detection time
-    on DFDC/FF++ clips with a face still found in every sampled frame)."""
-    results: list[list[Face] | None] = [None] * len(images)
+    on DFDC/FF++ clips with a face still found in every sampled frame).
+    With ``close_up_retry``, an image where a detector that needs context (``crop_canvas`` > 1,
+    BlazeFace) found no face is searched again on a canvas: a close-up selfie or a face photo."""
+    results: list[list[Face]] = [[] for _ in images]
     by_shape: dict[tuple[int, ...], list[int]] = {}
     for i, im in enumerate(images):
         by_shape.setdefault(im.shape, []).append(i)
     for indices in by_shape.values():
         smalls = [downscale(images[i], max_side) for i in indices]
         scale = smalls[0][1]
-        found = detector.detect_batch([s for s, _ in smalls], max(min_detect_px, round(min_face_size * scale)))
+        floor = max(min_detect_px, round(min_face_size * scale))
+        found = detector.detect_batch([s for s, _ in smalls], floor)
         for i, detections in zip(indices, found, strict=True):
             results[i] = _map_back(detections, images[i].shape, scale, min_confidence, min_face_size, max_faces)
-    return results  # type: ignore[return-value]
+        missed = [k for k, i in enumerate(indices) if not results[i]]
+        if close_up_retry and detector.crop_canvas > 1 and missed:
+            canvas = detector.crop_canvas
+            pads = [round((canvas - 1) / 2 * max(smalls[k][0].shape[:2])) for k in missed]
+            again = detector.detect_batch([on_canvas(smalls[k][0], canvas) for k in missed], floor)
+            for k, pad, detections in zip(missed, pads, again, strict=True):
+                moved = [Face(f.x - pad, f.y - pad, f.w, f.h, f.confidence) for f in detections]
+                i = indices[k]
+                results[i] = _map_back(moved, images[i].shape, scale, min_confidence, min_face_size, max_faces)
+    return results
 
 
 def _map_back(

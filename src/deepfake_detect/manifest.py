@@ -9,6 +9,7 @@ path         crop image path (relative to the project root, or absolute when out
 video        source clip file name, e.g. ``aabqyygbaa.mp4``
 part         the part folder the clip came from (``dfdc_train_part_0``; ``.`` when flat)
 frame        frame index in the clip (-1 for a ready face-crop dataset)
+person       the person (face track, :func:`tracks.link`) within the clip, 0, 1, ...; 0 for ready crops
 x, y, w, h   face box in original frame pixels (the whole image for face-crop datasets)
 confidence   detector confidence (NaN for ready crops, which no detector scored)
 label        ``REAL`` or ``FAKE``
@@ -32,6 +33,7 @@ MANIFEST_COLUMNS = [
     "video",
     "part",
     "frame",
+    "person",
     "x",
     "y",
     "w",

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-from .aggregate import aggregate_video, clip_probs
+from .aggregate import clip_probability, clip_probs, people_scores
 from .errors import DeepfakeError
 
 METRIC_KEYS = ("auc", "log_loss", "balanced_accuracy", "accuracy", "precision", "recall", "f1")
@@ -74,20 +74,26 @@ def binary_metrics(
     }
 
 
-def video_scores(frames: pd.DataFrame, clip: tuple[float, float], method: str) -> pd.DataFrame:
-    """One row per video: its label and :func:`aggregate_video` of its crops' probabilities.
+def video_scores(frames: pd.DataFrame, clip: tuple[float, float], method: str, min_share: float) -> pd.DataFrame:
+    """One row per video: its label and its fakest deciding person's :func:`aggregate_video` of
+    that person's crops (:func:`aggregate.people_scores`, the rule serving uses).
 
-    ``frames`` needs columns ``video``, ``y`` and ``prob``; a video with mixed labels is an error."""
+    ``frames`` needs columns ``video``, ``person``, ``frame``, ``y`` and ``prob``; a video with
+    mixed labels is an error."""
     rows = []
     for video, g in frames.groupby("video", sort=True):
         if g["y"].nunique() != 1:
             raise MetricsError(f"video {video}: its crops carry both labels")
+        people = people_scores(
+            g["prob"].to_numpy(), g["person"].to_numpy(), g["frame"].to_numpy(), clip, method, min_share
+        )
         rows.append(
             {
                 "video": video,
                 "y": int(g["y"].iloc[0]),
                 "n_faces": len(g),
-                "prob": aggregate_video(g["prob"].to_numpy(), clip, method),
+                "n_people": len(people),
+                "prob": clip_probability(people),
             }
         )
     return pd.DataFrame(rows)

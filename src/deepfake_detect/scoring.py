@@ -1,17 +1,17 @@
 """Media → faces → scores: the one path that the BentoML service and ``deepfake score`` share.
 
 Video: ``serve.frames_per_video`` evenly spaced frames (:func:`video.iter_sample_frames`, the same
-frames :func:`video.sample_frames` gives training), faces found and cropped with the ``extract``
-params exactly as the extract stage does, every face scored, the clip aggregated with
-:func:`aggregate.aggregate_video` and ``evaluate.clip`` / ``evaluate.video_aggregation`` exactly as
-evaluate does, labelled with the promoted threshold. Face detection overlaps decoding (a thread).
-Image: faces detected the same way, or with ``crop=True`` the image is a ready face crop.
-Images with several faces score as their fakest face. No face → ``label`` NO_FACE and
+frames training samples), faces found, cropped and linked into people by :mod:`.clipfaces` exactly
+as the extract stage does, every face scored, each person aggregated with
+:func:`aggregate.people_scores` (``evaluate.clip`` / ``video_aggregation`` / ``person_min_share``,
+exactly as evaluate does) and the clip scored as its fakest person, labelled with the promoted
+threshold. Face detection overlaps decoding (a thread).
+Image: faces detected the same way, or with ``crop=True`` the image is a ready face crop; each face
+is a person and the image scores as its fakest face. No face → ``label`` NO_FACE and
 ``probability`` None: never a made-up 0.5. Uploads are checked first (:mod:`.media`: container
 allow-list, fps and frame caps, pixel budget); a request stops its own work at ``serve.deadline_s``.
 Bad input raises :class:`ScoringError` with an HTTP status, a short error code and a detail naming
-the file (never a server path) and what is wrong.
-"""
+the file (never a server path) and what is wrong."""
 
 from __future__ import annotations
 
@@ -28,8 +28,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from .aggregate import PersonScore, clip_probability, people_scores
+from .clipfaces import FaceCrop, Frame, assign_people, detect_and_crop
 from .config import Params
-from .faces import Face, crop_face, face_settings, find_faces, find_faces_batch, make_detector
+from .faces import make_detector
 from .imagestats import crop_stats
 from .media import (
     IMAGE_SUFFIXES,
@@ -74,17 +76,6 @@ class ModelInfo:
     input_size: int
     family: str
     bento_tag: str | None = None
-
-
-@dataclass
-class FaceCrop:
-    frame: int | None
-    face: int
-    box: tuple[int, int, int, int]
-    confidence: float | None
-    crop: np.ndarray
-    probability: float = float("nan")
-    embedding: np.ndarray | None = None
 
 
 # --------------------------------------------------------------------------- the model
@@ -231,36 +222,17 @@ class Scorer:
     def max_bytes(self) -> int:
         return int(self.params.serve.max_upload_mb * 1e6)
 
-    def detect(self, rgb: np.ndarray) -> list[Face]:
-        ep = self.params.extract
-        detector = self.detector
-        with self._detect_lock:  # one detection at a time: MTCNN already uses every core
-            return find_faces(detector, rgb, **face_settings(ep))
+    def warm_up(self) -> None:
+        """Build the detector and run it once, so the first request does not pay for either."""
+        self.faces_of([(None, np.zeros((360, 640, 3), np.uint8))], "warm-up", self._deadline())
 
-    def _faces_of(self, rgb: np.ndarray, frame: int | None) -> list[FaceCrop]:
-        return self._crops(rgb, frame, self.detect(rgb))
-
-    def _crops(self, rgb: np.ndarray, frame: int | None, faces: list[Face]) -> list[FaceCrop]:
-        ep = self.params.extract
-        return [
-            FaceCrop(
-                frame,
-                i,
-                (f.x, f.y, f.w, f.h),
-                round(float(f.confidence), 4),
-                crop_face(rgb, f, ep.margin, ep.crop_size),
-            )
-            for i, f in enumerate(faces)
-        ]
-
-    def _faces_of_frames(self, frames: list[tuple[int, np.ndarray]], name: str, deadline: Deadline) -> list[FaceCrop]:
-        """A clip's frames in one batched MTCNN call (4-5x cheaper per frame than one call each)."""
+    def faces_of(self, frames: list[Frame], name: str, deadline: Deadline) -> list[FaceCrop]:
+        """Frames' faces found and cropped (:func:`clipfaces.detect_and_crop`, the path extract
+        takes); a clip's same-sized frames share one detector call."""
         deadline.check(name, "detecting faces")
-        ep = self.params.extract
         detector = self.detector
-        with self._detect_lock:
-            found = find_faces_batch(detector, [rgb for _, rgb in frames], **face_settings(ep))
-        return [c for (index, rgb), faces in zip(frames, found, strict=True) for c in self._crops(rgb, index, faces)]
+        with self._detect_lock:  # one detection at a time: the detector already uses every core
+            return detect_and_crop(detector, frames, self.params.extract)
 
     # ----- media → faces
 
@@ -284,7 +256,7 @@ class Scorer:
                 pending.append(item)
                 if len(pending) >= sp.detect_batch:  # detect these while the decode thread goes on
                     t = time.perf_counter()
-                    crops += self._faces_of_frames(pending, name, deadline)
+                    crops += self.faces_of(pending, name, deadline)
                     detect_s += time.perf_counter() - t
                     pending = []
         except VideoError as exc:
@@ -293,7 +265,7 @@ class Scorer:
             decoder.stop()
         if pending:
             t = time.perf_counter()
-            crops += self._faces_of_frames(pending, name, deadline)
+            crops += self.faces_of(pending, name, deadline)
             detect_s += time.perf_counter() - t
         wanted = len(sample_indices(info.frames, sp.frames_per_video))
         if len(frames) < 0.5 * wanted:
@@ -303,6 +275,7 @@ class Scorer:
                 f"{name}: only {len(frames)} of the {wanted} sampled frames "
                 f"decode (the header promises {info.frames} frames): truncated or damaged",
             )
+        assign_people(crops, self.params.extract)
         timer.add("decode_s", decoder.seconds)
         timer.add("detect_s", detect_s)
         meta = {
@@ -331,7 +304,7 @@ class Scorer:
             return meta, [FaceCrop(None, 0, (0, 0, int(rgb.shape[1]), int(rgb.shape[0])), None, face)]
         deadline.check(name, "waiting to detect faces")
         t = time.perf_counter()
-        faces = self._faces_of(rgb, None)
+        faces = assign_people(self.faces_of([(None, rgb)], name, deadline), self.params.extract)  # one per face
         timer.add("detect_s", time.perf_counter() - t)
         return meta, faces
 
@@ -363,6 +336,7 @@ class Scorer:
     def _face_dict(self, f: FaceCrop) -> dict[str, Any]:
         return {
             "face": f.face,
+            "person": f.person,
             "box": list(f.box),
             "confidence": f.confidence,
             "probability": round(f.probability, 6),
@@ -395,6 +369,7 @@ class Scorer:
         meta: dict[str, Any],
         frames: list[int | None],
         faces: list[FaceCrop],
+        people: list[PersonScore],
         probability: float | None,
         timer: _Timer,
         request_id: str,
@@ -427,9 +402,21 @@ class Scorer:
             "model_tag": self.info.tag,
             "bento_tag": self.info.bento_tag,
             "media": meta,
+            "people": [self._person_dict(p, faces) for p in people],
             "frames": frame_list,
             "request_id": request_id,
             "timings": timer.done(),
+        }
+
+    def _person_dict(self, person: PersonScore, faces: list[FaceCrop]) -> dict[str, Any]:
+        boxes = np.array([f.box for f in faces if f.person == person.person])
+        return {
+            "person": person.person,
+            "probability": round(person.probability, 6),
+            "label": self._label(person.probability),
+            "frames": person.frames,
+            "deciding": person.deciding,
+            "box": [int(v) for v in np.median(boxes, axis=0).round()],  # where the person mostly is
         }
 
     def _log(self, faces: list[FaceCrop], name: str, request_id: str, endpoint: str) -> None:
@@ -480,8 +467,6 @@ class Scorer:
         request_id: str | None = None,
         endpoint: str = "score_video",
     ) -> dict[str, Any]:
-        from .aggregate import aggregate_video
-
         path = Path(path)
         name = name or path.name
         timer = _Timer()
@@ -493,15 +478,28 @@ class Scorer:
             raise exc.without_path(path, name) from exc
         self._score_faces(faces, timer)
         ev = self.params.evaluate
-        prob = (
-            aggregate_video(np.array([f.probability for f in faces]), ev.clip, ev.video_aggregation) if faces else None
-        )
+        people = self._people(faces)
+        prob = clip_probability(people) if people else None
         heatmaps: dict[int, str] = {}
         if explain and faces:
             self._explain(faces, heatmaps, timer)
         meta["aggregation"] = ev.video_aggregation
         return self._result(
-            "video", name, meta, frames, faces, prob, timer, request_id or uuid.uuid4().hex, endpoint, heatmaps
+            "video", name, meta, frames, faces, people, prob, timer, request_id or uuid.uuid4().hex, endpoint, heatmaps
+        )
+
+    def _people(self, faces: list[FaceCrop]) -> list[PersonScore]:
+        """Each person's (face track's) score with evaluate's clip rule (:func:`aggregate.people_scores`)."""
+        if not faces:
+            return []
+        ev = self.params.evaluate
+        return people_scores(
+            np.array([f.probability for f in faces]),
+            np.array([f.person for f in faces]),
+            np.array([f.frame for f in faces]),
+            ev.clip,
+            ev.video_aggregation,
+            ev.person_min_share,
         )
 
     def score_image(
@@ -569,8 +567,11 @@ class Scorer:
             if explain and faces:
                 self._explain(faces, heatmaps, timer)
             prob = max(f.probability for f in faces) if faces else None
+            people = [PersonScore(f.face, f.probability, 1, True) for f in faces]  # in a still, each face is a person
             meta["ready_crop"] = crop
-            out.append(self._result("image", name, meta, [None], faces, prob, timer, request_id, endpoint, heatmaps))
+            out.append(
+                self._result("image", name, meta, [None], faces, people, prob, timer, request_id, endpoint, heatmaps)
+            )
         return out
 
     def explain_pngs(self, path: str | Path, name: str | None = None, *, crop: bool = False) -> list[bytes]:

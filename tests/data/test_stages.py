@@ -11,11 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from deepfake_detect.config import load_params
 from deepfake_detect.manifest import MANIFEST_COLUMNS, read_manifest, write_csv
 from deepfake_detect.stages.balance import SplitError, run_balance, self_blend_crop, split_by_group
 from deepfake_detect.stages.clean import run_clean
 from deepfake_detect.stages.extract import run_extract
 from deepfake_detect.stages.validate import ValidationFailed, run_validate
+
+REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"  # the one place defaults are written
 
 FAST_EXTRACT = {"frames_per_video": 3, "workers": 1, "crop_size": 96}
 
@@ -23,7 +26,6 @@ FAST_EXTRACT = {"frames_per_video": 3, "workers": 1, "crop_size": 96}
 @pytest.fixture(scope="module")
 def extracted(tiny_sample: Path, tmp_path_factory):
     """The tiny sample plus every kind of bad file, extracted once for the module."""
-    from deepfake_detect.config import Params
 
     root = tmp_path_factory.mktemp("extract")
     raw = root / "raw"
@@ -40,7 +42,8 @@ def extracted(tiny_sample: Path, tmp_path_factory):
     for name in ("empty.mp4", "notavideo.mp4", "truncated.mp4", "noface.mp4"):
         meta[name] = {"label": "REAL", "split": "train", "original": None}
     (raw / "metadata.json").write_text(json.dumps(meta))
-    params = Params.model_validate(
+    params = load_params(
+        REPO_PARAMS,
         {
             "data": {"raw_dir": str(raw)},
             "extract": {
@@ -62,7 +65,7 @@ def extracted(tiny_sample: Path, tmp_path_factory):
                 "synth_dir": str(root / "synth"),
                 "strategy": "undersample",
             },
-        }
+        },
     )
     manifest, rejects = run_extract(params)
     return params, manifest, rejects
@@ -72,7 +75,7 @@ def test_extract_finds_faces_in_every_good_clip_and_rejects_bad_ones(extracted):
     params, manifest, rejects = extracted
     assert list(manifest.columns) == MANIFEST_COLUMNS
     assert manifest["video"].nunique() == 6  # every generated clip
-    assert (manifest["confidence"] >= params.extract.min_confidence).all()
+    assert (manifest["confidence"] >= params.extract.face_threshold).all()
     assert manifest["crop_id"].is_unique
     reasons = dict(zip(rejects["video"], rejects["reason"], strict=True))
     assert "empty file" in reasons["empty.mp4"]
@@ -137,8 +140,9 @@ def test_soft_expectations_report_without_stopping(extracted, tmp_path):
     p = params.model_copy(
         update={
             "validate_": params.validate_.model_copy(
-                update={"manifest_report": tmp_path / "r", "stats": tmp_path / "s.csv", "min_sharpness": 1e9}
-            )
+                update={"manifest_report": tmp_path / "r", "stats": tmp_path / "s.csv"}
+            ),
+            "quality": params.quality.model_copy(update={"min_sharpness": 1e9}),
         }
     )
     outcome = run_validate(p)
@@ -192,6 +196,7 @@ def test_clean_drops_bad_crops_with_reasons(tmp_path, workspace):
                 "video": video or f"{crop_id}.mp4",
                 "part": ".",
                 "frame": 0,
+                "person": 0,
                 "x": 0,
                 "y": 0,
                 "w": 128,
@@ -269,11 +274,11 @@ def test_split_rejects_single_class_and_single_group():
 
 
 def test_max_per_group_caps_training_crops():
-    from deepfake_detect.config import BalanceParams
     from deepfake_detect.stages.balance import balance_train
 
     train = _split_frame(6, fakes_per_group=9)
-    capped = balance_train(train, BalanceParams(strategy="none", max_per_group=4), np.random.default_rng(0))
+    bp = load_params(REPO_PARAMS, {"balance": {"strategy": "none", "max_per_group": 4}}).balance
+    capped = balance_train(train, bp, np.random.default_rng(0), jpeg_quality=95)
     assert capped.groupby("group").size().max() == 4 and capped["group"].nunique() == 6
 
 

@@ -16,8 +16,10 @@ import pytest
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from deepfake_detect.config import Params
+from deepfake_detect.config import Params, load_params
 from deepfake_detect.manifest import MANIFEST_COLUMNS
+
+REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"  # the one place defaults are written
 
 SIDE = 48
 SPLIT_OF_GROUP = ["train"] * 6 + ["val"] * 3 + ["test"] * 3
@@ -60,6 +62,7 @@ def write_split(
                         "video": video,
                         "part": ".",
                         "frame": f,
+                        "person": 0,
                         "x": 0,
                         "y": 0,
                         "w": SIDE,
@@ -119,7 +122,7 @@ def tiny_params(root: Path, manifest: Path, **train_overrides) -> Params:
             "embedding_samples": 32,
         },
     }
-    return Params.model_validate(raw)
+    return load_params(REPO_PARAMS, raw)
 
 
 @pytest.fixture

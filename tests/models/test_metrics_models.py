@@ -57,19 +57,41 @@ def test_video_scores_aggregate_each_videos_crops():
     frames = pd.DataFrame(
         {
             "video": ["a"] * 4 + ["b"] * 3,
+            "person": [0] * 7,
+            "frame": [0, 1, 2, 3, 0, 1, 2],
             "y": [1] * 4 + [0] * 3,
             "prob": [0.95, 0.9, 0.2, 0.3, 0.05, 0.1, 0.02],
         }
     )
-    v = video_scores(frames, (0.01, 0.99), "confident").set_index("video")
+    v = video_scores(frames, (0.01, 0.99), "confident", 0.25).set_index("video")
     # a: half the faces are confidently fake → mean of those; b: all confidently real → their mean
     assert v.loc["a", "prob"] == pytest.approx((0.95 + 0.9) / 2)
     assert v.loc["b", "prob"] == pytest.approx((0.05 + 0.1 + 0.02) / 3)
-    mean = video_scores(frames, (0.01, 0.99), "mean").set_index("video")
+    mean = video_scores(frames, (0.01, 0.99), "mean", 0.25).set_index("video")
     assert mean.loc["a", "prob"] == pytest.approx(np.mean([0.95, 0.9, 0.2, 0.3]))
     assert aggregate_video(np.array([1.0, 1.0]), (0.01, 0.99), "mean") == pytest.approx(0.99)
     with pytest.raises(MetricsError, match="video c"):
-        video_scores(pd.DataFrame({"video": ["c", "c"], "y": [0, 1], "prob": [0.1, 0.9]}), (0.01, 0.99), "mean")
+        one = {"video": ["c", "c"], "person": [0, 0], "frame": [0, 1], "y": [0, 1], "prob": [0.1, 0.9]}
+        video_scores(pd.DataFrame(one), (0.01, 0.99), "mean", 0.25)
+
+
+def test_a_clip_is_as_fake_as_its_fakest_person_not_the_pooled_faces():
+    """Two people over 4 frames, one swapped: pooled, the real one dilutes the fake (mean 0.5);
+    per person the clip scores as the fake person. A one-frame stray detection does not decide."""
+    frames = pd.DataFrame(
+        {
+            "video": ["two"] * 9,
+            "person": [0, 1, 0, 1, 0, 1, 0, 1, 2],
+            "frame": [0, 0, 1, 1, 2, 2, 3, 3, 3],
+            "y": [1] * 9,
+            "prob": [0.1, 0.9, 0.1, 0.9, 0.1, 0.9, 0.1, 0.9, 0.99],
+        }
+    )
+    v = video_scores(frames, (0.01, 0.99), "mean", 0.5).set_index("video")
+    assert v.loc["two", "prob"] == pytest.approx(0.9)
+    assert v.loc["two", "n_people"] == 3
+    pooled = video_scores(frames.assign(person=0), (0.01, 0.99), "mean", 0.5).set_index("video")
+    assert pooled.loc["two", "prob"] < 0.6
 
 
 def test_is_better_knows_log_loss_is_lower_better():

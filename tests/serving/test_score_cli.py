@@ -42,6 +42,7 @@ def test_score_folder_json_csv_explain(tmp_path, model_dir):
     for rec in lines:
         assert {"path", "label", "probability"} <= set(rec) and rec["label"] in ("FAKE", "REAL")
         assert 0 <= rec["probability"] <= 1
+        assert rec["people"] and rec["probability"] == max(p["probability"] for p in rec["people"] if p["deciding"])
     rows = list(csv.DictReader(out_csv.open()))
     assert [r["path"] for r in rows] == [x["path"] for x in lines]
     assert sorted(p.suffix for p in cams.iterdir()) and all(p.read_bytes()[:4] == b"\x89PNG" for p in cams.iterdir())

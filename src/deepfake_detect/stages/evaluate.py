@@ -78,8 +78,8 @@ def evaluate_probs(
     result["calibration"] = calibration.model_dump()
     result["operating_point"] = operating_point(val_y, val_p, test_y, test_p, ep.target_fpr)
     for method in ("mean", "confident"):
-        v_val = video_scores(val.assign(prob=val_p), ep.clip, method)
-        v_test = video_scores(test.assign(prob=test_p), ep.clip, method)
+        v_val = video_scores(val.assign(prob=val_p), ep.clip, method, ep.person_min_share)
+        v_test = video_scores(test.assign(prob=test_p), ep.clip, method, ep.person_min_share)
         v_thr = choose_threshold(v_val["y"].to_numpy(), v_val["prob"].to_numpy(), ep.threshold_rule)
         result[f"video_{method}"] = binary_metrics(
             v_test["y"].to_numpy(), v_test["prob"].to_numpy(), v_thr, ep.clip, f"test split (videos, {method})"

@@ -24,8 +24,9 @@ import cv2
 import pandas as pd
 from tqdm import tqdm
 
+from ..clipfaces import assign_people, detect_and_crop
 from ..config import ExtractParams, Params
-from ..faces import Detector, crop_face, face_settings, find_faces_batch, make_detector
+from ..faces import Detector, face_settings, find_faces_batch, make_detector, on_canvas
 from ..imagestats import ImageReadError, read_rgb
 from ..manifest import MANIFEST_COLUMNS, REJECT_COLUMNS, write_csv
 from ..sources import (
@@ -43,7 +44,6 @@ from ..video import VideoError, iter_sample_frames
 
 log = logging.getLogger(__name__)
 
-VERIFY_BATCH = 32  # ready crops per batched detector call
 _worker_detector: Detector | None = None
 _worker_params: ExtractParams | None = None
 
@@ -66,7 +66,8 @@ def _init_worker(params: ExtractParams, single_thread: bool) -> None:
             tf.config.threading.set_intra_op_parallelism_threads(1)
             tf.config.threading.set_inter_op_parallelism_threads(1)
     _worker_params = params
-    _worker_detector = make_detector(params.detector, min_face_size=_detect_min_size(params))
+    threads = 1 if single_thread else None
+    _worker_detector = make_detector(params.detector, min_face_size=_detect_min_size(params), threads=threads)
 
 
 def _detect_min_size(p: ExtractParams) -> int:
@@ -75,7 +76,8 @@ def _detect_min_size(p: ExtractParams) -> int:
 
 
 def extract_clip(clip: Clip, p: ExtractParams, detector: Detector, out_dir: Path) -> ClipResult:
-    """Sample frames of one clip, detect faces, write crops; a failure becomes a reject."""
+    """Sample frames of one clip, find, crop and track its faces (:mod:`..clipfaces`, the path serving
+    takes), write the crops; a failure becomes a reject."""
     try:
         # the sampler serving uses too: unsampled non-reference frames are never decoded
         frames = list(iter_sample_frames(clip.path, p.frames_per_video))
@@ -83,34 +85,31 @@ def extract_clip(clip: Clip, p: ExtractParams, detector: Detector, out_dir: Path
         return ClipResult([], Reject(clip.video, clip.part, str(clip.path), exc.reason))
     rows = []
     stem = crop_stem(clip)
-    per_frame = find_faces_batch(detector, [rgb for _, rgb in frames], **face_settings(p))
-    for (index, rgb), faces in zip(frames, per_frame, strict=True):
-        for k, face in enumerate(faces):
-            crop_id = f"{stem}_f{index:04d}_{k}"
-            path = out_dir / f"{crop_id}.jpg"
-            crop = crop_face(rgb, face, p.margin, p.crop_size)
-            ok = cv2.imwrite(
-                str(path), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, p.jpeg_quality]
-            )
-            if not ok:
-                raise OSError(f"{path}: could not write crop")
-            rows.append(
-                {
-                    "crop_id": crop_id,
-                    "path": str(path),
-                    "video": clip.video,
-                    "part": clip.part,
-                    "frame": index,
-                    "x": face.x,
-                    "y": face.y,
-                    "w": face.w,
-                    "h": face.h,
-                    "confidence": round(face.confidence, 5),
-                    "label": clip.label,
-                    "group": clip.group,
-                    "source": "dfdc_videos",
-                }
-            )
+    for face in assign_people(detect_and_crop(detector, frames, p), p):
+        crop_id = f"{stem}_f{face.frame:04d}_{face.face}"
+        path = out_dir / f"{crop_id}.jpg"
+        bgr = cv2.cvtColor(face.crop, cv2.COLOR_RGB2BGR)
+        if not cv2.imwrite(str(path), bgr, [cv2.IMWRITE_JPEG_QUALITY, p.jpeg_quality]):
+            raise OSError(f"{path}: could not write crop")
+        x, y, w, h = face.box
+        rows.append(
+            {
+                "crop_id": crop_id,
+                "path": str(path),
+                "video": clip.video,
+                "part": clip.part,
+                "frame": face.frame,
+                "person": face.person,
+                "x": x,
+                "y": y,
+                "w": w,
+                "h": h,
+                "confidence": face.confidence,
+                "label": clip.label,
+                "group": clip.group,
+                "source": "dfdc_videos",
+            }
+        )
     if not rows:
         reason = f"no face found in {len(frames)} sampled frames"
         return ClipResult([], Reject(clip.video, clip.part, str(clip.path), reason))
@@ -132,7 +131,8 @@ Frames = tuple[pd.DataFrame, pd.DataFrame]
 
 
 def verify_ready_crops(crops: list[ReadyCrop], p: ExtractParams, detector: Detector | None) -> list[Row]:
-    """Manifest rows for ready face crops; with a detector, its best score per crop (0 = no face).
+    """Manifest rows for ready face crops; with a detector, its best score per crop (0 = no face
+    scoring ``extract.min_confidence``), the crop on the detector's canvas (:func:`faces.on_canvas`).
 
     A face smaller than a third of a face crop is not the crop's face, which also bounds the
     detector's search (and its cost). Same-sized crops share one batched detector call."""
@@ -150,13 +150,10 @@ def verify_ready_crops(crops: list[ReadyCrop], p: ExtractParams, detector: Detec
     scores: dict[int, float] = {}
     if detector is not None and readable:
         side = min(min(images[i].shape[:2]) for i in readable)
-        settings = {
-            **face_settings(p),
-            "min_confidence": 0.0,
-            "min_face_size": max(p.min_face_size, side // 3),
-            "max_faces": 1,
-        }
-        found = find_faces_batch(detector, [images[i] for i in readable], **settings)
+        settings = {**face_settings(p), "min_face_size": max(p.min_face_size, side // 3), "max_faces": 1}
+        canvas = detector.crop_canvas  # every ready crop is a close-up: straight onto the canvas
+        tight = [on_canvas(images[i], canvas) for i in readable]
+        found = find_faces_batch(detector, tight, **settings, close_up_retry=False)
         scores = {i: round(f[0].confidence, 5) if f else 0.0 for i, f in zip(readable, found, strict=True)}
     for i in readable:
         crop, (h, w) = crops[i], images[i].shape[:2]
@@ -167,6 +164,7 @@ def verify_ready_crops(crops: list[ReadyCrop], p: ExtractParams, detector: Detec
                 "video": crop.video,
                 "part": ROOT_PART,
                 "frame": -1,
+                "person": 0,
                 "x": 0,
                 "y": 0,
                 "w": w,
@@ -233,7 +231,7 @@ def extract_ready_crops(params: Params) -> tuple[pd.DataFrame, pd.DataFrame]:
         len(rejects),
         p.verify_ready_crops,
     )
-    batches = [crops[i : i + VERIFY_BATCH] for i in range(0, len(crops), VERIFY_BATCH)]
+    batches = [crops[i : i + p.verify_batch] for i in range(0, len(crops), p.verify_batch)]
     if p.verify_ready_crops:
         results = [row for batch in _map(_verify_in_worker, batches, p, "verify crops") for row in batch]
     else:
