@@ -39,13 +39,13 @@ def worker(mode: str, n: int, steps: int, size: int, faces: Path) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import numpy as np
 
-    from deepfake_detect.config import BaselineCnnParams
+    from deepfake_detect.config import load_params
     from deepfake_detect.models.baseline_cnn import build
     from deepfake_detect.models.dataset import load_image, make_dataset
     from deepfake_detect.models.keras_common import compile_model, seed_everything
 
     paths, labels = crops(n, faces)
-    cfg = BaselineCnnParams(input_size=size, batch_size=32)
+    cfg = load_params(ROOT / "params.yaml", {"train": {"baseline_cnn": {"input_size": size}}}).train.baseline_cnn
     seed_everything(0)
     model = build(size)
     compile_model(model, cfg.learning_rate, 0.0)

@@ -1,14 +1,15 @@
 """Typed view of ``params.yaml``: the single source of truth for every knob and path.
 
 Stage code never hard-codes a path or threshold that ``dvc.yaml`` also declares; it reads it
-from here. Unknown keys are errors so that a typo in ``params.yaml`` fails loudly.
+from here. Every field is required and none has a default here: ``params.yaml`` is the one place a
+default is written. Unknown keys are errors so that a typo in ``params.yaml`` fails loudly.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -24,69 +25,87 @@ class Section(BaseModel):
 
 
 class DataParams(Section):
-    raw_dir: Path = Path("data/raw")
-    layout: Literal["auto", "dfdc_videos", "deepfake_faces"] = "auto"
+    raw_dir: Path
+    layout: Literal["auto", "dfdc_videos", "deepfake_faces"]
 
 
 class SampleParams(Section):
-    n_actors: int = Field(8, ge=2)
-    fakes_per_real: int = Field(2, ge=1)
-    frames: int = Field(30, ge=4)
-    fps: int = Field(15, ge=1)
-    width: int = Field(320, ge=96)
-    height: int = Field(240, ge=96)
+    n_actors: int = Field(ge=2)
+    fakes_per_real: int = Field(ge=1)
+    frames: int = Field(ge=4)
+    fps: int = Field(ge=1)
+    width: int = Field(ge=96)
+    height: int = Field(ge=96)
 
 
 class ExtractParams(Section):
-    out_dir: Path = Path("data/interim/faces")
-    parts_dir: Path = Path("data/interim/parts")
-    manifest: Path = Path("data/interim/manifest.csv")
-    rejects: Path = Path("data/interim/rejects.csv")
-    frames_per_video: int = Field(8, ge=1)
-    detector: Literal["mtcnn", "haar"] = "mtcnn"
-    detect_max_side: int = Field(640, ge=64)
-    min_detect_px: int = Field(20, ge=12)
-    min_confidence: float = Field(0.9, ge=0, le=1)
-    min_face_size: int = Field(40, ge=1)
-    max_faces_per_frame: int = Field(2, ge=1)
-    margin: float = Field(0.3, ge=0, le=2)
-    crop_size: int = Field(224, ge=16)
-    jpeg_quality: int = Field(95, ge=10, le=100)
-    workers: int = Field(0, ge=0)
-    verify_ready_crops: bool = True
+    out_dir: Path
+    parts_dir: Path
+    manifest: Path
+    rejects: Path
+    frames_per_video: int = Field(ge=1)
+    detector: Literal["blazeface", "mtcnn", "haar"]
+    detect_max_side: int = Field(ge=64)
+    min_detect_px: int = Field(ge=12)
+    min_confidence: dict[Literal["blazeface", "mtcnn", "haar"], float]
+    track_min_iou: float = Field(ge=0, le=1)
+    track_max_shift: float = Field(ge=0)
+    min_face_size: int = Field(ge=1)
+    max_faces_per_frame: int = Field(ge=1)
+    margin: float = Field(ge=0, le=2)
+    crop_size: int = Field(ge=16)
+    jpeg_quality: int = Field(ge=10, le=100)
+    workers: int = Field(ge=0)
+    verify_batch: int = Field(ge=1)
+    verify_ready_crops: bool
+
+    @property
+    def face_threshold(self) -> float:
+        """The chosen detector's ``min_confidence``: each detector scores faces on its own scale."""
+        return self.min_confidence[self.detector]
+
+    @model_validator(mode="after")
+    def _threshold_for_detector(self) -> ExtractParams:
+        if self.detector not in self.min_confidence:
+            raise ValueError(f"extract.min_confidence has no entry for detector {self.detector!r}")
+        if not all(0 <= v <= 1 for v in self.min_confidence.values()):
+            raise ValueError("extract.min_confidence: every threshold must be within [0, 1]")
+        return self
+
+
+class QualityParams(Section):
+    """What a usable face crop is: validate reports the share of crops outside these bounds, clean
+    drops them (one set of thresholds, so the report says what clean will remove)."""
+
+    min_side: int = Field(ge=1)
+    min_brightness: float = Field(ge=0, le=255)
+    max_brightness: float = Field(ge=0, le=255)
+    min_sharpness: float = Field(ge=0)
 
 
 class ValidateParams(Section):
-    manifest_report: Path = Path("reports/validation/manifest")
-    split_report: Path = Path("reports/validation/split")
-    stats: Path = Path("data/interim/crop_stats.csv")
-    min_crop_side: int = 64
-    min_brightness: float = 10
-    max_brightness: float = 245
-    min_sharpness: float = 25.0
-    min_confidence: float = 0.8
-    min_per_class: int = 1
-    soft_mostly: float = Field(0.95, gt=0, le=1)
+    manifest_report: Path
+    split_report: Path
+    stats: Path
+    min_confidence: float
+    min_per_class: int
+    soft_mostly: float = Field(gt=0, le=1)
 
 
 class CleanParams(Section):
-    manifest: Path = Path("data/interim/clean.csv")
-    dropped: Path = Path("data/interim/dropped.csv")
-    min_side: int = 64
-    min_brightness: float = 10
-    max_brightness: float = 240
-    min_sharpness: float = 25.0
-    phash_max_distance: int = Field(2, ge=0, le=64)
+    manifest: Path
+    dropped: Path
+    phash_max_distance: int = Field(ge=0, le=64)
 
 
 class BalanceParams(Section):
-    manifest: Path = Path("data/split/manifest.csv")
-    class_counts: Path = Path("reports/class_counts.csv")
-    synth_dir: Path = Path("data/split/synth")
-    val_size: float = Field(0.15, ge=0, lt=1)
-    test_size: float = Field(0.2, gt=0, lt=1)
-    strategy: Literal["none", "undersample", "oversample", "self_blend"] = "none"
-    max_per_group: int = Field(0, ge=0)
+    manifest: Path
+    class_counts: Path
+    synth_dir: Path
+    val_size: float = Field(ge=0, lt=1)
+    test_size: float = Field(gt=0, lt=1)
+    strategy: Literal["none", "undersample", "oversample", "self_blend"]
+    max_per_group: int = Field(ge=0)
 
     @field_validator("test_size")
     @classmethod
@@ -100,17 +119,17 @@ class BalanceParams(Section):
 class AugmentParams(Section):
     """Training-time augmentations (DFDC winners' set); probabilities are per image."""
 
-    flip: bool = True
-    rotation_deg: float = Field(0.0, ge=0, le=45)
-    brightness: float = Field(0.1, ge=0, le=1)
-    contrast: float = Field(0.1, ge=0, le=1)
-    jpeg_quality: tuple[int, int] = (60, 100)
-    jpeg_prob: float = Field(0.0, ge=0, le=1)
-    blur_prob: float = Field(0.0, ge=0, le=1)
-    noise_std: float = Field(4.0, ge=0)
-    noise_prob: float = Field(0.0, ge=0, le=1)
-    cutout_prob: float = Field(0.0, ge=0, le=1)
-    cutout_frac: float = Field(0.3, gt=0, le=1)
+    flip: bool
+    rotation_deg: float = Field(ge=0, le=45)
+    brightness: float = Field(ge=0, le=1)
+    contrast: float = Field(ge=0, le=1)
+    jpeg_quality: tuple[int, int]
+    jpeg_prob: float = Field(ge=0, le=1)
+    blur_prob: float = Field(ge=0, le=1)
+    noise_std: float = Field(ge=0)
+    noise_prob: float = Field(ge=0, le=1)
+    cutout_prob: float = Field(ge=0, le=1)
+    cutout_frac: float = Field(gt=0, le=1)
 
     @field_validator("jpeg_quality")
     @classmethod
@@ -123,91 +142,80 @@ class AugmentParams(Section):
 class KerasTrainParams(Section):
     """Settings every Keras family shares."""
 
-    input_size: int = Field(128, ge=32)
-    batch_size: int = Field(32, ge=1)
-    epochs: int = Field(5, ge=1)
-    steps_per_epoch: int = Field(0, ge=0)
-    learning_rate: float = Field(1e-3, gt=0)
-    label_smoothing: float = Field(0.0, ge=0, lt=0.5)
-    class_weight: bool = True
-    augment: bool = True
-    patience: int = Field(2, ge=1)
-    early_stopping_on: Literal["logloss", "auc"] = "logloss"
-    lr_schedule: Literal["cosine", "plateau", "constant"] = "cosine"
-    val_max: int = Field(0, ge=0)
-    sampling: Literal["as_split", "balanced", "pairs"] = "as_split"
+    input_size: int = Field(ge=32)
+    batch_size: int = Field(ge=1)
+    epochs: int = Field(ge=1)
+    steps_per_epoch: int = Field(ge=0)
+    learning_rate: float = Field(gt=0)
+    label_smoothing: float = Field(ge=0, lt=0.5)
+    class_weight: bool
+    augment: bool
+    patience: int = Field(ge=1)
+    early_stopping_on: Literal["logloss", "auc"]
+    lr_schedule: Literal["cosine", "plateau", "constant"]
+    val_max: int = Field(ge=0)
+    sampling: Literal["as_split", "balanced", "pairs"]
 
 
 class BaselineCnnParams(KerasTrainParams):
     """The seed notebook's simple CNN, kept as the reference."""
 
-    augment: bool = False
-    label_smoothing: float = 0.0
-    class_weight: bool = False
-    lr_schedule: Literal["cosine", "plateau", "constant"] = "constant"
-
 
 class XceptionParams(KerasTrainParams):
     """Xception transfer learning: phase 1 frozen base, phase 2 top blocks unfrozen."""
 
-    input_size: int = Field(128, ge=71)
-    pretrained: Literal["auto", "imagenet", "none"] = "auto"
-    fine_tune_epochs: int = Field(1, ge=0)
-    unfreeze_from: int = Field(56, ge=0)
-    fine_tune_learning_rate: float = Field(1e-4, gt=0)
-    dropout: float = Field(0.3, ge=0, lt=1)
-    label_smoothing: float = 0.05
+    input_size: int = Field(ge=71)
+    pretrained: Literal["auto", "imagenet", "none"]
+    fine_tune_epochs: int = Field(ge=0)
+    unfreeze_from: int = Field(ge=0)
+    fine_tune_learning_rate: float = Field(gt=0)
+    dropout: float = Field(ge=0, lt=1)
 
 
 class EfficientNetLite0Params(KerasTrainParams):
     """EfficientNet-Lite0 with Google's ImageNet weights: head warm-up, then the whole network."""
 
-    input_size: int = Field(160, ge=32)
-    pretrained: Literal["imagenet", "none"] = "imagenet"
-    warmup_epochs: int = Field(1, ge=0)
-    warmup_learning_rate: float = Field(1e-3, gt=0)
-    dropout: float = Field(0.3, ge=0, lt=1)
+    pretrained: Literal["imagenet", "none"]
+    warmup_epochs: int = Field(ge=0)
+    warmup_learning_rate: float = Field(gt=0)
+    dropout: float = Field(ge=0, lt=1)
 
 
 class SklearnFftParams(Section):
     """Hand-made features (azimuthal FFT spectrum + colour/texture stats) + a classical classifier."""
 
-    classifier: Literal["logreg", "gboost"] = "logreg"
-    C: float = Field(1.0, gt=0)
-    max_iter: int = Field(2000, ge=10)
-    n_estimators: int = Field(200, ge=1)
-    max_train: int = Field(0, ge=0)
-    class_weight: bool = True
+    classifier: Literal["logreg", "gboost"]
+    C: float = Field(gt=0)
+    max_iter: int = Field(ge=10)
+    n_estimators: int = Field(ge=1)
+    max_train: int = Field(ge=0)
+    class_weight: bool
 
 
 class TrainParams(Section):
-    models_dir: Path = Path("models/trained")
-    curves_dir: Path = Path("plots/train")
-    models: list[Literal["baseline_cnn", "xception", "efficientnet_lite0", "sklearn_fft"]] = [
-        "baseline_cnn",
-        "xception",
-        "efficientnet_lite0",
-        "sklearn_fft",
-    ]
-    distribute: Literal["auto", "default", "mirrored"] = "auto"
-    augment: AugmentParams = AugmentParams()
-    baseline_cnn: BaselineCnnParams = BaselineCnnParams()
-    xception: XceptionParams = XceptionParams()
-    efficientnet_lite0: EfficientNetLite0Params = EfficientNetLite0Params()
-    sklearn_fft: SklearnFftParams = SklearnFftParams()
+    models_dir: Path
+    curves_dir: Path
+    models: list[Literal["baseline_cnn", "xception", "efficientnet_lite0", "sklearn_fft"]]
+    distribute: Literal["auto", "default", "mirrored"]
+    augment: AugmentParams
+    baseline_cnn: BaselineCnnParams
+    xception: XceptionParams
+    efficientnet_lite0: EfficientNetLite0Params
+    sklearn_fft: SklearnFftParams
 
 
 class EvaluateParams(Section):
-    metrics_dir: Path = Path("metrics")
-    plots_dir: Path = Path("plots/eval")
-    comparison: Path = Path("reports/models/comparison.md")
-    clip: tuple[float, float] = (0.01, 0.99)
-    video_aggregation: Literal["mean", "confident"] = "confident"
-    threshold_rule: Literal["balanced_accuracy", "f1"] = "balanced_accuracy"
-    batch_size: int = Field(64, ge=1)
-    calibration: Literal["none", "temperature", "platt", "isotonic"] = "platt"
-    calibration_bins: int = Field(15, ge=2)
-    target_fpr: float = Field(0.05, gt=0, lt=1)
+    metrics_dir: Path
+    plots_dir: Path
+    comparison: Path
+    clip: tuple[float, float]
+    video_aggregation: Literal["mean", "confident"]
+    person_min_share: float = Field(ge=0, le=1)
+    threshold_rule: Literal["balanced_accuracy", "f1"]
+    batch_size: int = Field(ge=1)
+    calibration: Literal["none", "temperature", "platt", "isotonic"]
+    calibration_bins: int = Field(ge=2)
+    target_fpr: float = Field(gt=0, lt=1)
 
     @field_validator("clip")
     @classmethod
@@ -218,42 +226,43 @@ class EvaluateParams(Section):
 
 
 class PromoteParams(Section):
-    metric: Literal["auc", "log_loss", "balanced_accuracy", "accuracy", "precision", "recall", "f1"] = "auc"
-    level: Literal["frame", "video"] = "frame"
-    candidates: list[str] = []  # models allowed to be promoted; empty = every model in train.models
-    min_improvement: float = Field(0.0, ge=0)
-    dir: Path = Path("models/promoted")
-    releases_dir: Path = Path("models/releases")
-    decision: Path = Path("reports/models/promotion.json")
-    bento_name: str = "deepfake-detector"
-    embedding_components: int = Field(16, ge=1)
-    embedding_samples: int = Field(512, ge=16)
+    metric: Literal["auc", "log_loss", "balanced_accuracy", "accuracy", "precision", "recall", "f1"]
+    level: Literal["frame", "video"]
+    candidates: list[str]  # models allowed to be promoted; empty = every model in train.models
+    min_improvement: float = Field(ge=0)
+    dir: Path
+    releases_dir: Path
+    decision: Path
+    bento_name: str
+    embedding_components: int = Field(ge=1)
+    embedding_samples: int = Field(ge=16)
 
 
 class DriftParams(Section):
     """Drift monitoring (``deepfake drift``, the monitor DAG): what is compared and when it alarms."""
 
-    report_dir: Path = Path("reports/drift")
-    reference_split: Literal["train", "val", "test"] = "val"
-    reference_size: int = Field(600, ge=20)
-    window_days: int = Field(1, ge=1)
-    min_rows: int = Field(30, ge=5)
-    columns: list[str] = ["brightness", "contrast", "sharpness", "saturation"]
-    column_method: str = "ks"
-    column_threshold: float = Field(0.01, gt=0)
-    drift_share: float = Field(0.25, gt=0, le=1)
-    prediction_method: str = "ks"
-    prediction_threshold: float = Field(0.01, gt=0)
-    embedding_method: Literal["mmd", "model", "distance", "ratio"] = "model"
-    embedding_threshold: float | None = None
-    embedding_bootstrap: bool = True
-    embedding_quantile: float = Field(0.99, gt=0, lt=1)
-    embedding_pca: int = Field(0, ge=0)
-    min_signals: int = Field(1, ge=1, le=3)
-    frames_per_video: int = Field(8, ge=1)
-    schedule: str | None = "@daily"
-    asset: str = "deepfake_drift"
-    timeout_s: int = Field(3600, ge=60)  # per monitor DAG task
+    report_dir: Path
+    reference_split: Literal["train", "val", "test"]
+    reference_size: int = Field(ge=20)
+    window_days: int = Field(ge=1)
+    min_rows: int = Field(ge=5)
+    batch_size: int = Field(ge=1)
+    columns: list[str]
+    column_method: str
+    column_threshold: float = Field(gt=0)
+    drift_share: float = Field(gt=0, le=1)
+    prediction_method: str
+    prediction_threshold: float = Field(gt=0)
+    embedding_method: Literal["mmd", "model", "distance", "ratio"]
+    embedding_threshold: float | None
+    embedding_bootstrap: bool
+    embedding_quantile: float = Field(gt=0, lt=1)
+    embedding_pca: int = Field(ge=0)
+    min_signals: int = Field(ge=1, le=3)
+    frames_per_video: int = Field(ge=1)
+    schedule: str | None
+    asset: str
+    timeout_s: int = Field(ge=60)  # per monitor DAG task
 
     @field_validator("columns")
     @classmethod
@@ -268,41 +277,7 @@ class DriftParams(Section):
 class DagsParams(Section):
     """Both Airflow DAGs: the environment variables (names or globs) a task's subprocess receives."""
 
-    task_env: list[str] = Field(
-        [
-            "PATH",
-            "HOME",
-            "USER",
-            "LOGNAME",
-            "LANG",
-            "LC_*",
-            "TZ",
-            "TMPDIR",
-            "DEEPFAKE_PROJECT_DIR",
-            "DEEPFAKE_PARAMS",
-            "DEEPFAKE_VENV",
-            "DVC_*",
-            "BENTOML_*",
-            "AWS_*",
-            "GIT_*",
-            "SSL_CERT_FILE",
-            "SSL_CERT_DIR",
-            "REQUESTS_CA_BUNDLE",
-            "HTTP_PROXY",
-            "HTTPS_PROXY",
-            "NO_PROXY",
-            "http_proxy",
-            "https_proxy",
-            "no_proxy",
-            "CUDA_*",
-            "NVIDIA_*",
-            "LD_LIBRARY_PATH",
-            "TF_*",
-            "KERAS_*",
-            "OMP_NUM_THREADS",
-        ],
-        min_length=1,
-    )
+    task_env: list[str] = Field(min_length=1)
 
     @field_validator("task_env")
     @classmethod
@@ -315,12 +290,12 @@ class DagsParams(Section):
 class RetrainParams(Section):
     """The retrain DAG: when it runs, how it retries, what the evaluation gate demands."""
 
-    schedule: str | None = "@weekly"
-    gate_min: float = 0.6
-    retries: int = Field(2, ge=0)
-    retry_delay_s: int = Field(300, ge=0)
-    timeout_s: int = Field(6 * 3600, ge=60)
-    serving_reload_url: str = ""
+    schedule: str | None
+    gate_min: float
+    retries: int = Field(ge=0)
+    retry_delay_s: int = Field(ge=0)
+    timeout_s: int = Field(ge=60)
+    serving_reload_url: str
 
 
 # FFmpeg demuxers that open other files, URLs or devices named inside the upload
@@ -350,32 +325,32 @@ UNSAFE_DEMUXERS = frozenset(
 class ServeParams(Section):
     """Serving (BentoML service and ``deepfake score``): input limits, sampling, batching, request log."""
 
-    model_tag: str = "deepfake-detector:latest"
-    frames_per_video: int = Field(16, ge=16)
-    detect_batch: int = Field(8, ge=1)
-    max_upload_mb: float = Field(200, gt=0)
-    max_duration_s: float = Field(120, gt=0)
-    min_side: int = Field(32, ge=1)
-    max_side: int = Field(8192, ge=64)
-    max_pixels: int = Field(40_000_000, ge=4096)
-    api_key_env: str = "DEEPFAKE_API_KEY"
-    request_log_dir: Path = Path("logs/requests")
-    request_log: bool = True
-    batch_max_size: int = Field(64, ge=1)
-    batch_max_latency_ms: int = Field(10_000, ge=10)
-    max_batch_images: int = Field(64, ge=1)
-    explain_max_faces: int = Field(4, ge=1)
-    timeout_s: int = Field(300, ge=10)
-    deadline_s: float = Field(240, gt=0)
-    workers: int = Field(1, ge=1)
-    threads: int = Field(4, ge=1)
-    max_concurrency: int = Field(32, ge=1)
-    video_formats: list[str] = Field(["mov", "mp4", "matroska", "webm", "avi"], min_length=1)
-    max_fps: float = Field(120, gt=0)
-    max_frames: int = Field(7200, ge=16)
-    max_request_pixels: int = Field(160_000_000, ge=4096)
-    max_name_bytes: int = Field(200, ge=16, le=240)
-    request_log_days: int = Field(30, ge=0)
+    model_tag: str
+    frames_per_video: int = Field(ge=16)
+    detect_batch: int = Field(ge=1)
+    max_upload_mb: float = Field(gt=0)
+    max_duration_s: float = Field(gt=0)
+    min_side: int = Field(ge=1)
+    max_side: int = Field(ge=64)
+    max_pixels: int = Field(ge=4096)
+    api_key_env: str
+    request_log_dir: Path
+    request_log: bool
+    batch_max_size: int = Field(ge=1)
+    batch_max_latency_ms: int = Field(ge=10)
+    max_batch_images: int = Field(ge=1)
+    explain_max_faces: int = Field(ge=1)
+    timeout_s: int = Field(ge=10)
+    deadline_s: float = Field(gt=0)
+    workers: int = Field(ge=1)
+    threads: int = Field(ge=1)
+    max_concurrency: int = Field(ge=1)
+    video_formats: list[str] = Field(min_length=1)
+    max_fps: float = Field(gt=0)
+    max_frames: int = Field(ge=16)
+    max_request_pixels: int = Field(ge=4096)
+    max_name_bytes: int = Field(ge=16, le=240)
+    request_log_days: int = Field(ge=0)
 
     @field_validator("deadline_s")
     @classmethod
@@ -396,20 +371,21 @@ class ServeParams(Section):
 
 class Params(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
-    seed: int = 42
-    data: DataParams = DataParams()
-    sample: SampleParams = SampleParams()
-    extract: ExtractParams = ExtractParams()
-    validate_: ValidateParams = Field(ValidateParams(), alias="validate")
-    clean: CleanParams = CleanParams()
-    balance: BalanceParams = BalanceParams()
-    train: TrainParams = TrainParams()
-    evaluate: EvaluateParams = EvaluateParams()
-    promote: PromoteParams = PromoteParams()
-    drift: DriftParams = DriftParams()
-    dags: DagsParams = DagsParams()
-    retrain: RetrainParams = RetrainParams()
-    serve: ServeParams = ServeParams()
+    seed: int
+    data: DataParams
+    sample: SampleParams
+    extract: ExtractParams
+    quality: QualityParams
+    validate_: ValidateParams = Field(alias="validate")
+    clean: CleanParams
+    balance: BalanceParams
+    train: TrainParams
+    evaluate: EvaluateParams
+    promote: PromoteParams
+    drift: DriftParams
+    dags: DagsParams
+    retrain: RetrainParams
+    serve: ServeParams
 
     @model_validator(mode="after")
     def _request_log_outlives_the_drift_window(self) -> Params:
@@ -430,8 +406,17 @@ def params_path(path: str | Path | None = None) -> Path:
     return Path(path or os.environ.get(PARAMS_ENV) or DEFAULT_PARAMS)
 
 
-def load_params(path: str | Path | None = None) -> Params:
-    """Load and validate params.yaml (or ``$DEEPFAKE_PARAMS``); defaults fill absent sections."""
+def deep_merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` merged in, mapping by mapping (a non-mapping value replaces)."""
+    out = dict(base)
+    for key, value in changes.items():
+        out[key] = deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def load_params(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Params:
+    """Load and validate params.yaml (or ``$DEEPFAKE_PARAMS``), the one place every default is
+    written: every field is required. ``overrides`` (nested like the file) are merged in first."""
     p = params_path(path)
     if not p.exists():
         raise ConfigError(f"{p}: params file not found (run from the project root or set {PARAMS_ENV})")
@@ -441,6 +426,7 @@ def load_params(path: str | Path | None = None) -> Params:
         raise ConfigError(f"{p}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{p}: top level must be a mapping of sections")
+    raw = deep_merge(raw, overrides or {})
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:

@@ -257,7 +257,7 @@ class ManifestRow(Contract):
     confidence: float  # NaN for ready crops no detector scored
     label: Literal["REAL", "FAKE"]
     group: str
-    source: Literal["dfdc_videos", "deepfake_faces"]
+    source: Literal["dfdc_videos", "deepfake_faces", "self_blend"]  # self_blend: balance's pseudo-fakes
 
 
 MANIFEST_COLUMNS = list(ManifestRow.model_fields)

@@ -123,7 +123,7 @@ def reference_from_manifest(
     root = root or Path.cwd()
     paths = [Path(p) if Path(p).is_absolute() else root / p for p in df["path"]]
     log.info("reference: scoring %d %s crops from %s", len(paths), dp.reference_split, manifest)
-    return _score_in_batches(predictor, paths, 64, "reference")
+    return _score_in_batches(predictor, paths, dp.batch_size, "reference")
 
 
 def load_or_build_reference(manifest: str | Path, predictor, dp: DriftParams, seed: int = 42) -> pd.DataFrame:
@@ -230,7 +230,7 @@ def current_from_media(
         raise DriftInputError(f"{', '.join(map(str, paths))}: no images or videos found")
     if crops:
         images = [f for f in files if f.suffix.lower() in IMAGE_SUFFIXES]
-        return _score_in_batches(predictor, images, 64, "current")
+        return _score_in_batches(predictor, images, dp.batch_size, "current")
     from .faces import make_detector
 
     detector = make_detector(ep.detector, ep.min_face_size)

@@ -14,11 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deepfake_detect.config import Params
+from deepfake_detect.config import Params, load_params
 from deepfake_detect.faces import Face
 from deepfake_detect.manifest import read_manifest
 from deepfake_detect.sources import list_clips
 from deepfake_detect.stages import extract as extract_stage
+
+REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"  # the one place defaults are written
 
 PART_A, PART_B = "dfdc_train_part_0", "dfdc_train_part_1"
 
@@ -62,7 +64,8 @@ def parts_params(tmp_path: Path, monkeypatch) -> Params:
     """Params whose raw folder and extract outputs live in tmp_path; detection stubbed."""
     monkeypatch.setattr(extract_stage, "make_detector", lambda *a, **k: BoxDetector())
     root = tmp_path
-    return Params.model_validate(
+    return load_params(
+        REPO_PARAMS,
         {
             "data": {"raw_dir": str(root / "raw")},
             "extract": {
@@ -75,7 +78,7 @@ def parts_params(tmp_path: Path, monkeypatch) -> Params:
                 "manifest": str(root / "manifest.csv"),
                 "rejects": str(root / "rejects.csv"),
             },
-        }
+        },
     )
 
 

@@ -12,6 +12,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from deepfake_detect.config import load_params
+
+REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"  # the one place defaults are written
+
 pytestmark = pytest.mark.slow
 
 TINY = {"n_actors": 3, "fakes_per_real": 1, "frames": 10, "fps": 10, "width": 240, "height": 180}
@@ -57,10 +61,10 @@ def test_embedded_sample_through_dvc_repro(repo_root: Path, tmp_path: Path):
 
 
 def test_every_shared_clip_yields_faces(shared_videos: Path, tmp_path: Path):
-    from deepfake_detect.config import Params
     from deepfake_detect.stages.extract import run_extract
 
-    params = Params.model_validate(
+    params = load_params(
+        REPO_PARAMS,
         {
             "data": {"raw_dir": str(shared_videos)},
             "extract": {
@@ -70,7 +74,7 @@ def test_every_shared_clip_yields_faces(shared_videos: Path, tmp_path: Path):
                 "manifest": str(tmp_path / "manifest.csv"),
                 "rejects": str(tmp_path / "rejects.csv"),
             },
-        }
+        },
     )
     manifest, rejects = run_extract(params)
     assert rejects.empty, rejects.to_string()
@@ -84,7 +88,6 @@ def test_every_shared_clip_yields_faces(shared_videos: Path, tmp_path: Path):
 
 def test_deepfake_faces_layout_through_the_stages(shared_faces: Path, tmp_path: Path):
     """A 300-crop slice of deepfake-faces (symlinked, paired fakes included) to the split manifest."""
-    from deepfake_detect.config import Params
     from deepfake_detect.stages.balance import run_balance
     from deepfake_detect.stages.clean import run_clean
     from deepfake_detect.stages.extract import run_extract
@@ -101,7 +104,8 @@ def test_deepfake_faces_layout_through_the_stages(shared_faces: Path, tmp_path: 
         stem = Path(name).stem
         (raw / "faces_224" / f"{stem}.jpg").symlink_to(shared_faces / "faces_224" / f"{stem}.jpg")
     r = tmp_path
-    params = Params.model_validate(
+    params = load_params(
+        REPO_PARAMS,
         {
             "data": {"raw_dir": str(raw)},
             "extract": {
@@ -122,7 +126,7 @@ def test_deepfake_faces_layout_through_the_stages(shared_faces: Path, tmp_path: 
                 "class_counts": str(r / "counts.csv"),
                 "synth_dir": str(r / "synth"),
             },
-        }
+        },
     )
     manifest, rejects = run_extract(params)
     assert len(manifest) == len(subset) and rejects.empty

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from deepfake_detect.cli import app
+from deepfake_detect.config import deep_merge
 
 runner = CliRunner()
 SMALL = {"n_actors": 2, "fakes_per_real": 1, "frames": 6, "fps": 6, "width": 160, "height": 120}
@@ -18,7 +19,8 @@ SMALL = {"n_actors": 2, "fakes_per_real": 1, "frames": 6, "fps": 6, "width": 160
 def sample_cli(tmp_path: Path):
     """``sample_cli(out, *flags)``: run `deepfake data sample` with a small sample into ``out``."""
     params = tmp_path / "params.yaml"
-    params.write_text(json.dumps({"sample": SMALL}))  # JSON is YAML; absent sections take defaults
+    repo = yaml.safe_load((Path(__file__).resolve().parents[2] / "params.yaml").read_text())
+    params.write_text(yaml.safe_dump(deep_merge(repo, {"sample": SMALL})))  # the repo's params, a small sample
 
     def run(out: Path, *flags: str):
         return runner.invoke(app, ["data", "sample", "--out", str(out), "--params", str(params), *flags])

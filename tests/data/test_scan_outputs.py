@@ -13,8 +13,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from deepfake_detect.config import Params
+from deepfake_detect.config import load_params
 from deepfake_detect.scan import ScanInputError, run_scan
+
+REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"  # the one place defaults are written
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"overlay"
 
@@ -47,7 +49,7 @@ def _image(path: Path) -> Path:
 
 
 def _scan(paths, **kwargs):
-    return run_scan(Params(), StubScorer(), paths, **kwargs)
+    return run_scan(load_params(REPO_PARAMS), StubScorer(), paths, **kwargs)
 
 
 def test_csv_onto_an_input_is_refused_even_with_force(tmp_path: Path):

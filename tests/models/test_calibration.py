@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
 from deepfake_detect.calibration import Calibration, expected_calibration_error, fit_calibration, logit
-from deepfake_detect.config import EvaluateParams
+from deepfake_detect.config import load_params
 from deepfake_detect.stages.evaluate import evaluate_probs, operating_point
+
+REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"  # the one place defaults are written
 
 
 def _overconfident(n: int, seed: int, bias: float = -1.0, fake_share: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
@@ -66,7 +70,7 @@ def test_evaluate_reports_calibrated_metrics():
     test = pd.DataFrame({"y": y_test, "video": [f"t{i // 3}" for i in range(len(y_test))]})
     val["y"] = val.groupby("video")["y"].transform("first")  # one label per video
     test["y"] = test.groupby("video")["y"].transform("first")
-    m = evaluate_probs(val, p_val, test, p_test, EvaluateParams())
+    m = evaluate_probs(val, p_val, test, p_test, load_params(REPO_PARAMS).evaluate)
     assert m["calibration"]["method"] == "platt" and m["ece"] < m["ece_uncalibrated"]
     assert m["log_loss"] < m["log_loss_uncalibrated"]
-    assert m["operating_point"]["target_fpr"] == EvaluateParams().target_fpr
+    assert m["operating_point"]["target_fpr"] == load_params(REPO_PARAMS).evaluate.target_fpr

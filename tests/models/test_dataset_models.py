@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepfake_detect.config import AugmentParams
+from deepfake_detect.config import load_params
 from deepfake_detect.models.dataset import (
     SplitError,
     class_weights,
@@ -18,6 +18,9 @@ from deepfake_detect.models.dataset import (
     load_split,
     make_dataset,
 )
+
+REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"  # the one place defaults are written
+HEAVY_AUGMENT = {"jpeg_prob": 1.0, "blur_prob": 1.0, "noise_prob": 1.0, "cutout_prob": 1.0}
 
 
 def test_load_split_gives_absolute_paths_and_int_labels(split_manifest: Path):
@@ -52,7 +55,7 @@ def test_dataset_streams_batches_in_the_served_format(split_manifest: Path):
         40,
         8,
         training=True,
-        augment=AugmentParams(jpeg_prob=1.0, blur_prob=1.0, noise_prob=1.0, cutout_prob=1.0),
+        augment=load_params(REPO_PARAMS, {"train": {"augment": HEAVY_AUGMENT}}).train.augment,
         seed=1,
     )
     batches = list(ds)

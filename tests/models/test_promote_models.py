@@ -13,7 +13,7 @@ import pytest
 from sklearn.dummy import DummyClassifier
 from sklearn.pipeline import Pipeline
 
-from deepfake_detect.config import Params
+from deepfake_detect.config import Params, load_params
 from deepfake_detect.contracts import BentoMetadata, PromotionDecision
 from deepfake_detect.gate import CandidateError
 from deepfake_detect.metrics import MetricsError
@@ -21,6 +21,8 @@ from deepfake_detect.predictor import ModelLoadError, load_predictor, read_recor
 from deepfake_detect.stages import promote as promote_stage
 from deepfake_detect.stages.evaluate import run_evaluate
 from deepfake_detect.stages.train import run_train
+
+REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"  # the one place defaults are written
 
 
 def _worse_model(p: Params) -> None:
@@ -229,12 +231,12 @@ def test_candidates_restrict_what_may_be_promoted(tmp_path: Path):
     for name, auc in (("xception", 0.6), ("sklearn_fft", 0.9)):
         (tmp_path / f"{name}.json").write_text(json.dumps({"auc": auc}))
     base = {"train": {"models": ["xception", "sklearn_fft"]}, "evaluate": {"metrics_dir": str(tmp_path)}}
-    everyone = promote_stage.read_candidates(Params.model_validate(base))
+    everyone = promote_stage.read_candidates(load_params(REPO_PARAMS, base))
     assert promote_stage.pick_best(everyone, "auc", "frame") == "sklearn_fft"
-    only = promote_stage.read_candidates(Params.model_validate({**base, "promote": {"candidates": ["xception"]}}))
+    only = promote_stage.read_candidates(load_params(REPO_PARAMS, {**base, "promote": {"candidates": ["xception"]}}))
     assert list(only) == ["xception"]
     with pytest.raises(CandidateError, match="baseline_cnn"):
-        promote_stage.read_candidates(Params.model_validate({**base, "promote": {"candidates": ["baseline_cnn"]}}))
+        promote_stage.read_candidates(load_params(REPO_PARAMS, {**base, "promote": {"candidates": ["baseline_cnn"]}}))
 
 
 def test_efficientnet_lite0_promotes_calibrated_and_serves_explainable(

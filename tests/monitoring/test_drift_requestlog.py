@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from drift_fixtures import degrade, synthetic_crops
@@ -11,6 +12,8 @@ from deepfake_detect.config import load_params
 from deepfake_detect.contracts import DriftResult
 from deepfake_detect.drift import DriftInputError, current_from_request_log, drift_report, features_from_crops
 from deepfake_detect.requestlog import append_records, make_record
+
+REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -72,11 +75,15 @@ def test_drift_report_over_request_log_window(predictor, tiny_model_dir, tmp_pat
     manifest["path"] = [str(p) for p in paths]
     manifest["split"] = "val"
     manifest.to_csv(tmp_path / "split.csv", index=False)
-    (tmp_path / "params.yaml").write_text(
-        f"balance:\n  manifest: split.csv\npromote:\n  dir: {tiny_model_dir}\nserve:\n  request_log_dir: logs\n"
-        "drift:\n  report_dir: reports/drift\n  window_days: 1\n"
+    p = load_params(
+        REPO_PARAMS,
+        {
+            "balance": {"manifest": "split.csv"},
+            "promote": {"dir": str(tiny_model_dir)},
+            "serve": {"request_log_dir": "logs"},
+            "drift": {"report_dir": "reports/drift", "window_days": 1},
+        },
     )
-    p = load_params(tmp_path / "params.yaml")
     nothing = drift_report(p, end=NOW, html=False).result  # serving has not logged anything yet
     assert nothing.status == "insufficient_data" and nothing.drift_detected is False
     append_records("logs", _records(predictor, synthetic_crops(80, seed=22), NOW - timedelta(hours=20)))

@@ -4,12 +4,16 @@ candidates promote would pick, with the same metric, level and direction."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+import yaml
 
-from deepfake_detect.config import Params
+from deepfake_detect.config import Params, deep_merge, load_params
 from deepfake_detect.contracts import GateDecision
 from deepfake_detect.gate import GateFailed, check_gate, pick_best, read_candidates
+
+REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"  # the one place defaults are written
 
 
 def _write(folder, name, **metrics):
@@ -18,12 +22,13 @@ def _write(folder, name, **metrics):
 
 
 def _params(metrics_dir, **promote) -> Params:
-    return Params.model_validate(
+    return load_params(
+        REPO_PARAMS,
         {
             "train": {"models": ["baseline_cnn", "sklearn_fft"]},
             "evaluate": {"metrics_dir": str(metrics_dir)},
             "promote": promote,
-        }
+        },
     )
 
 
@@ -66,17 +71,14 @@ def _gate_cli(tmp_path, candidates: list[str], gate_min: float = 0.6):
     metrics = tmp_path / "metrics"
     _write(metrics, "xception", auc=0.55, log_loss=0.7, video={"auc": 0.55})
     _write(metrics, "sklearn_fft", auc=0.9, log_loss=0.3, video={"auc": 0.9})
-    params = tmp_path / "params.yaml"  # absent sections take their defaults
-    params.write_text(
-        json.dumps(
-            {
-                "train": {"models": ["xception", "sklearn_fft"]},
-                "evaluate": {"metrics_dir": str(metrics)},
-                "promote": {"candidates": candidates, "metric": "auc", "level": "frame"},
-                "retrain": {"gate_min": gate_min},
-            }
-        )
-    )
+    changes = {
+        "train": {"models": ["xception", "sklearn_fft"]},
+        "evaluate": {"metrics_dir": str(metrics)},
+        "promote": {"candidates": candidates, "metric": "auc", "level": "frame"},
+        "retrain": {"gate_min": gate_min},
+    }
+    params = tmp_path / "params.yaml"  # the repo's, with these changes
+    params.write_text(json.dumps(deep_merge(yaml.safe_load(REPO_PARAMS.read_text()), changes)))
     return CliRunner().invoke(app, ["gate", "--params", str(params)])
 
 

@@ -116,8 +116,13 @@ def self_blend_crop(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(rgb * (1 - mask) + src * mask, 0, 255).astype(np.uint8)
 
 
-def synthesise_fakes(reals: pd.DataFrame, n: int, out_dir: Path, rng: np.random.Generator) -> pd.DataFrame:
-    """Write ``n`` self-blended pseudo-fakes made from random REAL crops; rows keep the real's group."""
+def synthesise_fakes(
+    reals: pd.DataFrame, n: int, out_dir: Path, rng: np.random.Generator, jpeg_quality: int
+) -> pd.DataFrame:
+    """Write ``n`` self-blended pseudo-fakes made from random REAL crops; rows keep the real's group.
+
+    They are encoded as extract encodes crops (``extract.jpeg_quality``): a pseudo-fake compressed
+    differently from the real crops would let a model tell them apart by the JPEG trace alone."""
     out_dir.mkdir(parents=True, exist_ok=True)
     picks = reals.sample(n=n, replace=n > len(reals), random_state=rng.integers(2**31))
     rows = []
@@ -125,12 +130,12 @@ def synthesise_fakes(reals: pd.DataFrame, n: int, out_dir: Path, rng: np.random.
         fake = self_blend_crop(read_rgb(row["path"]), rng)
         crop_id = f"{row['crop_id']}_sbi{k}"
         path = out_dir / f"{crop_id}.jpg"
-        cv2.imwrite(str(path), cv2.cvtColor(fake, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+        cv2.imwrite(str(path), cv2.cvtColor(fake, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
         rows.append({**row.to_dict(), "crop_id": crop_id, "path": str(path), "label": "FAKE", "source": "self_blend"})
     return pd.DataFrame(rows)
 
 
-def balance_train(train: pd.DataFrame, bp: BalanceParams, rng: np.random.Generator) -> pd.DataFrame:
+def balance_train(train: pd.DataFrame, bp: BalanceParams, rng: np.random.Generator, jpeg_quality: int) -> pd.DataFrame:
     if bp.max_per_group:  # many crops of one clip teach that clip, not the artefacts: keep a random few
         train = train.sample(frac=1.0, random_state=rng.integers(2**31)).groupby("group").head(bp.max_per_group)
     if bp.strategy == "none":
@@ -143,11 +148,11 @@ def balance_train(train: pd.DataFrame, bp: BalanceParams, rng: np.random.Generat
     if len(reals) == 0:
         raise SplitError("balance.strategy self_blend needs REAL training crops to blend")
     if len(fakes) < len(reals):
-        synth = synthesise_fakes(reals, len(reals) - len(fakes), bp.synth_dir, rng)
+        synth = synthesise_fakes(reals, len(reals) - len(fakes), bp.synth_dir, rng, jpeg_quality)
         return pd.concat([train, synth])
     keep = len(reals) - len(reals) // 2
     fakes = fakes.sample(n=min(keep, len(fakes)), random_state=rng.integers(2**31))
-    synth = synthesise_fakes(reals, len(reals) - len(fakes), bp.synth_dir, rng)
+    synth = synthesise_fakes(reals, len(reals) - len(fakes), bp.synth_dir, rng, jpeg_quality)
     return pd.concat([reals, fakes, synth])
 
 
@@ -166,7 +171,7 @@ def run_balance(params: Params) -> pd.DataFrame:
     df["split"] = split
     shutil.rmtree(bp.synth_dir, ignore_errors=True)
     bp.synth_dir.mkdir(parents=True, exist_ok=True)
-    train = balance_train(df[df["split"] == "train"], bp, rng)
+    train = balance_train(df[df["split"] == "train"], bp, rng, params.extract.jpeg_quality)
     out = pd.concat([train, df[df["split"] != "train"]], ignore_index=True)
     out = out.sort_values(["split", "group", "video", "crop_id"], kind="stable")
     write_csv(out, bp.manifest, SPLIT_COLUMNS)

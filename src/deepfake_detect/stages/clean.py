@@ -21,27 +21,27 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
-from ..config import CleanParams, Params
+from ..config import CleanParams, Params, QualityParams
 from ..manifest import DROPPED_COLUMNS, MANIFEST_COLUMNS, read_manifest, write_csv
 
 log = logging.getLogger(__name__)
 
 
-def quality_reason(row: pd.Series, cp: CleanParams) -> str | None:
+def quality_reason(row: pd.Series, qp: QualityParams) -> str | None:
     """The first per-crop quality problem of a row (manifest joined with crop stats), or None."""
     if not bool(row.get("readable", True)):
         return f"unreadable: {row.get('error') or 'not a decodable image'}"
     conf = row.get("confidence")
     if row.get("source") == "deepfake_faces" and pd.notna(conf) and float(conf) == 0.0:
         return "no face detected in crop"
-    if min(row["width"], row["height"]) < cp.min_side:
-        return f"too small: {int(row['width'])}x{int(row['height'])} < {cp.min_side}px"
-    if row["brightness"] < cp.min_brightness:
-        return f"near-black: brightness {row['brightness']:.1f} < {cp.min_brightness}"
-    if row["brightness"] > cp.max_brightness:
-        return f"over-exposed: brightness {row['brightness']:.1f} > {cp.max_brightness}"
-    if row["sharpness"] < cp.min_sharpness:
-        return f"too blurry: sharpness {row['sharpness']:.1f} < {cp.min_sharpness}"
+    if min(row["width"], row["height"]) < qp.min_side:
+        return f"too small: {int(row['width'])}x{int(row['height'])} < {qp.min_side}px"
+    if row["brightness"] < qp.min_brightness:
+        return f"near-black: brightness {row['brightness']:.1f} < {qp.min_brightness}"
+    if row["brightness"] > qp.max_brightness:
+        return f"over-exposed: brightness {row['brightness']:.1f} > {qp.max_brightness}"
+    if row["sharpness"] < qp.min_sharpness:
+        return f"too blurry: sharpness {row['sharpness']:.1f} < {qp.min_sharpness}"
     return None
 
 
@@ -88,7 +88,9 @@ def find_duplicates(df: pd.DataFrame, cp: CleanParams) -> dict[int, str]:
     return reasons
 
 
-def clean_manifest(manifest: pd.DataFrame, stats: pd.DataFrame, cp: CleanParams) -> tuple[pd.DataFrame, pd.DataFrame]:
+def clean_manifest(
+    manifest: pd.DataFrame, stats: pd.DataFrame, cp: CleanParams, qp: QualityParams
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return (kept manifest, dropped rows with a ``reason`` column)."""
     df = manifest.merge(stats, on="crop_id", how="left", validate="one_to_one")
     missing = df["readable"].isna()
@@ -97,7 +99,7 @@ def clean_manifest(manifest: pd.DataFrame, stats: pd.DataFrame, cp: CleanParams)
             f"crop stats lack {int(missing.sum())} crop(s), e.g. {df.loc[missing, 'crop_id'].iloc[0]!r}: "
             "re-run `deepfake validate`"
         )
-    reasons = {i: r for i, r in ((i, quality_reason(row, cp)) for i, row in df.iterrows()) if r}
+    reasons = {i: r for i, r in ((i, quality_reason(row, qp)) for i, row in df.iterrows()) if r}
     reasons.update(find_duplicates(df.drop(index=list(reasons)), cp))
     dropped_idx = sorted(reasons)
     dropped = df.loc[dropped_idx, MANIFEST_COLUMNS].assign(reason=[reasons[i] for i in dropped_idx])
@@ -109,7 +111,7 @@ def run_clean(params: Params) -> tuple[pd.DataFrame, pd.DataFrame]:
     cp = params.clean
     manifest = read_manifest(params.extract.manifest)
     stats = pd.read_csv(params.validate_.stats, dtype={"crop_id": str})
-    kept, dropped = clean_manifest(manifest, stats, cp)
+    kept, dropped = clean_manifest(manifest, stats, cp, params.quality)
     write_csv(kept, cp.manifest, MANIFEST_COLUMNS)
     write_csv(dropped, cp.dropped, DROPPED_COLUMNS)
     reasons = dropped["reason"].astype(str)  # an empty drop set reads back without a string dtype

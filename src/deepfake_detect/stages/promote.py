@@ -69,8 +69,9 @@ def fit_projection(predictor: Predictor, p: Params) -> dict[str, np.ndarray]:
     train = load_split(p.balance.manifest, "train").drop_duplicates("path")
     n = min(len(train), p.promote.embedding_samples)
     rows = train.sample(n, random_state=p.seed)["path"].tolist()
+    step = p.evaluate.batch_size
     feats = np.concatenate(
-        [predictor.pooled_features([read_rgb(x) for x in rows[i : i + 64]]) for i in range(0, len(rows), 64)]
+        [predictor.pooled_features([read_rgb(x) for x in rows[i : i + step]]) for i in range(0, len(rows), step)]
     ).astype(np.float64)
     mean = feats.mean(axis=0)
     _, _, vt = np.linalg.svd(feats - mean, full_matrices=False)

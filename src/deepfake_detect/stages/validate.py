@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from ..config import Params, ValidateParams
+from ..config import Params, QualityParams, ValidateParams
 from ..errors import DeepfakeError
 from ..imagestats import STAT_COLUMNS, ImageReadError, file_stats
 from ..manifest import LABELS, MANIFEST_COLUMNS, SPLITS, read_manifest, write_csv
@@ -75,7 +75,7 @@ def compute_crop_stats(manifest: pd.DataFrame, threads: int = 4) -> pd.DataFrame
     return stats
 
 
-def manifest_expectations(vp: ValidateParams) -> list:
+def manifest_expectations(vp: ValidateParams, qp: QualityParams) -> list:
     """The manifest suite's expectations (critical = hard, warning = soft)."""
     import great_expectations.expectations as gxe
 
@@ -92,12 +92,12 @@ def manifest_expectations(vp: ValidateParams) -> list:
         gxe.ExpectColumnDistinctValuesToContainSet(column="label", value_set=list(LABELS), severity=HARD),
         gxe.ExpectColumnValuesToBeInSet(column="readable", value_set=[True], severity=HARD),
         gxe.ExpectColumnValuesToBeInSet(column="channels", value_set=[3.0], severity=HARD),
-        gxe.ExpectColumnValuesToBeBetween(column="width", min_value=vp.min_crop_side, **soft),
-        gxe.ExpectColumnValuesToBeBetween(column="height", min_value=vp.min_crop_side, **soft),
+        gxe.ExpectColumnValuesToBeBetween(column="width", min_value=qp.min_side, **soft),
+        gxe.ExpectColumnValuesToBeBetween(column="height", min_value=qp.min_side, **soft),
         gxe.ExpectColumnValuesToBeBetween(
-            column="brightness", min_value=vp.min_brightness, max_value=vp.max_brightness, **soft
+            column="brightness", min_value=qp.min_brightness, max_value=qp.max_brightness, **soft
         ),
-        gxe.ExpectColumnValuesToBeBetween(column="sharpness", min_value=vp.min_sharpness, **soft),
+        gxe.ExpectColumnValuesToBeBetween(column="sharpness", min_value=qp.min_sharpness, **soft),
         gxe.ExpectColumnValuesToBeBetween(column="confidence", min_value=vp.min_confidence, max_value=1.0, **soft),
     ]
 
@@ -200,10 +200,12 @@ def _describe(f: dict) -> str:
     return f"{f['expectation']}{where} {f['kwargs']}: {detail}{ex}"
 
 
-def validate_manifest(manifest: pd.DataFrame, stats: pd.DataFrame, vp: ValidateParams) -> SuiteOutcome:
+def validate_manifest(
+    manifest: pd.DataFrame, stats: pd.DataFrame, vp: ValidateParams, qp: QualityParams
+) -> SuiteOutcome:
     """Run the manifest suite on the manifest joined with its crop statistics."""
     df = manifest.merge(stats, on="crop_id", how="left")
-    result = _run_checkpoint(df, "manifest", manifest_expectations(vp), vp.manifest_report)
+    result = _run_checkpoint(df, "manifest", manifest_expectations(vp, qp), vp.manifest_report)
     return _summarise("manifest", result)
 
 
@@ -252,6 +254,6 @@ def run_validate(params: Params, split: bool = False) -> SuiteOutcome:
     manifest = read_manifest(params.extract.manifest)
     stats = compute_crop_stats(manifest)
     write_csv(stats, vp.stats)
-    outcome = validate_manifest(manifest, stats, vp)
+    outcome = validate_manifest(manifest, stats, vp, params.quality)
     _report(outcome, vp.manifest_report / "result.json")
     return outcome
