@@ -9,47 +9,30 @@ The report runs as a ``deepfake drift`` subprocess in the project environment; r
 from __future__ import annotations
 
 import json
-import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # deepfake_ops beside this file
-import deepfake_ops as ops
 from airflow.sdk import Asset, dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-DRIFT = ops.section("drift")
-RETRAIN = ops.section("retrain")
-DRIFT_ASSET = Asset(DRIFT.get("asset", "deepfake_drift"))
-FIGURES = (
-    "drift_detected",
-    "signals",
-    "share_drifted_columns",
-    "drifted_columns",
-    "embedding_drift_score",
-    "embedding_drift",
-    "prediction_drift",
-    "prediction_drift_score",
-    "n_reference",
-    "n_current",
-    "window",
-    "report_html",
-    "report_json",
-    "status",
-)
+from deepfake_detect import dagops as ops
+
+PARAMS = ops.settings()
+DRIFT, RETRAIN = PARAMS.drift, PARAMS.retrain
+DRIFT_ASSET = Asset(DRIFT.asset)
 
 
 @dag(
     dag_id="deepfake_monitor",
-    schedule=DRIFT.get("schedule", "@daily"),
+    schedule=DRIFT.schedule,
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
     tags=["deepfake", "monitoring", "evidently"],
     default_args={
-        "retries": int(RETRAIN.get("retries", 2)),
-        "retry_delay": timedelta(seconds=int(RETRAIN.get("retry_delay_s", 300))),
-        "execution_timeout": timedelta(seconds=int(DRIFT.get("timeout_s", 3600))),
+        "retries": RETRAIN.retries,
+        "retry_delay": timedelta(seconds=RETRAIN.retry_delay_s),
+        "execution_timeout": timedelta(seconds=DRIFT.timeout_s),
         "on_failure_callback": ops.log_failure,
     },
     params={"media": "", "crops": False},
@@ -59,22 +42,23 @@ def deepfake_monitor():
     @task
     def drift_report(**context) -> dict:
         """`deepfake drift` over the last drift.window_days of the request log (or params.media, a folder)."""
+        from deepfake_detect.contracts import DriftResult
+
         cmd = ["deepfake", "drift"]
-        media = (context["params"] or {}).get("media")
-        if media:
-            cmd += ["--media", str(media)] + (["--crops"] if context["params"].get("crops") else [])
-        line = ops.last_json_line(ops.run(*cmd).stdout)
-        path = Path(line["report_json"])
-        result = json.loads((path if path.is_absolute() else ops.project_dir() / path).read_text())
-        return {k: result.get(k) for k in FIGURES}
+        run_params = context["params"]  # the DAG's params: media, crops
+        if run_params["media"]:
+            cmd += ["--media", str(run_params["media"])] + (["--crops"] if run_params["crops"] else [])
+        path = Path(json.loads(ops.last_line(ops.run(*cmd).stdout))["report_json"])
+        result = DriftResult.read(path if path.is_absolute() else ops.project_dir() / path)
+        return result.summary()
 
     @task(outlets=[DRIFT_ASSET])
     def emit_drift(result: dict, *, outlet_events) -> dict:
         """Only a detected drift updates the Asset; otherwise this task is skipped (no event)."""
-        if not result.get("drift_detected"):
-            raise AirflowSkipException(f"no drift ({result.get('status')}, signals {result.get('signals')})")
-        outlet_events[DRIFT_ASSET].extra = json.loads(json.dumps(result, default=str))
-        ops.log.warning("DRIFT DETECTED: %s; report %s", result.get("signals"), result.get("report_html"))
+        if not result["drift_detected"]:  # DriftResult.summary() of drift_report
+            raise AirflowSkipException(f"no drift ({result['status']}, signals {result['signals']})")
+        outlet_events[DRIFT_ASSET].extra = result
+        ops.log.warning("DRIFT DETECTED: %s; report %s", result["signals"], result["report_html"])
         return result
 
     emit_drift(drift_report())

@@ -2,33 +2,29 @@
 
 Runs on ``retrain.schedule`` OR when the monitor DAG updates the drift Asset (``drift.asset``).
 ``max_active_runs=1`` because DVC locks the workspace. Every step is a ``dvc``/``deepfake``
-subprocess in the project environment (see deepfake_ops); nothing here touches the database at
-parse time (params.yaml is a file read).
+subprocess in the project environment (:mod:`deepfake_detect.dagops`); nothing here touches the
+database at parse time (the settings are the project's typed params.yaml).
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from datetime import datetime, timedelta
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # deepfake_ops beside this file
-import deepfake_ops as ops
 from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-RETRAIN = ops.section("retrain")
-DRIFT = ops.section("drift")
-PROMOTE = ops.section("promote")
-DRIFT_ASSET = Asset(DRIFT.get("asset", "deepfake_drift"))
-SCHEDULE = RETRAIN.get("schedule", "@weekly")
+from deepfake_detect import dagops as ops
+
+PARAMS = ops.settings()
+RETRAIN = PARAMS.retrain
+DRIFT_ASSET = Asset(PARAMS.drift.asset)
 
 
 def _schedule():
-    if not SCHEDULE:
+    if not RETRAIN.schedule:
         return [DRIFT_ASSET]
-    return AssetOrTimeSchedule(timetable=CronTriggerTimetable(SCHEDULE, timezone="UTC"), assets=DRIFT_ASSET)
+    return AssetOrTimeSchedule(timetable=CronTriggerTimetable(RETRAIN.schedule, timezone="UTC"), assets=DRIFT_ASSET)
 
 
 @dag(
@@ -39,9 +35,9 @@ def _schedule():
     max_active_runs=1,
     tags=["deepfake", "dvc", "retrain"],
     default_args={
-        "retries": int(RETRAIN.get("retries", 2)),
-        "retry_delay": timedelta(seconds=int(RETRAIN.get("retry_delay_s", 300))),
-        "execution_timeout": timedelta(seconds=int(RETRAIN.get("timeout_s", 21600))),
+        "retries": RETRAIN.retries,
+        "retry_delay": timedelta(seconds=RETRAIN.retry_delay_s),
+        "execution_timeout": timedelta(seconds=RETRAIN.timeout_s),
         "on_failure_callback": ops.log_failure,
     },
     doc_md=__doc__,
@@ -95,16 +91,20 @@ def deepfake_retrain():
     def evaluation_gate(targets: list[str]) -> dict:
         if "evaluate" not in targets:
             raise AirflowSkipException("dvc.yaml has no evaluate stage: nothing to gate or promote")
-        return ops.last_json_line(ops.run("deepfake", "gate").stdout)
+        from deepfake_detect.contracts import GateDecision
+
+        line = ops.last_line(ops.run("deepfake", "gate").stdout)
+        return GateDecision.model_validate_json(line).model_dump(mode="json")
 
     @task
     def promote(decision: dict) -> dict:
         if "promote" not in ops.dvc_stages():
             raise AirflowSkipException("dvc.yaml has no promote stage")
+        from deepfake_detect.contracts import PromotionDecision
+
         ops.run("dvc", "repro", "promote")
-        path = ops.project_dir() / PROMOTE.get("decision", "metrics/promotion.json")
-        result = json.loads(path.read_text()) if path.exists() else {}
-        return {"gate": decision, "promotion": result}
+        promotion = PromotionDecision.read(ops.project_dir() / PARAMS.promote.decision)
+        return {"gate": decision, "promotion": promotion.model_dump(mode="json")}
 
     @task(trigger_rule="none_failed")
     def dvc_push() -> str:
@@ -116,7 +116,7 @@ def deepfake_retrain():
     @task(trigger_rule="none_failed")
     def notify_serving(outcome: dict | None = None) -> str:
         """Tell serving a new model may be promoted: POST to retrain.serving_reload_url, or log it."""
-        url = RETRAIN.get("serving_reload_url") or ""
+        url = RETRAIN.serving_reload_url
         summary = json.dumps(outcome or {"promotion": "skipped"}, default=str)
         if not url:
             ops.log.info(

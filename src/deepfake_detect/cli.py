@@ -157,16 +157,24 @@ def data_layout(
 def extract(
     part: Annotated[str | None, typer.Option(help="Only this part folder (fan-out); writes its part manifest.")] = None,
     merge_only: Annotated[bool, typer.Option("--merge-only", help="Only merge existing part manifests.")] = False,
+    list_parts: Annotated[
+        bool, typer.Option("--list-parts", help="Only print the raw part folders, as a JSON list (fan-out).")
+    ] = False,
     params: ParamsOpt = None,
 ) -> None:
     """Clips → N sampled frames → detected faces → crops + manifest (one row per crop).
 
     Face-crop datasets (deepfake-faces) pass through the same manifest. Bad files go to the
     rejects file with a reason; the stage goes on."""
-    from .stages.extract import run_extract
+    import json as _json
+
+    from .stages import extract as stage
 
     p = _params(params)
-    run_extract(p, part=part, merge_only=merge_only)
+    if list_parts:
+        typer.echo(_json.dumps(stage.list_parts(p)))
+        return
+    stage.run_extract(p, part=part, merge_only=merge_only)
 
 
 @app.command()

@@ -3,7 +3,6 @@ the scheduler's secrets (Airflow's database URL, JWT secret, Postgres and MinIO 
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 from pathlib import Path
@@ -32,17 +31,16 @@ NEEDED = {
 
 @pytest.fixture
 def ops(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    """dags/deepfake_ops imported with a scheduler-like environment, the repo's params.yaml as project's."""
+    """The DAGs' helpers (deepfake_detect.dagops) in a scheduler-like environment, the repo's params.yaml
+    as the project's."""
+    from deepfake_detect import dagops
+
     project = tmp_path / "project"
     project.mkdir()
     (project / "params.yaml").write_text((REPO / "params.yaml").read_text())
     for key, value in {**SECRETS, **NEEDED, "DEEPFAKE_PROJECT_DIR": str(project)}.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.syspath_prepend(str(REPO / "dags"))
-    sys.modules.pop("deepfake_ops", None)
-    module = importlib.import_module("deepfake_ops")
-    yield module
-    sys.modules.pop("deepfake_ops", None)
+    return dagops
 
 
 def _child_env(ops) -> dict[str, str]:
