@@ -7,6 +7,7 @@
 * :class:`PromotionDecision` what promote decided and why (``promote.decision``)
 * :class:`RollbackResult`    what ``deepfake promote --rollback`` did
 * :class:`ManifestRow`       one face crop of the manifest (its columns are ``MANIFEST_COLUMNS``)
+* the score results (HTTP answers, ``deepfake score --json``) are in :mod:`.score_result`
 
 Every reader and writer goes through these models: a missing or misspelt field fails where the
 file is read, naming the field, instead of a guessed default somewhere downstream. A field that

@@ -110,7 +110,7 @@ def write_heatmaps(result: dict[str, Any], out_dir: Path) -> list[Path]:
     stem = heatmap_stem(result["path"])
     for fr in result.get("frames") or []:
         for face in fr["faces"]:
-            if "heatmap_png" in face:
+            if face.get("heatmap_png"):  # FaceScore.heatmap_png: None unless explained
                 frame = "img" if fr["frame"] is None else f"f{fr['frame']}"
                 target = out_dir / f"{stem}_{frame}_{face['face']}.png"
                 target.write_bytes(base64.b64decode(face["heatmap_png"]))

@@ -44,6 +44,7 @@ from .media import (
     read_image,
     video_error,
 )
+from .score_result import MediaInfo, ScoreError, ScoreResult
 
 __all__ = [
     "FAKE",
@@ -390,23 +391,23 @@ class Scorer:
             fp = max((faces[i].probability for i in idx), default=None)
             frame_list.append({"frame": fr, "probability": None if fp is None else round(fp, 6), "faces": face_dicts})
         self._log(faces, name, request_id, endpoint)
-        return {
-            "file": name,
-            "kind": kind,
-            "label": self._label(probability),
-            "probability": None if probability is None else round(probability, 6),
-            "threshold": self.info.threshold,
-            "faces_found": len(faces),
-            "frames_sampled": len([fr for fr in frames if fr is not None]) if kind == "video" else None,
-            "frames_with_faces": len({f.frame for f in faces}) if kind == "video" else None,
-            "model_tag": self.info.tag,
-            "bento_tag": self.info.bento_tag,
-            "media": meta,
-            "people": [self._person_dict(p, faces) for p in people],
-            "frames": frame_list,
-            "request_id": request_id,
-            "timings": timer.done(),
-        }
+        return ScoreResult(
+            file=name,
+            kind=kind,
+            label=self._label(probability),
+            probability=None if probability is None else round(probability, 6),
+            threshold=self.info.threshold,
+            faces_found=len(faces),
+            frames_sampled=len([fr for fr in frames if fr is not None]) if kind == "video" else None,
+            frames_with_faces=len({f.frame for f in faces}) if kind == "video" else None,
+            model_tag=self.info.tag,
+            bento_tag=self.info.bento_tag,
+            media=MediaInfo(**meta),
+            people=[self._person_dict(p, faces) for p in people],
+            frames=frame_list,
+            request_id=request_id,
+            timings=timer.done(),
+        ).model_dump()
 
     def _person_dict(self, person: PersonScore, faces: list[FaceCrop]) -> dict[str, Any]:
         boxes = np.array([f.box for f in faces if f.person == person.person])
@@ -558,7 +559,7 @@ class Scorer:
         out = []
         for name, timer, item in zip(names, timers, loaded, strict=True):
             if isinstance(item, ScoringError):
-                out.append({"file": name, **item.to_dict(), "status": item.status})
+                out.append(ScoreError(file=name, **item.to_dict(), status=item.status).model_dump())
                 continue
             meta, faces = item
             for k, v in shared.parts.items():
