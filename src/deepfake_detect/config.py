@@ -88,7 +88,6 @@ class ValidateParams(Section):
     split_report: Path
     stats: Path
     min_confidence: float
-    min_per_class: int
     soft_mostly: float = Field(gt=0, le=1)
 
 
