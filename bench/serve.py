@@ -174,7 +174,7 @@ def main() -> None:
 
     from deepfake_detect.config import load_params
     from deepfake_detect.imagestats import read_rgb
-    from deepfake_detect.scoring import load_face_model, local_scorer
+    from deepfake_detect.scoring import load_predictor, local_scorer
 
     params = load_params(ROOT / "params.yaml")
     work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
@@ -182,10 +182,10 @@ def main() -> None:
     model_dir = args.model_dir or (
         promoted if (promoted / "record.json").exists() else build_lite0(work / "lite0", params)
     )
-    model = load_face_model(model_dir)
+    model = load_predictor(model_dir)
     results: dict = {
-        "model": model.info.tag,
-        "input_size": model.info.input_size,
+        "model": model.tag,
+        "input_size": model.input_size,
         "cpu_count": os.cpu_count(),
         "load_avg_start": os.getloadavg(),
         "clip": {"file": args.clip.name, "dfdc_budget_s": DFDC_BUDGET_S, "runs": []},
@@ -201,7 +201,7 @@ def main() -> None:
     print("clip naive", results["clip"]["naive_every_frame"], flush=True)
 
     face_files = sorted(args.faces.glob("*.jpg"))[: args.requests]
-    size = model.info.input_size
+    size = model.input_size
     import cv2
 
     crops_in = [cv2.resize(read_rgb(f), (size, size), interpolation=cv2.INTER_AREA) for f in face_files]

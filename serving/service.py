@@ -20,6 +20,7 @@ meet in the model's batches. Settings come from params.yaml (``$DEEPFAKE_PARAMS`
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -105,15 +106,14 @@ class FaceModel:
     bento_model = bentoml.models.BentoModel(SERVE.model_tag)
 
     def __init__(self) -> None:
-        from deepfake_detect.scoring import load_face_model
+        from deepfake_detect.scoring import load_predictor, model_info
 
-        self.model = load_face_model(self.bento_model.path, bento_tag=str(self.bento_model.tag))
-        size = self.model.info.input_size
+        self.model = load_predictor(self.bento_model.path)
+        self.info = model_info(self.model, bento_tag=str(self.bento_model.tag))
+        size = self.info.input_size
         for n in (1, 2):  # trace the predict function for a generic batch size before traffic
             self.model.score(np.zeros((n, size, size, 3), np.uint8))
-        log.info(
-            "loaded %s (%s) threshold=%.4f", self.model.info.tag, self.model.info.bento_tag, self.model.info.threshold
-        )
+        log.info("loaded %s (%s) threshold=%.4f", self.info.tag, self.info.bento_tag, self.info.threshold)
 
     @bentoml.api(batchable=True, max_batch_size=SERVE.batch_max_size, max_latency_ms=SERVE.batch_max_latency_ms)
     def score(self, crops: np.ndarray) -> np.ndarray:
@@ -128,14 +128,7 @@ class FaceModel:
 
     @bentoml.api
     def model_info(self) -> dict[str, Any]:
-        i = self.model.info
-        return {
-            "tag": i.tag,
-            "threshold": i.threshold,
-            "input_size": i.input_size,
-            "family": i.family,
-            "bento_tag": i.bento_tag,
-        }
+        return dataclasses.asdict(self.info)
 
 
 @bentoml.asgi_app(reviewer_app(), path=UI_PATH, name="reviewer")  # the reviewer page, serving/ui/

@@ -262,11 +262,13 @@ def drift(
     against the last drift.window_days of the serving request log, or against --media scored on the fly.
 
     Writes <report_dir>/drift-<time>.html and .json (+ latest.json) with drift_detected, share_drifted_columns,
-    embedding_drift_score, prediction_drift and the window. See docs/operations.md for how to read it."""
+    embedding_drift_score, prediction_drift and the window; prints their summary as one JSON line on stdout,
+    then a verdict per signal and the HTML path on stderr. See docs/operations.md for how to read it."""
     import json as _json
 
     from .drift import DriftInputError, drift_report
     from .predictor import ModelLoadError
+    from .report import drift_lines
 
     p = _params(params)
     try:
@@ -283,7 +285,8 @@ def drift(
         )
     except (DriftInputError, ModelLoadError, FileNotFoundError) as exc:
         raise _fail(exc, 2) from exc
-    typer.echo(_json.dumps(outcome.result.summary()))
+    typer.echo(_json.dumps(outcome.result.summary()))  # stdout: the one JSON line scripts and the DAG read
+    typer.echo("\n".join(drift_lines(outcome.result)), err=True)  # the verdict per signal, for a person
     if fail_on_drift and outcome.drift_detected:
         raise typer.Exit(3)
 
@@ -365,6 +368,16 @@ def promote(
 
 
 @app.command()
+def report(params: ParamsOpt = None) -> None:
+    """What a pipeline run produced, in one screen: each model's frame and video AUC, log loss and
+    balanced accuracy on test, which model promote chose and why, and where each report is (GX Data
+    Docs, DVC plots, Evidently drift, comparison table, model card) with the command that opens it."""
+    from .report import render
+
+    typer.echo(render(_params(params)))
+
+
+@app.command()
 def score(
     paths: Annotated[list[Path], typer.Argument(help="Video / image files and folders (searched recursively).")],
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file on stdout.")] = False,
@@ -394,7 +407,7 @@ def score(
     detected faces, per-face P(FAKE), the clip aggregated as evaluate does, labelled FAKE / REAL /
     NO_FACE at the promoted threshold. Exit code 1 when any file could not be scored."""
     from .scan import ScanInputError, check_outputs, collect_media, run_scan
-    from .scoring import load_face_model, load_from_store, local_scorer
+    from .scoring import load_from_store, load_predictor, local_scorer
 
     p = _params(params)
     try:  # before the model loads: a refused output fails at once
@@ -402,13 +415,13 @@ def score(
     except ScanInputError as exc:
         raise _fail(exc, 2) from exc
     try:
-        model = load_face_model(model_dir) if model_dir else load_from_store(p.serve.model_tag)
+        model, bento_tag = (load_predictor(model_dir), None) if model_dir else load_from_store(p.serve.model_tag)
     except (FileNotFoundError, OSError, ValueError) as exc:
         raise _fail(exc, 2) from exc
     try:
         results = run_scan(
             p,
-            local_scorer(p, model),
+            local_scorer(p, model, bento_tag=bento_tag),
             paths,
             as_json=as_json,
             csv_path=csv_out,

@@ -1,4 +1,4 @@
-"""Load a trained or promoted model folder and score face crops: the one scoring path that
+"""Load a trained or promoted model folder and score face crops: the one model wrapper that
 evaluate, promote, serving, the CLI scanner and drift monitoring all share.
 
 A model folder holds
@@ -14,6 +14,7 @@ A model folder holds
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,16 +52,23 @@ def resize_batch(crops: list[np.ndarray] | np.ndarray, size: int) -> np.ndarray:
     return out
 
 
+class ExplainUnavailableError(DeepfakeError, ValueError):
+    """Grad-CAM asked of a model that cannot give it (a scikit-learn model, no conv layer)."""
+
+
 @dataclass
 class Predictor:
-    """Scores RGB face crops. ``predict`` → P(FAKE) per crop; ``embed`` → compact embedding."""
+    """Scores RGB face crops: ``predict`` → P(FAKE) per crop, ``embed`` → compact embedding,
+    ``score`` → both in one forward pass (serving), ``explain`` → Grad-CAM overlays."""
 
     folder: Path
     record: ModelRecord
     model: Any
     projection: dict[str, np.ndarray] | None = None
     _embedder: Any = field(default=None, repr=False)
-    _predict_fn: Any = field(default=None, repr=False)
+    _dual: Any = field(default=None, repr=False)
+    _gradcam: Any = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def family(self) -> str:
@@ -138,10 +146,55 @@ class Predictor:
 
     def embed(self, crops: list[np.ndarray] | np.ndarray) -> np.ndarray:
         """Compact embedding: pooled features projected on the stored PCA (raw features without one)."""
-        feats = self.pooled_features(crops)
+        return self._project(self.pooled_features(crops))
+
+    def _project(self, feats: np.ndarray) -> np.ndarray:
         if self.projection is None or len(feats) == 0:
             return feats
         return ((feats - self.projection["mean"]) @ self.projection["components"].T).astype(np.float32)
+
+    def score(self, crops: np.ndarray, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+        """Crops (N, S, S, 3) RGB uint8 → (calibrated P(FAKE) (N,), embeddings (N, E)) in ONE forward
+        pass (Keras: a two-output view of the same weights), one call at a time (TF uses every core)."""
+        if len(crops) == 0:
+            return np.zeros(0, np.float32), np.zeros((0, 0), np.float32)
+        with self._lock:
+            if self.family == "sklearn":
+                return self.predict(crops), self.embed(crops)
+            if self._dual is None:
+                import keras
+
+                pooled = self.model.get_layer(self.embedding_layer)
+                self._dual = keras.Model(self.model.inputs, [self.model.output, pooled.output])
+            probs, feats = [], []
+            for start in range(0, len(crops), batch_size):
+                batch = resize_batch(crops[start : start + batch_size], self.input_size)
+                p, f = self._dual.predict_on_batch(batch)
+                probs.append(np.asarray(p).reshape(-1))
+                feats.append(np.asarray(f).reshape(len(batch), -1))
+        emb = self._project(np.concatenate(feats).astype(np.float32))
+        return self.calibration.apply(np.concatenate(probs)), emb
+
+    def explain_refusal(self) -> str | None:
+        """Why this model cannot be explained, or None (Grad-CAM needs a Keras model)."""
+        if self.family == "keras":
+            return None
+        return f"model {self.tag} is a {self.family} model: Grad-CAM needs a Keras model"
+
+    def explain(self, crops: np.ndarray) -> list[bytes]:
+        """Grad-CAM PNG overlays, one per crop (Keras models only)."""
+        from .gradcam import GradCam, GradCamError
+
+        refusal = self.explain_refusal()
+        if refusal is not None:
+            raise ExplainUnavailableError(refusal)
+        with self._lock:
+            if self._gradcam is None:
+                try:
+                    self._gradcam = GradCam(self.model, self.input_size, self.embedding_layer)
+                except GradCamError as exc:
+                    raise ExplainUnavailableError(f"model {self.tag}: {exc}") from exc
+            return self._gradcam.overlays(crops)
 
 
 def load_predictor(folder: str | Path) -> Predictor:

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import base64
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,41 +28,38 @@ import cv2
 import numpy as np
 
 from .aggregate import PersonScore, clip_probability, people_scores
-from .clipfaces import FaceCrop, Frame, assign_people, detect_and_crop
+from .answers import FAKE, NO_FACE, REAL, Answered, answer, verdict
+from .clipfaces import FaceCrop
 from .config import Params
-from .faces import make_detector
 from .imagestats import crop_stats
 from .media import (
     IMAGE_SUFFIXES,
     Deadline,
-    FrameDecoder,
     PixelBudget,
     ScoringError,
-    check_file,
-    probe_video,
     read_image,
-    video_error,
 )
-from .score_result import MediaInfo, ScoreError, ScoreResult
+from .predictor import ExplainUnavailableError, Predictor, load_predictor
+from .score_result import ScoreError
+from .upload_faces import Timer, UploadFaces
 
 __all__ = [
     "FAKE",
     "IMAGE_SUFFIXES",
     "NO_FACE",
     "REAL",
-    "FaceModel",
     "ModelInfo",
     "Scorer",
     "ScoringError",
-    "load_face_model",
     "load_from_store",
+    "load_predictor",
     "local_scorer",
+    "model_info",
     "read_image",
 ]
 
 log = logging.getLogger(__name__)
 
-FAKE, REAL, NO_FACE = "FAKE", "REAL", "NO_FACE"
 ScoreFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # crops (N,S,S,3) uint8 → probs, embeddings
 ExplainFn = Callable[[np.ndarray], list[bytes]]  # crops → PNG overlays
 
@@ -79,72 +75,14 @@ class ModelInfo:
     bento_tag: str | None = None
 
 
-# --------------------------------------------------------------------------- the model
-
-
-class FaceModel:
-    """A model folder loaded for scoring: P(FAKE) and the compact embedding in ONE forward pass
-    (Keras: a two-output view of the model, the same weights ``Predictor.predict`` runs; the
-    embedding is ``Predictor.embed``'s projection of the ``pooled`` features)."""
-
-    def __init__(self, predictor: Any, bento_tag: str | None = None, batch_size: int = 32):
-        self.predictor = predictor
-        self.batch_size = batch_size
-        self.info = ModelInfo(
-            tag=str(predictor.tag),
-            threshold=float(predictor.threshold),
-            input_size=int(predictor.input_size),
-            family=str(predictor.family),
-            bento_tag=bento_tag,
-        )
-        self._lock = threading.Lock()
-        self._dual = None
-        self._gradcam = None
-        if predictor.family == "keras":
-            import keras
-
-            model = predictor.model
-            pooled = model.get_layer(predictor.embedding_layer)
-            self._dual = keras.Model(model.inputs, [model.output, pooled.output])
-
-    def score(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Crops (N, S, S, 3) RGB uint8 → (P(FAKE) (N,), embeddings (N, E))."""
-        if len(crops) == 0:
-            return np.zeros(0, np.float32), np.zeros((0, 0), np.float32)
-        with self._lock:  # one model call at a time: TF already uses every core
-            if self._dual is None:
-                return self.predictor.predict(crops), self.predictor.embed(crops)
-            from .predictor import resize_batch
-
-            probs, feats = [], []
-            for start in range(0, len(crops), self.batch_size):
-                batch = resize_batch(crops[start : start + self.batch_size], self.info.input_size)
-                p, f = self._dual.predict_on_batch(batch)
-                probs.append(np.asarray(p).reshape(-1))
-                feats.append(np.asarray(f).reshape(len(batch), -1))
-        feats_all = np.concatenate(feats).astype(np.float32)
-        proj = self.predictor.projection
-        emb = feats_all if proj is None else ((feats_all - proj["mean"]) @ proj["components"].T).astype(np.float32)
-        return self.predictor.calibration.apply(np.concatenate(probs)), emb  # as Predictor.predict
-
-    def explain(self, crops: np.ndarray) -> list[bytes]:
-        """Grad-CAM PNG overlays (Keras models only)."""
-        from .gradcam import GradCam, GradCamError
-
-        refusal = explain_refusal(self.info)
-        if refusal is not None:
-            raise refusal
-        with self._lock:
-            if self._gradcam is None:
-                try:
-                    self._gradcam = GradCam(
-                        self.predictor.model,
-                        self.info.input_size,
-                        self.predictor.embedding_layer,
-                    )
-                except GradCamError as exc:
-                    raise ScoringError(422, "explain_unavailable", f"model {self.info.tag}: {exc}") from exc
-            return self._gradcam.overlays(crops)
+def model_info(predictor: Predictor, bento_tag: str | None = None) -> ModelInfo:
+    return ModelInfo(
+        tag=predictor.tag,
+        threshold=predictor.threshold,
+        input_size=predictor.input_size,
+        family=predictor.family,
+        bento_tag=bento_tag,
+    )
 
 
 def explain_refusal(info: ModelInfo) -> ScoringError | None:
@@ -156,14 +94,8 @@ def explain_refusal(info: ModelInfo) -> ScoringError | None:
     )
 
 
-def load_face_model(folder: str | Path, bento_tag: str | None = None) -> FaceModel:
-    from .predictor import load_predictor
-
-    return FaceModel(load_predictor(folder), bento_tag=bento_tag)
-
-
-def load_from_store(tag: str) -> FaceModel:
-    """The model saved by promote into the BentoML model store (``$BENTOML_HOME``)."""
+def load_from_store(tag: str) -> tuple[Predictor, str]:
+    """The model promote saved into the BentoML model store (``$BENTOML_HOME``) and its store tag."""
     import bentoml
     from bentoml.exceptions import NotFound
 
@@ -174,22 +106,10 @@ def load_from_store(tag: str) -> FaceModel:
             f"BentoML model {tag!r} not found in the model store (run `dvc repro` to "
             f"promote one, or point to a model folder)"
         ) from exc
-    return load_face_model(model.path, bento_tag=str(model.tag))
+    return load_predictor(model.path), str(model.tag)
 
 
 # --------------------------------------------------------------------------- scoring
-
-
-@dataclass
-class _Timer:
-    t0: float = field(default_factory=time.perf_counter)
-    parts: dict[str, float] = field(default_factory=dict)
-
-    def add(self, key: str, seconds: float) -> None:
-        self.parts[key] = round(self.parts.get(key, 0.0) + seconds, 4)
-
-    def done(self) -> dict[str, float]:
-        return {**self.parts, "total_s": round(time.perf_counter() - self.t0, 4)}
 
 
 class Scorer:
@@ -207,111 +127,18 @@ class Scorer:
     ):
         self.params, self.info, self.score_fn, self.explain_fn = params, info, score_fn, explain_fn
         self.request_log = request_log
-        self._detector = detector
-        self._detector_lock = threading.Lock()
-        self._detect_lock = threading.Lock()
+        self.finder = UploadFaces(params, detector)
 
     @property
     def detector(self):
-        with self._detector_lock:
-            if self._detector is None:
-                ep = self.params.extract
-                self._detector = make_detector(ep.detector, ep.min_face_size)
-            return self._detector
-
-    @property
-    def max_bytes(self) -> int:
-        return int(self.params.serve.max_upload_mb * 1e6)
+        return self.finder.detector
 
     def warm_up(self) -> None:
-        """Build the detector and run it once, so the first request does not pay for either."""
-        self.faces_of([(None, np.zeros((360, 640, 3), np.uint8))], "warm-up", self._deadline())
-
-    def faces_of(self, frames: list[Frame], name: str, deadline: Deadline) -> list[FaceCrop]:
-        """Frames' faces found and cropped (:func:`clipfaces.detect_and_crop`, the path extract
-        takes); a clip's same-sized frames share one detector call."""
-        deadline.check(name, "detecting faces")
-        detector = self.detector
-        with self._detect_lock:  # one detection at a time: the detector already uses every core
-            return detect_and_crop(detector, frames, self.params.extract)
-
-    # ----- media → faces
-
-    def video_faces(
-        self, path: Path, name: str, timer: _Timer, deadline: Deadline
-    ) -> tuple[dict[str, Any], list[int], list[FaceCrop]]:
-        """Probe, then decode (a thread) and detect (here) at the same time, both stopping at the deadline."""
-        from .video import VideoError, sample_indices
-
-        sp = self.params.serve
-        check_file(path, name, self.max_bytes)
-        info = probe_video(path, name, self.params)
-        frames: list[int] = []
-        crops: list[FaceCrop] = []
-        pending: list[tuple[int, np.ndarray]] = []
-        detect_s = 0.0
-        decoder = FrameDecoder(path, sp, deadline, name)
-        try:
-            for item in decoder:
-                frames.append(item[0])
-                pending.append(item)
-                if len(pending) >= sp.detect_batch:  # detect these while the decode thread goes on
-                    t = time.perf_counter()
-                    crops += self.faces_of(pending, name, deadline)
-                    detect_s += time.perf_counter() - t
-                    pending = []
-        except VideoError as exc:
-            raise video_error(exc, name, self.params) from exc
-        finally:
-            decoder.stop()
-        if pending:
-            t = time.perf_counter()
-            crops += self.faces_of(pending, name, deadline)
-            detect_s += time.perf_counter() - t
-        wanted = len(sample_indices(info.frames, sp.frames_per_video))
-        if len(frames) < 0.5 * wanted:
-            raise ScoringError(
-                422,
-                "truncated_video",
-                f"{name}: only {len(frames)} of the {wanted} sampled frames "
-                f"decode (the header promises {info.frames} frames): truncated or damaged",
-            )
-        assign_people(crops, self.params.extract)
-        timer.add("decode_s", decoder.seconds)
-        timer.add("detect_s", detect_s)
-        meta = {
-            "width": info.width,
-            "height": info.height,
-            "fps": round(info.fps, 3),
-            "duration_s": round(info.duration_s, 3),
-            "codec": info.codec,
-            "frames": info.frames,
-        }
-        return meta, frames, crops
-
-    def image_faces(
-        self, path: Path, name: str, crop: bool, timer: _Timer, deadline: Deadline, budget: PixelBudget
-    ) -> tuple[dict[str, Any], list[FaceCrop]]:
-        check_file(path, name, self.max_bytes)
-        deadline.check(name, "waiting to decode")
-        t = time.perf_counter()
-        rgb, channels = read_image(path, name, self.params, budget)
-        timer.add("decode_s", time.perf_counter() - t)
-        meta = {"width": int(rgb.shape[1]), "height": int(rgb.shape[0]), "channels": channels}
-        if crop:
-            size = self.params.extract.crop_size
-            interp = cv2.INTER_AREA if max(rgb.shape[:2]) > size else cv2.INTER_CUBIC
-            face = cv2.resize(rgb, (size, size), interpolation=interp)
-            return meta, [FaceCrop(None, 0, (0, 0, int(rgb.shape[1]), int(rgb.shape[0])), None, face)]
-        deadline.check(name, "waiting to detect faces")
-        t = time.perf_counter()
-        faces = assign_people(self.faces_of([(None, rgb)], name, deadline), self.params.extract)  # one per face
-        timer.add("detect_s", time.perf_counter() - t)
-        return meta, faces
+        self.finder.warm_up()
 
     # ----- faces → scores
 
-    def _score_faces(self, faces: list[FaceCrop], timer: _Timer) -> None:
+    def _score_faces(self, faces: list[FaceCrop], timer: Timer) -> None:
         if not faces:
             return
         size = self.info.input_size
@@ -330,19 +157,7 @@ class Scorer:
             f.probability, f.embedding = float(p), e
 
     def _label(self, p: float | None) -> str:
-        if p is None:
-            return NO_FACE
-        return FAKE if p >= self.info.threshold else REAL
-
-    def _face_dict(self, f: FaceCrop) -> dict[str, Any]:
-        return {
-            "face": f.face,
-            "person": f.person,
-            "box": list(f.box),
-            "confidence": f.confidence,
-            "probability": round(f.probability, 6),
-            "label": self._label(f.probability),
-        }
+        return verdict(p, self.info.threshold)
 
     def _check_explainable(self) -> None:
         if self.explain_fn is None:
@@ -351,7 +166,7 @@ class Scorer:
         if refusal is not None:  # before any work: the model service would only answer a 500
             raise refusal
 
-    def _explain(self, faces: list[FaceCrop], out: dict[int, str], timer: _Timer) -> None:
+    def _explain(self, faces: list[FaceCrop], out: dict[int, str], timer: Timer) -> None:
         self._check_explainable()
         chosen = sorted(range(len(faces)), key=lambda i: -faces[i].box[2] * faces[i].box[3])
         chosen = chosen[: self.params.serve.explain_max_faces]
@@ -372,53 +187,15 @@ class Scorer:
         faces: list[FaceCrop],
         people: list[PersonScore],
         probability: float | None,
-        timer: _Timer,
+        timer: Timer,
         request_id: str,
         endpoint: str,
         heatmaps: dict[int, str],
     ) -> dict[str, Any]:
-        by_frame: dict[int | None, list[int]] = {fr: [] for fr in frames}
-        for i, f in enumerate(faces):
-            by_frame.setdefault(f.frame, []).append(i)
-        frame_list = []
-        for fr, idx in by_frame.items():
-            face_dicts = []
-            for i in idx:
-                d = self._face_dict(faces[i])
-                if i in heatmaps:
-                    d["heatmap_png"] = heatmaps[i]
-                face_dicts.append(d)
-            fp = max((faces[i].probability for i in idx), default=None)
-            frame_list.append({"frame": fr, "probability": None if fp is None else round(fp, 6), "faces": face_dicts})
+        """The answer (:func:`answers.answer`), once this request's faces are in the request log."""
         self._log(faces, name, request_id, endpoint)
-        return ScoreResult(
-            file=name,
-            kind=kind,
-            label=self._label(probability),
-            probability=None if probability is None else round(probability, 6),
-            threshold=self.info.threshold,
-            faces_found=len(faces),
-            frames_sampled=len([fr for fr in frames if fr is not None]) if kind == "video" else None,
-            frames_with_faces=len({f.frame for f in faces}) if kind == "video" else None,
-            model_tag=self.info.tag,
-            bento_tag=self.info.bento_tag,
-            media=MediaInfo(**meta),
-            people=[self._person_dict(p, faces) for p in people],
-            frames=frame_list,
-            request_id=request_id,
-            timings=timer.done(),
-        ).model_dump()
-
-    def _person_dict(self, person: PersonScore, faces: list[FaceCrop]) -> dict[str, Any]:
-        boxes = np.array([f.box for f in faces if f.person == person.person])
-        return {
-            "person": person.person,
-            "probability": round(person.probability, 6),
-            "label": self._label(person.probability),
-            "frames": person.frames,
-            "deciding": person.deciding,
-            "box": [int(v) for v in np.median(boxes, axis=0).round()],  # where the person mostly is
-        }
+        facts = Answered(kind, name, meta, frames, faces, people, probability, request_id, heatmaps)
+        return answer(facts, self.info, timer.done())
 
     def _log(self, faces: list[FaceCrop], name: str, request_id: str, endpoint: str) -> None:
         if self.request_log is None or not faces:
@@ -470,11 +247,11 @@ class Scorer:
     ) -> dict[str, Any]:
         path = Path(path)
         name = name or path.name
-        timer = _Timer()
+        timer = Timer()
         try:
             if explain:
                 self._check_explainable()
-            meta, frames, faces = self.video_faces(path, name, timer, self._deadline())
+            meta, frames, faces = self.finder.video_faces(path, name, timer, self._deadline())
         except ScoringError as exc:
             raise exc.without_path(path, name) from exc
         self._score_faces(faces, timer)
@@ -543,9 +320,9 @@ class Scorer:
         deadline, budget = self._deadline(), self._budget()
         timers, loaded = [], []
         for path, name in zip(paths, names, strict=True):
-            timer = _Timer()
+            timer = Timer()
             try:
-                meta, faces = self.image_faces(Path(path), name, crop, timer, deadline, budget)
+                meta, faces = self.finder.image_faces(Path(path), name, crop, timer, deadline, budget)
             except ScoringError as exc:
                 if raise_errors or exc.status == 504:  # past the deadline the whole request stops
                     raise exc.without_path(Path(path), name) from exc
@@ -554,7 +331,7 @@ class Scorer:
                 loaded.append((meta, faces))
             timers.append(timer)
         all_faces = [f for item in loaded if not isinstance(item, ScoringError) for f in item[1]]
-        shared = _Timer()
+        shared = Timer()
         self._score_faces(all_faces, shared)
         out = []
         for name, timer, item in zip(names, timers, loaded, strict=True):
@@ -581,17 +358,27 @@ class Scorer:
         name = name or path.name
         try:
             self._check_explainable()
-            faces = self.image_faces(path, name, crop, _Timer(), self._deadline(), self._budget())[1]
+            faces = self.finder.image_faces(path, name, crop, Timer(), self._deadline(), self._budget())[1]
         except ScoringError as exc:
             raise exc.without_path(path, name) from exc
         if not faces:
             raise ScoringError(422, "no_face", f"{name}: no face found to explain")
         heatmaps: dict[int, str] = {}
-        self._explain(faces, heatmaps, _Timer())
+        self._explain(faces, heatmaps, Timer())
         order = sorted(heatmaps, key=lambda i: -faces[i].box[2] * faces[i].box[3])
         return [base64.b64decode(heatmaps[i]) for i in order]
 
 
-def local_scorer(params: Params, model: FaceModel, request_log: Any | None = None) -> Scorer:
+def local_scorer(
+    params: Params, model: Predictor, request_log: Any | None = None, bento_tag: str | None = None
+) -> Scorer:
     """A scorer over an in-process model (the CLI, benchmarks, tests)."""
-    return Scorer(params, model.info, model.score, explain_fn=model.explain, request_log=request_log)
+
+    def explain(crops: np.ndarray) -> list[bytes]:
+        try:
+            return model.explain(crops)
+        except ExplainUnavailableError as exc:
+            raise ScoringError(422, "explain_unavailable", str(exc)) from exc
+
+    info = model_info(model, bento_tag)
+    return Scorer(params, info, model.score, explain_fn=explain, request_log=request_log)

@@ -246,7 +246,6 @@ def test_efficientnet_lite0_promotes_calibrated_and_serves_explainable(
     store) → the serving scorer gives the calibrated probability, a projected embedding and Grad-CAM."""
     from deepfake_detect.imagestats import read_rgb
     from deepfake_detect.models.dataset import load_split
-    from deepfake_detect.scoring import FaceModel
 
     p = make_params(tmp_path, split_manifest, models=["efficientnet_lite0"])
     run_train(p, "efficientnet_lite0")
@@ -258,9 +257,8 @@ def test_efficientnet_lite0_promotes_calibrated_and_serves_explainable(
     assert served.record.calibration == served.calibration
     crops = [read_rgb(x) for x in load_split(split_manifest, "test")["path"][:4]]
     np.testing.assert_allclose(served.predict(crops), served.calibration.apply(served.predict_raw(crops)), atol=1e-6)
-    scorer = FaceModel(served)
-    probs, emb = scorer.score(np.stack(crops))
+    probs, emb = served.score(np.stack(crops))
     np.testing.assert_allclose(probs, served.predict(crops), atol=1e-5)
     assert emb.shape == (4, p.promote.embedding_components)
-    pngs = scorer.explain(np.stack(crops[:2]))
+    pngs = served.explain(np.stack(crops[:2]))
     assert len(pngs) == 2 and all(png[:4] == b"\x89PNG" for png in pngs)

@@ -132,18 +132,18 @@ def test_model_scores_match_predictor(face_model):
     rng = np.random.default_rng(0)
     crops = rng.integers(0, 255, (5, 71, 71, 3), dtype=np.uint8)
     probs, emb = face_model.score(crops)
-    np.testing.assert_allclose(probs, face_model.predictor.predict(crops), atol=1e-5)
-    np.testing.assert_allclose(emb, face_model.predictor.embed(crops), atol=1e-3)
+    np.testing.assert_allclose(probs, face_model.predict(crops), atol=1e-5)
+    np.testing.assert_allclose(emb, face_model.embed(crops), atol=1e-3)
 
 
 def test_gradcam_highlights_the_evidence(face_model):
     from deepfake_detect.gradcam import GradCam
 
-    cam = GradCam(face_model.predictor.model, 71)
+    cam = GradCam(face_model.model, 71)
     crops = np.random.default_rng(1).integers(0, 255, (2, 71, 71, 3), dtype=np.uint8)
     maps, probs = cam.heatmaps(crops)
     assert maps.shape[0] == 2 and maps.ndim == 3 and maps.min() >= 0 and maps.max() <= 1
-    np.testing.assert_allclose(probs, face_model.predictor.predict(crops), atol=1e-5)
+    np.testing.assert_allclose(probs, face_model.predict(crops), atol=1e-5)
     assert all(p[:4] == b"\x89PNG" for p in cam.overlays(crops))
 
 
