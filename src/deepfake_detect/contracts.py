@@ -262,3 +262,5 @@ class ManifestRow(Contract):
 
 
 MANIFEST_COLUMNS = list(ManifestRow.model_fields)
+# columns read as text whatever they hold (a video named 1234.mp4 stays "1234.mp4", a part "." stays ".")
+MANIFEST_TEXT = [name for name, f in ManifestRow.model_fields.items() if f.annotation is str]

@@ -1,4 +1,5 @@
-"""The manifest: one row per face crop. The contract between every stage, serving and monitoring.
+"""The manifest: one row per face crop. The contract between every stage, serving and monitoring;
+its one typed definition is :class:`deepfake_detect.contracts.ManifestRow` (writers build rows with it).
 
 Columns
 -------
@@ -15,7 +16,7 @@ confidence   detector confidence (NaN for ready crops, which no detector scored)
 label        ``REAL`` or ``FAKE``
 group        the real source clip: a FAKE's ``original``, a REAL's own name. Splits keep a
              group on one side so no fake shares a split with its original
-source       ``dfdc_videos`` | ``deepfake_faces``
+source       ``dfdc_videos`` | ``deepfake_faces`` | ``self_blend`` (balance's pseudo-fakes)
 """
 
 from __future__ import annotations
@@ -24,25 +25,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from .contracts import MANIFEST_COLUMNS as MANIFEST_COLUMNS  # the row's one definition: contracts.ManifestRow
+from .contracts import MANIFEST_TEXT
+from .contracts import ManifestRow as ManifestRow
 from .errors import DeepfakeError
 
 LABELS = ("REAL", "FAKE")
-MANIFEST_COLUMNS = [
-    "crop_id",
-    "path",
-    "video",
-    "part",
-    "frame",
-    "person",
-    "x",
-    "y",
-    "w",
-    "h",
-    "confidence",
-    "label",
-    "group",
-    "source",
-]
 REJECT_COLUMNS = ["video", "part", "path", "reason"]
 DROPPED_COLUMNS = [*MANIFEST_COLUMNS, "reason"]
 SPLITS = ("train", "val", "test")
@@ -70,7 +58,7 @@ def read_manifest(path: str | Path, required: list[str] | None = None) -> pd.Dat
     path = Path(path)
     if not path.exists():
         raise ManifestNotFound(f"{path}: manifest not found (did the previous stage run?)")
-    df = pd.read_csv(path, dtype={"crop_id": str, "video": str, "group": str, "part": str, "label": str})
+    df = pd.read_csv(path, dtype=dict.fromkeys(MANIFEST_TEXT, str))
     missing = [c for c in (required or MANIFEST_COLUMNS) if c not in df.columns]
     if missing:
         raise ManifestError(f"{path}: manifest lacks column(s) {', '.join(missing)}")

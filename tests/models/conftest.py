@@ -17,7 +17,7 @@ os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from deepfake_detect.config import Params, load_params
-from deepfake_detect.manifest import MANIFEST_COLUMNS
+from deepfake_detect.manifest import MANIFEST_COLUMNS, ManifestRow
 
 REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"  # the one place defaults are written
 
@@ -55,25 +55,23 @@ def write_split(
                 crop_id = f"{Path(video).stem}_f{f}_0"
                 path = root / "crops" / f"{crop_id}.png"
                 cv2.imwrite(str(path), cv2.cvtColor(face_crop(rng, label == "FAKE"), cv2.COLOR_RGB2BGR))
-                rows.append(
-                    {
-                        "crop_id": crop_id,
-                        "path": str(path),
-                        "video": video,
-                        "part": ".",
-                        "frame": f,
-                        "person": 0,
-                        "x": 0,
-                        "y": 0,
-                        "w": SIDE,
-                        "h": SIDE,
-                        "confidence": 0.99,
-                        "label": label,
-                        "group": group,
-                        "source": "dfdc_videos",
-                        "split": splits[g % len(splits)],
-                    }
+                row = ManifestRow(
+                    crop_id=crop_id,
+                    path=str(path),
+                    video=video,
+                    part=".",
+                    frame=f,
+                    person=0,
+                    x=0,
+                    y=0,
+                    w=SIDE,
+                    h=SIDE,
+                    confidence=0.99,
+                    label=label,
+                    group=group,
+                    source="dfdc_videos",
                 )
+                rows.append({**row.model_dump(), "split": splits[g % len(splits)]})
     manifest = root / "split" / "manifest.csv"
     manifest.parent.mkdir(parents=True)
     pd.DataFrame(rows)[[*MANIFEST_COLUMNS, "split"]].to_csv(manifest, index=False)

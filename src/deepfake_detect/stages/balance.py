@@ -30,7 +30,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from ..config import BalanceParams, Params
 from ..errors import DeepfakeError
 from ..imagestats import read_rgb
-from ..manifest import MANIFEST_COLUMNS, SPLITS, read_manifest, write_csv
+from ..manifest import MANIFEST_COLUMNS, SPLITS, ManifestRow, read_manifest, write_csv
 
 log = logging.getLogger(__name__)
 SPLIT_COLUMNS = [*MANIFEST_COLUMNS, "split"]
@@ -131,7 +131,9 @@ def synthesise_fakes(
         crop_id = f"{row['crop_id']}_sbi{k}"
         path = out_dir / f"{crop_id}.jpg"
         cv2.imwrite(str(path), cv2.cvtColor(fake, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
-        rows.append({**row.to_dict(), "crop_id": crop_id, "path": str(path), "label": "FAKE", "source": "self_blend"})
+        real = {c: row[c] for c in MANIFEST_COLUMNS}
+        fake = {"crop_id": crop_id, "path": str(path), "label": "FAKE", "source": "self_blend"}
+        rows.append({**ManifestRow.model_validate({**real, **fake}).model_dump(), "split": row["split"]})
     return pd.DataFrame(rows)
 
 

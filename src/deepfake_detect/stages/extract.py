@@ -28,7 +28,7 @@ from ..clipfaces import assign_people, detect_and_crop
 from ..config import ExtractParams, Params
 from ..faces import Detector, face_settings, find_faces_batch, make_detector, on_canvas
 from ..imagestats import ImageReadError, read_rgb
-from ..manifest import MANIFEST_COLUMNS, REJECT_COLUMNS, write_csv
+from ..manifest import MANIFEST_COLUMNS, REJECT_COLUMNS, ManifestRow, write_csv
 from ..sources import (
     ROOT_PART,
     Clip,
@@ -93,22 +93,22 @@ def extract_clip(clip: Clip, p: ExtractParams, detector: Detector, out_dir: Path
             raise OSError(f"{path}: could not write crop")
         x, y, w, h = face.box
         rows.append(
-            {
-                "crop_id": crop_id,
-                "path": str(path),
-                "video": clip.video,
-                "part": clip.part,
-                "frame": face.frame,
-                "person": face.person,
-                "x": x,
-                "y": y,
-                "w": w,
-                "h": h,
-                "confidence": face.confidence,
-                "label": clip.label,
-                "group": clip.group,
-                "source": "dfdc_videos",
-            }
+            ManifestRow(
+                crop_id=crop_id,
+                path=str(path),
+                video=clip.video,
+                part=clip.part,
+                frame=face.frame,
+                person=face.person,
+                x=x,
+                y=y,
+                w=w,
+                h=h,
+                confidence=face.confidence,
+                label=clip.label,
+                group=clip.group,
+                source="dfdc_videos",
+            ).model_dump()
         )
     if not rows:
         reason = f"no face found in {len(frames)} sampled frames"
@@ -158,22 +158,22 @@ def verify_ready_crops(crops: list[ReadyCrop], p: ExtractParams, detector: Detec
     for i in readable:
         crop, (h, w) = crops[i], images[i].shape[:2]
         out[i] = (
-            {
-                "crop_id": Path(crop.video).stem,
-                "path": str(crop.path),
-                "video": crop.video,
-                "part": ROOT_PART,
-                "frame": -1,
-                "person": 0,
-                "x": 0,
-                "y": 0,
-                "w": w,
-                "h": h,
-                "confidence": scores.get(i, float("nan")),
-                "label": crop.label,
-                "group": crop.group,
-                "source": "deepfake_faces",
-            },
+            ManifestRow(
+                crop_id=Path(crop.video).stem,
+                path=str(crop.path),
+                video=crop.video,
+                part=ROOT_PART,
+                frame=-1,
+                person=0,
+                x=0,
+                y=0,
+                w=w,
+                h=h,
+                confidence=scores.get(i, float("nan")),  # NaN: no detector scored it
+                label=crop.label,
+                group=crop.group,
+                source="deepfake_faces",
+            ).model_dump(),
             None,
         )
     return out

@@ -1,0 +1,60 @@
+"""Each contract has one typed definition; a row or record that breaks it fails where it is made."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from deepfake_detect.contracts import SUMMARY_FIELDS, DriftResult, ManifestRow, ModelRecord
+from deepfake_detect.manifest import MANIFEST_COLUMNS
+
+ROW = {
+    "crop_id": "root__a_f0000_0",
+    "path": "data/interim/faces/a.jpg",
+    "video": "a.mp4",
+    "part": ".",
+    "frame": 0,
+    "person": 0,
+    "x": 1,
+    "y": 2,
+    "w": 64,
+    "h": 64,
+    "confidence": 0.97,
+    "label": "FAKE",
+    "group": "b.mp4",
+    "source": "dfdc_videos",
+}
+
+
+def test_manifest_columns_are_the_row_contract():
+    assert MANIFEST_COLUMNS == list(ManifestRow.model_fields) == list(ROW)
+
+
+@pytest.mark.parametrize("bad", [{"label": "fake"}, {"frame": "first"}, {"source": "youtube"}, {"extra": 1}])
+def test_a_row_that_breaks_the_contract_is_refused(bad):
+    with pytest.raises(ValidationError):
+        ManifestRow(**{**ROW, **bad})
+
+
+def test_a_trained_record_has_no_release_fields_until_promote():
+    record = ModelRecord(
+        name="sklearn_fft",
+        family="sklearn",
+        artifact="model.joblib",
+        input_size=64,
+        params={},
+        created="2026-01-01T00:00:00Z",
+        git_rev="x",
+        data_version="y",
+        train_seconds=1.0,
+        n_train=10,
+        n_val=5,
+        threshold=0.5,
+        metrics={},
+    )
+    assert record.tag is None and record.calibration is None and record.embedding_layer is None
+    assert ModelRecord.model_validate_json(record.model_dump_json()) == record
+
+
+def test_the_drift_summary_names_only_result_fields():
+    assert set(SUMMARY_FIELDS) <= set(DriftResult.model_fields)
