@@ -155,7 +155,7 @@ function render(result, file, explained) {
 function timelineSeries(result) {
   const frames = result.frames.filter((fr) => fr.frame !== null);
   if (Array.isArray(result.people) && result.people.length) {
-    const series = new Map(result.people.map((p) => [p.person, { name: `person ${p.person}`, points: [] }]));
+    const series = new Map(result.people.map((p) => [p.person, { name: personName(p), points: [] }]));
     for (const fr of frames) {
       for (const face of fr.faces) {
         if (face.person == null) continue;
@@ -168,6 +168,12 @@ function timelineSeries(result) {
   }
   const points = frames.filter((fr) => fr.probability != null).map((fr) => ({ frame: fr.frame, p: fr.probability }));
   return [{ name: "fakest face of each frame", points }];
+}
+
+// "person 1 · P(FAKE) 0.731" (+ "· not deciding" when too few frames to count towards the clip)
+function personName(p) {
+  const score = p.probability == null ? "" : ` · P(FAKE) ${fmt(p.probability)}`;
+  return `person ${p.person}${score}${p.deciding === false ? " · not deciding" : ""}`;
 }
 
 function svg(tag, attrs, parent, text) {
@@ -193,7 +199,9 @@ function drawTimeline(result) {
   svg("line", { x1: L, x2: L, y1: T, y2: H - B, class: "axis" }, box);
   svg("line", { x1: L, x2: W - R, y1: H - B, y2: H - B, class: "axis" }, box);
   const fps = result.media && result.media.fps;
-  for (const fr of result.frames.filter((f) => f.frame !== null)) {
+  const sampled = result.frames.filter((f) => f.frame !== null);
+  const every = Math.ceil(sampled.length / 12);  // at most 12 labels: 32 sampled frames would overlap
+  for (const fr of sampled.filter((_, i) => i % every === 0)) {
     const label = fps ? `${(fr.frame / fps).toFixed(1)}s` : `${fr.frame}`;
     svg("text", { x: x(fr.frame), y: H - B + 16, "text-anchor": "middle", class: "tick" }, box, label);
   }
