@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from deepfake_detect.contracts import SUMMARY_FIELDS, DriftResult, ManifestRow, ModelRecord
+from deepfake_detect.contracts import SUMMARY_FIELDS, DriftResult, ManifestRow
 from deepfake_detect.manifest import MANIFEST_COLUMNS
 
 ROW = {
@@ -36,24 +36,13 @@ def test_a_row_that_breaks_the_contract_is_refused(bad):
         ManifestRow(**{**ROW, **bad})
 
 
-def test_a_trained_record_has_no_release_fields_until_promote():
-    record = ModelRecord(
-        name="sklearn_fft",
-        family="sklearn",
-        artifact="model.joblib",
-        input_size=64,
-        params={},
-        created="2026-01-01T00:00:00Z",
-        git_rev="x",
-        data_version="y",
-        train_seconds=1.0,
-        n_train=10,
-        n_val=5,
-        threshold=0.5,
-        metrics={},
-    )
+def test_a_trained_record_has_no_release_fields_until_promote(tmp_path):
+    from deepfake_detect.models.artifacts import write_untrained_record
+    from deepfake_detect.predictor import read_record
+
+    record = write_untrained_record(tmp_path, name="m", family="sklearn", artifact="model.joblib", input_size=64)
     assert record.tag is None and record.calibration is None and record.embedding_layer is None
-    assert ModelRecord.model_validate_json(record.model_dump_json()) == record
+    assert read_record(tmp_path) == record
 
 
 def test_the_drift_summary_names_only_result_fields():

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from deepfake_detect.contracts import ModelRecord
+from deepfake_detect.models.artifacts import write_untrained_record
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # real data beside the checkout (../shared/data), or wherever DEEPFAKE_SHARED_DATA points
@@ -31,23 +31,15 @@ def make_tiny_model(folder: Path, input_size: int = 32, seed: int = 0) -> Path:
     model = keras.Model(inputs, outputs)
     folder.mkdir(parents=True, exist_ok=True)
     model.save(folder / "model.keras")
-    ModelRecord(
+    write_untrained_record(
+        folder,
         name="tiny_cnn",
         tag="tiny_cnn:test",
         family="keras",
         artifact="model.keras",
         input_size=input_size,
-        threshold=0.5,
-        metrics={},
-        params={},
-        data_version="test",
-        git_rev="test",
-        created="2026-01-01T00:00:00Z",
-        train_seconds=0.0,
-        n_train=0,
-        n_val=0,
         embedding_layer="pooled",
-    ).write(folder / "record.json")
+    )
     return folder
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from deepfake_detect.contracts import BentoMetadata, ModelRecord
+from deepfake_detect.models.artifacts import write_untrained_record
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("DEEPFAKE_SHARED_DATA", ROOT.parent / "shared" / "data"))  # as tests/conftest.py
@@ -37,7 +38,8 @@ def build_model_folder(
     model = keras.Model(inp, out, name="xception")
     folder.mkdir(parents=True, exist_ok=True)
     model.save(folder / "model.keras")
-    ModelRecord(
+    write_untrained_record(
+        folder,
         name="xception",
         tag=tag,
         family="keras",
@@ -45,15 +47,8 @@ def build_model_folder(
         input_size=input_size,
         threshold=threshold,
         metrics={"auc": 0.5},
-        params={},
-        data_version="test",
-        git_rev="test",
-        created="2026-01-01T00:00:00Z",
-        train_seconds=0.0,
-        n_train=0,
-        n_val=0,
         embedding_layer="pooled",
-    ).write(folder / "record.json")
+    )
     if projection:
         rng = np.random.default_rng(0)
         comps = np.linalg.qr(rng.normal(size=(2048, projection)))[0].T.astype(np.float32)

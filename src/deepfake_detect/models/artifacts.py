@@ -43,16 +43,21 @@ def data_version(dvc_file: str | Path = "data.dvc") -> str:
 def write_record(folder: Path, **fields: Any) -> ModelRecord:
     """Write a trained model's ``record.json`` (atomically): creation time, git revision and data
     version filled in; threshold 0.5 and no metrics until evaluate picks a threshold on val."""
-    record = ModelRecord(
-        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        git_rev=git_rev(),
-        data_version=data_version(),
-        threshold=0.5,
-        metrics={},
-        **fields,
-    )
+    made = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "git_rev": git_rev(),
+        "data_version": data_version(),
+        "threshold": 0.5,
+        "metrics": {},
+    }
+    record = ModelRecord(**{**made, **fields})
     record.write(folder / RECORD_FILE)
     return record
+
+
+def write_untrained_record(folder: Path, **fields: Any) -> ModelRecord:
+    """``record.json`` of a model built but never trained (test fixtures, benches): no training facts."""
+    return write_record(folder, **{"params": {}, "train_seconds": 0.0, "n_train": 0, "n_val": 0, **fields})
 
 
 def write_curves(rows: list[dict[str, Any]], path: Path) -> None:
