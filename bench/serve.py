@@ -42,24 +42,20 @@ DFDC_BUDGET_S = 8.1
 
 def build_lite0(folder: Path, params) -> Path:
     """An untrained EfficientNet-Lite0 model folder at the configured input size."""
-    from deepfake_detect.models.artifacts import write_record
+    from deepfake_detect.models.artifacts import write_untrained_record
     from deepfake_detect.models.efficientnet_lite0 import build
 
     cfg = params.train.efficientnet_lite0.model_copy(update={"pretrained": "none"})
     model, _ = build(cfg)
     folder.mkdir(parents=True, exist_ok=True)
     model.save(folder / "model.keras")
-    write_record(
+    write_untrained_record(
         folder,
         name="efficientnet_lite0",
         tag="bench-efficientnet-lite0",
         family="keras",
         artifact="model.keras",
         input_size=cfg.input_size,
-        params={},
-        train_seconds=0.0,
-        n_train=0,
-        n_val=0,
         embedding_layer="pooled",
     )
     return folder
