@@ -25,12 +25,12 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -e '.[dev]' -c constraints.txt
 	touch $(STAMP)
 
-## demo: build the embedded DFDC-format sample, version it with DVC, run the whole pipeline
+## demo: build the embedded DFDC-format sample, version it with DVC, run the whole pipeline, print what it made
 demo: install
 	$(BIN)/deepfake data sample --if-missing
 	$(BIN)/dvc add -q data/raw
 	$(BIN)/dvc repro
-	$(BIN)/dvc metrics show
+	$(BIN)/deepfake report
 
 ## test: lint, then the whole test suite (real libraries, tiny data)
 test: install browser postgres

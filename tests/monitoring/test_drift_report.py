@@ -126,12 +126,12 @@ def test_cli_media_against_reference_media(tiny_model_dir, tmp_path, monkeypatch
     ]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 3, res.output
-    line = json.loads(res.output.strip().splitlines()[-1])
+    line = json.loads(res.stdout.strip().splitlines()[-1])
     assert line["drift_detected"] is True and Path(line["report_html"]).exists() and line["n_current"] == 60
     saved = json.loads((tmp_path / "reports" / "latest.json").read_text())
     assert saved["window"]["source"] == "media" and saved["window"]["reference"]["source"] == "media"
     res = CliRunner().invoke(app, [*args[:-1], "--no-html"])
-    assert res.exit_code == 0 and json.loads(res.output.strip().splitlines()[-1])["report_html"] is None
+    assert res.exit_code == 0 and json.loads(res.stdout.strip().splitlines()[-1])["report_html"] is None
     res = CliRunner().invoke(
         app, ["drift", "--params", "params.yaml", "--model", str(tmp_path / "nope"), "--media", str(cur_dir)]
     )
