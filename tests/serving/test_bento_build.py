@@ -1,4 +1,5 @@
-"""`bentoml build` packs the service, the package source, params.yaml and the referenced model, offline."""
+"""`bentoml build` packs the service, the reviewer page, the package source, params.yaml and the referenced
+model, offline."""
 
 from __future__ import annotations
 
@@ -35,3 +36,4 @@ def test_bento_builds_offline_with_the_model(bentoml_home):
     src = bentos[0].parent / "src"
     assert (src / "serving" / "service.py").exists() and (src / "params.yaml").exists()
     assert (src / "src" / "deepfake_detect" / "scoring.py").exists()
+    assert all((src / "serving" / "ui" / f).exists() for f in ("index.html", "reviewer.js", "reviewer.css"))  # /ui
