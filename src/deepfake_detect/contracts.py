@@ -6,7 +6,7 @@
 * :class:`GateDecision`      the retrain DAG's evaluation gate (``deepfake gate`` prints it)
 * :class:`PromotionDecision` what promote decided and why (``promote.decision``)
 * :class:`RollbackResult`    what ``deepfake promote --rollback`` did
-* :class:`ManifestRow`       one face crop of the manifest (its columns are ``MANIFEST_COLUMNS``)
+* :class:`ManifestRow`       one face crop of the manifest (defined in :mod:`.manifest`, re-exported here)
 * the score results (HTTP answers, ``deepfake score --json``) are in :mod:`.score_result`
 
 Every reader and writer goes through these models: a missing or misspelt field fails where the
@@ -24,6 +24,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .calibration import Calibration
 from .errors import DeepfakeError
+from .manifest import MANIFEST_COLUMNS as MANIFEST_COLUMNS  # the row is defined beside its reader and writer
+from .manifest import ManifestRow as ManifestRow
 
 FRAME_METRICS = ("auc", "log_loss", "balanced_accuracy", "accuracy", "precision", "recall", "f1")
 Signal = Literal["columns", "embedding", "prediction"]
@@ -237,30 +239,3 @@ class RollbackResult(Contract):
     rolled_back_from: str | None
     serving: str
     bento_tag: str
-
-
-# --------------------------------------------------------------------------- manifest
-
-
-class ManifestRow(Contract):
-    """One face crop (see :mod:`deepfake_detect.manifest` for what each column means)."""
-
-    crop_id: str
-    path: str
-    video: str
-    part: str
-    frame: int
-    person: int  # the face track within the clip (tracks.link); 0 for ready crops
-    x: int
-    y: int
-    w: int
-    h: int
-    confidence: float  # NaN for ready crops no detector scored
-    label: Literal["REAL", "FAKE"]
-    group: str
-    source: Literal["dfdc_videos", "deepfake_faces", "self_blend"]  # self_blend: balance's pseudo-fakes
-
-
-MANIFEST_COLUMNS = list(ManifestRow.model_fields)
-# columns read as text whatever they hold (a video named 1234.mp4 stays "1234.mp4", a part "." stays ".")
-MANIFEST_TEXT = [name for name, f in ManifestRow.model_fields.items() if f.annotation is str]

@@ -1,5 +1,5 @@
 """The manifest: one row per face crop. The contract between every stage, serving and monitoring;
-its one typed definition is :class:`deepfake_detect.contracts.ManifestRow` (writers build rows with it).
+its one typed definition is :class:`ManifestRow` below (writers build rows with it).
 
 Columns
 -------
@@ -22,15 +22,41 @@ source       ``dfdc_videos`` | ``deepfake_faces`` | ``self_blend`` (balance's ps
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
+from pydantic import BaseModel, ConfigDict
 
-from .contracts import MANIFEST_COLUMNS as MANIFEST_COLUMNS  # the row's one definition: contracts.ManifestRow
-from .contracts import MANIFEST_TEXT
-from .contracts import ManifestRow as ManifestRow
 from .errors import DeepfakeError
 
 LABELS = ("REAL", "FAKE")
+
+
+class ManifestRow(BaseModel):
+    """One face crop: the manifest's row (the module docstring says what each column means)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    crop_id: str
+    path: str
+    video: str
+    part: str
+    frame: int
+    person: int  # the face track within the clip (tracks.link); 0 for ready crops
+    x: int
+    y: int
+    w: int
+    h: int
+    confidence: float  # NaN for ready crops no detector scored
+    label: Literal["REAL", "FAKE"]
+    group: str
+    source: Literal["dfdc_videos", "deepfake_faces", "self_blend"]  # self_blend: balance's pseudo-fakes
+
+
+MANIFEST_COLUMNS = list(ManifestRow.model_fields)
+# columns read as text whatever they hold (a video named 1234.mp4 stays "1234.mp4", a part "." stays ".")
+MANIFEST_TEXT = [name for name, f in ManifestRow.model_fields.items() if f.annotation is str]
+
 REJECT_COLUMNS = ["video", "part", "path", "reason"]
 DROPPED_COLUMNS = [*MANIFEST_COLUMNS, "reason"]
 SPLITS = ("train", "val", "test")
