@@ -87,6 +87,7 @@ class ModelRecord(Contract):
     metrics: dict[str, Any]
     embedding_layer: str | None = None  # Keras: the pooled-features layer; None for scikit-learn
     pretrained: str | None = None  # Keras transfer families: imagenet | none
+    crop_margin: float | None = None  # framing of the training crops (framing.crop_margin); serving crops so
     n_features: int | None = None  # scikit-learn: length of the feature vector
     # filled by promote (None in a trained, not yet promoted folder)
     tag: str | None = None

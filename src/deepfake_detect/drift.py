@@ -234,6 +234,8 @@ def current_from_media(
     from .faces import make_detector
 
     detector = make_detector(ep.detector, ep.min_face_size)
+    if predictor.record.crop_margin is not None:  # cut faces as the model's training crops were cut
+        ep = ep.model_copy(update={"margin": predictor.record.crop_margin})
     rows = []
     for f in tqdm(files, desc="current media", unit="file"):
         try:

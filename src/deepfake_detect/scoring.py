@@ -73,6 +73,7 @@ class ModelInfo:
     input_size: int
     family: str
     bento_tag: str | None = None
+    crop_margin: float | None = None  # the training crops' framing (None: extract.margin)
 
 
 def model_info(predictor: Predictor, bento_tag: str | None = None) -> ModelInfo:
@@ -82,7 +83,17 @@ def model_info(predictor: Predictor, bento_tag: str | None = None) -> ModelInfo:
         input_size=predictor.input_size,
         family=predictor.family,
         bento_tag=bento_tag,
+        crop_margin=predictor.record.crop_margin,
     )
+
+
+def framed_as_trained(params: Params, info: ModelInfo) -> Params:
+    """``params`` whose ``extract.margin`` is the model's training framing (framing.crop_margin): a
+    model trained on tight Kaggle crops must see tight crops (face AUC on the shared clips 0.56 at
+    margin 0.3 against 0.71 at the measured 0.0, docs/serving.md)."""
+    if info.crop_margin is None:
+        return params
+    return params.model_copy(update={"extract": params.extract.model_copy(update={"margin": info.crop_margin})})
 
 
 def explain_refusal(info: ModelInfo) -> ScoringError | None:
@@ -127,7 +138,7 @@ class Scorer:
     ):
         self.params, self.info, self.score_fn, self.explain_fn = params, info, score_fn, explain_fn
         self.request_log = request_log
-        self.finder = UploadFaces(params, detector)
+        self.finder = UploadFaces(framed_as_trained(params, info), detector)
 
     @property
     def detector(self):
@@ -193,11 +204,13 @@ class Scorer:
         heatmaps: dict[int, str],
     ) -> dict[str, Any]:
         """The answer (:func:`answers.answer`), once this request's faces are in the request log."""
-        self._log(faces, name, request_id, endpoint)
+        self._log(faces, name, request_id, endpoint, probability)
         facts = Answered(kind, name, meta, frames, faces, people, probability, request_id, heatmaps)
         return answer(facts, self.info, timer.done())
 
-    def _log(self, faces: list[FaceCrop], name: str, request_id: str, endpoint: str) -> None:
+    def _log(
+        self, faces: list[FaceCrop], name: str, request_id: str, endpoint: str, probability: float | None = None
+    ) -> None:
         if self.request_log is None or not faces:
             return
         from .requestlog import make_record
@@ -227,6 +240,9 @@ class Scorer:
                 )
             )
         self.request_log.write(records)
+        from .review import keep_for_review  # opt-in (serve.review.keep_crops): the crops a person should see
+
+        keep_for_review(self.params, self.info, request_id, endpoint, name, probability, faces)
 
     # ----- public entry points
 

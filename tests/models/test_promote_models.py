@@ -54,6 +54,7 @@ def test_first_promotion_serves_the_model_and_saves_it_to_bentoml(promoted: Para
     assert served.threshold == pytest.approx(metrics["threshold"])
     assert served.record.metrics["auc"] == pytest.approx(metrics["auc"])
     assert served.embed([np.zeros((48, 48, 3), np.uint8)]).shape == (1, p.promote.embedding_components)
+    assert served.record.crop_margin == pytest.approx(p.extract.margin)  # clip crops: extract's own framing
     bento = bentoml.models.get(f"{p.promote.bento_name}:latest")
     metadata = BentoMetadata.parse(bento.info.metadata, "store")
     assert metadata.release == served.tag and metadata.threshold == pytest.approx(served.threshold)

@@ -7,7 +7,8 @@ same name in two parts never collide. Clips are processed in a process pool (eve
 its detector once. A bad clip (empty, truncated, not a video, no face) becomes a row in the
 rejects file with its reason, and the stage goes on. Ready face-crop datasets (Kaggle
 deepfake-faces) pass through the same manifest; with ``verify_ready_crops`` the detector scores
-each crop so clean can drop crops with no face.
+each crop so clean can drop crops with no face. The labelled review crops of ``data.feedback_dir``
+(same layout) are one more part, ``feedback`` (manifest ``source`` = feedback); none is fine.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from tqdm import tqdm
 from ..clipfaces import assign_people, detect_and_crop
 from ..config import ExtractParams, Params
 from ..faces import Detector, face_settings, find_faces_batch, make_detector, on_canvas
+from ..framing import face_in_crop
 from ..imagestats import ImageReadError, read_rgb
 from ..manifest import MANIFEST_COLUMNS, REJECT_COLUMNS, ManifestRow, write_csv
 from ..sources import (
@@ -44,6 +46,7 @@ from ..video import VideoError, iter_sample_frames
 
 log = logging.getLogger(__name__)
 
+FEEDBACK_PART = "feedback"  # the part name of the labelled review crops (data.feedback_dir)
 _worker_detector: Detector | None = None
 _worker_params: ExtractParams | None = None
 
@@ -155,8 +158,10 @@ def verify_ready_crops(crops: list[ReadyCrop], p: ExtractParams, detector: Detec
         tight = [on_canvas(images[i], canvas) for i in readable]
         found = find_faces_batch(detector, tight, **settings, close_up_retry=False)
         scores = {i: round(f[0].confidence, 5) if f else 0.0 for i, f in zip(readable, found, strict=True)}
+        boxes = {i: face_in_crop(f[0], images[i], canvas) for i, f in zip(readable, found, strict=True) if f}
     for i in readable:
         crop, (h, w) = crops[i], images[i].shape[:2]
+        x, y, bw, bh = boxes.get(i, (0, 0, w, h))  # the face in the crop (framing.crop_margin reads it)
         out[i] = (
             ManifestRow(
                 crop_id=Path(crop.video).stem,
@@ -165,10 +170,10 @@ def verify_ready_crops(crops: list[ReadyCrop], p: ExtractParams, detector: Detec
                 part=ROOT_PART,
                 frame=-1,
                 person=0,
-                x=0,
-                y=0,
-                w=w,
-                h=h,
+                x=x,
+                y=y,
+                w=bw,
+                h=bh,
                 confidence=scores.get(i, float("nan")),  # NaN: no detector scored it
                 label=crop.label,
                 group=crop.group,
@@ -223,10 +228,36 @@ def extract_part(params: Params, part: str) -> tuple[pd.DataFrame, pd.DataFrame]
 
 def extract_ready_crops(params: Params) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Pass a face-crop dataset through to the manifest (optionally scoring each crop for a face)."""
-    p = params.extract
-    crops, rejects = list_ready_crops(params.data.raw_dir)
+    rows, rejects = _ready_crop_rows(params.extract, params.data.raw_dir, "deepfake-faces")
+    return _write_part(params.extract, ROOT_PART, rows, rejects)
+
+
+def has_feedback(params: Params) -> bool:
+    """Whether ``data.feedback_dir`` holds labelled crops (absent, empty or header-only: no labels yet)."""
+    meta = params.data.feedback_dir / "metadata.csv"
+    return meta.is_file() and len(pd.read_csv(meta, usecols=["videoname"])) > 0
+
+
+def extract_feedback(params: Params) -> Frames:
+    """The labelled review crops (:mod:`..review`) as the ``feedback`` part: ready crops whose ``video``
+    is the served request's clip, which is also their group."""
+    rows, rejects = _ready_crop_rows(params.extract, params.data.feedback_dir, "feedback")
+    moved = {"part": FEEDBACK_PART, "source": "feedback"}
+    rows = [
+        ManifestRow.model_validate(
+            {**row, **moved, "crop_id": f"{FEEDBACK_PART}__{row['crop_id']}", "video": row["group"]}
+        ).model_dump()
+        for row in rows
+    ]
+    rejects = [Reject(r.video, FEEDBACK_PART, r.path, r.reason) for r in rejects]
+    return _write_part(params.extract, FEEDBACK_PART, rows, rejects)
+
+
+def _ready_crop_rows(p: ExtractParams, folder: Path, what: str) -> tuple[list[dict], list[Reject]]:
+    crops, rejects = list_ready_crops(folder)
     log.info(
-        "deepfake-faces: %d crops listed, %d rejected by metadata; verify faces: %s",
+        "%s: %d crops listed, %d rejected by metadata; verify faces: %s",
+        what,
         len(crops),
         len(rejects),
         p.verify_ready_crops,
@@ -239,7 +270,7 @@ def extract_ready_crops(params: Params) -> tuple[pd.DataFrame, pd.DataFrame]:
         results = [row for batch in batches for row in verify_ready_crops(batch, p, None)]
     rows = [row for row, _ in results if row is not None]
     rejects += [rej for _, rej in results if rej is not None]
-    return _write_part(p, ROOT_PART, rows, rejects)
+    return rows, rejects
 
 
 def _write_part(p: ExtractParams, part: str, rows: list[dict], rejects: list[Reject]) -> Frames:
@@ -310,18 +341,24 @@ def run_extract(params: Params, part: str | None = None, merge_only: bool = Fals
     p = params.extract
     if merge_only:
         return merge_parts(params)
+    if part == FEEDBACK_PART:
+        return extract_feedback(params)
     raw = params.data.raw_dir
     if _layout(params) == "deepfake_faces":
         if part not in (None, ROOT_PART):
             raise ValueError(f"{raw}: a deepfake-faces folder has no part {part!r}")
+        if part == ROOT_PART:  # one fanned-out task of several: the other parts are not its to clear
+            return extract_ready_crops(params)
         _clear_parts(p)
         extract_ready_crops(params)
-        return merge_parts(params)
-    if part is not None:
+    elif part is not None:
         return extract_part(params, part)
-    _clear_parts(p)
-    for name, _ in part_folders(raw):
-        extract_part(params, name)
+    else:
+        _clear_parts(p)
+        for name, _ in part_folders(raw):
+            extract_part(params, name)
+    if has_feedback(params):
+        extract_feedback(params)
     return merge_parts(params)
 
 
@@ -339,7 +376,12 @@ def _clear_parts(p: ExtractParams) -> None:
 
 
 def list_parts(params: Params) -> list[str]:
-    """Part names of the raw folder (what a scheduler maps extract over)."""
+    """Part names of the raw folder, then ``feedback`` when there are labelled review crops (what a
+    scheduler maps extract over)."""
     if _layout(params) == "deepfake_faces":
-        return [ROOT_PART]
-    return [name for name, _ in part_folders(params.data.raw_dir)]
+        parts = [ROOT_PART]
+    else:
+        parts = [name for name, _ in part_folders(params.data.raw_dir)]
+    if FEEDBACK_PART in parts:
+        raise ValueError(f"{params.data.raw_dir}: a part folder named {FEEDBACK_PART!r} is reserved for the feedback")
+    return [*parts, FEEDBACK_PART] if has_feedback(params) else parts

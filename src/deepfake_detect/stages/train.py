@@ -11,8 +11,10 @@ import shutil
 
 from ..config import Params
 from ..contracts import ModelRecord
+from ..framing import crop_margin
 from ..models import FAMILIES
 from ..models.dataset import load_split
+from ..predictor import RECORD_FILE
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,9 @@ def run_train(p: Params, model: str) -> ModelRecord:
         _, record = xception.train(
             train, val, p.train.xception, p.train.augment, tmp, curves, seed=p.seed, distribute=p.train.distribute
         )
+    record = record.model_copy(update={"crop_margin": crop_margin(train, p.extract.margin)})
+    record.write(tmp / RECORD_FILE)  # serving cuts faces as the training crops were cut
+    log.info("%s: training crops framed with margin %.3f", model, record.crop_margin)
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
     log.info("%s: saved to %s (%.1f s of training)", model, final, record.train_seconds)

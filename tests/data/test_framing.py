@@ -1,0 +1,60 @@
+"""Crop framing: serving cuts faces with the margin the model's training crops had."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from deepfake_detect.config import load_params
+from deepfake_detect.faces import crop_face, face_settings, find_faces_batch, make_detector
+from deepfake_detect.framing import crop_margin
+from deepfake_detect.scoring import ModelInfo, Scorer, framed_as_trained
+from deepfake_detect.sources import ReadyCrop
+from deepfake_detect.stages.extract import verify_ready_crops
+
+
+@pytest.fixture(scope="module")
+def params(repo_root):
+    return load_params(repo_root / "params.yaml")
+
+
+def _ready_crops(folder, params, margins):
+    """The astronaut's face cut at known margins, as a ready face-crop dataset would hold it."""
+    from skimage import data
+
+    rgb = data.astronaut()
+    detector = make_detector(params.extract.detector)
+    (faces,) = find_faces_batch(detector, [rgb], **face_settings(params.extract))
+    crops = []
+    for m in margins:
+        path = folder / f"m{m}.jpg"
+        cv2.imwrite(str(path), cv2.cvtColor(crop_face(rgb, faces[0], m, 224), cv2.COLOR_RGB2BGR))
+        crops.append(ReadyCrop(path, f"m{m}.mp4", "REAL", f"m{m}.mp4"))
+    return crops, detector
+
+
+@pytest.mark.parametrize("margin", [0.0, 0.3])
+def test_the_framing_of_ready_crops_is_measured_from_the_face_the_detector_finds(tmp_path, params, margin):
+    crops, detector = _ready_crops(tmp_path, params, [margin] * 3)
+    rows = pd.DataFrame([row for row, _ in verify_ready_crops(crops, params.extract, detector)])
+    assert (rows["confidence"] >= params.extract.face_threshold).all()
+    assert (rows["w"] < 224).all() if margin else True  # the face box, not the whole crop
+    assert crop_margin(rows, extract_margin=0.3) == pytest.approx(margin, abs=0.08)
+
+
+def test_clip_crops_carry_the_extract_margin_and_unverified_crops_no_framing(params):
+    rows = pd.DataFrame(
+        {"frame": [0, 1, -1], "confidence": [0.9, 0.9, np.nan], "w": [50, 50, 224], "h": [50, 50, 224], "path": "x"}
+    )
+    assert crop_margin(rows, extract_margin=0.3) == pytest.approx(0.3)
+    assert crop_margin(rows.iloc[2:], extract_margin=0.3) == pytest.approx(0.3)  # nothing measured: the param
+
+
+def test_serving_crops_faces_with_the_models_training_framing(params):
+    tight = ModelInfo("m", 0.5, 160, "keras", crop_margin=0.0)
+    assert framed_as_trained(params, tight).extract.margin == 0.0
+    assert framed_as_trained(params, ModelInfo("m", 0.5, 160, "keras")).extract.margin == params.extract.margin
+    scorer = Scorer(params, tight, lambda crops: (np.zeros(len(crops)), np.zeros((len(crops), 0))))
+    assert scorer.finder.params.extract.margin == 0.0
