@@ -94,7 +94,8 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
 
     from deepfake_detect.config import load_params
-    from deepfake_detect.drift import compare, current_from_media, features_from_crops
+    from deepfake_detect.drift import compare
+    from deepfake_detect.drift_tables import current_from_media, features_from_crops
     from deepfake_detect.imagestats import read_rgb
     from deepfake_detect.predictor import load_predictor
 

@@ -13,7 +13,8 @@ from drift_fixtures import degrade, synthetic_crops, write_crops
 
 from deepfake_detect.config import ConfigError, DriftParams, deep_merge, load_params
 from deepfake_detect.contracts import DriftResult
-from deepfake_detect.drift import DriftInputError, compare, features_from_crops
+from deepfake_detect.drift import compare
+from deepfake_detect.drift_tables import DriftInputError, features_from_crops
 from deepfake_detect.imagestats import read_rgb
 
 REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"  # the one place defaults are written
@@ -139,7 +140,7 @@ def test_cli_media_against_reference_media(tiny_model_dir, tmp_path, monkeypatch
 
 
 def test_reference_from_split_manifest_is_cached(predictor, tmp_path):
-    from deepfake_detect.drift import load_or_build_reference
+    from deepfake_detect.drift_tables import load_or_build_reference
     from deepfake_detect.manifest import MANIFEST_COLUMNS
 
     paths = write_crops(synthetic_crops(40, seed=7), tmp_path / "crops")
@@ -149,14 +150,14 @@ def test_reference_from_split_manifest_is_cached(predictor, tmp_path):
     manifest["split"] = ["val"] * 30 + ["train"] * 10
     manifest.to_csv(tmp_path / "manifest.csv", index=False)
     dp = drift_params(report_dir=tmp_path / "drift", min_rows=10, reference_size=25)
-    ref = load_or_build_reference(tmp_path / "manifest.csv", predictor, dp)
+    ref = load_or_build_reference(tmp_path / "manifest.csv", predictor, dp, seed=42)
     assert len(ref) == 25 and set(ref["file"]) <= set(manifest["path"][:30])
     assert (tmp_path / "drift" / "reference.csv").exists()
-    again = load_or_build_reference(tmp_path / "manifest.csv", predictor, dp)
+    again = load_or_build_reference(tmp_path / "manifest.csv", predictor, dp, seed=42)
     pd.testing.assert_frame_equal(ref, again, check_dtype=False)
     with pytest.raises(DriftInputError, match="split 'test' has 0 crops"):
         load_or_build_reference(
-            tmp_path / "manifest.csv", predictor, drift_params(reference_split="test", report_dir=tmp_path / "d2")
+            tmp_path / "manifest.csv", predictor, drift_params(reference_split="test", report_dir=tmp_path / "d2"), 42
         )
 
 

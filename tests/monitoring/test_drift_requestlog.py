@@ -10,7 +10,8 @@ from drift_fixtures import degrade, synthetic_crops
 
 from deepfake_detect.config import load_params
 from deepfake_detect.contracts import DriftResult
-from deepfake_detect.drift import DriftInputError, current_from_request_log, drift_report, features_from_crops
+from deepfake_detect.drift import drift_report
+from deepfake_detect.drift_tables import DriftInputError, current_from_request_log, features_from_crops
 from deepfake_detect.requestlog import append_records, make_record
 
 REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
