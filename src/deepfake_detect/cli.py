@@ -15,6 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from .errors import DeepfakeError
+from .review_cli import review_app
 
 for _var, _value in (
     ("BENTOML_DO_NOT_TRACK", "true"),
@@ -45,6 +46,7 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Raw data: the embedded sample, Kaggle downloads, layout checks.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+app.add_typer(review_app, name="review")
 
 ParamsOpt = Annotated[Path | None, typer.Option("--params", help="params.yaml to use (default: ./params.yaml)")]
 log = logging.getLogger("deepfake_detect")
@@ -95,10 +97,12 @@ def data_sample(
     """Generate the embedded DFDC-format sample: short REAL clips of distinct synthetic identities and
     FAKE clips made from them with self-blending traces, plus metadata.json. Deterministic; offline.
 
-    Its metrics prove the plumbing, not accuracy."""
+    Its metrics prove the plumbing, not accuracy. The feedback folder (data.feedback_dir), the
+    pipeline's second source, is created empty when absent: no labels yet."""
     from .sample import SampleTargetError, generate_sample
 
     p = _params(params)
+    p.data.feedback_dir.mkdir(parents=True, exist_ok=True)  # a dvc.yaml dep of extract: it must exist
     target = out or p.data.raw_dir
     if if_missing and target.is_dir() and any(target.iterdir()):
         log.info("%s already holds data; keeping it (--if-missing)", target)

@@ -27,6 +27,7 @@ class Section(BaseModel):
 class DataParams(Section):
     raw_dir: Path
     layout: Literal["auto", "dfdc_videos", "deepfake_faces"]
+    feedback_dir: Path  # labelled review crops (deepfake-faces layout): a second source; absent or empty = none yet
 
 
 class SampleParams(Section):
@@ -321,6 +322,17 @@ UNSAFE_DEMUXERS = frozenset(
 )
 
 
+class ReviewParams(Section):
+    """The review queue (:mod:`.review`): which served requests keep their face crops for a person, how long."""
+
+    keep_crops: bool
+    dir: Path
+    margin: float = Field(ge=0, le=0.5)
+    audit_rate: float = Field(ge=0, le=1)
+    on_drift: bool
+    days: int = Field(ge=1)
+
+
 class ServeParams(Section):
     """Serving (BentoML service and ``deepfake score``): input limits, sampling, batching, request log."""
 
@@ -350,6 +362,13 @@ class ServeParams(Section):
     max_request_pixels: int = Field(ge=4096)
     max_name_bytes: int = Field(ge=16, le=240)
     request_log_days: int = Field(ge=0)
+    review: ReviewParams
+
+    @model_validator(mode="after")
+    def _review_needs_the_request_log(self) -> ServeParams:
+        if self.review.keep_crops and not self.request_log:
+            raise ValueError("review.keep_crops needs serve.request_log: a kept request is named by its request-log id")
+        return self
 
     @field_validator("deadline_s")
     @classmethod

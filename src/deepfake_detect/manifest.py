@@ -16,7 +16,8 @@ confidence   detector confidence (NaN for ready crops, which no detector scored)
 label        ``REAL`` or ``FAKE``
 group        the real source clip: a FAKE's ``original``, a REAL's own name. Splits keep a
              group on one side so no fake shares a split with its original
-source       ``dfdc_videos`` | ``deepfake_faces`` | ``self_blend`` (balance's pseudo-fakes)
+source       ``dfdc_videos`` | ``deepfake_faces`` | ``feedback`` (labelled review crops, ``data.feedback_dir``;
+             ``video`` and ``group`` are the served request's clip) | ``self_blend`` (balance's pseudo-fakes)
 """
 
 from __future__ import annotations
@@ -50,13 +51,15 @@ class ManifestRow(BaseModel):
     confidence: float  # NaN for ready crops no detector scored
     label: Literal["REAL", "FAKE"]
     group: str
-    source: Literal["dfdc_videos", "deepfake_faces", "self_blend"]  # self_blend: balance's pseudo-fakes
+    # feedback: labelled review crops (data.feedback_dir); self_blend: balance's pseudo-fakes
+    source: Literal["dfdc_videos", "deepfake_faces", "feedback", "self_blend"]
 
 
 MANIFEST_COLUMNS = list(ManifestRow.model_fields)
 # columns read as text whatever they hold (a video named 1234.mp4 stays "1234.mp4", a part "." stays ".")
 MANIFEST_TEXT = [name for name, f in ManifestRow.model_fields.items() if f.annotation is str]
 
+READY_CROP_SOURCES = ("deepfake_faces", "feedback")  # face-crop datasets: no frames, a detector score per crop
 REJECT_COLUMNS = ["video", "part", "path", "reason"]
 DROPPED_COLUMNS = [*MANIFEST_COLUMNS, "reason"]
 SPLITS = ("train", "val", "test")

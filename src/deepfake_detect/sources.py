@@ -4,7 +4,9 @@
   (``{"x.mp4": {"label": "FAKE", "split": "train", "original": "y.mp4"}}``), flat or as
   Kaggle's ``dfdc_train_part_*`` sub-folders. The embedded sample uses this layout too.
 * ``deepfake_faces``: Kaggle "deepfake-faces": ``metadata.csv``
-  (``videoname,original_width,original_height,label,original``) + ``faces_224/<stem>.jpg``.
+  (``videoname,original_width,original_height,label,original``) + ``faces_224/<stem>.jpg``. The group
+  is ``original`` where a row names one (a FAKE's real clip; in the review feedback set, written by
+  :mod:`.review`, every row's served clip, REAL ones too), else the row's own ``videoname``.
 
 Problems (unknown label, a listed file that is missing, a clip with no metadata, a FAKE with no
 ``original``) become :class:`Reject` records naming the file and the reason; they never stop the
@@ -204,7 +206,7 @@ def list_ready_crops(raw_dir: Path) -> tuple[list[ReadyCrop], list[Reject]]:
         if label == "FAKE" and not original:
             rejects.append(Reject(video, ROOT_PART, str(path), f"metadata.csv: {NO_ORIGINAL}"))
             continue
-        group = original if label == "FAKE" else video
+        group = original or video  # a REAL row names an original only in the feedback set: its clip
         crops.append(ReadyCrop(path, video, label, group))
     _warn_orphans(rejects)
     return crops, rejects

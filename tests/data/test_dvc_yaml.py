@@ -100,6 +100,7 @@ def test_a_setting_that_only_spreads_the_work_reruns_nothing(tmp_path, dvc_stage
     params = yaml.safe_load((tmp_path / "params.yaml").read_text())
     (tmp_path / params["data"]["raw_dir"]).mkdir(parents=True)
     (tmp_path / params["data"]["raw_dir"] / "metadata.json").write_text("{}")
+    (tmp_path / params["data"]["feedback_dir"]).mkdir(parents=True)  # no labels yet
     for key in ("out_dir", "parts_dir"):
         (tmp_path / params["extract"][key]).mkdir(parents=True)
     for key in ("manifest", "rejects"):

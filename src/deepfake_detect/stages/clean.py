@@ -22,7 +22,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..config import CleanParams, Params, QualityParams
-from ..manifest import DROPPED_COLUMNS, MANIFEST_COLUMNS, read_manifest, write_csv
+from ..manifest import DROPPED_COLUMNS, MANIFEST_COLUMNS, READY_CROP_SOURCES, read_manifest, write_csv
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def quality_reason(row: pd.Series, qp: QualityParams) -> str | None:
     if not bool(row.get("readable", True)):
         return f"unreadable: {row.get('error') or 'not a decodable image'}"
     conf = row.get("confidence")
-    if row.get("source") == "deepfake_faces" and pd.notna(conf) and float(conf) == 0.0:
+    if row.get("source") in READY_CROP_SOURCES and pd.notna(conf) and float(conf) == 0.0:
         return "no face detected in crop"
     if min(row["width"], row["height"]) < qp.min_side:
         return f"too small: {int(row['width'])}x{int(row['height'])} < {qp.min_side}px"

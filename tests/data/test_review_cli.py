@@ -1,0 +1,97 @@
+"""`deepfake review list|show|label`: a person labels kept requests; labels become a feedback dataset in
+the deepfake-faces layout whose group is the request's clip; bad input is one line and exit 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from deepfake_detect.clipfaces import FaceCrop
+from deepfake_detect.review import ReviewItem, ReviewQueue
+from deepfake_detect.sources import list_ready_crops
+
+REVIEW = {"keep_crops": True, "dir": "review", "margin": 0.5, "audit_rate": 0.0, "on_drift": False, "days": 7}
+
+
+def _deepfake(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name("deepfake")
+    return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def _queue_two_requests(workspace) -> tuple[ReviewQueue, list[ReviewItem]]:
+    params = workspace(serve={"review": REVIEW}, data={"feedback_dir": "data/feedback"})
+    queue = ReviewQueue(params)
+    rng = np.random.default_rng(1)
+    items = []
+    for request_id, n in (("req-a", 3), ("req-b", 1)):
+        faces = [
+            FaceCrop(2 * i, 0, (0, 0, 80, 80), 0.9, rng.integers(0, 255, (64, 64, 3), np.uint8), 0, 0.6)
+            for i in range(n)
+        ]
+        items.append(
+            queue.consider(
+                request_id=request_id,
+                endpoint="score_video",
+                file=f"{request_id}.mp4",
+                model_tag="m:1",
+                threshold=0.5,
+                score=0.6,
+                faces=faces,
+            )
+        )
+    return queue, items
+
+
+def test_list_show_label_write_a_feedback_dataset_grouped_by_clip(tmp_path, workspace):
+    _, (a, b) = _queue_two_requests(workspace)
+    listed = _deepfake("review", "list", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert a.id in listed.stdout and b.id in listed.stdout and "2 waiting" in listed.stdout
+
+    shown = _deepfake("review", "show", a.id, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    detail = json.loads(shown.stdout)
+    assert detail["request_id"] == "req-a" and len(detail["crops"]) == 3
+    assert all(Path(c["path"]).exists() for c in detail["crops"])
+
+    done = _deepfake("review", "label", a.id, "FAKE", "--note", "new face-swap tool", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert _deepfake("review", "label", b.id[:6], "real", cwd=tmp_path).returncode == 0  # a unique prefix will do
+
+    feedback = tmp_path / "data" / "feedback"
+    meta = pd.read_csv(feedback / "metadata.csv")
+    assert {"videoname", "original_width", "original_height", "label", "original"} <= set(meta.columns)
+    assert sorted(meta["label"]) == ["FAKE", "FAKE", "FAKE", "REAL"]
+    crops, rejects = list_ready_crops(feedback)  # the deepfake-faces reader takes it as it is
+    assert not rejects and len(crops) == 4
+    groups = {c.label: set() for c in crops}
+    for c in crops:
+        groups[c.label].add(c.group)
+    assert groups == {"FAKE": {a.id}, "REAL": {b.id}}  # every crop of a clip shares one group, REAL ones too
+    assert ReviewItem.read(tmp_path / "review" / a.id / "item.json").note == "new face-swap tool"
+
+    again = _deepfake("review", "label", a.id, "REAL", cwd=tmp_path)  # a relabel replaces, never duplicates
+    assert again.returncode == 0, again.stderr
+    meta = pd.read_csv(feedback / "metadata.csv")
+    assert len(meta) == 4 and (meta["label"] == "REAL").all()
+    assert "0 waiting" in _deepfake("review", "list", cwd=tmp_path).stdout
+
+
+def test_unknown_id_and_bad_label_are_one_line_and_exit_2(tmp_path, workspace):
+    _, (a, _) = _queue_two_requests(workspace)
+    for args, needle in (
+        (("label", "nope", "FAKE"), "nope"),
+        (("show", "nope"), "nope"),
+        (("label", a.id, "MAYBE"), "MAYBE"),
+    ):
+        proc = _deepfake("review", *args, cwd=tmp_path)
+        assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
+        assert "Traceback" not in proc.stderr
+        errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+        assert len(errors) == 1 and needle in errors[0], proc.stderr
+    assert not (tmp_path / "data" / "feedback" / "metadata.csv").exists()
