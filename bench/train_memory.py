@@ -50,7 +50,7 @@ def worker(mode: str, n: int, steps: int, size: int, faces: Path) -> None:
     model = build(size)
     compile_model(model, cfg.learning_rate, 0.0)
     if mode == "stream":  # the train stage's input: file paths → tf.data, repeat for capped epochs
-        ds = make_dataset(paths, np.array(labels), size, cfg.batch_size, training=True, repeat=True)
+        ds = make_dataset(paths, np.array(labels), size, cfg.batch_size, training=True, seed=0, repeat=True)
         model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)
     else:  # the seed notebook: every image decoded into one float array, then fit on it
         x = np.stack([load_image(p, size) for p in paths])  # float32, N x size x size x 3

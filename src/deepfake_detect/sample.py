@@ -200,7 +200,7 @@ def _put_in_place(tmp: Path, out_dir: Path) -> None:
     tmp.rename(out_dir)
 
 
-def generate_sample(out_dir: str | Path, p: SampleParams, seed: int = 42, force: bool = False) -> dict[str, dict]:
+def generate_sample(out_dir: str | Path, p: SampleParams, seed: int, force: bool = False) -> dict[str, dict]:
     """Write ``p.n_actors`` REAL clips, ``p.fakes_per_real`` FAKE clips each, and metadata.json.
 
     Returns the metadata. The output folder is built beside ``out_dir`` and moved in place. A

@@ -68,13 +68,16 @@ def make_dataset(
     *,
     training: bool,
     augment: AugmentParams | None = None,
-    seed: int = 42,
+    seed: int | None = None,
     repeat: bool = False,
     sample_weights: np.ndarray | None = None,
 ):
     """A ``tf.data.Dataset`` of (images float32 0..255, labels float32[, weights]) batches, streamed
-    from files."""
+    from files. A training dataset (shuffled, augmented) needs the run's ``seed``; val and test use none."""
     import tensorflow as tf
+
+    if training and seed is None:
+        raise ValueError("make_dataset: a training dataset is shuffled and needs the run's seed (params seed)")
 
     y = np.asarray(labels, np.float32).reshape(-1, 1)
     if sample_weights is not None:
