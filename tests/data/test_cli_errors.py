@@ -61,6 +61,7 @@ def test_balance_without_its_input_names_the_file(tmp_path, workspace):
         ("deepfake_detect.imagestats", "ImageReadError"),
         ("deepfake_detect.video", "VideoError"),
         ("deepfake_detect.manifest", "ManifestError"),
+        ("deepfake_detect.review", "ReviewError"),
     ],
 )
 def test_every_project_error_is_a_deepfake_error(module, name):
