@@ -42,23 +42,14 @@ DFDC_BUDGET_S = 8.1
 
 def build_lite0(folder: Path, params) -> Path:
     """An untrained EfficientNet-Lite0 model folder at the configured input size."""
-    from deepfake_detect.models.artifacts import write_untrained_record
+    from deepfake_detect.models.artifacts import save_untrained_keras
     from deepfake_detect.models.efficientnet_lite0 import build
 
     cfg = params.train.efficientnet_lite0.model_copy(update={"pretrained": "none"})
     model, _ = build(cfg)
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save(folder / "model.keras")
-    write_untrained_record(
-        folder,
-        name="efficientnet_lite0",
-        tag="bench-efficientnet-lite0",
-        family="keras",
-        artifact="model.keras",
-        input_size=cfg.input_size,
-        embedding_layer="pooled",
+    return save_untrained_keras(
+        model, folder, name="efficientnet_lite0", tag="bench-efficientnet-lite0", input_size=cfg.input_size
     )
-    return folder
 
 
 def save_to_store(folder: Path) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from deepfake_detect.models.artifacts import write_untrained_record
+from deepfake_detect.models.artifacts import save_untrained_keras
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # real data beside the checkout (../shared/data), or wherever DEEPFAKE_SHARED_DATA points
@@ -29,18 +29,7 @@ def make_tiny_model(folder: Path, input_size: int = 32, seed: int = 0) -> Path:
     x = keras.layers.GlobalAveragePooling2D(name="pooled")(x)
     outputs = keras.layers.Dense(1, activation="sigmoid")(x)
     model = keras.Model(inputs, outputs)
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save(folder / "model.keras")
-    write_untrained_record(
-        folder,
-        name="tiny_cnn",
-        tag="tiny_cnn:test",
-        family="keras",
-        artifact="model.keras",
-        input_size=input_size,
-        embedding_layer="pooled",
-    )
-    return folder
+    return save_untrained_keras(model, folder, name="tiny_cnn", tag="tiny_cnn:test", input_size=input_size)
 
 
 def synthetic_crops(n: int, seed: int, size: int = 64) -> list[np.ndarray]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from deepfake_detect.contracts import BentoMetadata, ModelRecord
-from deepfake_detect.models.artifacts import write_untrained_record
+from deepfake_detect.models.artifacts import save_untrained_keras
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("DEEPFAKE_SHARED_DATA", ROOT.parent / "shared" / "data"))  # as tests/conftest.py
@@ -36,19 +36,8 @@ def build_model_folder(
     x = layers.GlobalAveragePooling2D(name="pooled")(x)
     out = layers.Dense(1, activation="sigmoid", name="p_fake")(x)
     model = keras.Model(inp, out, name="xception")
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save(folder / "model.keras")
-    write_untrained_record(
-        folder,
-        name="xception",
-        tag=tag,
-        family="keras",
-        artifact="model.keras",
-        input_size=input_size,
-        threshold=threshold,
-        metrics={"auc": 0.5},
-        embedding_layer="pooled",
-    )
+    fields = {"threshold": threshold, "metrics": {"auc": 0.5}}
+    save_untrained_keras(model, folder, name="xception", tag=tag, input_size=input_size, **fields)
     if projection:
         rng = np.random.default_rng(0)
         comps = np.linalg.qr(rng.normal(size=(2048, projection)))[0].T.astype(np.float32)

@@ -60,6 +60,18 @@ def write_untrained_record(folder: Path, **fields: Any) -> ModelRecord:
     return write_record(folder, **{"params": {}, "train_seconds": 0.0, "n_train": 0, "n_val": 0, **fields})
 
 
+def save_untrained_keras(model, folder: Path, *, name: str, tag: str, input_size: int, **fields: Any) -> Path:
+    """A Keras model built but never trained, as a model folder (its pooled features at layer ``pooled``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save(folder / "model.keras")
+    write_untrained_record(
+        folder,
+        **{"name": name, "tag": tag, "family": "keras", "artifact": "model.keras", "input_size": input_size},
+        **{"embedding_layer": "pooled", **fields},
+    )
+    return folder
+
+
 def write_curves(rows: list[dict[str, Any]], path: Path) -> None:
     """Training curves (one row per epoch) as CSV for ``dvc plots``."""
     path.parent.mkdir(parents=True, exist_ok=True)
