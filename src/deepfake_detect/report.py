@@ -88,10 +88,9 @@ def decision_lines(path: Path) -> tuple[str | None, list[str]]:
 
 
 def _latest_drift_html(report_dir: Path) -> Path | None:
-    latest = report_dir / "latest.json"
     try:
-        html = json.loads(latest.read_text()).get("report_html")
-    except (OSError, ValueError):  # no drift run yet, or one being written: named as not made yet
+        html = DriftResult.read(report_dir / "latest.json").report_html
+    except ContractError:  # no drift run yet, or one being written: named as not made yet
         return None
     return Path(html) if html else None
 
