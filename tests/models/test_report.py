@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from deepfake_detect.cli import app
 from deepfake_detect.config import Params
+from deepfake_detect.drift_verdict import insufficient
 from deepfake_detect.stages import promote as promote_stage
 from deepfake_detect.stages.evaluate import run_evaluate
 from deepfake_detect.stages.train import run_train
@@ -36,7 +37,9 @@ def test_report_after_a_real_run_shows_the_table_the_promotion_and_the_reports(
     drift_dir = tmp_path / "drift"
     drift_dir.mkdir()
     (drift_dir / "drift-1.html").write_text("<html></html>")
-    (drift_dir / "latest.json").write_text(json.dumps({"report_html": str(drift_dir / "drift-1.html")}))
+    base = {"window": {}, "n_reference": 0, "n_current": 0, "created": "2026-01-01T00:00:00+00:00"}
+    latest = insufficient(p.drift, base).model_copy(update={"report_html": str(drift_dir / "drift-1.html")})
+    latest.write(drift_dir / "latest.json")  # what drift.compare writes
     params = _params_file(p, tmp_path, drift={"report_dir": str(drift_dir)})
     monkeypatch.chdir(tmp_path)  # no dvc_plots/ and no docs/ here: both are named with what makes them
 
