@@ -43,6 +43,8 @@ def _schedule():
     doc_md=__doc__,
 )
 def deepfake_retrain():
+    """The DAG's tasks, nested as TaskFlow declares them (each a few lines): its length is the task list."""
+
     @task
     def dvc_pull(**context) -> str:
         """Fetch the data and models versioned in the DVC remote (skipped when none is configured)."""
