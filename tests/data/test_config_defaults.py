@@ -54,3 +54,19 @@ def test_validate_and_clean_share_one_quality_section():
     raw = yaml.safe_load(REPO_PARAMS.read_text())
     assert "max_brightness" not in raw["validate"] and "max_brightness" not in raw["clean"]
     assert p.quality.max_brightness == raw["quality"]["max_brightness"]
+
+
+def test_validate_reports_exactly_what_clean_drops():
+    import pandas as pd
+
+    from deepfake_detect.stages.clean import quality_reason
+    from deepfake_detect.stages.validate import manifest_expectations
+
+    p = load_params(REPO_PARAMS)
+    expectations = manifest_expectations(p.validate_, p.quality)
+    bounds = {e.column: e for e in expectations if type(e).__name__ == "ExpectColumnValuesToBeBetween"}
+    assert bounds["brightness"].max_value == p.quality.max_brightness
+    assert bounds["sharpness"].min_value == p.quality.min_sharpness and bounds["width"].min_value == p.quality.min_side
+    row = {"width": 128, "height": 128, "brightness": p.quality.max_brightness + 1, "sharpness": 100.0}
+    assert quality_reason(pd.Series(row), p.quality).startswith("over-exposed")
+    assert quality_reason(pd.Series({**row, "brightness": p.quality.max_brightness}), p.quality) is None
