@@ -61,6 +61,10 @@ def test_balance_without_its_input_names_the_file(tmp_path, workspace):
         ("deepfake_detect.imagestats", "ImageReadError"),
         ("deepfake_detect.video", "VideoError"),
         ("deepfake_detect.manifest", "ManifestError"),
+        ("deepfake_detect.contracts", "ContractError"),
+        ("deepfake_detect.drift_verdict", "SnapshotFormatError"),
+        ("deepfake_detect.media", "ScoringError"),
+        ("deepfake_detect.blazeface", "DetectorUnavailableError"),
         ("deepfake_detect.review", "ReviewError"),
     ],
 )
