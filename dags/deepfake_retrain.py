@@ -1,6 +1,9 @@
 """deepfake_retrain: pull → extract (fanned out per part) → validate → repro → gate → promote → push → notify.
 
-Runs on ``retrain.schedule`` OR when the monitor DAG updates the drift Asset (``drift.asset``).
+Runs on ``retrain.schedule`` OR when the monitor DAG updates the drift Asset (``drift.asset``). A drift
+run retrains only when the feedback dataset holds labels made after the served model was promoted
+(``deepfake review status``): retraining the same data gives the same model. Without them it updates
+the labels Asset (``retrain.labels_asset``) with the review queue's size instead, and stops.
 ``max_active_runs=1`` because DVC locks the workspace. Every step is a ``dvc``/``deepfake``
 subprocess in the project environment (:mod:`deepfake_detect.dagops`); nothing here touches the
 database at parse time (the settings are the project's typed params.yaml).
@@ -19,6 +22,7 @@ from deepfake_detect import dagops as ops
 PARAMS = ops.settings()
 RETRAIN = PARAMS.retrain
 DRIFT_ASSET = Asset(PARAMS.drift.asset)
+LABELS_ASSET = Asset(RETRAIN.labels_asset)
 
 
 def _schedule():
@@ -46,12 +50,49 @@ def deepfake_retrain():
     """The DAG's tasks, nested as TaskFlow declares them (each a few lines): its length is the task list."""
 
     @task
-    def dvc_pull(**context) -> str:
-        """Fetch the data and models versioned in the DVC remote (skipped when none is configured)."""
+    def check_labels(**context) -> dict:
+        """What triggered this run, and the labels the served model has not seen (``deepfake review status``)."""
+        from deepfake_detect.feedback import LabelStatus, retrain_wanted
+
         events = context.get("triggering_asset_events") or {}
         for asset, evs in events.items():
             for ev in evs:
                 ops.log.info("triggered by %s: %s", asset, json.dumps(ev.extra, default=str))
+        status = LabelStatus.model_validate_json(ops.last_line(ops.run("deepfake", "review", "status").stdout))
+        drift = any(events.values())
+        return {"drift": drift, "retrain": retrain_wanted(status, drift), **status.model_dump(mode="json")}
+
+    @task.short_circuit
+    def retrain_wanted(check: dict) -> bool:
+        """False skips every task after this one: a drift event brought no label the served model has not seen."""
+        return check["retrain"]
+
+    @task(outlets=[LABELS_ASSET])
+    def labels_needed(check: dict, *, outlet_events) -> str:
+        """Instead of retraining the same data: a log line with the queue size, and the labels Asset."""
+        if check["retrain"]:
+            raise AirflowSkipException("retraining: no labels event")
+        ops.log.warning(
+            "drift detected but no label is newer than the served model %s: %d request(s) wait in the review "
+            "queue (`deepfake review list`); not retraining the same data",
+            check["served"],
+            check["waiting"],
+        )
+        outlet_events[LABELS_ASSET].extra = check
+        return f"labels needed: {check['waiting']} waiting"
+
+    @task
+    def version_feedback(check: dict) -> str:
+        """New labels become a data version (``dvc add``) before the pull, which would otherwise check
+        the folder out as its last version."""
+        if not check["new_labels"]:
+            return "no new labels"
+        ops.run("dvc", "add", str(PARAMS.data.feedback_dir))
+        return f"{check['new_labels']} new label(s) versioned"
+
+    @task
+    def dvc_pull() -> str:
+        """Fetch the data and models versioned in the DVC remote (skipped when none is configured)."""
         if not ops.has_remote():
             return "no DVC remote configured: using the workspace as is"
         ops.run("dvc", "pull", "--allow-missing")
@@ -134,11 +175,17 @@ def deepfake_retrain():
             ops.log.info("serving notified at %s: HTTP %s", url, resp.status)
         return f"notified {url}"
 
+    check = check_labels()
+    labels_needed(check)
+    versioned = version_feedback(check)
+    retrain_wanted(check) >> versioned
+    pulled = dvc_pull()
+    versioned >> pulled
     parts = parts_to_extract()
     done = extract_part.expand(part=parts)
     merged = merge_parts(parts)
     done >> merged
-    dvc_pull() >> parts
+    pulled >> parts
     valid = validate()
     merged >> valid
     targets = repro()

@@ -296,6 +296,7 @@ class RetrainParams(Section):
     retry_delay_s: int = Field(ge=0)
     timeout_s: int = Field(ge=60)
     serving_reload_url: str
+    labels_asset: str  # updated instead of retraining when a drift event brings no new labels
 
 
 # FFmpeg demuxers that open other files, URLs or devices named inside the upload

@@ -14,11 +14,7 @@ request-log id, file name, score, threshold, model tag, time, why it was kept, l
 its crops as JPEG. Items older than ``serve.review.days`` are deleted when a queue opens and when the
 UTC day changes. A queue that cannot write logs an error and never fails the request.
 
-``deepfake review label`` (:func:`label_item`) writes the labelled crops into ``data.feedback_dir`` in
-the Kaggle deepfake-faces layout (``metadata.csv`` + ``faces_224/*.jpg``): every crop of a request
-names the request (its item id) as ``original``, which the reader takes as the group, so a clip
-never straddles the split. That folder is DVC-tracked (``data/feedback.dvc``) and a second source
-of the extract stage.
+``deepfake review label`` (:func:`feedback.label_item`) turns a labelled item into training data.
 """
 
 from __future__ import annotations
@@ -34,30 +30,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import cv2
-import pandas as pd
 
 from .config import Params, ReviewParams
 from .contracts import Contract, ContractError, DriftResult
 from .errors import DeepfakeError
-from .manifest import LABELS, write_csv
 
 log = logging.getLogger(__name__)
 
 Reason = Literal["margin", "drift", "audit"]
 ITEM_FILE = "item.json"
-FEEDBACK_COLUMNS = [  # the deepfake-faces columns, then what a person and the service knew
-    "videoname",
-    "original_width",
-    "original_height",
-    "label",
-    "original",
-    "request_id",
-    "model_tag",
-    "score",
-    "reason",
-    "labelled_at",
-    "note",
-]
 
 
 class ReviewError(DeepfakeError, ValueError):
@@ -275,51 +256,3 @@ def keep_for_review(
             queue = _queues[key] = ReviewQueue(params)
     request = {"request_id": request_id, "endpoint": endpoint, "file": file, "score": score, "faces": faces}
     return queue.consider(model_tag=model.tag, threshold=model.threshold, **request)
-
-
-# --------------------------------------------------------------------------- labels → feedback dataset
-
-
-def label_item(params: Params, wanted: str, label: str, note: str | None = None) -> ReviewItem:
-    """Label a kept request: its crops into ``data.feedback_dir`` (deepfake-faces layout, grouped by the
-    request), replacing an earlier label of it; the item records the label."""
-    label = label.strip().upper()
-    if label not in LABELS:
-        raise ReviewError(f"label {label!r} is not REAL or FAKE")
-    queue = ReviewQueue(params)
-    item = queue.get(wanted)
-    feedback = Path(params.data.feedback_dir)
-    (feedback / "faces_224").mkdir(parents=True, exist_ok=True)
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    rows = []
-    for crop in item.crops:
-        stem = f"{item.id}_{Path(crop.name).stem}"
-        image = cv2.imread(str(queue.crop_path(item, crop)))
-        if image is None:
-            raise ReviewError(f"review item {item.id}: crop {crop.name} is missing or unreadable")
-        shutil.copyfile(queue.crop_path(item, crop), feedback / "faces_224" / f"{stem}.jpg")
-        height, width = image.shape[:2]
-        rows.append(
-            {
-                "videoname": f"{stem}.jpg",
-                "original_width": width,  # the crop's size: the upload itself is never kept
-                "original_height": height,
-                "label": label,
-                "original": item.id,  # the request's clip: the group of every crop of it, REAL ones too
-                "request_id": item.request_id,
-                "model_tag": item.model_tag,
-                "score": item.score,
-                "reason": item.reason,
-                "labelled_at": now,
-                "note": note or "",
-            }
-        )
-    meta_path = feedback / "metadata.csv"
-    old = pd.read_csv(meta_path, dtype=str) if meta_path.is_file() else pd.DataFrame(columns=FEEDBACK_COLUMNS)
-    kept = old[old["original"] != item.id]
-    new = pd.DataFrame(rows, columns=FEEDBACK_COLUMNS)
-    write_csv(pd.concat([kept, new], ignore_index=True) if len(kept) else new, meta_path, FEEDBACK_COLUMNS)
-    labelled = item.model_copy(update={"label": label, "note": note, "labelled_at": now})
-    labelled.write(queue.dir / item.id / ITEM_FILE)
-    log.info("review item %s labelled %s: %d crop(s) in %s", item.id, label, len(rows), feedback)
-    return labelled

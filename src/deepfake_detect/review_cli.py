@@ -69,8 +69,17 @@ def label(
 ) -> None:
     """Label an item: its crops join the feedback dataset (data.feedback_dir, deepfake-faces layout, the
     request as the group); labelling again replaces the earlier label. Then `dvc add` that folder."""
-    from .review import label_item
+    from .feedback import label_item
 
     p = _params(params)
     item = label_item(p, item_id, verdict, note)
     typer.echo(f"{item.id}: {item.label}, {len(item.crops)} crop(s) in {p.data.feedback_dir}")
+
+
+@review_app.command("status")
+def status(params: ParamsOpt = None) -> None:
+    """One JSON line: requests waiting for a label, labelled crops, and how many of those were labelled after
+    the served model was promoted (the retrain DAG retrains on drift only when there are some)."""
+    from .feedback import label_status
+
+    typer.echo(label_status(_params(params)).model_dump_json())

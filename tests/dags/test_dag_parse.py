@@ -65,6 +65,18 @@ def test_retrain_dag_shape(parsed):
     assert up["dvc_push"] == ["promote"] and up["notify_serving"] == ["dvc_push", "promote"]
 
 
+def test_retrain_on_drift_waits_for_labels_the_served_model_has_not_seen(parsed):
+    """check_labels decides; retrain_wanted short-circuits the whole pipeline when a drift event brings no
+    new labels, and labels_needed then publishes the labels Asset (with the queue size) instead."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    dag = parsed["dags"]["deepfake_retrain"]
+    up = dag["upstream"]
+    assert up["retrain_wanted"] == ["check_labels"] and up["labels_needed"] == ["check_labels"]
+    assert up["version_feedback"] == ["check_labels", "retrain_wanted"] and up["dvc_pull"] == ["version_feedback"]
+    assert dag["tasks"]["labels_needed"]["outlets"] == [params["retrain"]["labels_asset"]]
+    assert all(not t["outlets"] for name, t in dag["tasks"].items() if name != "labels_needed")
+
+
 def test_monitor_dag_shape(parsed):
     dag = parsed["dags"]["deepfake_monitor"]
     assert dag["max_active_runs"] == 1 and "0 0 * * *" in dag["schedule"]

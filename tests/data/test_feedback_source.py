@@ -12,8 +12,9 @@ import pytest
 
 from deepfake_detect.clipfaces import FaceCrop
 from deepfake_detect.config import load_params
+from deepfake_detect.feedback import label_item
 from deepfake_detect.imagestats import read_rgb
-from deepfake_detect.review import ReviewQueue, label_item
+from deepfake_detect.review import ReviewQueue
 from deepfake_detect.stages.balance import run_balance
 from deepfake_detect.stages.clean import run_clean
 from deepfake_detect.stages.extract import list_parts, run_extract

@@ -95,3 +95,48 @@ def test_unknown_id_and_bad_label_are_one_line_and_exit_2(tmp_path, workspace):
         errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
         assert len(errors) == 1 and needle in errors[0], proc.stderr
     assert not (tmp_path / "data" / "feedback" / "metadata.csv").exists()
+
+
+def _served(tmp_path: Path, promoted_at: str) -> None:
+    from deepfake_detect.contracts import ModelRecord
+
+    fields = {"name": "m", "family": "sklearn", "artifact": "model.joblib", "input_size": 64, "params": {}}
+    record = ModelRecord(
+        **fields,
+        created="2026-01-01T00:00:00Z",
+        git_rev="x",
+        data_version="x",
+        train_seconds=0.0,
+        n_train=1,
+        n_val=1,
+        threshold=0.5,
+        metrics={},
+        tag="m-release",
+        promoted_at=promoted_at,
+    )
+    record.write(tmp_path / "models" / "promoted" / "record.json")
+
+
+def test_status_counts_the_labels_the_served_model_has_not_seen(tmp_path, workspace):
+    from deepfake_detect.feedback import LabelStatus, retrain_wanted
+
+    _, (a, _) = _queue_two_requests(workspace)
+
+    def status() -> LabelStatus:
+        proc = _deepfake("review", "status", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        return LabelStatus.model_validate_json(proc.stdout.strip().splitlines()[-1])
+
+    first = status()
+    assert (first.waiting, first.labelled, first.new_labels, first.served) == (2, 0, 0, None)
+    assert retrain_wanted(first, drift_triggered=False)  # the schedule retrains whatever the labels
+    assert not retrain_wanted(first, drift_triggered=True)  # drift with no labels: the same data, the same model
+
+    assert _deepfake("review", "label", a.id, "FAKE", cwd=tmp_path).returncode == 0
+    _served(tmp_path, "2000-01-01T00:00:00Z")  # promoted long before the label
+    fresh = status()
+    assert (fresh.waiting, fresh.labelled, fresh.new_labels, fresh.served) == (1, 3, 3, "m-release")
+    assert retrain_wanted(fresh, drift_triggered=True)
+
+    _served(tmp_path, "2999-01-01T00:00:00Z")  # a model promoted after every label has seen them
+    assert status().new_labels == 0
