@@ -15,7 +15,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends git curl libgl1
 WORKDIR /opt/deepfake
 COPY pyproject.toml constraints.txt README.md ./
 COPY src ./src
-RUN pip install -c constraints.txt . "psycopg2-binary==2.9.10"
+RUN pip install -c constraints.txt ".[airflow]"
 COPY . .
 RUN chown -R deepfake /opt/deepfake
 USER deepfake

@@ -32,6 +32,7 @@ NEVER_IN_THE_IMAGE = [
     "plots/eval/roc/xception.csv",
     "bentoml_home/models/deepfake-detector/latest",
     "airflow_home/airflow.db",
+    "airflow_home/postgres/password",
     "bench/results/soak.json",
     "src/deepfake_detect/__pycache__/cli.cpython-311.pyc",
     ".pytest_cache/v/cache/nodeids",
