@@ -29,6 +29,7 @@ class BoxDetector:
     """Stands in for MTCNN: one confident face in the middle of every frame."""
 
     name = "box"
+    crop_canvas = 1.0
 
     def detect_batch(self, images: list[np.ndarray], min_size: int | None = None) -> list[list[Face]]:
         faces = []
