@@ -84,8 +84,10 @@ def test_every_shared_clip(server):
     for clip, r in zip(clips, responses, strict=True):
         assert r.status_code == 200, (clip.name, r.text[:300])
         body = r.json()
-        assert body["file"] == clip.name and body["frames_sampled"] == 16
+        assert body["file"] == clip.name and body["frames_sampled"] == 32
         assert body["faces_found"] > 0 and body["label"] in ("FAKE", "REAL"), clip.name
+        deciding = [p for p in body["people"] if p["deciding"]]  # every shared clip scores with people
+        assert deciding and body["probability"] == max(p["probability"] for p in deciding), clip.name
         assert 0 <= body["probability"] <= 1 and body["model_tag"] == "tiny-xception-test"
         assert all(len(f["box"]) == 4 for fr in body["frames"] for f in fr["faces"])
         assert clip.name in labels
