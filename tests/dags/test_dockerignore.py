@@ -24,6 +24,8 @@ NEVER_IN_THE_IMAGE = [
     ".venv/bin/python",
     "data/raw/metadata.json",
     "data/interim/manifest.csv",
+    "data/feedback/faces_224/0123456789ab_f0004_0.jpg",  # labelled review crops: faces of people
+    "logs/review/0123456789ab/item.json",
     "models/promoted/record.json",
     "models/releases/history.json",
     "logs/requests/2026-01-01.jsonl",
@@ -46,6 +48,7 @@ NEEDED_BY_THE_IMAGE = [
     "dvc.yaml",
     "dvc.lock",
     "data.dvc",
+    "data/feedback.dvc",  # the feedback dataset's version: the crops themselves come through DVC
     ".dvc/config",
     ".dvcignore",
     ".env.example",
