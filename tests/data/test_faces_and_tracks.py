@@ -32,9 +32,7 @@ def _window(face: Face, margin: float) -> Face:
     """The square crop window crop_face cuts around a box."""
     side = max(face.w, face.h) * (1 + 2 * margin)
     cx, cy = face.x + face.w / 2, face.y + face.h / 2
-    return Face(
-        round(cx - side / 2), round(cy - side / 2), round(side), round(side), 1.0
-    )
+    return Face(round(cx - side / 2), round(cy - side / 2), round(side), round(side), 1.0)
 
 
 def test_blazeface_finds_the_astronaut_and_a_close_up_of_her(blazeface, params):
@@ -48,22 +46,14 @@ def test_blazeface_finds_the_astronaut_and_a_close_up_of_her(blazeface, params):
     (faces,) = find_faces_batch(blazeface, [rgb], **kw)
     assert len(faces) == 1
     face = faces[0]
-    assert (
-        150 < face.x + face.w / 2 < 260 and 60 < face.y + face.h / 2 < 170
-    )  # her face, not the flag
-    close_up = crop_face(
-        rgb, face, 0.0, 224
-    )  # the face fills the image, as in a ready face crop
+    assert 150 < face.x + face.w / 2 < 260 and 60 < face.y + face.h / 2 < 170  # her face, not the flag
+    close_up = crop_face(rgb, face, 0.0, 224)  # the face fills the image, as in a ready face crop
     (found,) = find_faces_batch(blazeface, [close_up], **kw)
-    assert (
-        len(found) == 1 and found[0].confidence >= 0.7 and found[0].w < 224
-    )  # the canvas retry
+    assert len(found) == 1 and found[0].confidence >= 0.7 and found[0].w < 224  # the canvas retry
 
 
 @pytest.mark.slow
-def test_blazeface_frames_the_faces_mtcnn_frames_on_every_shared_clip(
-    shared_videos, blazeface, params
-):
+def test_blazeface_frames_the_faces_mtcnn_frames_on_every_shared_clip(shared_videos, blazeface, params):
     """On every sampled frame of every shared clip BlazeFace finds a face; where MTCNN finds the
     subject's face, BlazeFace finds the same one, and the square crop window training and serving
     cut around it is the same window (IoU of the windows). The subject is MTCNN's most confident
@@ -79,23 +69,15 @@ def test_blazeface_frames_the_faces_mtcnn_frames_on_every_shared_clip(
     subject = 1.5 * ep.min_face_size
     for clip in sorted(shared_videos.glob("*.mp4")):
         frames = [rgb for _, rgb in sample_frames(clip, 8)]
-        ours = find_faces_batch(
-            blazeface, frames, min_confidence=ep.face_threshold, **kw
-        )
-        theirs = find_faces_batch(
-            mtcnn, frames, min_confidence=ep.min_confidence["mtcnn"], **kw
-        )
+        ours = find_faces_batch(blazeface, frames, min_confidence=ep.face_threshold, **kw)
+        theirs = find_faces_batch(mtcnn, frames, min_confidence=ep.min_confidence["mtcnn"], **kw)
         assert all(ours), f"{clip.name}: BlazeFace missed a face in a sampled frame"
         overlaps = []
         for found, other in zip(ours, theirs, strict=True):
             big = [f for f in other if f.w >= subject]
             if big:
                 b = max(big, key=lambda f: f.confidence)
-                overlaps.append(
-                    max(
-                        iou(_window(a, ep.margin), _window(b, ep.margin)) for a in found
-                    )
-                )
+                overlaps.append(max(iou(_window(a, ep.margin), _window(b, ep.margin)) for a in found))
         matched = np.mean(np.array(overlaps) > 0.5)
         assert len(overlaps) >= 4 and matched >= 0.85 and np.median(overlaps) > 0.6, (
             clip.name,
@@ -132,9 +114,7 @@ def test_assign_people_on_a_two_person_clip(blazeface, params):
         frame[30 : 30 + 300, 20 + 6 * t : 320 + 6 * t] = rgb
         frame[30 : 30 + 300, 580 - 6 * t : 880 - 6 * t] = rgb
         frames.append((t, frame))
-    faces: list[FaceCrop] = assign_people(
-        detect_and_crop(blazeface, frames, params.extract), params.extract
-    )
+    faces: list[FaceCrop] = assign_people(detect_and_crop(blazeface, frames, params.extract), params.extract)
     assert len(faces) == 10
     people = {p: [f for f in faces if f.person == p] for p in {f.person for f in faces}}
     assert sorted(people) == [0, 1]
