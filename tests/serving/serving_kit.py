@@ -170,6 +170,7 @@ class StubDetector:
     """A face detector that finds nothing, optionally slowly: for tests of limits and deadlines."""
 
     name = "stub"
+    crop_canvas = 1.0  # no close-up retry: one detector call per batch of frames
 
     def __init__(self, seconds_per_call: float = 0.0):
         self.seconds_per_call, self.calls = seconds_per_call, 0
