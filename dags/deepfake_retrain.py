@@ -158,22 +158,12 @@ def deepfake_retrain():
 
     @task(trigger_rule="none_failed")
     def notify_serving(outcome: dict | None = None) -> str:
-        """Tell serving a new model may be promoted: POST to retrain.serving_reload_url, or log it."""
-        url = RETRAIN.serving_reload_url
-        summary = json.dumps(outcome or {"promotion": "skipped"}, default=str)
-        if not url:
-            ops.log.info(
-                "retrain finished; serving loads deepfake-detector:latest on its next (rolling) restart: %s", summary
-            )
-            return "logged"
-        import urllib.request
+        """Ask serving to load a promoted model now (POST its /reload with the API key); no service
+        running is logged, not a failure (:func:`dagops.notify_serving`)."""
+        import os
 
-        req = urllib.request.Request(
-            url, data=summary.encode(), method="POST", headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            ops.log.info("serving notified at %s: HTTP %s", url, resp.status)
-        return f"notified {url}"
+        url = os.environ.get(ops.RELOAD_URL_ENV) or RETRAIN.serving_reload_url
+        return ops.notify_serving(url, os.environ.get(PARAMS.serve.api_key_env), outcome)
 
     check = check_labels()
     labels_needed(check)

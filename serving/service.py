@@ -8,7 +8,9 @@ Two services in one process tree:
   ``DeepfakeDetector``   the HTTP front: ``/score_video``, ``/score_image``, ``/score_images``
                          (batch), ``/explain`` (Grad-CAM PNG); decoding and face detection run here
                          through :mod:`deepfake_detect.scoring`, the same path as ``deepfake score``;
-                         the reviewer page at ``/ui`` (:mod:`serving.reviewer`).
+                         the reviewer page at ``/ui`` (:mod:`serving.reviewer`); ``/reload``
+                         serves the store's new ``serve.model_tag`` without a restart (a promotion:
+                         loaded and warmed first, then swapped between requests, :mod:`serving.swap`).
 
 Errors are 4xx JSON ``{"error", "detail"}`` (504 past ``serve.deadline_s``); uploads over
 ``serve.max_upload_mb`` get 413 before they are read; when the env var named by ``serve.api_key_env``
@@ -19,6 +21,7 @@ meet in the model's batches. Settings come from params.yaml (``$DEEPFAKE_PARAMS`
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import json
@@ -26,6 +29,7 @@ import logging
 import os
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,6 +49,7 @@ from deepfake_detect.config import load_params  # noqa: E402
 from deepfake_detect.scoring import ModelInfo, Scorer, ScoringError  # noqa: E402
 from serving.guard import GuardMiddleware, sweep_orphan_uploads  # noqa: E402
 from serving.reviewer import UI_PATH, reviewer_app  # noqa: E402
+from serving.swap import ModelGate  # noqa: E402
 
 PARAMS = load_params(os.environ.get("DEEPFAKE_PARAMS") or ROOT / "params.yaml")
 SERVE = PARAMS.serve
@@ -99,6 +104,20 @@ def _error(exc: ScoringError) -> JSONResponse:
     return JSONResponse(exc.to_dict(), status_code=exc.status)
 
 
+def _once_more_if_dropped(call: Any, *args: Any) -> Any:
+    """A model-service call, made once more when its connection dropped before any answer: BentoML's
+    client reuses a pooled keep-alive connection that the model service may be closing at that very
+    moment (aiohttp's "Server disconnected" / "Can not write request body", seen as 500s under load).
+    Scoring and Grad-CAM are pure and ``prepare`` keeps what it loaded, so a second call is safe."""
+    import aiohttp
+
+    try:
+        return call(*args)
+    except aiohttp.ClientConnectionError as exc:
+        log.warning("model service connection dropped (%s): calling it once more", exc)
+        return call(*args)
+
+
 @bentoml.service(name="face_model", workers=1, traffic={"timeout": SERVE.timeout_s})
 class FaceModel:
     """The promoted model: P(FAKE) + compact embedding per face crop, Grad-CAM overlays."""
@@ -106,14 +125,25 @@ class FaceModel:
     bento_model = bentoml.models.BentoModel(SERVE.model_tag)
 
     def __init__(self) -> None:
+        import threading
+
+        self.model, self.info = self._load(self.bento_model.path, str(self.bento_model.tag))
+        self._pending: tuple[Any, Any] | None = None  # loaded and warmed by prepare(), served after swap()
+        self._swap_lock = threading.Lock()
+        self._loader = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="model-loader")
+        self._loading: concurrent.futures.Future | None = None
+
+    @staticmethod
+    def _load(path: str, bento_tag: str) -> tuple[Any, Any]:
         from deepfake_detect.scoring import load_predictor, model_info
 
-        self.model = load_predictor(self.bento_model.path)
-        self.info = model_info(self.model, bento_tag=str(self.bento_model.tag))
-        size = self.info.input_size
+        model = load_predictor(path)
+        info = model_info(model, bento_tag=bento_tag)
+        size = info.input_size
         for n in (1, 2):  # trace the predict function for a generic batch size before traffic
-            self.model.score(np.zeros((n, size, size, 3), np.uint8))
-        log.info("loaded %s (%s) threshold=%.4f", self.info.tag, self.info.bento_tag, self.info.threshold)
+            model.score(np.zeros((n, size, size, 3), np.uint8))
+        log.info("loaded %s (%s) threshold=%.4f", info.tag, info.bento_tag, info.threshold)
+        return model, info
 
     @bentoml.api(batchable=True, max_batch_size=SERVE.batch_max_size, max_latency_ms=SERVE.batch_max_latency_ms)
     def score(self, crops: np.ndarray) -> np.ndarray:
@@ -129,6 +159,46 @@ class FaceModel:
     @bentoml.api
     def model_info(self) -> dict[str, Any]:
         return dataclasses.asdict(self.info)
+
+    @bentoml.api
+    def prepare(self) -> dict[str, Any]:
+        """Load and warm the store's ``serve.model_tag`` beside the served model (``swap`` serves it),
+        in a thread of its own so that scoring goes on: ``{"loading": true}`` until it is done, then
+        ``{"changed": false}`` when the store still holds the served model, the new model's facts, or
+        ``{"error"}`` when it cannot be loaded (the served model stays). The front polls: a call that
+        lasts the whole load is dropped by the service's server after a few seconds."""
+        with self._swap_lock:
+            if self._loading is None:
+                self._loading = self._loader.submit(self._prepare)
+            if not self._loading.done():
+                return {"loading": True}
+            done, self._loading = self._loading, None
+        return done.result()
+
+    def _prepare(self) -> dict[str, Any]:
+        from bentoml.exceptions import NotFound
+
+        from deepfake_detect.predictor import ModelLoadError
+
+        try:
+            stored = bentoml.models.get(SERVE.model_tag)
+            if str(stored.tag) == self.info.bento_tag:
+                self._pending = None
+                return {"changed": False, **dataclasses.asdict(self.info)}
+            if self._pending is None or self._pending[1].bento_tag != str(stored.tag):  # a repeat reuses it
+                self._pending = self._load(stored.path, str(stored.tag))
+        except (NotFound, ModelLoadError) as exc:
+            return {"error": f"{SERVE.model_tag}: {exc}"}
+        return {"changed": True, **dataclasses.asdict(self._pending[1])}
+
+    @bentoml.api
+    def swap(self) -> dict[str, Any]:
+        """Serve the model ``prepare`` loaded (one reference swap: a batch in progress finishes on the old one)."""
+        with self._swap_lock:
+            if self._pending is not None:
+                self.model, self.info = self._pending
+                self._pending = None
+            return dataclasses.asdict(self.info)
 
 
 @bentoml.asgi_app(reviewer_app(), path=UI_PATH, name="reviewer")  # the reviewer page, serving/ui/
@@ -157,6 +227,7 @@ class DeepfakeDetector:
         )
         self._scorer: Scorer | None = None
         self._lock = threading.Lock()
+        self._gate = ModelGate()  # a model swap waits for the requests in flight; new ones wait for it
         # the face detector is built and warmed now; the model's facts come on first use (the
         # dependency's client is only connected once this service has started)
         self._detector_warm = Scorer(PARAMS, ModelInfo("?", 0.5, 1, "?"), self._score)
@@ -178,40 +249,48 @@ class DeepfakeDetector:
     def scorer(self) -> Scorer:
         with self._lock:
             if self._scorer is None:
-                info = ModelInfo(**self.face_model.model_info())
-                self._scorer = Scorer(
-                    PARAMS,
-                    info,
-                    self._score,
-                    explain_fn=self._explain,
-                    request_log=self.request_log,
-                    detector=self._detector_warm.detector,
-                )
-                log.info("serving model %s (%s), threshold %.4f", info.tag, info.bento_tag, info.threshold)
+                self._scorer = self._scorer_for(ModelInfo(**self.face_model.model_info()))
             return self._scorer
 
+    def _scorer_for(self, info: ModelInfo) -> Scorer:
+        log.info("serving model %s (%s), threshold %.4f", info.tag, info.bento_tag, info.threshold)
+        return Scorer(
+            PARAMS,
+            info,
+            self._score,
+            explain_fn=self._explain,
+            request_log=self.request_log,
+            detector=self._detector_warm.detector,
+        )
+
+    @contextlib.contextmanager
+    def _serving(self) -> Iterator[Scorer]:
+        """The scorer of one request: the model it starts on is the model it finishes on."""
+        with self._gate.request():
+            yield self.scorer
+
     def _score(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        out = np.asarray(self.face_model.score(crops))
+        out = np.asarray(_once_more_if_dropped(self.face_model.score, crops))
         return out[:, 0], out[:, 1:]
 
     def _explain(self, crops: np.ndarray) -> list[bytes]:
-        return list(self.face_model.explain(crops))
+        return list(_once_more_if_dropped(self.face_model.explain, crops))
 
     @bentoml.api
     def score_video(self, file: Upload, explain: bool = False) -> dict[str, Any]:
         """An mp4/avi/mov/webm clip → label, aggregated probability, per-frame and per-face scores."""
-        with _consumed(file):
+        with _consumed(file), self._serving() as scorer:
             try:
-                return self.scorer.score_video(file, _upload_name(file), explain=explain)
+                return scorer.score_video(file, _upload_name(file), explain=explain)
             except ScoringError as exc:
                 return _error(exc)
 
     @bentoml.api
     def score_image(self, file: Upload, crop: bool = False, explain: bool = False) -> dict[str, Any]:
         """A photo or frame (faces detected), or with ``crop=true`` a ready face crop."""
-        with _consumed(file):
+        with _consumed(file), self._serving() as scorer:
             try:
-                return self.scorer.score_image(file, _upload_name(file), crop=crop, explain=explain)
+                return scorer.score_image(file, _upload_name(file), crop=crop, explain=explain)
             except ScoringError as exc:
                 return _error(exc)
 
@@ -228,9 +307,9 @@ class DeepfakeDetector:
                     f"files: {len(files)} images is over the {SERVE.max_batch_images}-image limit of one request",
                 )
             )
-        with _consumed(*files):
+        with _consumed(*files), self._serving() as scorer:
             try:
-                results = self.scorer.score_images(files, [_upload_name(f) for f in files], crop=crop)
+                results = scorer.score_images(files, [_upload_name(f) for f in files], crop=crop)
             except ScoringError as exc:  # the request's deadline: bad images get entries, not exceptions
                 return _error(exc)
         return {"request_id": results[0].get("request_id", uuid.uuid4().hex) if results else None, "results": results}
@@ -238,12 +317,46 @@ class DeepfakeDetector:
     @bentoml.api
     def explain(self, file: Upload, crop: bool = False) -> bytes:
         """Grad-CAM overlay (PNG) of the largest face in an image."""
-        with _consumed(file):
+        with _consumed(file), self._serving() as scorer:
             try:
-                pngs = self.scorer.explain_pngs(file, _upload_name(file), crop=crop)
+                pngs = scorer.explain_pngs(file, _upload_name(file), crop=crop)
             except ScoringError as exc:
                 return _error(exc)
         return Response(pngs[0], media_type="image/png")
+
+    @bentoml.api
+    def reload(self) -> dict[str, Any]:
+        """Serve the model store's ``serve.model_tag`` now (what a promotion just saved), no restart:
+        the new model is loaded and warmed first, then requests in flight finish on the old one while
+        new ones wait, and the swap is one reference (the DAG's ``notify_serving`` calls this)."""
+        if SERVE.workers != 1:  # another front worker would keep the old model's threshold and tag
+            return _error(ScoringError(409, "reload_unsupported", "reload needs serve.workers 1: restart instead"))
+        previous = self.scorer.info
+        loaded = self._prepared()
+        if "error" in loaded:
+            return _error(ScoringError(503, "reload_failed", loaded["error"]))
+        if loaded["changed"]:
+            with self._gate.swap():
+                info = ModelInfo(**_once_more_if_dropped(self.face_model.swap))
+                with self._lock:
+                    self._scorer = self._scorer_for(info)
+        info = self.scorer.info
+        return {
+            "changed": info.bento_tag != previous.bento_tag,
+            "tag": info.tag,
+            "bento_tag": info.bento_tag,
+            "previous": previous.tag,
+            "previous_bento_tag": previous.bento_tag,
+        }
+
+    def _prepared(self) -> dict[str, Any]:
+        """The model service's ``prepare``, polled until its load is done (each call is short)."""
+        deadline = time.monotonic() + SERVE.timeout_s
+        while (loaded := _once_more_if_dropped(self.face_model.prepare)).get("loading"):
+            if time.monotonic() > deadline:
+                return {"error": f"{SERVE.model_tag}: still loading after serve.timeout_s ({SERVE.timeout_s} s)"}
+            time.sleep(0.5)
+        return loaded
 
     @bentoml.api
     def model(self) -> dict[str, Any]:

@@ -110,3 +110,42 @@ def log_failure(context: dict[str, Any]) -> None:
         getattr(ti, "run_id", "?"),
         context.get("exception"),
     )
+
+
+RELOAD_URL_ENV = "DEEPFAKE_SERVING_RELOAD_URL"  # overrides retrain.serving_reload_url (e.g. http://serving:3000/reload)
+
+
+def notify_serving(url: str, api_key: str | None, outcome: dict[str, Any] | None, timeout_s: float = 300) -> str:
+    """Ask a running service to load the promoted model (POST ``url``, the service's ``/reload``).
+
+    Nothing promoted, or no URL: logged only. No service listening (refused, timed out) or no
+    ``/reload`` there (404): a warning, never a failure, since the promotion itself is done and a
+    service that starts later loads the store's latest anyway. A service that answers with another
+    error (wrong key, a model it cannot load) raises: it runs and keeps the old model, which someone must look at."""
+    import urllib.error
+    import urllib.request
+
+    promotion = (outcome or {}).get("promotion") or {}
+    if not promotion.get("promoted"):
+        log.info("nothing promoted: serving keeps its model (%s)", json.dumps(outcome, default=str))
+        return "nothing promoted"
+    if not url:
+        log.info("promoted %s; no serving reload URL: serving loads it when restarted", promotion.get("tag"))
+        return "logged"
+    headers = {"Content-Type": "application/json", **({"X-API-Key": api_key} if api_key else {})}
+    req = urllib.request.Request(url, data=json.dumps(outcome, default=str).encode(), method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+            answer = json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as exc:  # before URLError: HTTPError is one
+        if exc.code == 404:  # something listens there, but no /reload: an older service, or not ours
+            log.warning(
+                "no reload endpoint at %s (HTTP 404): serving loads %s when restarted", url, promotion.get("tag")
+            )
+            return f"serving not reached at {url} (HTTP 404)"
+        raise RuntimeError(f"serving at {url} refused the reload: HTTP {exc.code} {exc.read()[:300]!r}") from exc
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        log.warning("serving not reached at %s (%s): it loads %s when it next starts", url, exc, promotion.get("tag"))
+        return f"serving not reached at {url}"
+    log.info("serving at %s reloaded: %s", url, json.dumps(answer))
+    return f"reloaded {answer.get('tag')} (was {answer.get('previous')})"
