@@ -70,6 +70,8 @@ def test_evaluate_reports_calibrated_metrics():
     test = pd.DataFrame({"y": y_test, "video": [f"t{i // 3}" for i in range(len(y_test))]})
     val["y"] = val.groupby("video")["y"].transform("first")  # one label per video
     test["y"] = test.groupby("video")["y"].transform("first")
+    for frame in (val, test):  # three frames of one person per video
+        frame["person"], frame["frame"] = 0, [i % 3 for i in range(len(frame))]
     m = evaluate_probs(val, p_val, test, p_test, load_params(REPO_PARAMS).evaluate)
     assert m["calibration"]["method"] == "platt" and m["ece"] < m["ece_uncalibrated"]
     assert m["log_loss"] < m["log_loss_uncalibrated"]
