@@ -230,6 +230,7 @@ class PromoteParams(Section):
     level: Literal["frame", "video"]
     candidates: list[str]  # models allowed to be promoted; empty = every model in train.models
     min_improvement: float = Field(ge=0)
+    max_regression: float = Field(ge=0)  # most promote.metric lost to the served model on the old test split
     dir: Path
     releases_dir: Path
     decision: Path

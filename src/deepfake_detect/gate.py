@@ -4,7 +4,11 @@
 * **how they rank**: ``promote.metric`` at ``promote.level`` (top level of ``metrics/<model>.json``
   for frame metrics, under ``video`` for video metrics; ``log_loss`` is lower-is-better);
 * **the gate**: the best of them must reach ``retrain.gate_min`` before promote may run, so a
-  broken retrain (bad data, diverged training) never reaches production.
+  broken retrain (bad data, diverged training) never reaches production;
+* **no unlearning**: against the served model (re-scored by promote on the same split) the
+  candidate may lose at most ``promote.max_regression`` of ``promote.metric`` on the old test split
+  (rows not from the feedback source), whatever it gains on the feedback test split
+  (:func:`old_split_regression`; evaluate writes both under ``by_source``).
 
 The gate therefore judges exactly the model promote would pick.
 """
@@ -19,6 +23,7 @@ from typing import Any
 from .config import Params
 from .contracts import GateDecision
 from .errors import DeepfakeError
+from .manifest import FEEDBACK_SOURCE
 from .metrics import LOWER_IS_BETTER
 
 log = logging.getLogger(__name__)
@@ -107,3 +112,37 @@ def check_gate(p: Params, minimum: float | None = None) -> GateDecision:
         )
     log.info("evaluation gate passed: %s %s=%.4f (minimum %s)", name, metric, value, minimum)
     return decision
+
+
+def split_value(metrics: dict[str, Any], split: str, metric: str) -> float | None:
+    """``metric`` on the ``old`` or ``feedback`` test split (frame level), None when evaluate had none."""
+    try:
+        return metric_value((metrics.get("by_source") or {}).get(split) or {}, metric, "frame")
+    except ValueError:
+        return None
+
+
+def old_split_regression(candidate: dict[str, Any], served: dict[str, Any], p: Params) -> str | None:
+    """Why ``candidate`` may not replace ``served``: it loses more than ``promote.max_regression`` of
+    ``promote.metric`` on the old test split; None when it does not (or a side has no old split)."""
+    metric, most = p.promote.metric, p.promote.max_regression
+    new, old = split_value(candidate, "old", metric), split_value(served, "old", metric)
+    if new is None or old is None:
+        return None
+    loss = new - old if metric in LOWER_IS_BETTER else old - new
+    if loss <= most:
+        return None
+    return (
+        f"on the old test split {metric}={new:.4f} against the served model's {old:.4f}: a loss of "
+        f"{loss:.4f}, more than promote.max_regression {most}"
+    )
+
+
+def split_summary(metrics: dict[str, Any], metric: str) -> str:
+    """``old test split auc=0.91, feedback test split auc=0.88`` (the splits evaluate had)."""
+    parts = [
+        f"{split} test split {metric}={value:.4f}"
+        for split in ("old", FEEDBACK_SOURCE)
+        if (value := split_value(metrics, split, metric)) is not None
+    ]
+    return ", ".join(parts) or "no per-source test split"

@@ -59,7 +59,8 @@ MANIFEST_COLUMNS = list(ManifestRow.model_fields)
 # columns read as text whatever they hold (a video named 1234.mp4 stays "1234.mp4", a part "." stays ".")
 MANIFEST_TEXT = [name for name, f in ManifestRow.model_fields.items() if f.annotation is str]
 
-READY_CROP_SOURCES = ("deepfake_faces", "feedback")  # face-crop datasets: no frames, a detector score per crop
+FEEDBACK_SOURCE = "feedback"  # labelled review crops: the release rule weighs the test rows of the other sources apart
+READY_CROP_SOURCES = ("deepfake_faces", FEEDBACK_SOURCE)  # face-crop datasets: no frames, a detector score per crop
 REJECT_COLUMNS = ["video", "part", "path", "reason"]
 DROPPED_COLUMNS = [*MANIFEST_COLUMNS, "reason"]
 SPLITS = ("train", "val", "test")

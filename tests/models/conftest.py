@@ -146,3 +146,22 @@ def make_params():
 def make_split():
     """Factory: ``make_split(root, **kwargs)`` → a split manifest (see :func:`write_split`)."""
     return write_split
+
+
+@pytest.fixture
+def uninformed_model():
+    """``uninformed_model(p)``: replace the trained sklearn model by a real but uninformed pipeline
+    (the class prior for every crop): AUC 0.5 on any split."""
+    import joblib
+    from sklearn.dummy import DummyClassifier
+    from sklearn.pipeline import Pipeline
+
+    def replace(p: Params) -> None:
+        folder = p.train.models_dir / "sklearn_fft"
+        model = joblib.load(folder / "model.joblib")
+        x = np.zeros((4, model.named_steps["scale"].n_features_in_))
+        joblib.dump(
+            Pipeline([("clf", DummyClassifier(strategy="prior"))]).fit(x, [0, 1, 1, 0]), folder / "model.joblib"
+        )
+
+    return replace

@@ -22,6 +22,7 @@ from ..aggregate import clip_probs
 from ..calibration import Calibration, expected_calibration_error, fit_calibration, reliability_table
 from ..config import EvaluateParams, Params
 from ..imagestats import read_rgb
+from ..manifest import FEEDBACK_SOURCE
 from ..metrics import METRIC_KEYS, binary_metrics, choose_threshold, video_scores
 from ..models.dataset import load_split
 from ..predictor import Predictor, load_predictor
@@ -62,6 +63,19 @@ def operating_point(
     }
 
 
+def source_metrics(test: pd.DataFrame, test_p: np.ndarray, thr: float, ep: EvaluateParams) -> dict[str, Any]:
+    """Frame metrics of the old test split (rows not from the feedback source) and of the feedback
+    test split, each at the val-chosen threshold and only when it holds both classes (the release
+    rule, :func:`gate.old_split_regression`, weighs the old one)."""
+    y = test["y"].to_numpy()
+    feedback = (test["source"] == FEEDBACK_SOURCE).to_numpy() if "source" in test else np.zeros(len(y), bool)
+    out = {}
+    for name, rows in (("old", ~feedback), ("feedback", feedback)):
+        if len(np.unique(y[rows])) == 2:
+            out[name] = binary_metrics(y[rows], test_p[rows], thr, ep.clip, f"test split ({name} rows)")
+    return out
+
+
 def evaluate_probs(
     val: pd.DataFrame, val_raw: np.ndarray, test: pd.DataFrame, test_raw: np.ndarray, ep: EvaluateParams
 ) -> dict[str, Any]:
@@ -77,6 +91,7 @@ def evaluate_probs(
     result["log_loss_uncalibrated"] = float(skm.log_loss(test_y, clip_probs(test_raw, ep.clip), labels=[0, 1]))
     result["calibration"] = calibration.model_dump()
     result["operating_point"] = operating_point(val_y, val_p, test_y, test_p, ep.target_fpr)
+    result["by_source"] = source_metrics(test, test_p, thr, ep)
     for method in ("mean", "confident"):
         v_val = video_scores(val.assign(prob=val_p), ep.clip, method, ep.person_min_share)
         v_test = video_scores(test.assign(prob=test_p), ep.clip, method, ep.person_min_share)

@@ -31,7 +31,7 @@ import numpy as np
 from ..config import Params
 from ..contracts import BentoMetadata, ModelRecord, PromotionDecision, RollbackResult
 from ..errors import DeepfakeError
-from ..gate import metric_value, pick_best, read_candidates
+from ..gate import metric_value, old_split_regression, pick_best, read_candidates, split_summary
 from ..metrics import is_better
 from ..models.artifacts import data_version, git_rev
 from ..models.dataset import load_split
@@ -145,9 +145,10 @@ def release_tag(model: str, releases: Path) -> str:
     return tag
 
 
-def served_score(p: Params) -> tuple[str, float] | None:
-    """(tag, score) of the served model re-scored on the current split; None when none is served
-    or it cannot be loaded (then any candidate replaces it)."""
+def served_metrics(p: Params) -> tuple[str, dict[str, Any]] | None:
+    """(tag, metrics) of the served model re-scored on the current split as evaluate scores (the old
+    and the feedback test split too); None when none is served or it cannot be loaded (then any
+    candidate replaces it)."""
     current = current_release(p)
     if current is None:
         return None
@@ -156,7 +157,7 @@ def served_score(p: Params) -> tuple[str, float] | None:
     except ModelLoadError as exc:
         log.warning("served model %s cannot be loaded (%s): any candidate replaces it", current, exc)
         return None
-    return served.tag, metric_value(rescore(served, p), p.promote.metric, p.promote.level)
+    return served.tag, rescore(served, p)
 
 
 def release_record(predictor: Predictor, tag: str, metrics: dict[str, Any]) -> ModelRecord:
@@ -184,15 +185,20 @@ def run_promote(p: Params) -> PromotionDecision:
     best = pick_best(candidates, pp.metric, pp.level)
     cand_score = metric_value(candidates[best], pp.metric, pp.level)
     decision = {"metric": pp.metric, "level": pp.level, "candidate": best, "candidate_score": cand_score}
-    current = served_score(p)
+    served = served_metrics(p)
+    current = (served[0], metric_value(served[1], pp.metric, pp.level)) if served else None
     decision["current"], decision["current_score"] = current if current else (None, None)
+    refusal = None
     if current is not None and not is_better(cand_score, current[1], pp.metric, pp.min_improvement):
-        reason = (
+        refusal = (
             f"{best} {pp.metric}={cand_score:.4f} does not beat served "
             f"{current[0]} {pp.metric}={current[1]:.4f} on the same test split"
         )
-        log.info(reason)
-        out = PromotionDecision(**decision, promoted=False, reason=reason)
+    elif served is not None and (regression := old_split_regression(candidates[best], served[1], p)):
+        refusal = f"{best} beats served {current[0]} on the whole test split, but {regression}"
+    if refusal is not None:
+        log.info(refusal)
+        out = PromotionDecision(**decision, promoted=False, reason=refusal)
         out.write(pp.decision)
         return out
     predictor = load_predictor(p.train.models_dir / best)
@@ -203,7 +209,9 @@ def run_promote(p: Params) -> PromotionDecision:
     history = [t for t in read_history(pp.releases_dir) if t != tag] + [tag]
     bento_tag = publish(p, release, history)
     beaten = f"served {current[0]} ({current[1]:.4f})" if current else "nothing (no model was served)"
-    reason = f"{best} {pp.metric}={cand_score:.4f} beats {beaten}"
+    reason = f"{best} {pp.metric}={cand_score:.4f} beats {beaten}; {split_summary(candidates[best], pp.metric)}"
+    if served is not None:
+        reason += f" (served: {split_summary(served[1], pp.metric)})"
     log.info("promoted %s: %s", tag, reason)
     out = PromotionDecision(**decision, promoted=True, reason=reason, tag=tag, bento_tag=bento_tag)
     out.write(pp.decision)
