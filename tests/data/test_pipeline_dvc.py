@@ -132,7 +132,8 @@ def test_deepfake_faces_layout_through_the_stages(shared_faces: Path, tmp_path: 
     assert len(manifest) == len(subset) and rejects.empty
     assert (manifest["source"] == "deepfake_faces").all()
     assert manifest["confidence"].notna().all()
-    assert (manifest["confidence"] > 0.9).mean() > 0.8  # real face crops: the detector agrees on most
+    # real face crops: the detector finds the face in nearly all (BlazeFace: 98.8% of all 12,500)
+    assert (manifest["confidence"] >= params.extract.face_threshold).mean() > 0.9
     run_validate(params)
     kept, dropped = run_clean(params)
     assert len(kept) + len(dropped) == len(manifest) and len(kept) > 0.8 * len(manifest)
