@@ -81,7 +81,7 @@ def test_a_promotion_is_served_without_restart_and_no_request_fails(server, tmp_
     try:
         while len(answers) < 6:  # traffic is flowing on model A
             time.sleep(0.2)
-        build_model_folder(tmp / "b", threshold=0.4, tag="tiny-xception-b")
+        build_model_folder(tmp / "b", input_size=96, threshold=0.4, tag="tiny-xception-b")  # another input size too
         save_to_store(tmp / "b", name=NAME)  # promote's commit point: the store's new latest
         outcome = {"promotion": {"promoted": True, "tag": "tiny-xception-b"}}
         said = notify_serving(f"{url}/reload", KEY, outcome)
@@ -100,7 +100,7 @@ def test_a_promotion_is_served_without_restart_and_no_request_fails(server, tmp_
     after = [tag for at, _, tag in answers if at > reloaded]  # requests sent once /reload had answered
     assert set(after) == {"tiny-xception-b"}, after
     info = httpx.post(f"{url}/model", json={}, headers=HEADERS, timeout=60).json()
-    assert info["tag"] == "tiny-xception-b" and info["threshold"] == pytest.approx(0.4)
+    assert info["tag"] == "tiny-xception-b" and info["threshold"] == pytest.approx(0.4) and info["input_size"] == 96
     again = httpx.post(f"{url}/reload", json={}, headers=HEADERS, timeout=300).json()
     assert again["changed"] is False and again["tag"] == "tiny-xception-b"
 
