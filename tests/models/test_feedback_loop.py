@@ -1,17 +1,21 @@
-"""The retrain half of the feedback loop on tiny real data: a served model that never saw a "new
-technique", labelled crops of it arriving as the feedback source, a retrain on both sources, and
-the release rule promoting the new model because it scores the new technique clearly better while
-the old test split holds (real training, evaluate, promote and BentoML store).
+"""The feedback loop on tiny real data (issue 13, item 6, reduced): a served model A that never saw a
+"new technique" (a soft recolouring blend behind JPEG quality 20), crops of it kept by the running
+service's review queue and labelled with `deepfake review label`, the labelled folder joining the
+split as the feedback source, a retrain on both sources that scores the new technique better while
+the old test split holds, its promotion by the release rule, and the running service answering
+with the new tag after the DAG's notify step (real `bentoml serve`, training, evaluate, promote,
+BentoML store, CLI).
 
-Not covered here (their own tests): the service keeping crops for review (tests/serving/
-test_review_queue.py), labelling them through the CLI and the feedback folder becoming the extract
-stage's second source (tests/data/test_review_cli.py, test_feedback_source.py), and a running
-service answering with the new tag after the promotion (tests/serving/test_model_reload.py)."""
+Left out, each covered elsewhere: drift firing on the request log (tests/monitoring), extract /
+validate / clean / balance on the feedback folder (here its rows are written as balance would,
+tests/data/test_feedback_source.py runs those stages), and the Airflow DAG around it (tests/dags)."""
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -115,17 +119,53 @@ def test_labelled_feedback_of_a_new_technique_retrains_a_model_that_is_promoted(
     assert stored.info.metadata["release"] == second.tag != served_tag  # what serving's /reload loads next
 
 
+def _deepfake(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name("deepfake")
+    return subprocess.run([str(exe), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def _feedback_manifest_rows(feedback: Path, group_of_item: dict[str, int]) -> pd.DataFrame:
+    """The labelled crops of ``data.feedback_dir`` as manifest rows of the feedback source, split by
+    the request they came from (standing in for extract, clean and balance on that folder)."""
+    meta = pd.read_csv(feedback / "metadata.csv", dtype=str)
+    rows = [
+        {
+            "crop_id": Path(r.videoname).stem,
+            "path": str(feedback / "faces_224" / r.videoname),
+            "video": r.videoname,
+            "part": "feedback",
+            "frame": 0,
+            "person": 0,
+            "x": 0,
+            "y": 0,
+            "w": SIDE,
+            "h": SIDE,
+            "confidence": 0.0,
+            "label": r.label,
+            "group": r.original,
+            "source": "feedback",
+            "split": SPLITS[group_of_item[r.original] % len(SPLITS)],
+        }
+        for r in meta.itertuples()
+    ]
+    return pd.DataFrame(rows)
+
+
 @pytest.mark.slow
-def test_the_running_service_answers_with_the_retrained_model_after_the_dags_notify(
+def test_served_crops_of_a_new_technique_are_kept_labelled_retrained_on_and_the_service_reloads(
     split_manifest: Path, tmp_path: Path, make_params, bento_home: Path
 ):
-    """The same loop with `bentoml serve` running model A throughout: after B's promotion the DAG's
-    notify step reloads it and the service answers the new technique with B's tag, no restart."""
+    """The loop with `bentoml serve` running model A throughout: its review queue keeps the crops of
+    requests showing the new technique, a person labels them with `deepfake review label`, the
+    labelled folder joins the split as the feedback source, model B is trained and promoted, and after
+    the DAG's notify step the running service answers with B's tag, without a restart."""
     import httpx
     import yaml
 
+    from deepfake_detect.config import load_params
     from deepfake_detect.dagops import notify_serving
     from deepfake_detect.processes import ServerStartError, start_bentoml_serve, stop_process_tree
+    from deepfake_detect.review import ReviewQueue
 
     old = pd.read_csv(split_manifest)
     p = make_params(tmp_path, split_manifest)
@@ -133,34 +173,59 @@ def test_the_running_service_answers_with_the_retrained_model_after_the_dags_not
     run_evaluate(p)
     first = promote_stage.run_promote(p)
     raw = yaml.safe_load(REPO_PARAMS.read_text())
+    review = {"keep_crops": True, "dir": str(tmp_path / "review"), "margin": 0.5, "audit_rate": 1.0, "on_drift": False}
     raw["serve"].update(request_log_dir=str(tmp_path / "requests"), model_tag=f"{p.promote.bento_name}:latest")
-    (tmp_path / "serve-params.yaml").write_text(yaml.safe_dump(raw))
-    env = {**os.environ, "BENTOML_HOME": str(bento_home), "DEEPFAKE_PARAMS": str(tmp_path / "serve-params.yaml")}
+    raw["serve"]["review"].update(review)
+    raw["data"]["feedback_dir"] = str(tmp_path / "feedback")
+    serve_params = tmp_path / "serve-params.yaml"
+    serve_params.write_text(yaml.safe_dump(raw))
+    env = {**os.environ, "BENTOML_HOME": str(bento_home), "DEEPFAKE_PARAMS": str(serve_params)}
     env.pop("DEEPFAKE_API_KEY", None)
     try:
         proc, url = start_bentoml_serve(env, tmp_path / "serve.log", REPO_PARAMS.parent, ready_timeout=300)
     except ServerStartError as exc:
         pytest.fail(str(exc))
     try:
-        crop = tmp_path / "new.png"
-        cv2.imwrite(str(crop), new_technique_crop(np.random.default_rng(5), fake=True))
 
-        def tag() -> str:
-            with crop.open("rb") as fh:
+        def score(path: Path) -> dict:
+            with path.open("rb") as fh:
                 r = httpx.post(
-                    f"{url}/score_image", files={"file": ("new.png", fh)}, data={"crop": "true"}, timeout=120
+                    f"{url}/score_image", files={"file": (path.name, fh)}, data={"crop": "true"}, timeout=120
                 )
             assert r.status_code == 200, r.text[:300]
-            return r.json()["model_tag"]
+            return r.json()
 
-        assert tag() == first.tag
-        pd.concat([old, new_technique_rows(tmp_path)]).to_csv(split_manifest, index=False)
+        rng = np.random.default_rng(5)
+        uploads = tmp_path / "uploads"
+        uploads.mkdir()
+        for g in range(12):  # traffic showing the new technique: one REAL and one FAKE request per clip
+            for label in ("real", "fake"):
+                path = uploads / f"fb{label}{g:02d}.png"
+                cv2.imwrite(str(path), new_technique_crop(rng, fake=label == "fake"))
+                assert score(path)["model_tag"] == first.tag
+        items = ReviewQueue(load_params(serve_params)).items()
+        assert len(items) == 24  # the queue filled: every request kept (margin + audit), crops only
+        group_of_item = {}
+        for item in items:
+            group_of_item[item.id] = int(item.file[6:8])
+            label = "FAKE" if item.file.startswith("fbfake") else "REAL"
+            done = _deepfake("review", "label", item.id, label, env=env, cwd=tmp_path)
+            assert done.returncode == 0, done.stderr[-500:]
+        status = json.loads(_deepfake("review", "status", env=env, cwd=tmp_path).stdout.strip().splitlines()[-1])
+        assert status["waiting"] == 0 and status["labelled"] == 24
+
+        pd.concat([old, _feedback_manifest_rows(tmp_path / "feedback", group_of_item)]).to_csv(
+            split_manifest, index=False
+        )
+        a = promote_stage.served_metrics(p)[1]["by_source"]  # A re-scored on the split with the labelled crops
         run_train(p, "sklearn_fft")
         run_evaluate(p)
+        b = _metrics(p)["by_source"]
+        assert b["feedback"]["auc"] > a["feedback"]["auc"] and a["old"]["auc"] - b["old"]["auc"] <= 0.02
         second = promote_stage.run_promote(p)
         assert second.promoted, second.reason
         said = notify_serving(f"{url}/reload", None, {"promotion": second.model_dump(mode="json")})
         assert said.startswith("reloaded"), said
-        assert tag() == second.tag
+        assert score(uploads / "fbfake00.png")["model_tag"] == second.tag
     finally:
         stop_process_tree(proc)
