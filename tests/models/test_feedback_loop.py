@@ -1,14 +1,16 @@
 """The feedback loop on tiny real data (issue 13, item 6, reduced): a served model A that never saw a
-"new technique" (a soft recolouring blend behind JPEG quality 20), crops of it kept by the running
-service's review queue and labelled with `deepfake review label`, the labelled folder joining the
+"new technique" (a soft recolouring blend behind JPEG quality 20) reaching it, drift found on its
+request log (columns, embedding and prediction signals), then crops of it kept by the running
+service's review queue while drifted and labelled with `deepfake review label`, the labelled folder joining the
 split as the feedback source, a retrain on both sources that scores the new technique better while
 the old test split holds, its promotion by the release rule, and the running service answering
 with the new tag after the DAG's notify step (real `bentoml serve`, training, evaluate, promote,
 BentoML store, CLI).
 
-Left out, each covered elsewhere: drift firing on the request log (tests/monitoring), extract /
-validate / clean / balance on the feedback folder (here its rows are written as balance would,
-tests/data/test_feedback_source.py runs those stages), and the Airflow DAG around it (tests/dags)."""
+Left out, each covered elsewhere: extract / validate / clean / balance on the feedback folder (here
+its rows are written as balance would, tests/data/test_feedback_source.py runs those stages; the
+synthetic crops hold no face a detector would confirm), the drift Asset and the Airflow DAG around
+it (tests/dags): the monitor and promote run in-process, the DAG's notify step is called directly."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -155,16 +158,19 @@ def _feedback_manifest_rows(feedback: Path, group_of_item: dict[str, int]) -> pd
 def test_served_crops_of_a_new_technique_are_kept_labelled_retrained_on_and_the_service_reloads(
     split_manifest: Path, tmp_path: Path, make_params, bento_home: Path
 ):
-    """The loop with `bentoml serve` running model A throughout: its review queue keeps the crops of
-    requests showing the new technique, a person labels them with `deepfake review label`, the
-    labelled folder joins the split as the feedback source, model B is trained and promoted, and after
-    the DAG's notify step the running service answers with B's tag, without a restart."""
+    """The loop with `bentoml serve` running model A throughout: the monitor finds drift in its
+    request log, its review queue then keeps the crops of requests showing the new technique, a
+    person labels them with `deepfake review label`, the labelled folder joins the split as the
+    feedback source, model B is trained and promoted, and after the DAG's notify step the running
+    service answers with B's tag, without a restart."""
     import httpx
     import yaml
 
     from deepfake_detect.config import load_params
     from deepfake_detect.dagops import notify_serving
+    from deepfake_detect.drift import drift_report
     from deepfake_detect.processes import ServerStartError, start_bentoml_serve, stop_process_tree
+    from deepfake_detect.requestlog import read_request_log
     from deepfake_detect.review import ReviewQueue
 
     old = pd.read_csv(split_manifest)
@@ -173,9 +179,10 @@ def test_served_crops_of_a_new_technique_are_kept_labelled_retrained_on_and_the_
     run_evaluate(p)
     first = promote_stage.run_promote(p)
     raw = yaml.safe_load(REPO_PARAMS.read_text())
-    review = {"keep_crops": True, "dir": str(tmp_path / "review"), "margin": 0.5, "audit_rate": 1.0, "on_drift": False}
+    review = {"keep_crops": True, "dir": str(tmp_path / "review"), "margin": 0.0, "audit_rate": 0.0, "on_drift": True}
     raw["serve"].update(request_log_dir=str(tmp_path / "requests"), model_tag=f"{p.promote.bento_name}:latest")
-    raw["serve"]["review"].update(review)
+    raw["serve"]["review"].update(review)  # kept only while the latest drift result says drifted
+    raw["drift"]["report_dir"] = str(tmp_path / "drift")
     raw["data"]["feedback_dir"] = str(tmp_path / "feedback")
     serve_params = tmp_path / "serve-params.yaml"
     serve_params.write_text(yaml.safe_dump(raw))
@@ -196,18 +203,34 @@ def test_served_crops_of_a_new_technique_are_kept_labelled_retrained_on_and_the_
             return r.json()
 
         rng = np.random.default_rng(5)
-        uploads = tmp_path / "uploads"
-        uploads.mkdir()
-        for g in range(12):  # traffic showing the new technique: one REAL and one FAKE request per clip
-            for label in ("real", "fake"):
-                path = uploads / f"fb{label}{g:02d}.png"
-                cv2.imwrite(str(path), new_technique_crop(rng, fake=label == "fake"))
-                assert score(path)["model_tag"] == first.tag
-        items = ReviewQueue(load_params(serve_params)).items()
-        assert len(items) == 24  # the queue filled: every request kept (margin + audit), crops only
+
+        def traffic(folder: Path) -> None:  # the new technique: one REAL and one FAKE request per clip
+            folder.mkdir()
+            for g in range(12):
+                for label in ("real", "fake"):
+                    path = folder / f"fb{label}{g:02d}.png"
+                    cv2.imwrite(str(path), new_technique_crop(rng, fake=label == "fake"))
+                    assert score(path)["model_tag"] == first.tag
+
+        traffic(tmp_path / "before")
+        queue = ReviewQueue(load_params(serve_params))
+        assert not [i for i in queue.items() if i.reason == "drift"]  # no drift result yet
+        monitor = p.model_copy(
+            update={
+                "drift": p.drift.model_copy(update={"report_dir": tmp_path / "drift", "min_rows": 20}),
+                "serve": p.serve.model_copy(update={"request_log_dir": tmp_path / "requests"}),
+            }
+        )
+        deadline = time.time() + 60  # the request log is written by a background thread
+        while len(read_request_log(tmp_path / "requests")) < 24 and time.time() < deadline:
+            time.sleep(0.5)
+        assert drift_report(monitor, html=False).drift_detected  # A's request log against its val split
+        traffic(uploads := tmp_path / "uploads")
+        items = [i for i in queue.items() if i.reason == "drift"]
+        assert len(items) == 24  # while drifted the queue keeps every request (its face crops only)
         group_of_item = {}
         for item in items:
-            group_of_item[item.id] = int(item.file[6:8])
+            group_of_item[item.id] = int(item.file[6:8])  # fbreal03.png / fbfake03.png: clip 3
             label = "FAKE" if item.file.startswith("fbfake") else "REAL"
             done = _deepfake("review", "label", item.id, label, env=env, cwd=tmp_path)
             assert done.returncode == 0, done.stderr[-500:]
