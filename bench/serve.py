@@ -109,7 +109,7 @@ def naive_clip(scorer, clip: Path, max_frames: int) -> dict[str, float]:
     decode_s = time.perf_counter() - t
     subset = frames if max_frames <= 0 else frames[:: max(1, len(frames) // max_frames)][:max_frames]
     t = time.perf_counter()
-    crops = [f.crop for item in subset for f in scorer.faces_of([item], clip.name, Deadline(3600))]
+    crops = [f.crop for item in subset for f in scorer.finder.faces_of([item], clip.name, Deadline(3600))]
     detect_s = time.perf_counter() - t
     t = time.perf_counter()
     if crops:
