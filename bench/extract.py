@@ -34,7 +34,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from deepfake_detect.clipfaces import assign_people, detect_and_crop
 from deepfake_detect.config import Params, load_params
-from deepfake_detect.faces import Face, face_settings, find_faces, find_faces_batch, make_detector
+from deepfake_detect.faces import crop_window, face_settings, find_faces, find_faces_batch, make_detector
 from deepfake_detect.tracks import iou
 from deepfake_detect.video import decode_all_frames, iter_sample_frames, probe, sample_frames
 
@@ -44,13 +44,6 @@ SHARED = ROOT.parent / "shared" / "data"
 
 def with_detector(params: Params, name: str) -> Params:
     return params.model_copy(update={"extract": params.extract.model_copy(update={"detector": name})})
-
-
-def window(face: Face, margin: float) -> Face:
-    """The square crop window ``crop_face`` cuts around a box."""
-    side = max(face.w, face.h) * (1 + 2 * margin)
-    cx, cy = face.x + face.w / 2, face.y + face.h / 2
-    return Face(round(cx - side / 2), round(cy - side / 2), round(side), round(side), 1.0)
 
 
 def agreement(clips: list[Path], params: Params, detectors: dict, n: int) -> list[dict]:
@@ -67,7 +60,7 @@ def agreement(clips: list[Path], params: Params, detectors: dict, n: int) -> lis
             if ours and theirs:
                 ref = max(theirs, key=lambda f: f.confidence)
                 box_iou.append(max(iou(a, ref) for a in ours))
-                window_iou.append(max(iou(window(a, ep.margin), window(ref, ep.margin)) for a in ours))
+                window_iou.append(max(iou(crop_window(a, ep.margin), crop_window(ref, ep.margin)) for a in ours))
         rows.append(
             {
                 "clip": clip.name,

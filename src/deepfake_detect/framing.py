@@ -14,14 +14,14 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .faces import Face
+from .faces import Face, canvas_pad
 
 MARGIN_RANGE = (-0.2, 2.0)  # a crop tighter than the box by 40%, or 5x the box: beyond is a bad box
 
 
 def face_in_crop(face: Face, crop: np.ndarray, canvas: float) -> tuple[int, int, int, int]:
     """A face found on :func:`faces.on_canvas` of a crop, as a box in the crop's own pixels."""
-    pad = round((canvas - 1) / 2 * max(crop.shape[:2])) if canvas > 1 else 0
+    pad = canvas_pad(crop.shape, canvas)
     return face.x - pad, face.y - pad, face.w, face.h
 
 

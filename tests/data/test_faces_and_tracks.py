@@ -7,7 +7,7 @@ import pytest
 
 from deepfake_detect.clipfaces import FaceCrop, assign_people, detect_and_crop
 from deepfake_detect.config import Params, load_params
-from deepfake_detect.faces import Face, crop_face, find_faces_batch, make_detector
+from deepfake_detect.faces import Face, crop_face, crop_window, find_faces_batch, make_detector
 from deepfake_detect.tracks import TrackRule, iou, link
 from deepfake_detect.video import sample_frames
 
@@ -26,13 +26,6 @@ def _astronaut() -> np.ndarray:
     from skimage import data
 
     return data.astronaut()
-
-
-def _window(face: Face, margin: float) -> Face:
-    """The square crop window crop_face cuts around a box."""
-    side = max(face.w, face.h) * (1 + 2 * margin)
-    cx, cy = face.x + face.w / 2, face.y + face.h / 2
-    return Face(round(cx - side / 2), round(cy - side / 2), round(side), round(side), 1.0)
 
 
 def test_blazeface_finds_the_astronaut_and_a_close_up_of_her(blazeface, params):
@@ -77,7 +70,7 @@ def test_blazeface_frames_the_faces_mtcnn_frames_on_every_shared_clip(shared_vid
             big = [f for f in other if f.w >= subject]
             if big:
                 b = max(big, key=lambda f: f.confidence)
-                overlaps.append(max(iou(_window(a, ep.margin), _window(b, ep.margin)) for a in found))
+                overlaps.append(max(iou(crop_window(a, ep.margin), crop_window(b, ep.margin)) for a in found))
         matched = np.mean(np.array(overlaps) > 0.5)
         assert len(overlaps) >= 4 and matched >= 0.85 and np.median(overlaps) > 0.6, (
             clip.name,
