@@ -56,6 +56,13 @@ class ExplainUnavailableError(DeepfakeError, ValueError):
     """Grad-CAM asked of a model that cannot give it (a scikit-learn model, no conv layer)."""
 
 
+def explain_refusal(family: str, tag: str) -> str | None:
+    """Why a model of ``family`` cannot be explained, or None (Grad-CAM needs a Keras model)."""
+    if family == "keras":
+        return None
+    return f"model {tag} is a {family} model: Grad-CAM needs a Keras model"
+
+
 @dataclass
 class Predictor:
     """Scores RGB face crops: ``predict`` → P(FAKE) per crop, ``embed`` → compact embedding,
@@ -175,17 +182,11 @@ class Predictor:
         emb = self._project(np.concatenate(feats).astype(np.float32))
         return self.calibration.apply(np.concatenate(probs)), emb
 
-    def explain_refusal(self) -> str | None:
-        """Why this model cannot be explained, or None (Grad-CAM needs a Keras model)."""
-        if self.family == "keras":
-            return None
-        return f"model {self.tag} is a {self.family} model: Grad-CAM needs a Keras model"
-
     def explain(self, crops: np.ndarray) -> list[bytes]:
         """Grad-CAM PNG overlays, one per crop (Keras models only)."""
         from .gradcam import GradCam, GradCamError
 
-        refusal = self.explain_refusal()
+        refusal = explain_refusal(self.family, self.tag)
         if refusal is not None:
             raise ExplainUnavailableError(refusal)
         with self._lock:

@@ -40,6 +40,7 @@ from .media import (
     read_image,
 )
 from .predictor import ExplainUnavailableError, Predictor, load_predictor
+from .predictor import explain_refusal as explain_refusal_of
 from .score_result import ScoreError
 from .upload_faces import Timer, UploadFaces
 
@@ -97,12 +98,9 @@ def framed_as_trained(params: Params, info: ModelInfo) -> Params:
 
 
 def explain_refusal(info: ModelInfo) -> ScoringError | None:
-    """Why this model cannot be explained (Grad-CAM needs a Keras model), or None."""
-    if info.family == "keras":
-        return None
-    return ScoringError(
-        422, "explain_unavailable", f"model {info.tag} is a {info.family} model: Grad-CAM needs a Keras model"
-    )
+    """Why this model cannot be explained (:func:`predictor.explain_refusal`) as a 422, or None."""
+    refusal = explain_refusal_of(info.family, info.tag)
+    return None if refusal is None else ScoringError(422, "explain_unavailable", refusal)
 
 
 def load_from_store(tag: str) -> tuple[Predictor, str]:
