@@ -32,11 +32,12 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from deepfake_detect.clipfaces import assign_people, detect_and_crop
 from deepfake_detect.config import Params, load_params
-from deepfake_detect.faces import crop_window, face_settings, find_faces, find_faces_batch, make_detector
-from deepfake_detect.tracks import iou
-from deepfake_detect.video import decode_all_frames, iter_sample_frames, probe, sample_frames
+from deepfake_detect.faces.box import crop_window
+from deepfake_detect.faces.clip import assign_people, detect_and_crop
+from deepfake_detect.faces.detect import face_settings, find_faces, find_faces_batch, make_detector
+from deepfake_detect.faces.tracks import iou
+from deepfake_detect.media.video import decode_all_frames, iter_sample_frames, probe, sample_frames
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -80,7 +81,7 @@ def ready_crops_run(faces: Path, params: Params, detector: str) -> dict:
     """The real extract stage over a deepfake-faces folder, verification on, in a temp workspace."""
     import pandas as pd
 
-    from deepfake_detect.stages.extract import run_extract
+    from deepfake_detect.pipeline.extract import run_extract
 
     work = Path(tempfile.mkdtemp(prefix=f"bench-extract-{detector}-"))
     p = with_detector(params, detector)

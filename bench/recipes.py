@@ -44,7 +44,7 @@ VARIANTS = {
 def train_rows(train: pd.DataFrame, variant: str, synth_dir: Path, seed: int) -> pd.DataFrame:
     """The training rows a variant sees: a fixed undersample for ``plain``, pseudo-fakes added for
     ``self_blend``, the whole training side otherwise."""
-    from deepfake_detect.stages.balance import synthesise_fakes, undersample
+    from deepfake_detect.pipeline.balance import synthesise_fakes, undersample
 
     rng = np.random.default_rng(seed)
     if variant in ("plain", "undersampled"):
@@ -60,8 +60,8 @@ def run_variant(variant: str, manifest: Path, out_dir: Path) -> dict:
     from deepfake_detect.config import load_params
     from deepfake_detect.models import efficientnet_lite0
     from deepfake_detect.models.dataset import load_split
-    from deepfake_detect.predictor import load_predictor
-    from deepfake_detect.stages.evaluate import evaluate_probs, score_split
+    from deepfake_detect.models.predictor import load_predictor
+    from deepfake_detect.pipeline.evaluate import evaluate_probs, score_split
 
     p = load_params(ROOT / "params.yaml")
     cfg = p.train.efficientnet_lite0.model_copy(update=VARIANTS[variant])

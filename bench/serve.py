@@ -33,7 +33,7 @@ for _var, _value in (("BENTOML_DO_NOT_TRACK", "true"), ("DO_NOT_TRACK", "1"), ("
 
 import numpy as np  # noqa: E402
 
-from deepfake_detect.processes import stop_process_tree  # noqa: E402
+from deepfake_detect.scoring.service_process import stop_process_tree  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -93,7 +93,7 @@ def run_load(call, items: list, concurrency: int) -> dict[str, float]:
 
 def start_server(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
     """`bentoml serve` on a free loopback port, ready (the tests start it the same way)."""
-    from deepfake_detect.processes import start_bentoml_serve
+    from deepfake_detect.scoring.service_process import start_bentoml_serve
 
     return start_bentoml_serve(env, log_path, ROOT, ready_timeout=600)
 
@@ -101,8 +101,8 @@ def start_server(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen,
 def naive_clip(scorer, clip: Path, max_frames: int) -> dict[str, float]:
     """Every frame decoded, faces found and scored in every frame (detection + model extrapolated
     from the first `max_frames` frames when max_frames > 0)."""
-    from deepfake_detect.media import Deadline
-    from deepfake_detect.video import decode_all_frames
+    from deepfake_detect.media.checks import Deadline
+    from deepfake_detect.media.video import decode_all_frames
 
     t = time.perf_counter()
     frames = decode_all_frames(clip)
@@ -131,7 +131,7 @@ def naive_clip(scorer, clip: Path, max_frames: int) -> dict[str, float]:
 
 def clip_path(params, model, clip: Path, frames: int, detector: str, runs: int) -> dict:
     """The service path in-process (``Scorer.score_video``): median wall time and the run's parts."""
-    from deepfake_detect.scoring import local_scorer
+    from deepfake_detect.scoring.scorer import local_scorer
 
     p = params.model_copy(
         update={
@@ -160,8 +160,9 @@ def main() -> None:
     args = ap.parse_args()
 
     from deepfake_detect.config import load_params
-    from deepfake_detect.imagestats import read_rgb
-    from deepfake_detect.scoring import load_predictor, local_scorer
+    from deepfake_detect.media.images import read_rgb
+    from deepfake_detect.models.predictor import load_predictor
+    from deepfake_detect.scoring.scorer import local_scorer
 
     params = load_params(ROOT / "params.yaml")
     work = Path(tempfile.mkdtemp(prefix="bench-serve-"))

@@ -35,7 +35,7 @@ ROOT = BENCH.parent
 sys.path[:0] = [str(BENCH), str(ROOT / "tests" / "serving")]
 from serve import build_xception, pct, save_to_store, start_server  # noqa: E402  (bench/serve.py)
 
-from deepfake_detect.processes import stop_process_tree  # noqa: E402
+from deepfake_detect.scoring.service_process import stop_process_tree  # noqa: E402
 
 KEY = "soak-key"
 
@@ -62,7 +62,7 @@ def make_media(folder: Path) -> list[tuple[str, str, Path, dict[str, str]]]:
     from serving_kit import make_bad_inputs, make_playlists, noise_clip
     from skimage import data as skdata
 
-    from deepfake_detect.video import write_clip
+    from deepfake_detect.media.video import write_clip
 
     folder.mkdir(parents=True, exist_ok=True)
     photo = skdata.astronaut()

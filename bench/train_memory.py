@@ -25,7 +25,7 @@ FACES = ROOT.parent / "shared" / "data" / "deepfake-faces"
 
 def crops(n: int, faces: Path) -> tuple[list[str], list[int]]:
     """The first ``n`` listed crops of the deepfake-faces layout (paths, FAKE = 1)."""
-    from deepfake_detect.sources import list_ready_crops
+    from deepfake_detect.data.sources import list_ready_crops
 
     items, _ = list_ready_crops(faces)
     if len(items) < n:

@@ -15,7 +15,7 @@ from pathlib import Path
 from airflow.sdk import Asset, dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from deepfake_detect import dagops as ops
+from deepfake_detect.pipeline import dagops as ops
 
 PARAMS = ops.settings()
 DRIFT, RETRAIN = PARAMS.drift, PARAMS.retrain

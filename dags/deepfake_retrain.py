@@ -5,7 +5,7 @@ run retrains only when the feedback dataset holds labels made after the served m
 (``deepfake review status``): retraining the same data gives the same model. Without them it updates
 the labels Asset (``retrain.labels_asset``) with the review queue's size instead, and stops.
 ``max_active_runs=1`` because DVC locks the workspace. Every step is a ``dvc``/``deepfake``
-subprocess in the project environment (:mod:`deepfake_detect.dagops`); nothing here touches the
+subprocess in the project environment (:mod:`deepfake_detect.pipeline.dagops`); nothing here touches the
 database at parse time (the settings are the project's typed params.yaml).
 """
 
@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from deepfake_detect import dagops as ops
+from deepfake_detect.pipeline import dagops as ops
 
 PARAMS = ops.settings()
 RETRAIN = PARAMS.retrain
@@ -52,7 +52,7 @@ def deepfake_retrain():
     @task
     def check_labels(**context) -> dict:
         """What triggered this run, and the labels the served model has not seen (``deepfake review status``)."""
-        from deepfake_detect.feedback import LabelStatus, retrain_wanted
+        from deepfake_detect.scoring.feedback import LabelStatus, retrain_wanted
 
         events = context.get("triggering_asset_events") or {}
         for asset, evs in events.items():

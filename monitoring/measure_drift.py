@@ -94,10 +94,10 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
 
     from deepfake_detect.config import load_params
-    from deepfake_detect.drift import compare
-    from deepfake_detect.drift_tables import current_from_media, features_from_crops
-    from deepfake_detect.imagestats import read_rgb
-    from deepfake_detect.predictor import load_predictor
+    from deepfake_detect.media.images import read_rgb
+    from deepfake_detect.models.predictor import load_predictor
+    from deepfake_detect.monitoring.drift import compare
+    from deepfake_detect.monitoring.tables import current_from_media, features_from_crops
 
     p = load_params(args.params)
     dp = p.drift.model_copy(update={"frames_per_video": args.frames_per_video})

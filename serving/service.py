@@ -7,7 +7,7 @@ Two services in one process tree:
                          BentoML's adaptive batching into one model call.
   ``DeepfakeDetector``   the HTTP front: ``/score_video``, ``/score_image``, ``/score_images``
                          (batch), ``/explain`` (Grad-CAM PNG); decoding and face detection run here
-                         through :mod:`deepfake_detect.scoring`, the same path as ``deepfake score``;
+                         through :mod:`deepfake_detect.scoring.scorer`, the same path as ``deepfake score``;
                          the reviewer page at ``/ui`` (:mod:`serving.reviewer`); ``/reload``
                          serves the store's new ``serve.model_tag`` without a restart (a promotion:
                          loaded and warmed first, then swapped between requests, :mod:`serving.swap`).
@@ -46,7 +46,9 @@ if (ROOT / "src" / "deepfake_detect").is_dir() and str(ROOT / "src") not in sys.
     sys.path.insert(0, str(ROOT / "src"))  # inside a built bento the package travels as source
 
 from deepfake_detect.config import load_params  # noqa: E402
-from deepfake_detect.scoring import ModelInfo, Scorer, ScoringError  # noqa: E402
+from deepfake_detect.media.checks import ScoringError  # noqa: E402
+from deepfake_detect.scoring.result import ModelInfo  # noqa: E402
+from deepfake_detect.scoring.scorer import Scorer  # noqa: E402
 from serving.guard import GuardMiddleware, sweep_orphan_uploads  # noqa: E402
 from serving.reviewer import UI_PATH, reviewer_app  # noqa: E402
 from serving.swap import ModelGate  # noqa: E402
@@ -135,7 +137,8 @@ class FaceModel:
 
     @staticmethod
     def _load(path: str, bento_tag: str) -> tuple[Any, Any]:
-        from deepfake_detect.scoring import load_predictor, model_info
+        from deepfake_detect.models.predictor import load_predictor
+        from deepfake_detect.scoring.scorer import model_info
 
         model = load_predictor(path)
         info = model_info(model, bento_tag=bento_tag)
@@ -178,7 +181,7 @@ class FaceModel:
     def _prepare(self) -> dict[str, Any]:
         from bentoml.exceptions import NotFound
 
-        from deepfake_detect.predictor import ModelLoadError
+        from deepfake_detect.models.predictor import ModelLoadError
 
         try:
             stored = bentoml.models.get(SERVE.model_tag)
@@ -216,8 +219,8 @@ class DeepfakeDetector:
     def __init__(self) -> None:
         import threading
 
-        from deepfake_detect.requestlog import RequestLog
-        from deepfake_detect.scoring import Scorer
+        from deepfake_detect.scoring.requestlog import RequestLog
+        from deepfake_detect.scoring.scorer import Scorer
 
         swept = sweep_orphan_uploads(Path(tempfile.gettempdir()), SERVE.timeout_s)
         if swept:

@@ -69,7 +69,7 @@ def write_params(folder: Path, **overrides: dict) -> Path:
 def tiny_sample(tmp_path_factory) -> Path:
     """A small embedded sample (DFDC layout), generated once per session; treat as read-only."""
     from deepfake_detect.config import SampleParams
-    from deepfake_detect.sample import generate_sample
+    from deepfake_detect.data.sample import generate_sample
 
     out = tmp_path_factory.mktemp("sample") / "raw"
     generate_sample(out, SampleParams(**TINY_SAMPLE), seed=7)

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import DeepfakeError
+from deepfake_detect.errors import DeepfakeError
 
 PARAMS_ENV = "DEEPFAKE_PARAMS"
 DEFAULT_PARAMS = Path("params.yaml")

@@ -6,8 +6,9 @@
 * :class:`GateDecision`      the retrain DAG's evaluation gate (``deepfake gate`` prints it)
 * :class:`PromotionDecision` what promote decided and why (``promote.decision``)
 * :class:`RollbackResult`    what ``deepfake promote --rollback`` did
-* :class:`ManifestRow`       one face crop of the manifest (defined in :mod:`.manifest`, re-exported here)
-* the score results (HTTP answers, ``deepfake score --json``) are in :mod:`.score_result`
+* :class:`Calibration`       the calibration map stored in ``record.json`` and the metrics
+* the manifest row is :class:`deepfake_detect.data.manifest.ManifestRow`, beside its reader and writer
+* the score results (HTTP answers, ``deepfake score --json``) are in :mod:`deepfake_detect.scoring.result`
 
 Every reader and writer goes through these models: a missing or misspelt field fails where the
 file is read, naming the field, instead of a guessed default somewhere downstream. A field that
@@ -20,12 +21,10 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .calibration import Calibration
-from .errors import DeepfakeError
-from .manifest import MANIFEST_COLUMNS as MANIFEST_COLUMNS  # the row is defined beside its reader and writer
-from .manifest import ManifestRow as ManifestRow
+from deepfake_detect.errors import DeepfakeError
 
 FRAME_METRICS = ("auc", "log_loss", "balanced_accuracy", "accuracy", "precision", "recall", "f1")
 Signal = Literal["columns", "embedding", "prediction"]
@@ -240,3 +239,45 @@ class RollbackResult(Contract):
     rolled_back_from: str | None
     serving: str
     bento_tag: str
+
+
+RECORD_FILE = "record.json"
+
+
+PROJECTION_FILE = "projection.npz"
+
+
+CalibrationMethod = Literal["none", "temperature", "platt", "isotonic"]
+
+
+EPS = 1e-6
+
+
+class Calibration(BaseModel):
+    """A fitted calibration map (the contract stored in ``record.json`` and the metrics)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    method: CalibrationMethod
+    slope: float = Field(1.0, description="a of σ(a·logit(p)+b); 1/T for temperature scaling")
+    bias: float = 0.0
+    x: list[float] = Field(default_factory=list, description="isotonic knots: raw probabilities")
+    y: list[float] = Field(default_factory=list, description="isotonic knots: calibrated probabilities")
+    n_fit: int = Field(0, description="validation crops the map was fitted on")
+
+    def apply(self, p: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities for raw ones (float32, same shape)."""
+        p = np.asarray(p, np.float64)
+        if self.method == "none" or p.size == 0:
+            return p.astype(np.float32)
+        if self.method == "isotonic":
+            return np.interp(p, self.x, self.y).astype(np.float32)
+        z = self.slope * logit(p) + self.bias
+        return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+
+
+IDENTITY = Calibration(method="none")
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, np.float64), EPS, 1 - EPS)
+    return np.log(p) - np.log1p(-p)

@@ -22,7 +22,7 @@ def test_dag_files_reach_the_package_only_by_import():
 
 
 def test_list_parts_is_a_command(tiny_sample, workspace):
-    from deepfake_detect.cli import app
+    from deepfake_detect.cli.main import app
 
     workspace(data={"raw_dir": str(tiny_sample)})
     res = CliRunner().invoke(app, ["extract", "--list-parts", "--params", "params.yaml"])

@@ -52,7 +52,7 @@ NEEDED_BY_THE_IMAGE = [
     ".dvc/config",
     ".dvcignore",
     ".env.example",
-    "src/deepfake_detect/cli.py",
+    "src/deepfake_detect/cli/main.py",
     "dags/deepfake_retrain.py",
     "serving/service.py",
     "tests/data/test_parts.py",  # a folder named data elsewhere is not the data folder

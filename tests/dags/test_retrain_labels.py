@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from deepfake_detect.clipfaces import FaceCrop
 from deepfake_detect.config import load_params
-from deepfake_detect.feedback import label_item
-from deepfake_detect.review import ReviewQueue
+from deepfake_detect.faces.clip import FaceCrop
+from deepfake_detect.scoring.feedback import label_item
+from deepfake_detect.scoring.review import ReviewQueue
 
 REPO = Path(__file__).resolve().parents[2]
 

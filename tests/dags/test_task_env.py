@@ -31,9 +31,9 @@ NEEDED = {
 
 @pytest.fixture
 def ops(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    """The DAGs' helpers (deepfake_detect.dagops) in a scheduler-like environment, the repo's params.yaml
+    """The DAGs' helpers (deepfake_detect.pipeline.dagops) in a scheduler-like environment, the repo's params.yaml
     as the project's."""
-    from deepfake_detect import dagops
+    from deepfake_detect.pipeline import dagops
 
     project = tmp_path / "project"
     project.mkdir()

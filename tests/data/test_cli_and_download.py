@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from deepfake_detect.cli import app
+from deepfake_detect.cli.main import app
 from deepfake_detect.config import ConfigError, load_params
-from deepfake_detect.download import DownloadError, download
+from deepfake_detect.data.download import DownloadError, download
 
 runner = CliRunner()
 
@@ -78,7 +78,7 @@ def test_layout_command(tiny_sample, monkeypatch):
 
 def test_sample_is_deterministic(tmp_path):
     from deepfake_detect.config import SampleParams
-    from deepfake_detect.sample import generate_sample
+    from deepfake_detect.data.sample import generate_sample
 
     p = SampleParams(n_actors=2, fakes_per_real=1, frames=6, fps=6, width=160, height=120)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from deepfake_detect.data.manifest import MANIFEST_COLUMNS
 from deepfake_detect.errors import DeepfakeError
-from deepfake_detect.manifest import MANIFEST_COLUMNS
 
 
 def _deepfake(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -47,25 +47,25 @@ def test_balance_without_its_input_names_the_file(tmp_path, workspace):
     "module, name",
     [
         ("deepfake_detect.config", "ConfigError"),
-        ("deepfake_detect.stages.balance", "SplitError"),
-        ("deepfake_detect.drift", "DriftInputError"),
-        ("deepfake_detect.predictor", "ModelLoadError"),
-        ("deepfake_detect.gate", "CandidateError"),
-        ("deepfake_detect.gate", "GateFailed"),
-        ("deepfake_detect.stages.promote", "PromoteError"),
-        ("deepfake_detect.download", "DownloadError"),
-        ("deepfake_detect.sources", "LayoutError"),
-        ("deepfake_detect.stages.validate", "ValidationFailed"),
-        ("deepfake_detect.metrics", "MetricsError"),
-        ("deepfake_detect.scan", "ScanInputError"),
-        ("deepfake_detect.imagestats", "ImageReadError"),
-        ("deepfake_detect.video", "VideoError"),
-        ("deepfake_detect.manifest", "ManifestError"),
+        ("deepfake_detect.pipeline.balance", "SplitError"),
+        ("deepfake_detect.monitoring.drift", "DriftInputError"),
+        ("deepfake_detect.models.predictor", "ModelLoadError"),
+        ("deepfake_detect.release.gate", "CandidateError"),
+        ("deepfake_detect.release.gate", "GateFailed"),
+        ("deepfake_detect.pipeline.promote", "PromoteError"),
+        ("deepfake_detect.data.download", "DownloadError"),
+        ("deepfake_detect.data.sources", "LayoutError"),
+        ("deepfake_detect.pipeline.validate", "ValidationFailed"),
+        ("deepfake_detect.release.metrics", "MetricsError"),
+        ("deepfake_detect.scoring.scan", "ScanInputError"),
+        ("deepfake_detect.media.images", "ImageReadError"),
+        ("deepfake_detect.media.video", "VideoError"),
+        ("deepfake_detect.data.manifest", "ManifestError"),
         ("deepfake_detect.contracts", "ContractError"),
-        ("deepfake_detect.drift_verdict", "SnapshotFormatError"),
-        ("deepfake_detect.media", "ScoringError"),
-        ("deepfake_detect.blazeface", "DetectorUnavailableError"),
-        ("deepfake_detect.review", "ReviewError"),
+        ("deepfake_detect.monitoring.verdict", "SnapshotFormatError"),
+        ("deepfake_detect.media.checks", "ScoringError"),
+        ("deepfake_detect.faces.blazeface", "DetectorUnavailableError"),
+        ("deepfake_detect.scoring.review", "ReviewError"),
     ],
 )
 def test_every_project_error_is_a_deepfake_error(module, name):

@@ -59,8 +59,8 @@ def test_validate_and_clean_share_one_quality_section():
 def test_validate_reports_exactly_what_clean_drops():
     import pandas as pd
 
-    from deepfake_detect.stages.clean import quality_reason
-    from deepfake_detect.stages.validate import manifest_expectations
+    from deepfake_detect.pipeline.clean import quality_reason
+    from deepfake_detect.pipeline.validate import manifest_expectations
 
     p = load_params(REPO_PARAMS)
     expectations = manifest_expectations(p.validate_, p.quality)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from deepfake_detect.contracts import SUMMARY_FIELDS, DriftResult, ManifestRow
-from deepfake_detect.manifest import MANIFEST_COLUMNS
+from deepfake_detect.contracts import SUMMARY_FIELDS, DriftResult
+from deepfake_detect.data.manifest import MANIFEST_COLUMNS, ManifestRow
 
 ROW = {
     "crop_id": "root__a_f0000_0",
@@ -38,7 +38,7 @@ def test_a_row_that_breaks_the_contract_is_refused(bad):
 
 def test_a_trained_record_has_no_release_fields_until_promote(tmp_path):
     from deepfake_detect.models.artifacts import write_untrained_record
-    from deepfake_detect.predictor import read_record
+    from deepfake_detect.models.predictor import read_record
 
     record = write_untrained_record(tmp_path, name="m", family="sklearn", artifact="model.joblib", input_size=64)
     assert record.tag is None and record.calibration is None and record.embedding_layer is None

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deepfake_detect.sample import SAMPLE_MARKER
+from deepfake_detect.data.sample import SAMPLE_MARKER
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deepfake_detect.clipfaces import FaceCrop, assign_people, detect_and_crop
 from deepfake_detect.config import Params, load_params
-from deepfake_detect.faces import Face, crop_face, crop_window, find_faces_batch, make_detector
-from deepfake_detect.tracks import TrackRule, iou, link
-from deepfake_detect.video import sample_frames
+from deepfake_detect.faces.box import Face, crop_face, crop_window
+from deepfake_detect.faces.clip import FaceCrop, assign_people, detect_and_crop
+from deepfake_detect.faces.detect import find_faces_batch, make_detector
+from deepfake_detect.faces.tracks import TrackRule, iou, link
+from deepfake_detect.media.video import sample_frames
 
 
 @pytest.fixture(scope="module")

@@ -10,15 +10,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from deepfake_detect.clipfaces import FaceCrop
 from deepfake_detect.config import load_params
-from deepfake_detect.feedback import label_item
-from deepfake_detect.imagestats import read_rgb
-from deepfake_detect.review import ReviewQueue
-from deepfake_detect.stages.balance import run_balance
-from deepfake_detect.stages.clean import run_clean
-from deepfake_detect.stages.extract import list_parts, run_extract
-from deepfake_detect.stages.validate import run_validate
+from deepfake_detect.faces.clip import FaceCrop
+from deepfake_detect.media.images import read_rgb
+from deepfake_detect.pipeline.balance import run_balance
+from deepfake_detect.pipeline.clean import run_clean
+from deepfake_detect.pipeline.extract import list_parts, run_extract
+from deepfake_detect.pipeline.validate import run_validate
+from deepfake_detect.scoring.feedback import label_item
+from deepfake_detect.scoring.review import ReviewQueue
 
 REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
 

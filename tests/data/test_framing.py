@@ -8,11 +8,13 @@ import pandas as pd
 import pytest
 
 from deepfake_detect.config import load_params
-from deepfake_detect.faces import crop_face, face_settings, find_faces_batch, make_detector
-from deepfake_detect.framing import crop_margin
-from deepfake_detect.scoring import ModelInfo, Scorer, framed_as_trained
-from deepfake_detect.sources import ReadyCrop
-from deepfake_detect.stages.extract import verify_ready_crops
+from deepfake_detect.data.sources import ReadyCrop
+from deepfake_detect.faces.box import crop_face
+from deepfake_detect.faces.detect import face_settings, find_faces_batch, make_detector
+from deepfake_detect.faces.framing import crop_margin
+from deepfake_detect.pipeline.extract import verify_ready_crops
+from deepfake_detect.scoring.result import ModelInfo
+from deepfake_detect.scoring.scorer import Scorer, framed_as_trained
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from deepfake_detect.config import Params, load_params
-from deepfake_detect.faces import Face
-from deepfake_detect.manifest import read_manifest
-from deepfake_detect.sources import list_clips
-from deepfake_detect.stages import extract as extract_stage
+from deepfake_detect.data.manifest import read_manifest
+from deepfake_detect.data.sources import list_clips
+from deepfake_detect.faces.box import Face
+from deepfake_detect.pipeline import extract as extract_stage
 
 REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"  # the one place defaults are written
 
@@ -108,7 +108,7 @@ def test_a_fake_without_original_is_rejected_with_a_warning(tiny_sample: Path, t
             PART_A: {"orphan.mp4": fake(None), "r.mp4": real(), "f.mp4": fake("r.mp4")},
         },
     )
-    with caplog.at_level(logging.WARNING, logger="deepfake_detect.sources"):
+    with caplog.at_level(logging.WARNING, logger="deepfake_detect.data.sources"):
         clips, rejects = list_clips(raw)
     assert {c.video for c in clips} == {"r.mp4", "f.mp4"}
     [reject] = rejects

@@ -61,7 +61,7 @@ def test_embedded_sample_through_dvc_repro(repo_root: Path, tmp_path: Path):
 
 
 def test_every_shared_clip_yields_faces(shared_videos: Path, tmp_path: Path):
-    from deepfake_detect.stages.extract import run_extract
+    from deepfake_detect.pipeline.extract import run_extract
 
     params = load_params(
         REPO_PARAMS,
@@ -88,10 +88,10 @@ def test_every_shared_clip_yields_faces(shared_videos: Path, tmp_path: Path):
 
 def test_deepfake_faces_layout_through_the_stages(shared_faces: Path, tmp_path: Path):
     """A 300-crop slice of deepfake-faces (symlinked, paired fakes included) to the split manifest."""
-    from deepfake_detect.stages.balance import run_balance
-    from deepfake_detect.stages.clean import run_clean
-    from deepfake_detect.stages.extract import run_extract
-    from deepfake_detect.stages.validate import run_validate
+    from deepfake_detect.pipeline.balance import run_balance
+    from deepfake_detect.pipeline.clean import run_clean
+    from deepfake_detect.pipeline.extract import run_extract
+    from deepfake_detect.pipeline.validate import run_validate
 
     meta = pd.read_csv(shared_faces / "metadata.csv")
     reals = meta[meta["label"] == "REAL"].head(60)

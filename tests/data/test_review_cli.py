@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deepfake_detect.clipfaces import FaceCrop
-from deepfake_detect.review import ReviewItem, ReviewQueue
-from deepfake_detect.sources import list_ready_crops
+from deepfake_detect.data.sources import list_ready_crops
+from deepfake_detect.faces.clip import FaceCrop
+from deepfake_detect.scoring.review import ReviewItem, ReviewQueue
 
 REVIEW = {"keep_crops": True, "dir": "review", "margin": 0.5, "audit_rate": 0.0, "on_drift": False, "days": 7}
 
@@ -118,7 +118,7 @@ def _served(tmp_path: Path, promoted_at: str) -> None:
 
 
 def test_status_counts_the_labels_the_served_model_has_not_seen(tmp_path, workspace):
-    from deepfake_detect.feedback import LabelStatus, retrain_wanted
+    from deepfake_detect.scoring.feedback import LabelStatus, retrain_wanted
 
     _, (a, _) = _queue_two_requests(workspace)
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from deepfake_detect.cli import app
+from deepfake_detect.cli.main import app
 from deepfake_detect.config import deep_merge
 
 runner = CliRunner()

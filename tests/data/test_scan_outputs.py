@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from deepfake_detect.config import load_params
-from deepfake_detect.scan import ScanInputError, run_scan
+from deepfake_detect.scoring.scan import ScanInputError, run_scan
 
 REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"  # the one place defaults are written
 
@@ -100,7 +100,7 @@ def test_explain_folder_with_files_needs_force_and_never_holds_inputs(tmp_path: 
 def test_cli_refuses_csv_onto_its_input_before_loading_a_model(tmp_path: Path):
     from typer.testing import CliRunner
 
-    from deepfake_detect.cli import app
+    from deepfake_detect.cli.main import app
 
     img = _image(tmp_path / "x.jpg")
     before = img.read_bytes()

@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 
 from deepfake_detect.config import load_params
-from deepfake_detect.manifest import MANIFEST_COLUMNS, read_manifest, write_csv
-from deepfake_detect.stages.balance import SplitError, run_balance, self_blend_crop, split_by_group
-from deepfake_detect.stages.clean import run_clean
-from deepfake_detect.stages.extract import run_extract
-from deepfake_detect.stages.validate import ValidationFailed, run_validate
+from deepfake_detect.data.manifest import MANIFEST_COLUMNS, read_manifest, write_csv
+from deepfake_detect.pipeline.balance import SplitError, run_balance, self_blend_crop, split_by_group
+from deepfake_detect.pipeline.clean import run_clean
+from deepfake_detect.pipeline.extract import run_extract
+from deepfake_detect.pipeline.validate import ValidationFailed, run_validate
 
 REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"  # the one place defaults are written
 
@@ -36,7 +36,7 @@ def extracted(tiny_sample: Path, tmp_path_factory):
     (raw / "notavideo.mp4").write_text("<html>404 not found</html>" * 10)
     (raw / "truncated.mp4").write_bytes(good.read_bytes()[:600])
     blank = [np.full((180, 240, 3), 90, np.uint8) for _ in range(6)]
-    from deepfake_detect.video import write_clip
+    from deepfake_detect.media.video import write_clip
 
     write_clip(raw / "noface.mp4", blank, fps=10)
     for name in ("empty.mp4", "notavideo.mp4", "truncated.mp4", "noface.mp4"):
@@ -241,7 +241,7 @@ def test_clean_drops_bad_crops_with_reasons(tmp_path, workspace):
 
 def run_validate_stats_only(params):
     """Crop stats as the validate stage writes them (the GX suite itself is tested above)."""
-    from deepfake_detect.stages.validate import compute_crop_stats
+    from deepfake_detect.pipeline.validate import compute_crop_stats
 
     write_csv(compute_crop_stats(read_manifest(params.extract.manifest)), params.validate_.stats)
 
@@ -274,7 +274,7 @@ def test_split_rejects_single_class_and_single_group():
 
 
 def test_max_per_group_caps_training_crops():
-    from deepfake_detect.stages.balance import balance_train
+    from deepfake_detect.pipeline.balance import balance_train
 
     train = _split_frame(6, fakes_per_group=9)
     bp = load_params(REPO_PARAMS, {"balance": {"strategy": "none", "max_per_group": 4}}).balance

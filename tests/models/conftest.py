@@ -17,7 +17,7 @@ os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from deepfake_detect.config import Params, load_params
-from deepfake_detect.manifest import MANIFEST_COLUMNS, ManifestRow
+from deepfake_detect.data.manifest import MANIFEST_COLUMNS, ManifestRow
 
 REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"  # the one place defaults are written
 

@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from deepfake_detect.calibration import Calibration, expected_calibration_error, fit_calibration, logit
 from deepfake_detect.config import load_params
-from deepfake_detect.stages.evaluate import evaluate_probs, operating_point
+from deepfake_detect.contracts import Calibration, logit
+from deepfake_detect.models.calibration import expected_calibration_error, fit_calibration
+from deepfake_detect.pipeline.evaluate import evaluate_probs, operating_point
 
 REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"  # the one place defaults are written
 

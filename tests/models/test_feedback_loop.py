@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepfake_detect.stages import promote as promote_stage
-from deepfake_detect.stages.evaluate import run_evaluate
-from deepfake_detect.stages.train import run_train
+from deepfake_detect.pipeline import promote as promote_stage
+from deepfake_detect.pipeline.evaluate import run_evaluate
+from deepfake_detect.pipeline.train import run_train
 
 REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
 SIDE = 48
@@ -167,11 +167,11 @@ def test_served_crops_of_a_new_technique_are_kept_labelled_retrained_on_and_the_
     import yaml
 
     from deepfake_detect.config import load_params
-    from deepfake_detect.dagops import notify_serving
-    from deepfake_detect.drift import drift_report
-    from deepfake_detect.processes import ServerStartError, start_bentoml_serve, stop_process_tree
-    from deepfake_detect.requestlog import read_request_log
-    from deepfake_detect.review import ReviewQueue
+    from deepfake_detect.monitoring.drift import drift_report
+    from deepfake_detect.pipeline.dagops import notify_serving
+    from deepfake_detect.scoring.requestlog import read_request_log
+    from deepfake_detect.scoring.review import ReviewQueue
+    from deepfake_detect.scoring.service_process import ServerStartError, start_bentoml_serve, stop_process_tree
 
     old = pd.read_csv(split_manifest)
     p = make_params(tmp_path, split_manifest)

@@ -11,10 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from deepfake_detect.gate import old_split_regression
-from deepfake_detect.stages import promote as promote_stage
-from deepfake_detect.stages.evaluate import run_evaluate
-from deepfake_detect.stages.train import run_train
+from deepfake_detect.pipeline import promote as promote_stage
+from deepfake_detect.pipeline.evaluate import run_evaluate
+from deepfake_detect.pipeline.train import run_train
+from deepfake_detect.release.gate import old_split_regression
 
 FEEDBACK_GROUPS = {"real05.mp4", "real10.mp4", "real11.mp4"}  # one train group, two of the three test groups
 

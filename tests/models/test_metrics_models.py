@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from deepfake_detect.aggregate import aggregate_video
-from deepfake_detect.metrics import MetricsError, binary_metrics, choose_threshold, is_better, video_scores
+from deepfake_detect.models.aggregate import aggregate_video
+from deepfake_detect.release.metrics import MetricsError, binary_metrics, choose_threshold, is_better, video_scores
 
 Y = np.array([0, 0, 0, 1, 1, 1, 1, 1])
 P = np.array([0.1, 0.4, 0.6, 0.35, 0.8, 0.9, 1.0, 0.7])

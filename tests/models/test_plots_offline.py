@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
-from deepfake_detect.stages.evaluate import PLOT_KINDS, write_plots
+from deepfake_detect.pipeline.evaluate import PLOT_KINDS, write_plots
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow

@@ -15,12 +15,12 @@ from sklearn.pipeline import Pipeline
 
 from deepfake_detect.config import Params, load_params
 from deepfake_detect.contracts import BentoMetadata, PromotionDecision
-from deepfake_detect.gate import CandidateError
-from deepfake_detect.metrics import MetricsError
-from deepfake_detect.predictor import ModelLoadError, load_predictor, read_record
-from deepfake_detect.stages import promote as promote_stage
-from deepfake_detect.stages.evaluate import run_evaluate
-from deepfake_detect.stages.train import run_train
+from deepfake_detect.models.predictor import ModelLoadError, load_predictor, read_record
+from deepfake_detect.pipeline import promote as promote_stage
+from deepfake_detect.pipeline.evaluate import run_evaluate
+from deepfake_detect.pipeline.train import run_train
+from deepfake_detect.release.gate import CandidateError
+from deepfake_detect.release.metrics import MetricsError
 
 REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"  # the one place defaults are written
 
@@ -245,7 +245,7 @@ def test_efficientnet_lite0_promotes_calibrated_and_serves_explainable(
 ):
     """The new family end to end: train → evaluate (calibration fitted on val) → promote (BentoML
     store) → the serving scorer gives the calibrated probability, a projected embedding and Grad-CAM."""
-    from deepfake_detect.imagestats import read_rgb
+    from deepfake_detect.media.images import read_rgb
     from deepfake_detect.models.dataset import load_split
 
     p = make_params(tmp_path, split_manifest, models=["efficientnet_lite0"])

@@ -9,12 +9,12 @@ from pathlib import Path
 import yaml
 from typer.testing import CliRunner
 
-from deepfake_detect.cli import app
+from deepfake_detect.cli.main import app
 from deepfake_detect.config import Params
-from deepfake_detect.drift_verdict import insufficient
-from deepfake_detect.stages import promote as promote_stage
-from deepfake_detect.stages.evaluate import run_evaluate
-from deepfake_detect.stages.train import run_train
+from deepfake_detect.monitoring.verdict import insufficient
+from deepfake_detect.pipeline import promote as promote_stage
+from deepfake_detect.pipeline.evaluate import run_evaluate
+from deepfake_detect.pipeline.train import run_train
 
 
 def _params_file(p: Params, folder: Path, **changes: dict) -> Path:

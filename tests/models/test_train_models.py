@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deepfake_detect.gradcam import GradCam
-from deepfake_detect.imagestats import read_rgb
+from deepfake_detect.media.images import read_rgb, resize_batch
 from deepfake_detect.models import baseline_cnn, efficientnet_lite0, sklearn_fft, xception
 from deepfake_detect.models.dataset import load_split
 from deepfake_detect.models.features import crop_features
-from deepfake_detect.predictor import load_predictor, resize_batch
+from deepfake_detect.models.gradcam import GradCam
+from deepfake_detect.models.predictor import load_predictor
 
 
 def _crops(manifest: Path, split: str = "test") -> list[np.ndarray]:

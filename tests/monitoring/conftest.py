@@ -19,7 +19,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def predictor(tiny_model_dir):
-    from deepfake_detect.predictor import load_predictor
+    from deepfake_detect.models.predictor import load_predictor
 
     return load_predictor(tiny_model_dir)
 

@@ -46,7 +46,7 @@ def tables() -> tuple[pd.DataFrame, pd.DataFrame]:
 def snapshot_of(reference: pd.DataFrame, current: pd.DataFrame, dp) -> dict:
     from evidently import DataDefinition, Dataset
 
-    from deepfake_detect.drift_verdict import EMBEDDING, build_report
+    from deepfake_detect.monitoring.verdict import EMBEDDING, build_report
 
     report, _ = build_report(dp, embedding_picture=False)
     emb = [c for c in reference.columns if c.startswith("emb_")]

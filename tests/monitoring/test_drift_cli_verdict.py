@@ -10,7 +10,7 @@ import yaml
 from drift_fixtures import degrade, synthetic_crops, write_crops
 from typer.testing import CliRunner
 
-from deepfake_detect.cli import app
+from deepfake_detect.cli.main import app
 from deepfake_detect.config import deep_merge
 
 REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"

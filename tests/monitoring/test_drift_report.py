@@ -13,9 +13,9 @@ from drift_fixtures import degrade, synthetic_crops, write_crops
 
 from deepfake_detect.config import ConfigError, DriftParams, deep_merge, load_params
 from deepfake_detect.contracts import DriftResult
-from deepfake_detect.drift import compare
-from deepfake_detect.drift_tables import DriftInputError, features_from_crops
-from deepfake_detect.imagestats import read_rgb
+from deepfake_detect.media.images import read_rgb
+from deepfake_detect.monitoring.drift import compare
+from deepfake_detect.monitoring.tables import DriftInputError, features_from_crops
 
 REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"  # the one place defaults are written
 
@@ -103,7 +103,7 @@ def test_real_crops_recompressed_drift_and_same_split_does_not(predictor, real_f
 def test_cli_media_against_reference_media(tiny_model_dir, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from deepfake_detect.cli import app
+    from deepfake_detect.cli.main import app
 
     ref_dir, cur_dir = tmp_path / "ref", tmp_path / "cur"
     write_crops(synthetic_crops(80, seed=5), ref_dir)
@@ -140,8 +140,8 @@ def test_cli_media_against_reference_media(tiny_model_dir, tmp_path, monkeypatch
 
 
 def test_reference_from_split_manifest_is_cached(predictor, tmp_path):
-    from deepfake_detect.drift_tables import load_or_build_reference
-    from deepfake_detect.manifest import MANIFEST_COLUMNS
+    from deepfake_detect.data.manifest import MANIFEST_COLUMNS
+    from deepfake_detect.monitoring.tables import load_or_build_reference
 
     paths = write_crops(synthetic_crops(40, seed=7), tmp_path / "crops")
     manifest = pd.DataFrame({c: [""] * 40 for c in MANIFEST_COLUMNS})

@@ -10,9 +10,9 @@ from drift_fixtures import degrade, synthetic_crops
 
 from deepfake_detect.config import load_params
 from deepfake_detect.contracts import DriftResult
-from deepfake_detect.drift import drift_report
-from deepfake_detect.drift_tables import DriftInputError, current_from_request_log, features_from_crops
-from deepfake_detect.requestlog import append_records, make_record
+from deepfake_detect.monitoring.drift import drift_report
+from deepfake_detect.monitoring.tables import DriftInputError, current_from_request_log, features_from_crops
+from deepfake_detect.scoring.requestlog import append_records, make_record
 
 REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
 
@@ -67,7 +67,7 @@ def test_drift_report_over_request_log_window(predictor, tiny_model_dir, tmp_pat
     import pandas as pd
     from drift_fixtures import write_crops
 
-    from deepfake_detect.manifest import MANIFEST_COLUMNS
+    from deepfake_detect.data.manifest import MANIFEST_COLUMNS
 
     monkeypatch.chdir(tmp_path)
     paths = write_crops(synthetic_crops(120, seed=21), tmp_path / "crops")

@@ -11,7 +11,7 @@ import yaml
 
 from deepfake_detect.config import Params, deep_merge, load_params
 from deepfake_detect.contracts import GateDecision
-from deepfake_detect.gate import GateFailed, check_gate, pick_best, read_candidates
+from deepfake_detect.release.gate import GateFailed, check_gate, pick_best, read_candidates
 
 REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"  # the one place defaults are written
 
@@ -66,7 +66,7 @@ def _gate_cli(tmp_path, candidates: list[str], gate_min: float = 0.6):
     """`deepfake gate` on metrics of xception (0.55) and sklearn_fft (0.9) with promote.candidates set."""
     from typer.testing import CliRunner
 
-    from deepfake_detect.cli import app
+    from deepfake_detect.cli.main import app
 
     metrics = tmp_path / "metrics"
     _write(metrics, "xception", auc=0.55, log_loss=0.7, video={"auc": 0.55})

@@ -29,6 +29,6 @@ def bentoml_home(tmp_path_factory, model_dir, use_bentoml_home) -> Path:
 
 @pytest.fixture(scope="session")
 def face_model(model_dir):
-    from deepfake_detect.predictor import load_predictor
+    from deepfake_detect.models.predictor import load_predictor
 
     return load_predictor(model_dir)

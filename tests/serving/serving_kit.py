@@ -192,7 +192,8 @@ def stub_scorer(tmp: Path, detector=None, family: str = "keras", explain_fn=None
     import numpy as np
 
     from deepfake_detect.config import load_params
-    from deepfake_detect.scoring import ModelInfo, Scorer
+    from deepfake_detect.scoring.result import ModelInfo
+    from deepfake_detect.scoring.scorer import Scorer
 
     def score(crops):
         return np.full(len(crops), 0.3, np.float32), np.zeros((len(crops), 4), np.float32)

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from serving_kit import StubDetector, make_bad_inputs, make_playlists, noise_clip, stub_scorer
 
-from deepfake_detect.scoring import ScoringError, read_image
-from deepfake_detect.video import write_clip
+from deepfake_detect.media.checks import ScoringError, read_image
+from deepfake_detect.media.video import write_clip
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from serving_kit import ROOT, build_model_folder, save_to_store, write_test_params
 
-from deepfake_detect.dagops import notify_serving
-from deepfake_detect.processes import ServerStartError, start_bentoml_serve, stop_process_tree
+from deepfake_detect.pipeline.dagops import notify_serving
+from deepfake_detect.scoring.service_process import ServerStartError, start_bentoml_serve, stop_process_tree
 
 pytestmark = pytest.mark.slow
 KEY = "reload-key-123"

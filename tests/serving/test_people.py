@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from deepfake_detect.aggregate import aggregate_video
 from deepfake_detect.config import load_params
-from deepfake_detect.scoring import local_scorer
-from deepfake_detect.video import decode_all_frames, write_clip
+from deepfake_detect.media.video import decode_all_frames, write_clip
+from deepfake_detect.models.aggregate import aggregate_video
+from deepfake_detect.scoring.scorer import local_scorer
 
 
 @pytest.fixture(scope="module")

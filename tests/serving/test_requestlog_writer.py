@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from deepfake_detect.requestlog import FIELDS, RequestLog, log_file, make_record, read_request_log
+from deepfake_detect.scoring.requestlog import FIELDS, RequestLog, log_file, make_record, read_request_log
 
 
 def test_records_round_trip_by_utc_day(tmp_path):
@@ -72,7 +72,7 @@ def test_records_queued_at_exit_reach_disk(tmp_path):
     import sys
 
     script = (
-        "import sys; from deepfake_detect.requestlog import RequestLog, make_record\n"
+        "import sys; from deepfake_detect.scoring.requestlog import RequestLog, make_record\n"
         "log = RequestLog(sys.argv[1])\n"
         "log.write([make_record(request_id=str(i), probability=0.5) for i in range(50_000)])\n"
     )

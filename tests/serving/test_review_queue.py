@@ -13,9 +13,9 @@ from serving_kit import write_test_params
 
 from deepfake_detect.config import ConfigError, load_params
 from deepfake_detect.contracts import DriftResult
-from deepfake_detect.requestlog import RequestLog, read_request_log
-from deepfake_detect.review import ReviewItem, ReviewQueue, review_reason
-from deepfake_detect.scoring import local_scorer
+from deepfake_detect.scoring.requestlog import RequestLog, read_request_log
+from deepfake_detect.scoring.review import ReviewItem, ReviewQueue, review_reason
+from deepfake_detect.scoring.scorer import local_scorer
 
 
 def _params(tmp: Path, review: dict, **serve):
@@ -83,7 +83,7 @@ def test_nothing_is_kept_when_review_is_off(tmp_path, face_model, tiny_sample):
 
 
 def _faces(n: int = 2):
-    from deepfake_detect.clipfaces import FaceCrop
+    from deepfake_detect.faces.clip import FaceCrop
 
     rng = np.random.default_rng(0)
     return [

@@ -12,7 +12,7 @@ import yaml
 from serving_kit import write_test_params
 
 from deepfake_detect.config import load_params
-from deepfake_detect.review import ReviewQueue
+from deepfake_detect.scoring.review import ReviewQueue
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from serving_kit import ROOT, VIDEOS, needs_shared, write_test_params
 
-from deepfake_detect.processes import ServerStartError, start_bentoml_serve, stop_process_tree
+from deepfake_detect.scoring.service_process import ServerStartError, start_bentoml_serve, stop_process_tree
 
 pytestmark = pytest.mark.slow
 KEY = "page-key-456"

@@ -9,7 +9,7 @@ import shutil
 from serving_kit import VIDEOS, make_bad_inputs, needs_shared, some_faces
 from typer.testing import CliRunner
 
-from deepfake_detect.cli import app
+from deepfake_detect.cli.main import app
 
 
 @needs_shared(VIDEOS)

@@ -22,7 +22,7 @@ from serving_kit import (
     write_test_params,
 )
 
-from deepfake_detect.processes import ServerStartError, start_bentoml_serve, stop_process_tree
+from deepfake_detect.scoring.service_process import ServerStartError, start_bentoml_serve, stop_process_tree
 
 pytestmark = pytest.mark.slow
 KEY = "test-key-123"
@@ -149,7 +149,7 @@ def test_uploads_are_removed_and_requests_logged(server, tmp_path):
     leftovers = [p for p in (tmp / "t").rglob("*") if p.is_file()]
     assert not leftovers, leftovers[:5]
     time.sleep(2)  # the request log is written by a background thread
-    from deepfake_detect.requestlog import read_request_log
+    from deepfake_detect.scoring.requestlog import read_request_log
 
     df = read_request_log(tmp / "requests")
     assert len(df) > 0 and set(df["endpoint"]) <= {"score_video", "score_image", "score_images"}

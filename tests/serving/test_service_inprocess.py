@@ -64,7 +64,7 @@ def test_score_video_inprocess(svc):
     assert r["probability"] == max(p["probability"] for p in r["people"] if p["deciding"])
     assert {"decode_s", "detect_s", "model_s", "total_s"} <= set(r["timings"])
     # the request log got one record per face, with the schema monitoring reads
-    from deepfake_detect.requestlog import FIELDS, read_request_log
+    from deepfake_detect.scoring.requestlog import FIELDS, read_request_log
 
     detector.request_log.flush()
     df = read_request_log(tmp / "requests")
@@ -137,7 +137,7 @@ def test_model_scores_match_predictor(face_model):
 
 
 def test_gradcam_highlights_the_evidence(face_model):
-    from deepfake_detect.gradcam import GradCam
+    from deepfake_detect.models.gradcam import GradCam
 
     cam = GradCam(face_model.model, 71)
     crops = np.random.default_rng(1).integers(0, 255, (2, 71, 71, 3), dtype=np.uint8)
@@ -175,7 +175,7 @@ def test_shutdown_hook_writes_the_request_log(svc):
         if getattr(getattr(type(detector), name), "__bentoml_shutdown_hook__", False)
     ]
     assert hooks, "DeepfakeDetector has no @bentoml.on_shutdown hook"
-    from deepfake_detect.requestlog import make_record, read_request_log
+    from deepfake_detect.scoring.requestlog import make_record, read_request_log
 
     before = len(read_request_log(tmp / "requests"))
     detector.request_log.write([make_record(request_id=f"s{i}", probability=0.5) for i in range(5000)])

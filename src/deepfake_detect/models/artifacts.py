@@ -9,8 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..contracts import ModelRecord
-from ..predictor import RECORD_FILE
+from deepfake_detect.contracts import RECORD_FILE, ModelRecord
 
 
 def git_rev(cwd: str | Path = ".") -> str:

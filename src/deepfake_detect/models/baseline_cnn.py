@@ -15,8 +15,16 @@ from typing import Any
 
 import pandas as pd
 
-from ..config import AugmentParams, BaselineCnnParams
-from .keras_common import compile_model, epoch_steps, fit_phase, learning_rate, save_trained, seed_everything, strategy
+from deepfake_detect.config import AugmentParams, BaselineCnnParams
+from deepfake_detect.models.keras_common import (
+    compile_model,
+    epoch_steps,
+    fit_phase,
+    learning_rate,
+    save_trained,
+    seed_everything,
+    strategy,
+)
 
 log = logging.getLogger(__name__)
 

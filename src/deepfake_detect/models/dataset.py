@@ -13,11 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..config import AugmentParams
-from ..errors import DeepfakeError
-from ..imagestats import read_rgb
-from ..manifest import SPLITS, label_to_int, read_manifest
-from ..predictor import resize_batch
+from deepfake_detect.config import AugmentParams
+from deepfake_detect.data.manifest import SPLITS, label_to_int, read_manifest
+from deepfake_detect.errors import DeepfakeError
+from deepfake_detect.media.images import read_rgb, resize_batch
 
 SPLIT_COLUMNS = ["crop_id", "path", "video", "label", "group", "split"]
 

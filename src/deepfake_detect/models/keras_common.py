@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..config import AugmentParams, KerasTrainParams
-from ..contracts import ModelRecord
-from .dataset import class_weights, epoch_length, make_dataset, sampled_dataset, steps_for
+from deepfake_detect.config import AugmentParams, KerasTrainParams
+from deepfake_detect.contracts import ModelRecord
+from deepfake_detect.models.dataset import class_weights, epoch_length, make_dataset, sampled_dataset, steps_for
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ def save_trained(
     extra: dict[str, Any] | None = None,
 ) -> ModelRecord:
     """Every Keras family ends the same way: the model, its training curves and its record.json."""
-    from .artifacts import write_curves, write_record
+    from deepfake_detect.models.artifacts import write_curves, write_record
 
     artifact = save_keras(model, out)
     write_curves(rows, curves)

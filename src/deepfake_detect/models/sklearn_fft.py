@@ -17,10 +17,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
-from ..config import SklearnFftParams
-from ..imagestats import read_rgb
-from .artifacts import write_curves, write_record
-from .features import FEATURE_SIDE, crop_features
+from deepfake_detect.config import SklearnFftParams
+from deepfake_detect.media.images import read_rgb
+from deepfake_detect.models.artifacts import write_curves, write_record
+from deepfake_detect.models.features import FEATURE_SIDE, crop_features
 
 log = logging.getLogger(__name__)
 CHUNK = 64

@@ -21,7 +21,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from ..errors import DeepfakeError
+from deepfake_detect.errors import DeepfakeError
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001

@@ -26,9 +26,17 @@ from typing import Any
 
 import pandas as pd
 
-from ..config import AugmentParams, XceptionParams
-from ..errors import DeepfakeError
-from .keras_common import compile_model, epoch_steps, fit_phase, learning_rate, save_trained, seed_everything, strategy
+from deepfake_detect.config import AugmentParams, XceptionParams
+from deepfake_detect.errors import DeepfakeError
+from deepfake_detect.models.keras_common import (
+    compile_model,
+    epoch_steps,
+    fit_phase,
+    learning_rate,
+    save_trained,
+    seed_everything,
+    strategy,
+)
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,208 @@
+"""Load a trained or promoted model folder and score face crops: the one model wrapper that
+evaluate, promote, serving, the CLI scanner and drift monitoring all share.
+
+A model folder holds
+  ``record.json``  a :class:`deepfake_detect.contracts.ModelRecord` (name, family, artifact,
+                    input size, threshold, metrics, params, data version, git revision, ...)
+  the artifact     ``model.keras`` (Keras 3; preprocessing layers inside the model, input is RGB
+                    in 0..255 at ``input_size``², output sigmoid P(FAKE)) or ``model.joblib``
+                    (a scikit-learn pipeline over :func:`deepfake_detect.models.features.crop_features`)
+  ``projection.npz`` optional: ``mean`` and ``components`` of a PCA fitted on training
+                    pooled features; :meth:`Predictor.embed` projects onto it (compact embedding
+                    for the request log and embedding drift)
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepfake_detect.contracts import IDENTITY, PROJECTION_FILE, RECORD_FILE, Calibration, ContractError, ModelRecord
+from deepfake_detect.errors import DeepfakeError
+from deepfake_detect.media.images import resize_batch
+
+
+class ModelLoadError(DeepfakeError, RuntimeError):
+    """A model folder that cannot be loaded (the message names the folder and what is missing)."""
+
+
+def read_record(folder: str | Path) -> ModelRecord:
+    path = Path(folder) / RECORD_FILE
+    if not path.exists():
+        raise ModelLoadError(f"{folder}: no {RECORD_FILE} (not a model folder; run `dvc repro` to train one)")
+    try:
+        return ModelRecord.read(path)
+    except ContractError as exc:
+        raise ModelLoadError(str(exc)) from exc
+
+
+class ExplainUnavailableError(DeepfakeError, ValueError):
+    """Grad-CAM asked of a model that cannot give it (a scikit-learn model, no conv layer)."""
+
+
+def explain_refusal(family: str, tag: str) -> str | None:
+    """Why a model of ``family`` cannot be explained, or None (Grad-CAM needs a Keras model)."""
+    if family == "keras":
+        return None
+    return f"model {tag} is a {family} model: Grad-CAM needs a Keras model"
+
+
+@dataclass
+class Predictor:
+    """Scores RGB face crops: ``predict`` → P(FAKE) per crop, ``embed`` → compact embedding,
+    ``score`` → both in one forward pass (serving), ``explain`` → Grad-CAM overlays."""
+
+    folder: Path
+    record: ModelRecord
+    model: Any
+    projection: dict[str, np.ndarray] | None = None
+    _embedder: Any = field(default=None, repr=False)
+    _dual: Any = field(default=None, repr=False)
+    _gradcam: Any = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def family(self) -> str:
+        return self.record.family
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def tag(self) -> str:
+        """The release tag of a promoted model; a trained, not yet promoted folder goes by its name."""
+        return self.record.tag or self.record.name
+
+    @property
+    def input_size(self) -> int:
+        return self.record.input_size
+
+    @property
+    def threshold(self) -> float:
+        return self.record.threshold
+
+    @property
+    def calibration(self) -> Calibration:
+        """The map fitted on validation at evaluate time (identity for a model not yet evaluated)."""
+        return self.record.calibration or IDENTITY
+
+    @property
+    def embedding_layer(self) -> str:
+        """The Keras layer whose output is the pooled features (embeddings and Grad-CAM start there)."""
+        if self.record.embedding_layer is None:
+            raise ModelLoadError(f"{self.folder}: {RECORD_FILE} names no embedding_layer ({self.family} model)")
+        return self.record.embedding_layer
+
+    def predict(self, crops: list[np.ndarray] | np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """Calibrated P(FAKE) per crop (the record's calibration applied to the model's output)."""
+        return self.calibration.apply(self.predict_raw(crops, batch_size))
+
+    def predict_raw(self, crops: list[np.ndarray] | np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """The model's own output, before calibration (what evaluate fits the calibration on)."""
+        if len(crops) == 0:
+            return np.zeros(0, np.float32)
+        if self.family == "sklearn":
+            from deepfake_detect.models.features import crop_features
+
+            return self.model.predict_proba(crop_features(crops))[:, 1].astype(np.float32)
+        probs = []
+        for start in range(0, len(crops), batch_size):
+            batch = resize_batch(crops[start : start + batch_size], self.input_size)
+            probs.append(np.asarray(self._keras_predict(batch)).reshape(-1))
+        return np.concatenate(probs).astype(np.float32)
+
+    def _keras_predict(self, batch: np.ndarray) -> np.ndarray:
+        # predict_on_batch: plain model.predict is slower and erratic on small CPU batches
+        return self.model.predict_on_batch(batch)
+
+    def pooled_features(self, crops: list[np.ndarray] | np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """The model's penultimate (pooled) features; hand-made features for scikit-learn models."""
+        if len(crops) == 0:
+            return np.zeros((0, 0), np.float32)
+        if self.family == "sklearn":
+            from deepfake_detect.models.features import crop_features
+
+            return crop_features(crops).astype(np.float32)
+        if self._embedder is None:
+            import keras
+
+            layer = self.model.get_layer(self.embedding_layer)
+            self._embedder = keras.Model(self.model.inputs, layer.output)
+        feats = []
+        for start in range(0, len(crops), batch_size):
+            batch = resize_batch(crops[start : start + batch_size], self.input_size)
+            feats.append(np.asarray(self._embedder.predict_on_batch(batch)))
+        return np.concatenate(feats).reshape(len(crops), -1).astype(np.float32)
+
+    def embed(self, crops: list[np.ndarray] | np.ndarray) -> np.ndarray:
+        """Compact embedding: pooled features projected on the stored PCA (raw features without one)."""
+        return self._project(self.pooled_features(crops))
+
+    def _project(self, feats: np.ndarray) -> np.ndarray:
+        if self.projection is None or len(feats) == 0:
+            return feats
+        return ((feats - self.projection["mean"]) @ self.projection["components"].T).astype(np.float32)
+
+    def score(self, crops: np.ndarray, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+        """Crops (N, S, S, 3) RGB uint8 → (calibrated P(FAKE) (N,), embeddings (N, E)) in ONE forward
+        pass (Keras: a two-output view of the same weights), one call at a time (TF uses every core)."""
+        if len(crops) == 0:
+            return np.zeros(0, np.float32), np.zeros((0, 0), np.float32)
+        with self._lock:
+            if self.family == "sklearn":
+                return self.predict(crops), self.embed(crops)
+            if self._dual is None:
+                import keras
+
+                pooled = self.model.get_layer(self.embedding_layer)
+                self._dual = keras.Model(self.model.inputs, [self.model.output, pooled.output])
+            probs, feats = [], []
+            for start in range(0, len(crops), batch_size):
+                batch = resize_batch(crops[start : start + batch_size], self.input_size)
+                p, f = self._dual.predict_on_batch(batch)
+                probs.append(np.asarray(p).reshape(-1))
+                feats.append(np.asarray(f).reshape(len(batch), -1))
+        emb = self._project(np.concatenate(feats).astype(np.float32))
+        return self.calibration.apply(np.concatenate(probs)), emb
+
+    def explain(self, crops: np.ndarray) -> list[bytes]:
+        """Grad-CAM PNG overlays, one per crop (Keras models only)."""
+        from deepfake_detect.models.gradcam import GradCam, GradCamError
+
+        refusal = explain_refusal(self.family, self.tag)
+        if refusal is not None:
+            raise ExplainUnavailableError(refusal)
+        with self._lock:
+            if self._gradcam is None:
+                try:
+                    self._gradcam = GradCam(self.model, self.input_size, self.embedding_layer)
+                except GradCamError as exc:
+                    raise ExplainUnavailableError(f"model {self.tag}: {exc}") from exc
+            return self._gradcam.overlays(crops)
+
+
+def load_predictor(folder: str | Path) -> Predictor:
+    """Load a model folder written by train/promote (see the module docstring for its layout)."""
+    folder = Path(folder)
+    record = read_record(folder)
+    artifact = folder / record.artifact
+    if not artifact.is_file():
+        raise ModelLoadError(f"{folder}: artifact {record.artifact!r} named in {RECORD_FILE} is missing")
+    if record.family == "keras":
+        import keras
+
+        model = keras.models.load_model(artifact, compile=False)
+    else:  # the contract allows keras | sklearn only
+        import joblib
+
+        model = joblib.load(artifact)
+    projection = None
+    if (folder / PROJECTION_FILE).exists():
+        with np.load(folder / PROJECTION_FILE) as npz:
+            projection = {"mean": npz["mean"], "components": npz["components"]}
+    return Predictor(folder, record, model, projection)

@@ -1,0 +1,307 @@
+"""Stage ``promote``: the best evaluated model becomes the served one, only if it beats the model
+served now, re-scored on the same validation/test split.
+
+Layout (paths from params): every promoted model is a release folder
+``<releases_dir>/<tag>/`` (model folder + ``projection.npz``), ``<promote.dir>`` is a symlink to
+the served release, and ``<releases_dir>/history.json`` lists promoted tags in order. Each
+promotion (and rollback) is also saved in the BentoML model store as ``promote.bento_name`` with
+threshold, metrics, params, data version and git revision in its metadata: that store entry is
+what serving loads (``serve.model_tag``).
+
+Crash safety: a release is written completely under a temporary name and renamed; then the symlink
+is swapped (one ``os.replace``), the history written, and **the store written last**: it is the
+commit point. Until it is written the previous release is still the one served, and a failure
+puts the symlink and history back to the store's release (:func:`reconcile`); a process killed
+between the steps is repaired the same way when promote or ``--rollback`` next runs, so the three
+always agree and ``--rollback`` goes back exactly one release from the one served.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepfake_detect.config import Params
+from deepfake_detect.contracts import (
+    PROJECTION_FILE,
+    RECORD_FILE,
+    BentoMetadata,
+    ModelRecord,
+    PromotionDecision,
+    RollbackResult,
+)
+from deepfake_detect.errors import DeepfakeError
+from deepfake_detect.models.artifacts import data_version, git_rev
+from deepfake_detect.models.dataset import load_split
+from deepfake_detect.models.predictor import ModelLoadError, Predictor, load_predictor, read_record
+from deepfake_detect.pipeline.evaluate import evaluate_probs, score_split
+from deepfake_detect.release.gate import metric_value, old_split_regression, pick_best, read_candidates, split_summary
+from deepfake_detect.release.metrics import is_better
+
+log = logging.getLogger(__name__)
+HISTORY_FILE = "history.json"
+
+
+class PromoteError(DeepfakeError, RuntimeError):
+    """Nothing to promote or roll back to (the message says why)."""
+
+
+def current_release(p: Params) -> Path | None:
+    link = p.promote.dir
+    if not link.exists():
+        return None
+    return link.resolve()
+
+
+def rescore(predictor: Predictor, p: Params) -> dict[str, Any]:
+    """Metrics of a (promoted) model on the current val/test split, as evaluate computes them."""
+    val = load_split(p.balance.manifest, "val")
+    test = load_split(p.balance.manifest, "test")
+    val_p = score_split({"m": predictor}, val, p.evaluate.batch_size, "val")["m"]
+    test_p = score_split({"m": predictor}, test, p.evaluate.batch_size, "test")["m"]
+    return evaluate_probs(val, val_p, test, test_p, p.evaluate)
+
+
+def fit_projection(predictor: Predictor, p: Params) -> dict[str, np.ndarray]:
+    """PCA (via SVD) of pooled features of up to ``embedding_samples`` distinct training crops."""
+    from deepfake_detect.media.images import read_rgb
+
+    train = load_split(p.balance.manifest, "train").drop_duplicates("path")
+    n = min(len(train), p.promote.embedding_samples)
+    rows = train.sample(n, random_state=p.seed)["path"].tolist()
+    step = p.evaluate.batch_size
+    feats = np.concatenate(
+        [predictor.pooled_features([read_rgb(x) for x in rows[i : i + step]]) for i in range(0, len(rows), step)]
+    ).astype(np.float64)
+    mean = feats.mean(axis=0)
+    _, _, vt = np.linalg.svd(feats - mean, full_matrices=False)
+    k = min(p.promote.embedding_components, vt.shape[0])
+    return {"mean": mean.astype(np.float32), "components": vt[:k].astype(np.float32)}
+
+
+def read_history(releases: Path) -> list[str]:
+    path = releases / HISTORY_FILE
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str))
+    tmp.replace(path)
+
+
+def swap_link(link: Path, target: Path) -> None:
+    """Point ``link`` at ``target`` atomically (a new symlink renamed over the old one)."""
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.exists() and not link.is_symlink():  # a plain folder from an older layout: keep it as a release
+        legacy = target.parent / f"legacy-{time.strftime('%Y%m%dT%H%M%S')}"
+        link.rename(legacy)
+    tmp = link.with_name(f".{link.name}.tmp")
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(os.path.relpath(target, link.parent))
+    os.replace(tmp, link)
+
+
+def write_release(
+    src: Path, releases: Path, tag: str, record: ModelRecord, projection: dict[str, np.ndarray] | None
+) -> Path:
+    """Copy a model folder into ``releases/<tag>`` with its final record, via a temporary folder."""
+    final = releases / tag
+    tmp = releases / f".{tag}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp)
+    if projection is not None:
+        np.savez(tmp / PROJECTION_FILE, **projection)
+    record.write(tmp / RECORD_FILE)
+    tmp.rename(final)
+    return final
+
+
+def save_to_bentoml(release: Path, name: str) -> str:
+    """Save a release folder's files as a new version of BentoML model ``name``; returns its tag."""
+    import bentoml
+
+    record = read_record(release)
+    metadata = BentoMetadata.from_record(record).model_dump()
+    with bentoml.models.create(
+        name, labels={"family": record.family, "model": record.name}, metadata=metadata
+    ) as bento_model:
+        for item in release.iterdir():
+            if item.is_file():
+                shutil.copy2(item, bento_model.path_of(item.name))
+    log.info("saved %s into the BentoML model store as %s", release.name, bento_model.tag)
+    return str(bento_model.tag)
+
+
+def release_tag(model: str, releases: Path) -> str:
+    """``<model>-<UTC time>``, with a counter when that release already exists."""
+    base = f"{model}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
+    tag, n = base, 1
+    while (releases / tag).exists():
+        n += 1
+        tag = f"{base}-{n}"
+    return tag
+
+
+def served_metrics(p: Params) -> tuple[str, dict[str, Any]] | None:
+    """(tag, metrics) of the served model re-scored on the current split as evaluate scores (the old
+    and the feedback test split too); None when none is served or it cannot be loaded (then any
+    candidate replaces it)."""
+    current = current_release(p)
+    if current is None:
+        return None
+    try:
+        served = load_predictor(current)
+    except ModelLoadError as exc:
+        log.warning("served model %s cannot be loaded (%s): any candidate replaces it", current, exc)
+        return None
+    return served.tag, rescore(served, p)
+
+
+def release_record(predictor: Predictor, tag: str, metrics: dict[str, Any]) -> ModelRecord:
+    """The trained record completed with what evaluate found (threshold and calibration fitted on val)."""
+    return ModelRecord.model_validate(
+        {
+            **predictor.record.model_dump(),
+            "tag": tag,
+            "threshold": metrics["threshold"],
+            "calibration": metrics["calibration"],  # Predictor applies it
+            "operating_point": metrics["operating_point"],
+            "metrics": metrics,
+            "promoted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "data_version": data_version(),
+            "promote_git_rev": git_rev(),
+        }
+    )
+
+
+def run_promote(p: Params) -> PromotionDecision:
+    """Promote the best candidate if it beats the served model; write the decision file."""
+    pp = p.promote
+    reconcile(p)
+    candidates = read_candidates(p)
+    best = pick_best(candidates, pp.metric, pp.level)
+    cand_score = metric_value(candidates[best], pp.metric, pp.level)
+    decision = {"metric": pp.metric, "level": pp.level, "candidate": best, "candidate_score": cand_score}
+    served = served_metrics(p)
+    current = (served[0], metric_value(served[1], pp.metric, pp.level)) if served else None
+    decision["current"], decision["current_score"] = current if current else (None, None)
+    refusal = None
+    if current is not None and not is_better(cand_score, current[1], pp.metric, pp.min_improvement):
+        refusal = (
+            f"{best} {pp.metric}={cand_score:.4f} does not beat served "
+            f"{current[0]} {pp.metric}={current[1]:.4f} on the same test split"
+        )
+    elif served is not None and (regression := old_split_regression(candidates[best], served[1], p)):
+        refusal = f"{best} beats served {current[0]} on the whole test split, but {regression}"
+    if refusal is not None:
+        log.info(refusal)
+        out = PromotionDecision(**decision, promoted=False, reason=refusal)
+        out.write(pp.decision)
+        return out
+    predictor = load_predictor(p.train.models_dir / best)
+    tag = release_tag(best, pp.releases_dir)
+    pp.releases_dir.mkdir(parents=True, exist_ok=True)
+    record = release_record(predictor, tag, candidates[best])
+    release = write_release(predictor.folder, pp.releases_dir, tag, record, fit_projection(predictor, p))
+    history = [t for t in read_history(pp.releases_dir) if t != tag] + [tag]
+    bento_tag = publish(p, release, history)
+    beaten = f"served {current[0]} ({current[1]:.4f})" if current else "nothing (no model was served)"
+    reason = f"{best} {pp.metric}={cand_score:.4f} beats {beaten}; {split_summary(candidates[best], pp.metric)}"
+    if served is not None:
+        reason += f" (served: {split_summary(served[1], pp.metric)})"
+    log.info("promoted %s: %s", tag, reason)
+    out = PromotionDecision(**decision, promoted=True, reason=reason, tag=tag, bento_tag=bento_tag)
+    out.write(pp.decision)
+    return out
+
+
+def run_rollback(p: Params) -> RollbackResult:
+    """Serve the release promoted before the one served now again (and save it to BentoML as latest)."""
+    pp = p.promote
+    releases = pp.releases_dir
+    cur_tag = reconcile(p)
+    history = read_history(releases)
+    before = history[: history.index(cur_tag)] if cur_tag in history else [t for t in history if t != cur_tag]
+    before = [t for t in before if (releases / t / RECORD_FILE).exists()]
+    if not before:
+        raise PromoteError(
+            f"nothing to roll back to: {releases / HISTORY_FILE} lists no release before "
+            f"{cur_tag or 'the current state'}"
+        )
+    target = releases / before[-1]
+    bento_tag = publish(p, target, before)
+    log.info("rolled back from %s to %s", cur_tag, target.name)
+    return RollbackResult(rolled_back_from=cur_tag, serving=target.name, bento_tag=bento_tag)
+
+
+def publish(p: Params, release: Path, history: list[str]) -> str:
+    """Serve ``release``: swap the symlink, write ``history``, then save to the BentoML store, last.
+
+    The store entry is what serving loads, so it is the commit point: on any failure before it is
+    written, the symlink and history are put back to the store's release. Returns the store tag."""
+    pp = p.promote
+    try:
+        swap_link(pp.dir, release)
+        write_json_atomic(pp.releases_dir / HISTORY_FILE, history)
+        return save_to_bentoml(release, pp.bento_name)
+    except BaseException:  # KeyboardInterrupt and SIGTERM too: leave nothing half-switched
+        reconcile(p)
+        raise
+
+
+def store_release(name: str) -> str | None:
+    """Release tag of BentoML model ``name``'s latest version (what serving loads); None when absent."""
+    import bentoml
+    from bentoml.exceptions import NotFound
+
+    try:
+        metadata = bentoml.models.get(f"{name}:latest").info.metadata
+    except NotFound:
+        return None
+    return BentoMetadata.parse(metadata, f"BentoML model {name}:latest").release
+
+
+def reconcile(p: Params) -> str | None:
+    """Make the symlink and history agree with the BentoML store after an interrupted promote or rollback.
+
+    The store is written last, so its latest entry is the last operation that completed: the
+    symlink is pointed back at it and the history cut after it (or given it). When the store has no
+    version yet, the promoted release is saved to it. A store release this workspace does not hold
+    (another checkout promoted it) is left alone. Returns the release served (None when none is)."""
+    pp = p.promote
+    releases = pp.releases_dir
+    link = current_release(p)
+    served = store_release(pp.bento_name)
+    if served is None:
+        if link is None:
+            return None
+        log.warning("BentoML store has no %s yet: saving the promoted release %s", pp.bento_name, link.name)
+        save_to_bentoml(link, pp.bento_name)
+        served = link.name
+    elif not (releases / served / RECORD_FILE).exists():
+        log.warning("BentoML store serves %s, not a release in %s: left as is", served, releases)
+        return link.name if link is not None else None
+    elif link != (releases / served).resolve():
+        log.warning(
+            "%s names %s but the BentoML store serves %s (an interrupted promote or rollback): pointing it back",
+            pp.dir,
+            link.name if link is not None else "nothing",
+            served,
+        )
+        swap_link(pp.dir, releases / served)
+    history = read_history(releases)
+    fixed = history[: history.index(served) + 1] if served in history else [*history, served]
+    if fixed != history:
+        log.warning("%s: history %s does not end with the served %s: now %s", releases, history, served, fixed)
+        write_json_atomic(releases / HISTORY_FILE, fixed)
+    return served

@@ -1,0 +1,74 @@
+"""Stage ``train``: one model family on the split manifest's train split, validated on val.
+
+Writes ``<train.models_dir>/<model>/`` (record.json + artifact) and the training curves
+``<train.curves_dir>/<model>.csv``. The model folder is written beside its final place and
+renamed in, so an interrupted run never leaves a half-written model."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+
+from deepfake_detect.config import Params
+from deepfake_detect.contracts import RECORD_FILE, ModelRecord
+from deepfake_detect.faces.framing import crop_margin
+from deepfake_detect.models import FAMILIES
+from deepfake_detect.models.dataset import load_split
+
+log = logging.getLogger(__name__)
+
+
+def run_train(p: Params, model: str) -> ModelRecord:
+    if model not in FAMILIES:
+        raise ValueError(f"unknown model {model!r}: choose one of {', '.join(FAMILIES)}")
+    train = load_split(p.balance.manifest, "train")
+    val = load_split(p.balance.manifest, "val")
+    log.info(
+        "%s: %d train crops (%d FAKE), %d val crops (%d FAKE)",
+        model,
+        len(train),
+        int(train["y"].sum()),
+        len(val),
+        int(val["y"].sum()),
+    )
+    final = p.train.models_dir / model
+    tmp = p.train.models_dir / f".{model}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    curves = p.train.curves_dir / f"{model}.csv"
+    if model == "sklearn_fft":
+        from deepfake_detect.models import sklearn_fft
+
+        _, record = sklearn_fft.train(train, val, p.train.sklearn_fft, tmp, curves, seed=p.seed)
+    elif model == "baseline_cnn":
+        from deepfake_detect.models import baseline_cnn
+
+        _, record = baseline_cnn.train(
+            train, val, p.train.baseline_cnn, p.train.augment, tmp, curves, seed=p.seed, distribute=p.train.distribute
+        )
+    elif model == "efficientnet_lite0":
+        from deepfake_detect.models import efficientnet_lite0
+
+        _, record = efficientnet_lite0.train(
+            train,
+            val,
+            p.train.efficientnet_lite0,
+            p.train.augment,
+            tmp,
+            curves,
+            seed=p.seed,
+            distribute=p.train.distribute,
+        )
+    else:
+        from deepfake_detect.models import xception
+
+        _, record = xception.train(
+            train, val, p.train.xception, p.train.augment, tmp, curves, seed=p.seed, distribute=p.train.distribute
+        )
+    record = record.model_copy(update={"crop_margin": crop_margin(train, p.extract.margin)})
+    record.write(tmp / RECORD_FILE)  # serving cuts faces as the training crops were cut
+    log.info("%s: training crops framed with margin %.3f", model, record.crop_margin)
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+    log.info("%s: saved to %s (%.1f s of training)", model, final, record.train_seconds)
+    return record

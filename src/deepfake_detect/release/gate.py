@@ -1,0 +1,148 @@
+"""The release rule, one for the retrain DAG's evaluation gate and for the promote stage.
+
+* **who competes**: ``promote.candidates``, or every model of ``train.models`` when it is empty;
+* **how they rank**: ``promote.metric`` at ``promote.level`` (top level of ``metrics/<model>.json``
+  for frame metrics, under ``video`` for video metrics; ``log_loss`` is lower-is-better);
+* **the gate**: the best of them must reach ``retrain.gate_min`` before promote may run, so a
+  broken retrain (bad data, diverged training) never reaches production;
+* **no unlearning**: against the served model (re-scored by promote on the same split) the
+  candidate may lose at most ``promote.max_regression`` of ``promote.metric`` on the old test split
+  (rows not from the feedback source), whatever it gains on the feedback test split
+  (:func:`old_split_regression`; evaluate writes both under ``by_source``).
+
+The gate therefore judges exactly the model promote would pick.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from typing import Any
+
+from deepfake_detect.config import Params
+from deepfake_detect.contracts import GateDecision
+from deepfake_detect.data.manifest import FEEDBACK_SOURCE
+from deepfake_detect.errors import DeepfakeError
+from deepfake_detect.release.metrics import LOWER_IS_BETTER
+
+log = logging.getLogger(__name__)
+
+
+class CandidateError(DeepfakeError, RuntimeError):
+    """A candidate cannot be judged: not a trained model, or no usable metrics (the message names the file)."""
+
+
+class GateFailed(DeepfakeError, RuntimeError):
+    """The best candidate misses the gate, or none can be judged (the message says which and why)."""
+
+
+def candidate_names(p: Params) -> list[str]:
+    """Models allowed to compete: ``promote.candidates``, or every model of ``train.models``."""
+    names = p.promote.candidates or p.train.models
+    unknown = sorted(set(names) - set(p.train.models))
+    if unknown:
+        raise CandidateError(f"promote.candidates: {', '.join(unknown)} not in train.models {p.train.models}")
+    return list(names)
+
+
+def metric_value(metrics: dict[str, Any], metric: str, level: str) -> float:
+    """``metric`` of one metrics record at ``level`` (``video`` reads the ``video`` block)."""
+    block = metrics.get("video", {}) if level == "video" else metrics
+    value = block.get(metric) if isinstance(block, dict) else None
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"no finite {level} metric {metric!r}")
+    return float(value)
+
+
+def read_candidates(p: Params) -> dict[str, dict[str, Any]]:
+    """Evaluated metrics of every candidate, checked to hold a finite ``promote.metric``."""
+    out = {}
+    for name in candidate_names(p):
+        path = p.evaluate.metrics_dir / f"{name}.json"
+        if not path.exists():
+            raise CandidateError(f"{path}: no metrics for model {name!r} (run `deepfake evaluate` first)")
+        try:
+            out[name] = json.loads(path.read_text())
+            metric_value(out[name], p.promote.metric, p.promote.level)
+        except json.JSONDecodeError as exc:
+            raise CandidateError(f"{path}: not valid JSON ({exc})") from exc
+        except (ValueError, AttributeError) as exc:  # AttributeError: the file is not a JSON object
+            raise CandidateError(f"{path}: {exc} (promote.metric / promote.level)") from exc
+    return out
+
+
+def pick_best(candidates: dict[str, dict[str, Any]], metric: str, level: str) -> str:
+    """Name of the best candidate by ``metric`` at ``level``, in the metric's direction."""
+    pick = min if metric in LOWER_IS_BETTER else max
+    return pick(candidates, key=lambda n: metric_value(candidates[n], metric, level))
+
+
+def passes(value: float, minimum: float, metric: str) -> bool:
+    """Whether ``value`` reaches the gate bound (an upper bound for lower-is-better metrics)."""
+    return value <= minimum if metric in LOWER_IS_BETTER else value >= minimum
+
+
+def check_gate(p: Params, minimum: float | None = None) -> GateDecision:
+    """Raise :class:`GateFailed` unless the candidate promote would pick reaches ``retrain.gate_min``
+    (or ``minimum``); return what was decided."""
+    minimum = p.retrain.gate_min if minimum is None else minimum
+    metric, level = p.promote.metric, p.promote.level
+    try:
+        candidates = read_candidates(p)
+    except CandidateError as exc:
+        raise GateFailed(f"evaluation gate: {exc}") from exc
+    name = pick_best(candidates, metric, level)
+    value = metric_value(candidates[name], metric, level)
+    lower = metric in LOWER_IS_BETTER
+    decision = GateDecision(
+        model=name,
+        candidates=list(candidates),
+        metric=metric,
+        level=level,
+        value=value,
+        minimum=minimum,
+        lower_is_better=lower,
+        passed=passes(value, minimum, metric),
+    )
+    if not decision.passed:
+        raise GateFailed(
+            f"evaluation gate: best candidate {name} (of {', '.join(candidates)}) has {level} {metric}={value:.4f}, "
+            f"{'above the maximum' if lower else 'below the minimum'} {minimum} (retrain.gate_min)"
+        )
+    log.info("evaluation gate passed: %s %s=%.4f (minimum %s)", name, metric, value, minimum)
+    return decision
+
+
+def split_value(metrics: dict[str, Any], split: str, metric: str) -> float | None:
+    """``metric`` on the ``old`` or ``feedback`` test split (frame level), None when evaluate had none."""
+    try:
+        return metric_value((metrics.get("by_source") or {}).get(split) or {}, metric, "frame")
+    except ValueError:
+        return None
+
+
+def old_split_regression(candidate: dict[str, Any], served: dict[str, Any], p: Params) -> str | None:
+    """Why ``candidate`` may not replace ``served``: it loses more than ``promote.max_regression`` of
+    ``promote.metric`` on the old test split; None when it does not (or a side has no old split)."""
+    metric, most = p.promote.metric, p.promote.max_regression
+    new, old = split_value(candidate, "old", metric), split_value(served, "old", metric)
+    if new is None or old is None:
+        return None
+    loss = new - old if metric in LOWER_IS_BETTER else old - new
+    if loss <= most:
+        return None
+    return (
+        f"on the old test split {metric}={new:.4f} against the served model's {old:.4f}: a loss of "
+        f"{loss:.4f}, more than promote.max_regression {most}"
+    )
+
+
+def split_summary(metrics: dict[str, Any], metric: str) -> str:
+    """``old test split auc=0.91, feedback test split auc=0.88`` (the splits evaluate had)."""
+    parts = [
+        f"{split} test split {metric}={value:.4f}"
+        for split in ("old", FEEDBACK_SOURCE)
+        if (value := split_value(metrics, split, metric)) is not None
+    ]
+    return ", ".join(parts) or "no per-source test split"

@@ -1,0 +1,95 @@
+"""Scored faces → the answer a client gets (:class:`score_result.ScoreResult`): per face, per
+frame, per person and for the file, each labelled at the promoted threshold."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from deepfake_detect.faces.clip import FaceCrop
+from deepfake_detect.models.aggregate import PersonScore
+from deepfake_detect.scoring.result import FaceScore, FrameScore, MediaInfo, PersonVerdict, ScoreResult
+
+if TYPE_CHECKING:
+    from deepfake_detect.scoring.result import ModelInfo
+
+FAKE, REAL, NO_FACE = "FAKE", "REAL", "NO_FACE"
+
+
+def verdict(probability: float | None, threshold: float) -> str:
+    """FAKE at or over the threshold, REAL under it, NO_FACE when nothing was scored."""
+    if probability is None:
+        return NO_FACE
+    return FAKE if probability >= threshold else REAL
+
+
+@dataclass(frozen=True)
+class Answered:
+    """What scoring found in one file, before it is put into words."""
+
+    kind: str  # video | image
+    name: str
+    meta: dict[str, Any]
+    frames: list[int | None]  # every sampled frame (None for an image)
+    faces: list[FaceCrop]
+    people: list[PersonScore]
+    probability: float | None
+    request_id: str
+    heatmaps: dict[int, str]  # face index → base64 PNG
+
+
+def answer(a: Answered, info: ModelInfo, timings: dict[str, float]) -> dict[str, Any]:
+    """The :class:`ScoreResult` of one file, as the JSON-ready dict the service and the CLI send."""
+    thr = info.threshold
+    by_frame: dict[int | None, list[int]] = {fr: [] for fr in a.frames}
+    for i, f in enumerate(a.faces):
+        by_frame.setdefault(f.frame, []).append(i)
+    frames = []
+    for fr, idx in by_frame.items():
+        faces = [face_score(a.faces[i], thr, a.heatmaps.get(i)) for i in idx]
+        top = max((a.faces[i].probability for i in idx), default=None)
+        frames.append(FrameScore(frame=fr, probability=None if top is None else round(top, 6), faces=faces))
+    video = a.kind == "video"
+    return ScoreResult(
+        file=a.name,
+        kind=a.kind,
+        label=verdict(a.probability, thr),
+        probability=None if a.probability is None else round(a.probability, 6),
+        threshold=thr,
+        faces_found=len(a.faces),
+        frames_sampled=len([fr for fr in a.frames if fr is not None]) if video else None,
+        frames_with_faces=len({f.frame for f in a.faces}) if video else None,
+        model_tag=info.tag,
+        bento_tag=info.bento_tag,
+        media=MediaInfo(**a.meta),
+        people=[person_verdict(p, a.faces, thr) for p in a.people],
+        frames=frames,
+        request_id=a.request_id,
+        timings=timings,
+    ).model_dump()
+
+
+def face_score(f: FaceCrop, threshold: float, heatmap: str | None) -> FaceScore:
+    return FaceScore(
+        face=f.face,
+        person=f.person,
+        box=list(f.box),
+        confidence=f.confidence,
+        probability=round(f.probability, 6),
+        label=verdict(f.probability, threshold),
+        heatmap_png=heatmap,
+    )
+
+
+def person_verdict(person: PersonScore, faces: list[FaceCrop], threshold: float) -> PersonVerdict:
+    boxes = np.array([f.box for f in faces if f.person == person.person])
+    return PersonVerdict(
+        person=person.person,
+        probability=round(person.probability, 6),
+        label=verdict(person.probability, threshold),
+        frames=person.frames,
+        deciding=person.deciding,
+        box=[int(v) for v in np.median(boxes, axis=0).round()],  # where the person mostly is
+    )

@@ -1,0 +1,106 @@
+"""The score result contract: what ``/score_video``, ``/score_image``, ``/score_images`` and
+``deepfake score --json`` answer. One definition, used by :mod:`.scoring` to build every answer and by
+the BentoML service as its declared output (so the OpenAPI page shows the schema)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from deepfake_detect.contracts import Contract
+
+Verdict = Literal["FAKE", "REAL", "NO_FACE"]
+
+
+class FaceScore(Contract):
+    """One face of one frame (or image)."""
+
+    face: int  # index within its frame, largest first
+    person: int  # the face track it belongs to (PersonVerdict.person)
+    box: list[int]  # x, y, w, h in original pixels
+    confidence: float | None  # detector score; None for a ready crop (crop=true)
+    probability: float  # calibrated P(FAKE)
+    label: Verdict
+    heatmap_png: str | None = None  # base64 Grad-CAM overlay, only with explain=true
+
+
+class FrameScore(Contract):
+    frame: int | None  # index in the clip; None for a still image
+    probability: float | None  # the frame's fakest face; None when it has no face
+    faces: list[FaceScore]
+
+
+class PersonVerdict(Contract):
+    """One person (face track) of a clip: its faces aggregated with evaluate's clip rule."""
+
+    person: int
+    probability: float
+    label: Verdict
+    frames: int  # sampled frames the person is seen in
+    deciding: bool  # seen often enough (evaluate.person_min_share) to decide the clip
+    box: list[int]  # where the person mostly is (median box), x, y, w, h
+
+
+class MediaInfo(Contract):
+    """What the upload is: video fields for clips, ``channels`` / ``ready_crop`` for images."""
+
+    width: int
+    height: int
+    fps: float | None = None
+    duration_s: float | None = None
+    codec: str | None = None
+    frames: int | None = None  # the header's frame count
+    aggregation: str | None = None  # evaluate.video_aggregation applied to each person
+    channels: int | None = None
+    ready_crop: bool | None = None
+
+
+class ScoreResult(Contract):
+    """The answer for one video or image: ``/score_video``, ``/score_image``, ``deepfake score --json``.
+
+    ``probability`` is the fakest deciding person's (the clip) or the fakest face's (an image);
+    None with label NO_FACE when no face was found, never a made-up 0.5."""
+
+    file: str
+    kind: Literal["video", "image"]
+    label: Verdict
+    probability: float | None
+    threshold: float
+    faces_found: int
+    frames_sampled: int | None  # videos only
+    frames_with_faces: int | None  # videos only
+    model_tag: str
+    bento_tag: str | None
+    media: MediaInfo
+    people: list[PersonVerdict]
+    frames: list[FrameScore]
+    request_id: str
+    timings: dict[str, float]  # seconds: decode_s, detect_s, model_s, explain_s, total_s
+
+
+class ScoreError(Contract):
+    """A file that could not be scored, inside a batch answer (single requests get an HTTP error)."""
+
+    file: str
+    error: str  # short code, e.g. unsupported_media
+    detail: str  # names the file and what is wrong
+    status: int  # the HTTP status the file alone would have got
+
+
+class BatchScoreResult(Contract):
+    """``/score_images``: one entry per uploaded image, in order."""
+
+    request_id: str | None
+    results: list[ScoreResult | ScoreError]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the responses and the request log say about the model."""
+
+    tag: str
+    threshold: float
+    input_size: int
+    family: str
+    bento_tag: str | None = None
+    crop_margin: float | None = None  # the training crops' framing (None: extract.margin)

@@ -1,0 +1,379 @@
+"""Media → faces → scores: the one path that the BentoML service and ``deepfake score`` share.
+
+Video: ``serve.frames_per_video`` evenly spaced frames (:func:`video.iter_sample_frames`, the same
+frames training samples), faces found, cropped and linked into people by :mod:`.clipfaces` exactly
+as the extract stage does, every face scored, each person aggregated with
+:func:`aggregate.people_scores` (``evaluate.clip`` / ``video_aggregation`` / ``person_min_share``,
+exactly as evaluate does) and the clip scored as its fakest person, labelled with the promoted
+threshold. Face detection overlaps decoding (a thread).
+Image: faces detected the same way, or with ``crop=True`` the image is a ready face crop; each face
+is a person and the image scores as its fakest face. No face → ``label`` NO_FACE and
+``probability`` None: never a made-up 0.5. Uploads are checked first (:mod:`.media`: container
+allow-list, fps and frame caps, pixel budget); a request stops its own work at ``serve.deadline_s``.
+Bad input raises :class:`ScoringError` with an HTTP status, a short error code and a detail naming
+the file (never a server path) and what is wrong."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from deepfake_detect.config import Params
+from deepfake_detect.faces.clip import FaceCrop
+from deepfake_detect.media.checks import IMAGE_SUFFIXES, Deadline, PixelBudget, ScoringError, read_image
+from deepfake_detect.media.images import crop_stats
+from deepfake_detect.models.aggregate import PersonScore, clip_probability, people_scores
+from deepfake_detect.models.predictor import ExplainUnavailableError, Predictor, load_predictor
+from deepfake_detect.models.predictor import explain_refusal as explain_refusal_of
+from deepfake_detect.scoring.answers import FAKE, NO_FACE, REAL, Answered, answer, verdict
+from deepfake_detect.scoring.result import ModelInfo, ScoreError
+from deepfake_detect.scoring.uploads import Timer, UploadFaces
+
+__all__ = [
+    "FAKE",
+    "IMAGE_SUFFIXES",
+    "NO_FACE",
+    "REAL",
+    "ModelInfo",
+    "Scorer",
+    "ScoringError",
+    "load_from_store",
+    "load_predictor",
+    "local_scorer",
+    "model_info",
+    "read_image",
+]
+
+log = logging.getLogger(__name__)
+
+ScoreFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # crops (N,S,S,3) uint8 → probs, embeddings
+ExplainFn = Callable[[np.ndarray], list[bytes]]  # crops → PNG overlays
+
+
+def model_info(predictor: Predictor, bento_tag: str | None = None) -> ModelInfo:
+    return ModelInfo(
+        tag=predictor.tag,
+        threshold=predictor.threshold,
+        input_size=predictor.input_size,
+        family=predictor.family,
+        bento_tag=bento_tag,
+        crop_margin=predictor.record.crop_margin,
+    )
+
+
+def framed_as_trained(params: Params, info: ModelInfo) -> Params:
+    """``params`` whose ``extract.margin`` is the model's training framing (framing.crop_margin): a
+    model trained on tight Kaggle crops must see tight crops (face AUC on the shared clips 0.56 at
+    margin 0.3 against 0.71 at the measured 0.0, docs/serving.md)."""
+    if info.crop_margin is None:
+        return params
+    return params.model_copy(update={"extract": params.extract.model_copy(update={"margin": info.crop_margin})})
+
+
+def explain_refusal(info: ModelInfo) -> ScoringError | None:
+    """Why this model cannot be explained (:func:`predictor.explain_refusal`) as a 422, or None."""
+    refusal = explain_refusal_of(info.family, info.tag)
+    return None if refusal is None else ScoringError(422, "explain_unavailable", refusal)
+
+
+def load_from_store(tag: str) -> tuple[Predictor, str]:
+    """The model promote saved into the BentoML model store (``$BENTOML_HOME``) and its store tag."""
+    import bentoml
+    from bentoml.exceptions import NotFound
+
+    try:
+        model = bentoml.models.get(tag)
+    except NotFound as exc:
+        raise FileNotFoundError(
+            f"BentoML model {tag!r} not found in the model store (run `dvc repro` to "
+            f"promote one, or point to a model folder)"
+        ) from exc
+    return load_predictor(model.path), str(model.tag)
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+class Scorer:
+    """Scores files with a model reached through ``score_fn`` (in-process or a BentoML service)."""
+
+    def __init__(
+        self,
+        params: Params,
+        info: ModelInfo,
+        score_fn: ScoreFn,
+        *,
+        explain_fn: ExplainFn | None = None,
+        request_log: Any | None = None,
+        detector: Any | None = None,
+    ):
+        self.params, self.info, self.score_fn, self.explain_fn = params, info, score_fn, explain_fn
+        self.request_log = request_log
+        self.finder = UploadFaces(framed_as_trained(params, info), detector)
+
+    @property
+    def detector(self):
+        return self.finder.detector
+
+    def warm_up(self) -> None:
+        self.finder.warm_up()
+
+    # ----- faces → scores
+
+    def _score_faces(self, faces: list[FaceCrop], timer: Timer) -> None:
+        if not faces:
+            return
+        size = self.info.input_size
+        batch = np.stack(
+            [
+                f.crop if f.crop.shape[0] == size else cv2.resize(f.crop, (size, size), interpolation=cv2.INTER_AREA)
+                for f in faces
+            ]
+        )
+        t = time.perf_counter()
+        probs, emb = self.score_fn(batch)
+        timer.add("model_s", time.perf_counter() - t)
+        if len(probs) != len(faces):
+            raise RuntimeError(f"model returned {len(probs)} scores for {len(faces)} faces")
+        for f, p, e in zip(faces, probs, emb if len(emb) else [None] * len(faces), strict=True):
+            f.probability, f.embedding = float(p), e
+
+    def _label(self, p: float | None) -> str:
+        return verdict(p, self.info.threshold)
+
+    def _check_explainable(self) -> None:
+        if self.explain_fn is None:
+            raise ScoringError(422, "explain_unavailable", "this scorer has no Grad-CAM explainer")
+        refusal = explain_refusal(self.info)
+        if refusal is not None:  # before any work: the model service would only answer a 500
+            raise refusal
+
+    def _explain(self, faces: list[FaceCrop], out: dict[int, str], timer: Timer) -> None:
+        self._check_explainable()
+        chosen = sorted(range(len(faces)), key=lambda i: -faces[i].box[2] * faces[i].box[3])
+        chosen = chosen[: self.params.serve.explain_max_faces]
+        if not chosen:
+            return
+        t = time.perf_counter()
+        pngs = self.explain_fn(np.stack([faces[i].crop for i in chosen]))
+        timer.add("explain_s", time.perf_counter() - t)
+        for i, png in zip(chosen, pngs, strict=True):
+            out[i] = base64.b64encode(png).decode("ascii")
+
+    def _result(
+        self,
+        kind: str,
+        name: str,
+        meta: dict[str, Any],
+        frames: list[int | None],
+        faces: list[FaceCrop],
+        people: list[PersonScore],
+        probability: float | None,
+        timer: Timer,
+        request_id: str,
+        endpoint: str,
+        heatmaps: dict[int, str],
+    ) -> dict[str, Any]:
+        """The answer (:func:`answers.answer`), once this request's faces are in the request log."""
+        self._log(faces, name, request_id, endpoint, probability)
+        facts = Answered(kind, name, meta, frames, faces, people, probability, request_id, heatmaps)
+        return answer(facts, self.info, timer.done())
+
+    def _log(
+        self, faces: list[FaceCrop], name: str, request_id: str, endpoint: str, probability: float | None = None
+    ) -> None:
+        if self.request_log is None or not faces:
+            return
+        from deepfake_detect.scoring.requestlog import make_record
+
+        records = []
+        for f in faces:
+            stats = crop_stats(f.crop)
+            records.append(
+                make_record(
+                    request_id=request_id,
+                    endpoint=endpoint,
+                    file=name,
+                    frame=f.frame,
+                    face=f.face,
+                    model_tag=self.info.tag,
+                    probability=round(f.probability, 6),
+                    label=self._label(f.probability),
+                    confidence=f.confidence,
+                    face_size=int(min(f.box[2], f.box[3])),
+                    width=stats["width"],
+                    height=stats["height"],
+                    brightness=round(stats["brightness"], 4),
+                    contrast=round(stats["contrast"], 4),
+                    sharpness=round(stats["sharpness"], 4),
+                    saturation=round(stats["saturation"], 4),
+                    embedding=None if f.embedding is None else [round(float(x), 5) for x in f.embedding],
+                )
+            )
+        self.request_log.write(records)
+        from deepfake_detect.scoring.review import keep_for_review
+
+        keep_for_review(self.params, self.info, request_id, endpoint, name, probability, faces)
+
+    # ----- public entry points
+
+    def _deadline(self) -> Deadline:
+        return Deadline(self.params.serve.deadline_s)
+
+    def _budget(self) -> PixelBudget:
+        return PixelBudget(self.params.serve.max_request_pixels)
+
+    def score_video(
+        self,
+        path: str | Path,
+        name: str | None = None,
+        *,
+        explain: bool = False,
+        request_id: str | None = None,
+        endpoint: str = "score_video",
+    ) -> dict[str, Any]:
+        path = Path(path)
+        name = name or path.name
+        timer = Timer()
+        try:
+            if explain:
+                self._check_explainable()
+            meta, frames, faces = self.finder.video_faces(path, name, timer, self._deadline())
+        except ScoringError as exc:
+            raise exc.without_path(path, name) from exc
+        self._score_faces(faces, timer)
+        ev = self.params.evaluate
+        people = self._people(faces)
+        prob = clip_probability(people) if people else None
+        heatmaps: dict[int, str] = {}
+        if explain and faces:
+            self._explain(faces, heatmaps, timer)
+        meta["aggregation"] = ev.video_aggregation
+        return self._result(
+            "video", name, meta, frames, faces, people, prob, timer, request_id or uuid.uuid4().hex, endpoint, heatmaps
+        )
+
+    def _people(self, faces: list[FaceCrop]) -> list[PersonScore]:
+        """Each person's (face track's) score with evaluate's clip rule (:func:`aggregate.people_scores`)."""
+        if not faces:
+            return []
+        ev = self.params.evaluate
+        return people_scores(
+            np.array([f.probability for f in faces]),
+            np.array([f.person for f in faces]),
+            np.array([f.frame for f in faces]),
+            ev.clip,
+            ev.video_aggregation,
+            ev.person_min_share,
+        )
+
+    def score_image(
+        self,
+        path: str | Path,
+        name: str | None = None,
+        *,
+        crop: bool = False,
+        explain: bool = False,
+        request_id: str | None = None,
+        endpoint: str = "score_image",
+    ) -> dict[str, Any]:
+        return self.score_images(
+            [path],
+            [name] if name else None,
+            crop=crop,
+            explain=explain,
+            request_id=request_id,
+            endpoint=endpoint,
+            raise_errors=True,
+        )[0]
+
+    def score_images(
+        self,
+        paths: Sequence[str | Path],
+        names: Sequence[str] | None = None,
+        *,
+        crop: bool = False,
+        explain: bool = False,
+        request_id: str | None = None,
+        endpoint: str = "score_images",
+        raise_errors: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Several images, all faces in ONE model call, within one deadline and pixel budget; a bad
+        image gets an error entry (``{"file", "error", "detail", "status"}``) unless ``raise_errors``."""
+        request_id = request_id or uuid.uuid4().hex
+        names = list(names) if names else [Path(p).name for p in paths]
+        if explain:
+            self._check_explainable()
+        deadline, budget = self._deadline(), self._budget()
+        timers, loaded = [], []
+        for path, name in zip(paths, names, strict=True):
+            timer = Timer()
+            try:
+                meta, faces = self.finder.image_faces(Path(path), name, crop, timer, deadline, budget)
+            except ScoringError as exc:
+                if raise_errors or exc.status == 504:  # past the deadline the whole request stops
+                    raise exc.without_path(Path(path), name) from exc
+                loaded.append(exc.without_path(Path(path), name))
+            else:
+                loaded.append((meta, faces))
+            timers.append(timer)
+        all_faces = [f for item in loaded if not isinstance(item, ScoringError) for f in item[1]]
+        shared = Timer()
+        self._score_faces(all_faces, shared)
+        out = []
+        for name, timer, item in zip(names, timers, loaded, strict=True):
+            if isinstance(item, ScoringError):
+                out.append(ScoreError(file=name, **item.to_dict(), status=item.status).model_dump())
+                continue
+            meta, faces = item
+            for k, v in shared.parts.items():
+                timer.add(k, v)
+            heatmaps: dict[int, str] = {}
+            if explain and faces:
+                self._explain(faces, heatmaps, timer)
+            prob = max(f.probability for f in faces) if faces else None
+            people = [PersonScore(f.face, f.probability, 1, True) for f in faces]  # in a still, each face is a person
+            meta["ready_crop"] = crop
+            out.append(
+                self._result("image", name, meta, [None], faces, people, prob, timer, request_id, endpoint, heatmaps)
+            )
+        return out
+
+    def explain_pngs(self, path: str | Path, name: str | None = None, *, crop: bool = False) -> list[bytes]:
+        """Grad-CAM overlays (PNG bytes) of an image's faces, largest first."""
+        path = Path(path)
+        name = name or path.name
+        try:
+            self._check_explainable()
+            faces = self.finder.image_faces(path, name, crop, Timer(), self._deadline(), self._budget())[1]
+        except ScoringError as exc:
+            raise exc.without_path(path, name) from exc
+        if not faces:
+            raise ScoringError(422, "no_face", f"{name}: no face found to explain")
+        heatmaps: dict[int, str] = {}
+        self._explain(faces, heatmaps, Timer())
+        order = sorted(heatmaps, key=lambda i: -faces[i].box[2] * faces[i].box[3])
+        return [base64.b64decode(heatmaps[i]) for i in order]
+
+
+def local_scorer(
+    params: Params, model: Predictor, request_log: Any | None = None, bento_tag: str | None = None
+) -> Scorer:
+    """A scorer over an in-process model (the CLI, benchmarks, tests)."""
+
+    def explain(crops: np.ndarray) -> list[bytes]:
+        try:
+            return model.explain(crops)
+        except ExplainUnavailableError as exc:
+            raise ScoringError(422, "explain_unavailable", str(exc)) from exc
+
+    info = model_info(model, bento_tag)
+    return Scorer(params, info, model.score, explain_fn=explain, request_log=request_log)
