@@ -41,6 +41,14 @@ def shared_videos() -> Path:
 
 
 @pytest.fixture(scope="session")
+def shared_root() -> Path:
+    """The whole shared folder: several sources side by side (deepfake-faces, videos, ffpp-c23)."""
+    if not all((SHARED_DATA / d).is_dir() for d in ("deepfake-faces", "videos", "ffpp-c23")):
+        pytest.skip(f"{SHARED_DATA}: the shared sources are not all available on this machine")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
 def shared_faces() -> Path:
     folder = SHARED_DATA / "deepfake-faces"
     if not (folder / "metadata.csv").exists():

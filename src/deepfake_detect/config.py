@@ -117,7 +117,7 @@ class BalanceParams(Section):
 
 
 class AugmentParams(Section):
-    """Training-time augmentations (DFDC winners' set); probabilities are per image."""
+    """Training-time augmentations and pseudo-fakes; probabilities are per image."""
 
     flip: bool
     rotation_deg: float = Field(ge=0, le=45)
@@ -130,12 +130,23 @@ class AugmentParams(Section):
     noise_prob: float = Field(ge=0, le=1)
     cutout_prob: float = Field(ge=0, le=1)
     cutout_frac: float = Field(gt=0, le=1)
+    downscale_prob: float = Field(ge=0, le=1)
+    downscale_range: tuple[float, float]
+    self_blend: float = Field(ge=0, le=1)
+    min_dataset_share: float = Field(ge=0, le=0.5)
 
     @field_validator("jpeg_quality")
     @classmethod
     def _quality_range(cls, v: tuple[int, int]) -> tuple[int, int]:
         if not 0 <= v[0] <= v[1] <= 100:
             raise ValueError("need 0 <= low <= high <= 100")
+        return v
+
+    @field_validator("downscale_range")
+    @classmethod
+    def _scale_range(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not 0.1 <= v[0] <= v[1] <= 1:
+            raise ValueError("need 0.1 <= low <= high <= 1 (a fraction of the side)")
         return v
 
 

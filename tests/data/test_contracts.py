@@ -22,6 +22,7 @@ ROW = {
     "confidence": 0.97,
     "label": "FAKE",
     "group": "b.mp4",
+    "dataset": "dfdc",
     "source": "dfdc_videos",
 }
 

@@ -9,8 +9,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
-from deepfake_detect.data.sources import LayoutError, detect_layout, list_clips, list_ready_crops
+from deepfake_detect.data.identity import dataset_of, ffpp_people, identity_groups
+from deepfake_detect.data.sources import (
+    LayoutError,
+    detect_layout,
+    list_clips,
+    list_ready_crops,
+    source_parts,
+)
 from deepfake_detect.media.video import VideoError, iter_sample_frames, probe, sample_frames, sample_indices
 
 
@@ -141,3 +149,77 @@ def test_skipping_sampler_returns_the_same_frames(tiny_sample: Path, shared_vide
         plain, skipping = sample_frames(clip, 6), list(iter_sample_frames(clip, 6))
         assert [i for i, _ in plain] == [i for i, _ in skipping]
         assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(plain, skipping, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("video", "people"),
+    [
+        ("youtube_033.mp4", ("yt033",)),
+        ("ffpp_004.mp4", ("yt004",)),
+        ("Deepfakes_033_097.mp4", ("yt033", "yt097")),
+        ("ffpp_004_982.mp4", ("yt004", "yt982")),
+        ("NeuralTextures_942_943.mp4", ("yt942", "yt943")),
+        ("actors_22__outside_talking_still_laughing.mp4", ("actor022",)),
+        ("DeepFakeDetection_22_23__outside_talking_still_laughing__W9MT3Q5K.mp4", ("actor022", "actor023")),
+        ("aabqyygbaa.mp4", ()),
+        ("youtube_clip.mp4", ()),
+    ],
+)
+def test_ffpp_names_say_which_people_a_clip_shows(video, people):
+    assert ffpp_people(video) == people
+
+
+def test_groups_join_every_clip_that_shows_a_person():
+    """A swap's source person is in the fake: his own REAL clip and every other swap of his face
+    share one group with the target's, so no split can put that face on two sides."""
+    videos = [
+        "youtube_033.mp4",
+        "youtube_097.mp4",
+        "Deepfakes_033_097.mp4",
+        "Face2Face_097_033.mp4",
+        "abc.mp4",
+        "x.mp4",
+    ]
+    groups = ["youtube_033.mp4", "youtube_097.mp4", "youtube_033.mp4", "youtube_097.mp4", "abc.mp4", "abc.mp4"]
+    joined = identity_groups(videos, groups)
+    assert len(set(joined[:4])) == 1 and joined[0] in groups[:4]
+    assert joined[4:] == ["abc.mp4", "abc.mp4"]  # DFDC groups are kept as they are
+
+
+def test_dataset_comes_from_the_metadata_or_the_name():
+    assert dataset_of("x.mp4", {"dataset": "ffpp_c23"}) == "ffpp"
+    assert dataset_of("ffpp_004.mp4") == dataset_of("youtube_001.mp4") == "ffpp"
+    assert dataset_of("aabqyygbaa.mp4") == "dfdc"
+    assert dataset_of("x.mp4", {"dataset": "sample"}) == "sample"
+
+
+def test_a_folder_of_sources_is_one_mixed_dataset(tiny_sample: Path, tmp_path: Path):
+    """Ready crops and clips side by side (as ../shared/data holds them): each sub-folder is a part
+    with its own layout, and FF++ names count as FF++."""
+    raw = tmp_path / "raw"
+    shutil.copytree(tiny_sample, raw / "clips")
+    faces = raw / "crops"
+    (faces / "faces_224").mkdir(parents=True)
+    img = np.full((32, 32, 3), 128, np.uint8)
+    for name in ("r1", "f1"):
+        Image.fromarray(img).save(faces / "faces_224" / f"{name}.jpg")
+    (faces / "metadata.csv").write_text("videoname,label,original\nr1.mp4,REAL,\nf1.mp4,FAKE,r1.mp4\n")
+    (raw / "notes").mkdir()
+    assert detect_layout(raw) == "mixed"
+    assert [(n, layout) for n, _, layout in source_parts(raw)] == [
+        ("clips", "dfdc_videos"),
+        ("crops", "deepfake_faces"),
+    ]
+    clips, _ = list_clips(raw)
+    assert {c.part for c in clips} == {"clips"} and {c.dataset for c in clips} == {"sample"}
+    crops, _ = list_ready_crops(faces)
+    assert {c.dataset for c in crops} == {"dfdc"} and {c.group for c in crops} == {"r1.mp4"}
+
+
+def test_shared_sources_listed_together(shared_root: Path):
+    parts = {n: layout for n, _, layout in source_parts(shared_root)}
+    assert parts == {"deepfake-faces": "deepfake_faces", "ffpp-c23": "dfdc_videos", "videos": "dfdc_videos"}
+    clips, rejects = list_clips(shared_root)
+    ffpp = [c for c in clips if c.part == "ffpp-c23"]
+    assert rejects == [] and {c.dataset for c in ffpp} == {"ffpp"}
+    assert {c.dataset for c in clips if c.video == "brtujopkby.mp4"} == {"dfdc"}

@@ -13,7 +13,8 @@ import pytest
 
 from deepfake_detect.config import load_params
 from deepfake_detect.data.manifest import MANIFEST_COLUMNS, read_manifest, write_csv
-from deepfake_detect.pipeline.balance import SplitError, run_balance, self_blend_crop, split_by_group
+from deepfake_detect.data.selfblend import self_blend_crop
+from deepfake_detect.pipeline.balance import SplitError, run_balance, split_by_group
 from deepfake_detect.pipeline.clean import run_clean
 from deepfake_detect.pipeline.extract import run_extract
 from deepfake_detect.pipeline.validate import ValidationFailed, run_validate
@@ -204,6 +205,7 @@ def test_clean_drops_bad_crops_with_reasons(tmp_path, workspace):
                 "confidence": confidence,
                 "label": label,
                 "group": video or f"{crop_id}.mp4",
+                "dataset": "dfdc",
                 "source": source,
             }
         )
@@ -264,6 +266,21 @@ def test_group_split_never_leaks_and_is_deterministic():
     assert 0.1 < shares["test"] < 0.3 and 0.05 < shares["val"] < 0.3
     for name in ("train", "val", "test"):
         assert set(df.loc[a == name, "label"]) == {"REAL", "FAKE"}
+
+
+def test_every_dataset_gets_its_own_test_and_val_share():
+    """A small dataset beside a big one (FF++ beside DFDC) is split on its own: it cannot land wholly
+    in training by chance, and a group spanning both goes with the dataset holding most of its rows."""
+    big = _split_frame(200).assign(dataset="dfdc")
+    small = _split_frame(8).assign(dataset="ffpp", group=lambda d: "ff" + d["group"])
+    bridge = pd.DataFrame([{"crop_id": "bridge", "label": "FAKE", "group": "ffg0", "dataset": "dfdc"}])
+    df = pd.concat([big, small, bridge], ignore_index=True)
+    for seed in range(5):
+        split = split_by_group(df, 0.15, 0.2, seed=seed)
+        assert df.assign(split=split).groupby("group")["split"].nunique().max() == 1
+        for name in ("dfdc", "ffpp"):
+            sides = split[(df["dataset"] == name) & (df["crop_id"] != "bridge")]
+            assert {"train", "test", "val"} <= set(sides), (seed, name, sides.value_counts())
 
 
 def test_split_rejects_single_class_and_single_group():

@@ -69,6 +69,7 @@ def write_split(
                     confidence=0.99,
                     label=label,
                     group=group,
+                    dataset="dfdc",
                     source="dfdc_videos",
                 )
                 rows.append({**row.model_dump(), "split": splits[g % len(splits)]})

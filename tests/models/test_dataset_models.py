@@ -9,14 +9,18 @@ import pandas as pd
 import pytest
 
 from deepfake_detect.config import load_params
+from deepfake_detect.models.augment import augment_image
 from deepfake_detect.models.dataset import (
+    NO_BLEND,
     SplitError,
     class_weights,
     epoch_length,
     epoch_rows,
+    load_blended,
     load_image,
     load_split,
     make_dataset,
+    mix_datasets,
 )
 
 REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"  # the one place defaults are written
@@ -102,3 +106,56 @@ def test_balanced_sampling_redraws_the_larger_class_each_epoch():
     for epoch in (a, b):
         assert epoch["y"].value_counts().to_dict() == {0: 6, 1: 6} and len(epoch) == epoch_length(train, "balanced")
     assert set(a.loc[a["y"] == 1, "path"]) != set(b.loc[b["y"] == 1, "path"])
+
+
+def _augment(**changes):
+    return load_params(REPO_PARAMS).train.augment.model_copy(update=changes)
+
+
+def test_self_blend_pairs_a_real_crop_with_a_pseudo_fake_of_itself():
+    train = _rows()
+    rng = np.random.default_rng(2)
+    every = epoch_rows(train, "pairs", rng, _augment(self_blend=1.0, min_dataset_share=0.0))
+    reals, fakes = every.iloc[0::2], every.iloc[1::2]
+    assert (fakes["y"] == 1).all() and (fakes["path"].to_numpy() == reals["path"].to_numpy()).all()
+    assert (fakes["blend"] != NO_BLEND).all() and (reals["blend"] == NO_BLEND).all()
+    none = epoch_rows(train, "pairs", rng, _augment(self_blend=0.0, min_dataset_share=0.0))
+    assert (none["blend"] == NO_BLEND).all() and none.iloc[1::2]["path"].str.startswith("f").all()
+    some = epoch_rows(train, "balanced", rng, _augment(self_blend=0.5, min_dataset_share=0.0))
+    blended = some[some["blend"] != NO_BLEND]
+    assert len(blended) == 3 and (blended["y"] == 1).all() and blended["path"].str.startswith("r").all()
+    assert some["y"].value_counts().to_dict() == {0: 6, 1: 6}
+
+
+def test_small_datasets_are_repeated_up_to_their_share():
+    big = _rows(n_real_groups=20).assign(dataset="dfdc")
+    small = _rows(n_real_groups=1).assign(dataset="ffpp", group="h0")
+    train = pd.concat([big, small], ignore_index=True)
+    mixed = mix_datasets(train, 0.25, np.random.default_rng(0))
+    assert ((mixed["dataset"] == "ffpp") & (mixed["y"] == 0)).sum() == int(np.ceil(0.25 * 21))
+    assert ((mixed["dataset"] == "ffpp") & (mixed["y"] == 1)).sum() == int(np.ceil(0.25 * 63))
+    assert (mixed["dataset"] == "dfdc").sum() == len(big)
+    assert mix_datasets(big, 0.25, np.random.default_rng(0)) is big  # one dataset: as it is
+    epoch = epoch_rows(train, "pairs", np.random.default_rng(1), _augment(self_blend=0.0, min_dataset_share=0.25))
+    assert (epoch.iloc[0::2]["dataset"] == "ffpp").mean() > 0.15  # one REAL of 21 without mixing
+
+
+def test_a_pseudo_fake_is_blended_when_loaded(split_manifest: Path):
+    path = load_split(split_manifest, "train")["path"].iloc[0]
+    plain = load_blended(path, 48, NO_BLEND)
+    np.testing.assert_array_equal(plain, load_image(path, 48))
+    a, b = load_blended(path, 48, 7), load_blended(path, 48, 7)
+    np.testing.assert_array_equal(a, b)  # the seed decides the blend
+    assert np.abs(a - plain).max() > 5 and np.abs(load_blended(path, 48, 8) - a).max() > 0
+
+
+def test_downscale_augmentation_softens_detail():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    img = tf.constant(rng.integers(0, 255, (64, 64, 3)).astype(np.float32))
+    off = _augment(flip=False, brightness=0.0, contrast=0.0, jpeg_prob=0.0, blur_prob=0.0, noise_prob=0.0)
+    same = augment_image(img, off.model_copy(update={"downscale_prob": 0.0}), seed=1).numpy()
+    np.testing.assert_allclose(same, img.numpy())
+    soft = augment_image(img, off.model_copy(update={"downscale_prob": 1.0, "downscale_range": (0.3, 0.3)}), seed=1)
+    assert soft.shape == (64, 64, 3) and np.std(soft.numpy()) < 0.8 * np.std(img.numpy())

@@ -14,8 +14,11 @@ person       the person (face track, :func:`tracks.link`) within the clip, 0, 1,
 x, y, w, h   face box in original frame pixels (the whole image for face-crop datasets)
 confidence   detector confidence (NaN for ready crops, which no detector scored)
 label        ``REAL`` or ``FAKE``
-group        the real source clip: a FAKE's ``original``, a REAL's own name. Splits keep a
-             group on one side so no fake shares a split with its original
+group        the real source clip: a FAKE's ``original``, a REAL's own name, joined with every clip
+             that shows one of its people (:func:`sources.identity_groups`). Splits keep a group on one
+             side so no fake shares a split with its original or with another clip of its people
+dataset      where the media comes from: ``dfdc`` | ``ffpp`` | ``sample`` | ``feedback`` | a metadata
+             ``dataset`` value; evaluate reports each apart
 source       ``dfdc_videos`` | ``deepfake_faces`` | ``feedback`` (labelled review crops, ``data.feedback_dir``;
              ``video`` and ``group`` are the served request's clip) | ``self_blend`` (balance's pseudo-fakes)
 """
@@ -51,6 +54,7 @@ class ManifestRow(BaseModel):
     confidence: float  # NaN for ready crops no detector scored
     label: Literal["REAL", "FAKE"]
     group: str
+    dataset: str  # dfdc | ffpp | sample | feedback | ... (sources.dataset_of)
     # feedback: labelled review crops (data.feedback_dir); self_blend: balance's pseudo-fakes
     source: Literal["dfdc_videos", "deepfake_faces", "feedback", "self_blend"]
 

@@ -31,6 +31,7 @@ import numpy as np
 from tqdm import tqdm
 
 from deepfake_detect.config import SampleParams
+from deepfake_detect.data.selfblend import blend, warped_copy
 from deepfake_detect.errors import DeepfakeError
 from deepfake_detect.media.video import write_clip
 
@@ -137,21 +138,18 @@ def _face_mask(actor: Actor, m: np.ndarray, p: SampleParams, wobble: np.ndarray)
 
 
 def _self_blend(frame: np.ndarray, mask: np.ndarray, rng: np.random.Generator, style: dict) -> np.ndarray:
-    """Blend a warped, colour-shifted, resampled copy of the frame back through the mask."""
-    h, w = frame.shape[:2]
-    source = frame.astype(np.float32)
-    scale = style["scale"] + rng.normal(0, 0.004)
-    shift = style["shift"] + rng.normal(0, 0.4, size=2)
-    warp = cv2.getRotationMatrix2D((w / 2, h / 2), 0, scale)
-    warp[:, 2] += shift
-    source = cv2.warpAffine(source, warp, (w, h), borderMode=cv2.BORDER_REFLECT)
-    gain = style["gain"] * (1 + rng.normal(0, 0.02, size=3))  # colour mismatch + flicker
-    source = source * gain + style["bias"]
-    r = style["resample"]
-    small = cv2.resize(source, (max(8, int(w * r)), max(8, int(h * r))), interpolation=cv2.INTER_AREA)
-    source = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-    out = frame * (1 - mask) + source * mask
-    return np.clip(out, 0, 255).astype(np.uint8)
+    """Blend a warped, colour-shifted, resampled copy of the frame back through the mask; the clip's
+    style varies a little frame to frame (colour flicker, jitter)."""
+    source = warped_copy(
+        frame,
+        angle=0.0,
+        scale=style["scale"] + rng.normal(0, 0.004),
+        shift=style["shift"] + rng.normal(0, 0.4, size=2),
+        gain=style["gain"] * (1 + rng.normal(0, 0.02, size=3)),  # colour mismatch + flicker
+        bias=style["bias"],
+        resample=style["resample"],
+    )
+    return blend(frame, source, mask)
 
 
 def _name(rng: np.random.Generator, used: set[str]) -> str:
@@ -229,7 +227,7 @@ def generate_sample(out_dir: str | Path, p: SampleParams, seed: int, force: bool
                 frames.append(frame)
                 transforms.append(m)
             write_clip(tmp / real_name, frames, p.fps)
-            metadata[real_name] = {"label": "REAL", "split": "train", "original": None}
+            metadata[real_name] = {"label": "REAL", "split": "train", "original": None, "dataset": "sample"}
             bar.update()
             for _ in range(p.fakes_per_real):
                 style = {
@@ -247,7 +245,7 @@ def generate_sample(out_dir: str | Path, p: SampleParams, seed: int, force: bool
                     fake_frames.append(_self_blend(frame, mask, fake_rng, style))
                 fake_name = _name(rng, used)
                 write_clip(tmp / fake_name, fake_frames, p.fps)
-                metadata[fake_name] = {"label": "FAKE", "split": "train", "original": real_name}
+                metadata[fake_name] = {"label": "FAKE", "split": "train", "original": real_name, "dataset": "sample"}
                 bar.update()
     (tmp / "metadata.json").write_text(json.dumps(metadata, indent=1, sort_keys=True) + "\n")
     files = sorted(p.name for p in tmp.iterdir())

@@ -1,4 +1,8 @@
-"""Raw data layouts: auto-detect them and list what they hold, with groups resolved.
+"""Raw data layouts: auto-detect them and list what they hold, with groups and datasets resolved.
+
+``data.raw_dir`` is one source folder, or a folder of them: every sub-folder with a layout of its
+own is a *part* (Kaggle's ``dfdc_train_part_*``, or ``deepfake-faces/``, ``videos/``, ``ffpp-c23/``
+side by side as in ``../shared/data``), so one run trains on several sources at once.
 
 * ``dfdc_videos``: one or more folders of clips with ``metadata.json``
   (``{"x.mp4": {"label": "FAKE", "split": "train", "original": "y.mp4"}}``), flat or as
@@ -23,6 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from deepfake_detect.data.identity import dataset_of
 from deepfake_detect.data.manifest import LABELS
 from deepfake_detect.errors import DeepfakeError
 from deepfake_detect.media.video import VIDEO_SUFFIXES
@@ -40,6 +45,7 @@ class Clip:
     part: str  # sub-folder it came from, "." when flat
     label: str
     group: str
+    dataset: str  # dfdc | ffpp | sample | ... (:func:`dataset_of`)
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,7 @@ class ReadyCrop:
     video: str
     label: str
     group: str
+    dataset: str
 
 
 @dataclass(frozen=True)
@@ -62,28 +69,51 @@ class LayoutError(DeepfakeError, ValueError):
     """The raw folder matches no known layout (the message says what was looked for)."""
 
 
+def folder_layout(folder: Path) -> str | None:
+    """The layout of one folder by itself (``None``: it holds no known layout)."""
+    if (folder / "metadata.csv").exists() and (folder / "faces_224").is_dir():
+        return "deepfake_faces"
+    if (folder / "metadata.json").exists():
+        return "dfdc_videos"
+    return None
+
+
 def detect_layout(raw_dir: Path) -> str:
+    """``deepfake_faces`` or ``dfdc_videos`` for a single-layout folder, ``mixed`` for a folder of
+    parts with different layouts."""
     raw_dir = Path(raw_dir)
     if not raw_dir.is_dir():
         raise LayoutError(f"{raw_dir}: raw data folder not found (run `deepfake data sample` or `dvc pull`)")
-    if (raw_dir / "metadata.csv").exists() and (raw_dir / "faces_224").is_dir():
-        return "deepfake_faces"
-    if (raw_dir / "metadata.json").exists() or any(raw_dir.glob("*/metadata.json")):
-        return "dfdc_videos"
-    raise LayoutError(
-        f"{raw_dir}: no known layout: expected metadata.json (+ *.mp4), part folders with "
-        "metadata.json, or metadata.csv + faces_224/ (Kaggle deepfake-faces)"
-    )
+    layouts = {layout for _, _, layout in source_parts(raw_dir)}
+    if not layouts:
+        raise LayoutError(
+            f"{raw_dir}: no known layout: expected metadata.json (+ *.mp4), part folders with "
+            "metadata.json, or metadata.csv + faces_224/ (Kaggle deepfake-faces), here or in its sub-folders"
+        )
+    return layouts.pop() if len(layouts) == 1 else "mixed"
+
+
+def source_parts(raw_dir: Path) -> list[tuple[str, Path, str]]:
+    """``(part name, folder, layout)`` of the raw folder itself (part ``.``) when it has a layout,
+    then of every sub-folder that has one, sorted by name. A ready-crop folder's ``faces_224`` is
+    never a part of its own."""
+    raw_dir = Path(raw_dir)
+    parts = []
+    root = folder_layout(raw_dir)
+    if root:
+        parts.append((ROOT_PART, raw_dir, root))
+    if root == "deepfake_faces":
+        return parts
+    for sub in sorted(p for p in raw_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        layout = folder_layout(sub)
+        if layout:
+            parts.append((sub.name, sub, layout))
+    return parts
 
 
 def part_folders(raw_dir: Path) -> list[tuple[str, Path]]:
-    """``(part name, folder)`` for every folder holding a metadata.json, sorted by name."""
-    raw_dir = Path(raw_dir)
-    parts = []
-    if (raw_dir / "metadata.json").exists():
-        parts.append((ROOT_PART, raw_dir))
-    parts += [(p.parent.name, p.parent) for p in sorted(raw_dir.glob("*/metadata.json"))]
-    return parts
+    """``(part name, folder)`` for every folder holding a metadata.json (clips), sorted by name."""
+    return [(name, folder) for name, folder, layout in source_parts(raw_dir) if layout == "dfdc_videos"]
 
 
 def part_file_stem(part: str) -> str:
@@ -160,7 +190,7 @@ def list_clips(raw_dir: Path, part: str | None = None) -> tuple[list[Clip], list
                 rejects.append(Reject(video, name, str(path), f"metadata.json: {NO_ORIGINAL}"))
                 continue
             group = _resolve_original(str(original), known_real or known) if label == "FAKE" else video
-            clips.append(Clip(path, video, name, label, group))
+            clips.append(Clip(path, video, name, label, group, dataset_of(video, rec)))
         for path in sorted(folder.iterdir()):
             if path.suffix.lower() in VIDEO_SUFFIXES and path.name not in meta:
                 rejects.append(Reject(path.name, name, str(path), "clip not listed in metadata.json"))
@@ -207,6 +237,8 @@ def list_ready_crops(raw_dir: Path) -> tuple[list[ReadyCrop], list[Reject]]:
             rejects.append(Reject(video, ROOT_PART, str(path), f"metadata.csv: {NO_ORIGINAL}"))
             continue
         group = original or video  # a REAL row names an original only in the feedback set: its clip
-        crops.append(ReadyCrop(path, video, label, group))
+        named = getattr(row, "dataset", None)  # an optional metadata.csv column
+        dataset = dataset_of(video, {"dataset": named} if isinstance(named, str) else None)
+        crops.append(ReadyCrop(path, video, label, group, dataset))
     _warn_orphans(rejects)
     return crops, rejects

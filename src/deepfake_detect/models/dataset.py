@@ -15,8 +15,10 @@ import pandas as pd
 
 from deepfake_detect.config import AugmentParams
 from deepfake_detect.data.manifest import SPLITS, label_to_int, read_manifest
+from deepfake_detect.data.selfblend import self_blend_crop
 from deepfake_detect.errors import DeepfakeError
 from deepfake_detect.media.images import read_rgb, resize_batch
+from deepfake_detect.models.augment import augment_image
 
 SPLIT_COLUMNS = ["crop_id", "path", "video", "label", "group", "split"]
 
@@ -90,55 +92,114 @@ def make_dataset(
     return _decode_and_batch(ds, input_size, batch_size, augment if training else None, seed)
 
 
-def _decode_and_batch(ds, input_size: int, batch_size: int, augment: AugmentParams | None, seed: int):
-    """(path, label) elements → decoded, resized (and augmented) image batches, prefetched."""
+def _decode_and_batch(
+    ds, input_size: int, batch_size: int, augment: AugmentParams | None, seed: int, *, blended: bool = False
+):
+    """(path, label[, weight | blend seed]) elements → decoded, resized (self-blended, augmented)
+    image batches of (image, label[, weight]), prefetched."""
     import tensorflow as tf
 
     def _load(path):
         return load_image(path.numpy().decode(), input_size)
 
-    def _map(path, label, *weight):
-        img = tf.py_function(_load, [path], tf.float32)
+    def _load_blended(path, blend):
+        return load_blended(path.numpy().decode(), input_size, int(blend.numpy()))
+
+    def _map(path, label, *extra):
+        if blended:
+            img = tf.py_function(_load_blended, [path, extra[0]], tf.float32)
+            extra = ()
+        else:
+            img = tf.py_function(_load, [path], tf.float32)
         img.set_shape((input_size, input_size, 3))
         if augment is not None:
             img = augment_image(img, augment, seed)
-        return (img, label, *weight)
+        return (img, label, *extra)
 
     ds = ds.map(_map, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def epoch_rows(train: pd.DataFrame, sampling: str, rng: np.random.Generator) -> pd.DataFrame:
-    """The training rows of one epoch, in order, drawn afresh each call.
+NO_BLEND = -1  # the blend seed of a row that is not a pseudo-fake
+
+
+def mix_datasets(train: pd.DataFrame, min_share: float, rng: np.random.Generator) -> pd.DataFrame:
+    """``train`` with the REAL (and the FAKE) rows of each dataset (manifest ``dataset``) that hold
+    less than ``min_share`` of their class repeated (drawn with replacement) up to that share, so a
+    small source (18 REAL FF++ people beside 7,500 DFDC ones) still shapes what the model learns.
+    One dataset: unchanged."""
+    if min_share <= 0 or "dataset" not in train or train["dataset"].nunique() < 2:
+        return train
+    extra = []
+    for _, rows in train.groupby(["y", "dataset"]):
+        want = mixed_size(len(rows), int((train["y"] == rows["y"].iloc[0]).sum()), min_share) - len(rows)
+        if want > 0:
+            extra.append(rows.sample(n=want, replace=True, random_state=int(rng.integers(2**31))))
+    return pd.concat([train, *extra]) if extra else train
+
+
+def mixed_size(n_rows: int, n_total: int, min_share: float) -> int:
+    """Rows a dataset of ``n_rows`` (of ``n_total``) has after :func:`mix_datasets`."""
+    return max(n_rows, math.ceil(min_share * n_total)) if min_share > 0 else n_rows
+
+
+def epoch_rows(
+    train: pd.DataFrame, sampling: str, rng: np.random.Generator, aug: AugmentParams | None = None
+) -> pd.DataFrame:
+    """The training rows of one epoch, in order, drawn afresh each call, with a ``blend`` column:
+    a seed for a self-blended pseudo-fake made from that (REAL) row's crop, or ``NO_BLEND``.
 
     ``as_split``: every row, shuffled. ``balanced``: every crop of the smaller class and as many
     random crops of the larger one (a new draw each epoch, so over the run the model sees the
     whole larger class instead of one fixed undersample). ``pairs``: each REAL crop directly
     followed by a random FAKE of its own group (a fake made from that very video when the data
     has one), so a batch holds a real face beside its forgery and the model learns the difference
-    rather than the identity; pairs are shuffled, never split."""
+    rather than the identity; pairs are shuffled, never split.
+
+    With ``aug`` (augmenting families): small datasets are first repeated up to
+    ``aug.min_dataset_share`` (:func:`mix_datasets`), and ``aug.self_blend`` of the FAKE examples
+    (``pairs``, ``balanced``) are pseudo-fakes blended from a REAL crop (its own, in a pair)."""
     seed = int(rng.integers(2**31))
+    if aug is not None:
+        train = mix_datasets(train, aug.min_dataset_share, rng)
+    blend_share = aug.self_blend if aug is not None else 0.0
     if sampling == "as_split":
-        return train.sample(frac=1.0, random_state=seed)
+        return train.sample(frac=1.0, random_state=seed).assign(blend=NO_BLEND)
     reals, fakes = train[train["y"] == 0], train[train["y"] == 1]
     if reals.empty or fakes.empty:
         raise SplitError(f"train.*.sampling={sampling} needs REAL and FAKE training crops")
     if sampling == "balanced":
         n = min(len(reals), len(fakes))
-        picked = [reals.sample(n=n, random_state=seed), fakes.sample(n=n, random_state=seed + 1)]
+        n_blend = round(n * blend_share)
+        picked = [
+            reals.sample(n=n, random_state=seed).assign(blend=NO_BLEND),
+            fakes.sample(n=n - n_blend, random_state=seed + 1).assign(blend=NO_BLEND),
+            _pseudo_fakes(reals.sample(n=n_blend, replace=True, random_state=seed + 3), rng),
+        ]
         return pd.concat(picked).sample(frac=1.0, random_state=seed + 2)
     if sampling != "pairs":
         raise ValueError(f"unknown sampling {sampling!r} (as_split | balanced | pairs)")
-    reals = reals.sample(frac=1.0, random_state=seed)
+    reals = reals.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    fakes = fakes.reset_index(drop=True)
     by_group = {g: idx.to_numpy() for g, idx in fakes.groupby("group").groups.items()}
     all_fakes = fakes.index.to_numpy()
-    partner = [rng.choice(by_group.get(g, all_fakes)) for g in reals["group"]]
-    order = np.column_stack([reals.index.to_numpy(), np.asarray(partner)]).reshape(-1)
-    return train.loc[order]
+    partners = fakes.loc[[rng.choice(by_group.get(g, all_fakes)) for g in reals["group"]]].assign(blend=NO_BLEND)
+    partners = partners.reset_index(drop=True)
+    blended = rng.random(len(reals)) < blend_share
+    if blended.any():
+        partners.loc[blended] = _pseudo_fakes(reals[blended], rng)[partners.columns].to_numpy()
+    reals = reals.assign(blend=NO_BLEND)
+    return pd.concat([reals, partners]).sort_index(kind="stable").reset_index(drop=True)
+
+
+def _pseudo_fakes(reals: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """FAKE examples to be self-blended from these REAL crops on the fly (a fresh seed each)."""
+    return reals.assign(y=1, blend=rng.integers(0, 2**31, size=len(reals)))
 
 
 def epoch_length(train: pd.DataFrame, sampling: str) -> int:
-    """Rows in one epoch of :func:`epoch_rows` (fixed, so every epoch has the same steps)."""
+    """Rows in one epoch of :func:`epoch_rows` over the data as it is (fixed, so every epoch has the
+    same steps; the stream is endless, so repeated small datasets only change what an epoch holds)."""
     n_real, n_fake = int((train["y"] == 0).sum()), int((train["y"] == 1).sum())
     return {"as_split": len(train), "balanced": 2 * min(n_real, n_fake), "pairs": 2 * n_real}[sampling]
 
@@ -153,101 +214,25 @@ def sampled_dataset(
     seed: int,
 ) -> object:
     """An endless training stream whose every epoch is :func:`epoch_rows` drawn afresh (an epoch
-    is :func:`epoch_length` rows)."""
+    is :func:`epoch_length` rows); pseudo-fake rows are blended when their crop is loaded."""
     import tensorflow as tf
 
     rng = np.random.default_rng(seed)
 
     def rows():
         while True:
-            epoch = epoch_rows(train, sampling, rng)
-            for path, y in zip(epoch["path"], epoch["y"], strict=True):
-                yield path, np.float32([y])
+            epoch = epoch_rows(train, sampling, rng, augment)
+            for path, y, blend in zip(epoch["path"], epoch["y"], epoch["blend"], strict=True):
+                yield path, np.float32([y]), np.int64(blend)
 
-    spec = (tf.TensorSpec((), tf.string), tf.TensorSpec((1,), tf.float32))
+    spec = (tf.TensorSpec((), tf.string), tf.TensorSpec((1,), tf.float32), tf.TensorSpec((), tf.int64))
     ds = tf.data.Dataset.from_generator(rows, output_signature=spec)
-    return _decode_and_batch(ds, input_size, batch_size, augment, seed)
+    return _decode_and_batch(ds, input_size, batch_size, augment, seed, blended=True)
 
 
-def augment_image(img, aug: AugmentParams, seed: int):
-    """Flip, small rotation, brightness/contrast, JPEG re-encoding, blur, noise and cutout on one
-    float32 0..255 image (graph ops, so they run inside the tf.data pipeline)."""
-    import tensorflow as tf
-
-    size = tf.shape(img)[0]
-
-    def chance(p: float):
-        return tf.random.uniform([], seed=seed) < p
-
-    if aug.flip:
-        img = tf.image.random_flip_left_right(img, seed=seed)
-    if aug.rotation_deg > 0:
-        angle = tf.random.uniform([], -aug.rotation_deg, aug.rotation_deg, seed=seed) * math.pi / 180
-        img = _rotate(img, angle)
-    if aug.brightness > 0:
-        img = img + tf.random.uniform([], -aug.brightness, aug.brightness, seed=seed) * 255.0
-    if aug.contrast > 0:
-        mean = tf.reduce_mean(img)
-        img = (img - mean) * tf.random.uniform([], 1 - aug.contrast, 1 + aug.contrast, seed=seed) + mean
-    img = tf.clip_by_value(img, 0.0, 255.0)
-    if aug.jpeg_prob > 0:
-        lo, hi = aug.jpeg_quality
-        img = tf.cond(
-            chance(aug.jpeg_prob),
-            lambda: tf.image.random_jpeg_quality(img / 255.0, lo, max(hi, lo + 1), seed=seed) * 255.0,
-            lambda: img,
-        )
-    if aug.blur_prob > 0:
-        img = tf.cond(chance(aug.blur_prob), lambda: _blur3(img), lambda: img)
-    if aug.noise_prob > 0 and aug.noise_std > 0:
-        img = tf.cond(
-            chance(aug.noise_prob),
-            lambda: img + tf.random.normal(tf.shape(img), stddev=aug.noise_std, seed=seed),
-            lambda: img,
-        )
-    if aug.cutout_prob > 0:
-        img = tf.cond(chance(aug.cutout_prob), lambda: _cutout(img, size, aug.cutout_frac, seed), lambda: img)
-    img = tf.clip_by_value(img, 0.0, 255.0)
-    img.set_shape((None, None, 3))
-    return img
-
-
-def _rotate(img, angle):
-    import tensorflow as tf
-
-    shape = tf.shape(img)
-    h, w = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
-    cos, sin = tf.cos(angle), tf.sin(angle)
-    cx, cy = (w - 1) / 2, (h - 1) / 2
-    # output pixel (x, y) samples input (cos*x + sin*y + a, -sin*x + cos*y + b): rotation about the centre
-    transform = tf.stack([cos, sin, cx - cos * cx - sin * cy, -sin, cos, cy + sin * cx - cos * cy, 0.0, 0.0])
-    out = tf.raw_ops.ImageProjectiveTransformV3(
-        images=img[None],
-        transforms=transform[None],
-        output_shape=shape[:2],
-        fill_value=0.0,
-        interpolation="BILINEAR",
-        fill_mode="REFLECT",
-    )
-    return out[0]
-
-
-def _blur3(img):
-    import tensorflow as tf
-
-    k = tf.constant([1.0, 2.0, 1.0])
-    kernel = tf.tensordot(k, k, axes=0) / 16.0
-    kernel = tf.tile(kernel[:, :, None, None], [1, 1, 3, 1])
-    return tf.nn.depthwise_conv2d(img[None], kernel, [1, 1, 1, 1], "SAME")[0]
-
-
-def _cutout(img, size, frac: float, seed: int):
-    import tensorflow as tf
-
-    side = tf.maximum(1, tf.cast(tf.cast(size, tf.float32) * frac, tf.int32))
-    y0 = tf.random.uniform([], 0, size - side + 1, dtype=tf.int32, seed=seed)
-    x0 = tf.random.uniform([], 0, size - side + 1, dtype=tf.int32, seed=seed)
-    rows = tf.range(size)[:, None]
-    cols = tf.range(size)[None, :]
-    inside = (rows >= y0) & (rows < y0 + side) & (cols >= x0) & (cols < x0 + side)
-    return img * tf.cast(~inside, tf.float32)[:, :, None]
+def load_blended(path: str, size: int, blend_seed: int) -> np.ndarray:
+    """:func:`load_image`, self-blended first when ``blend_seed`` is not ``NO_BLEND``."""
+    rgb = read_rgb(path)
+    if blend_seed != NO_BLEND:
+        rgb = self_blend_crop(rgb, np.random.default_rng(blend_seed))
+    return resize_batch([rgb], size)[0]

@@ -29,6 +29,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from deepfake_detect.config import BalanceParams, Params
 from deepfake_detect.data.manifest import MANIFEST_COLUMNS, SPLITS, ManifestRow, read_manifest, write_csv
+from deepfake_detect.data.selfblend import self_blend_crop
 from deepfake_detect.errors import DeepfakeError
 from deepfake_detect.media.images import read_rgb
 
@@ -59,9 +60,31 @@ def _take_fold(df: pd.DataFrame, share: float, seed: int) -> pd.Series:
 
 
 def split_by_group(df: pd.DataFrame, val_size: float, test_size: float, seed: int) -> pd.Series:
-    """Split name per row; every group lands on exactly one side."""
+    """Split name per row; every group lands on exactly one side. With several datasets (manifest
+    ``dataset``) each is split on its own, so every dataset has its test and val share (a small one,
+    such as FF++ beside DFDC, could otherwise land wholly in training); a group that spans datasets
+    goes with the dataset holding most of its rows."""
     if df["label"].nunique() < 2:
         raise SplitError(f"only label {df['label'].iloc[0]!r} present: a detector needs REAL and FAKE crops")
+    if "dataset" not in df or df["dataset"].nunique() < 2:
+        return _split_one(df, val_size, test_size, seed)
+    home = df.groupby("group")["dataset"].agg(lambda d: d.value_counts().index[0])
+    stratum = df["group"].map(home)
+    split = pd.Series("train", index=df.index)
+    for name, rows in df.groupby(stratum):
+        if rows["group"].nunique() < 2 or rows["label"].nunique() < 2:
+            log.warning(
+                "dataset %s: %d group(s), labels %s: all in train",
+                name,
+                rows["group"].nunique(),
+                sorted(rows["label"].unique()),
+            )
+            continue
+        split[rows.index] = _split_one(rows, val_size, test_size, seed)
+    return split
+
+
+def _split_one(df: pd.DataFrame, val_size: float, test_size: float, seed: int) -> pd.Series:
     split = pd.Series("train", index=df.index)
     test = _take_fold(df, test_size, seed)
     split[test] = "test"
@@ -91,29 +114,6 @@ def oversample(train: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
         if len(g) < n:
             parts.append(g.sample(n=n - len(g), replace=True, random_state=rng.integers(2**31)))
     return pd.concat(parts)
-
-
-def self_blend_crop(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A pseudo-fake: the face blended onto itself after a warp, colour jitter and resampling,
-    through a feathered ellipse with a random shape (the blending boundary is the trace)."""
-    h, w = rgb.shape[:2]
-    src = rgb.astype(np.float32)
-    m = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-3, 3), rng.uniform(0.95, 1.06))
-    m[:, 2] += rng.uniform(-0.03, 0.03, size=2) * (w, h)
-    src = cv2.warpAffine(src, m, (w, h), borderMode=cv2.BORDER_REFLECT)
-    src = src * rng.uniform(0.88, 1.12, size=3) + rng.uniform(-10, 10, size=3)
-    r = rng.uniform(0.4, 0.8)
-    src = cv2.resize(
-        cv2.resize(src, (max(8, int(w * r)), max(8, int(h * r))), interpolation=cv2.INTER_AREA),
-        (w, h),
-        interpolation=cv2.INTER_LINEAR,
-    )
-    mask = np.zeros((h, w), np.float32)
-    centre = (int(w * rng.uniform(0.45, 0.55)), int(h * rng.uniform(0.5, 0.6)))
-    axes = (int(w * rng.uniform(0.22, 0.32)), int(h * rng.uniform(0.28, 0.38)))
-    cv2.ellipse(mask, centre, axes, rng.uniform(-10, 10), 0, 360, 1.0, -1)
-    mask = cv2.GaussianBlur(mask, (0, 0), max(1.0, w * rng.uniform(0.02, 0.06)))[..., None]
-    return np.clip(rgb * (1 - mask) + src * mask, 0, 255).astype(np.uint8)
 
 
 def synthesise_fakes(

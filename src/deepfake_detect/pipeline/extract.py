@@ -26,6 +26,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from deepfake_detect.config import ExtractParams, Params
+from deepfake_detect.data.identity import identity_groups
 from deepfake_detect.data.manifest import MANIFEST_COLUMNS, REJECT_COLUMNS, ManifestRow, write_csv
 from deepfake_detect.data.sources import (
     ROOT_PART,
@@ -36,7 +37,7 @@ from deepfake_detect.data.sources import (
     list_clips,
     list_ready_crops,
     part_file_stem,
-    part_folders,
+    source_parts,
 )
 from deepfake_detect.faces.box import Detector, on_canvas
 from deepfake_detect.faces.clip import assign_people, detect_and_crop
@@ -111,6 +112,7 @@ def extract_clip(clip: Clip, p: ExtractParams, detector: Detector, out_dir: Path
                 confidence=face.confidence,
                 label=clip.label,
                 group=clip.group,
+                dataset=clip.dataset,
                 source="dfdc_videos",
             ).model_dump()
         )
@@ -178,6 +180,7 @@ def verify_ready_crops(crops: list[ReadyCrop], p: ExtractParams, detector: Detec
                 confidence=scores.get(i, float("nan")),  # NaN: no detector scored it
                 label=crop.label,
                 group=crop.group,
+                dataset=crop.dataset,
                 source="deepfake_faces",
             ).model_dump(),
             None,
@@ -227,10 +230,15 @@ def extract_part(params: Params, part: str) -> tuple[pd.DataFrame, pd.DataFrame]
     return _write_part(p, part, rows, rejects)
 
 
-def extract_ready_crops(params: Params) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Pass a face-crop dataset through to the manifest (optionally scoring each crop for a face)."""
-    rows, rejects = _ready_crop_rows(params.extract, params.data.raw_dir, "deepfake-faces")
-    return _write_part(params.extract, ROOT_PART, rows, rejects)
+def extract_ready_crops(params: Params, part: str = ROOT_PART) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Pass a face-crop dataset (the raw folder, or its part folder) through to the manifest
+    (optionally scoring each crop for a face)."""
+    folder = params.data.raw_dir if part == ROOT_PART else params.data.raw_dir / part
+    rows, rejects = _ready_crop_rows(params.extract, folder, f"deepfake-faces {part}")
+    if part != ROOT_PART:
+        rows = [{**row, "part": part} for row in rows]
+        rejects = [Reject(r.video, part, r.path, r.reason) for r in rejects]
+    return _write_part(params.extract, part, rows, rejects)
 
 
 def has_feedback(params: Params) -> bool:
@@ -243,7 +251,7 @@ def extract_feedback(params: Params) -> Frames:
     """The labelled review crops (:mod:`..review`) as the ``feedback`` part: ready crops whose ``video``
     is the served request's clip, which is also their group."""
     rows, rejects = _ready_crop_rows(params.extract, params.data.feedback_dir, "feedback")
-    moved = {"part": FEEDBACK_PART, "source": "feedback"}
+    moved = {"part": FEEDBACK_PART, "source": "feedback", "dataset": "feedback"}
     rows = [
         ManifestRow.model_validate(
             {**row, **moved, "crop_id": f"{FEEDBACK_PART}__{row['crop_id']}", "video": row["group"]}
@@ -307,6 +315,7 @@ def merge_parts(params: Params) -> tuple[pd.DataFrame, pd.DataFrame]:
     manifests = [p.parts_dir / f"{stem}.csv" for stem in sorted(expected)]
     frames = [pd.read_csv(f, dtype={"crop_id": str, "video": str, "group": str, "part": str}) for f in manifests]
     manifest = pd.concat(frames, ignore_index=True)
+    manifest["group"] = identity_groups(manifest["video"].tolist(), manifest["group"].tolist())
     dupes = manifest["crop_id"][manifest["crop_id"].duplicated()]
     if len(dupes):
         raise ValueError(f"{p.parts_dir}: crop_id {dupes.iloc[0]!r} appears in two part manifests")
@@ -345,27 +354,31 @@ def run_extract(params: Params, part: str | None = None, merge_only: bool = Fals
     if part == FEEDBACK_PART:
         return extract_feedback(params)
     raw = params.data.raw_dir
-    if _layout(params) == "deepfake_faces":
-        if part not in (None, ROOT_PART):
-            raise ValueError(f"{raw}: a deepfake-faces folder has no part {part!r}")
-        if part == ROOT_PART:  # one fanned-out task of several: the other parts are not its to clear
-            return extract_ready_crops(params)
-        _clear_parts(p)
-        extract_ready_crops(params)
-    elif part is not None:
-        return extract_part(params, part)
-    else:
-        _clear_parts(p)
-        for name, _ in part_folders(raw):
-            extract_part(params, name)
+    layouts = _part_layouts(params)
+    if part is not None:
+        if part not in layouts:
+            raise ValueError(f"{raw}: no part {part!r} (parts: {', '.join(layouts) or 'none'})")
+        return _extract_one(params, part, layouts[part])
+    _clear_parts(p)
+    for name, layout in layouts.items():
+        _extract_one(params, name, layout)
     if has_feedback(params):
         extract_feedback(params)
     return merge_parts(params)
 
 
-def _layout(params: Params) -> str:
-    """``data.layout``, or the detected layout when it is ``auto``."""
-    return params.data.layout if params.data.layout != "auto" else detect_layout(params.data.raw_dir)
+def _extract_one(params: Params, part: str, layout: str) -> Frames:
+    """One part: face crops pass through, clips are sampled and cut."""
+    return extract_ready_crops(params, part) if layout == "deepfake_faces" else extract_part(params, part)
+
+
+def _part_layouts(params: Params) -> dict[str, str]:
+    """Part name → layout of the raw folder (``data.layout`` forces one layout where it is not ``auto``)."""
+    parts = source_parts(params.data.raw_dir)
+    if not parts:
+        detect_layout(params.data.raw_dir)  # raises, naming what was looked for
+    forced = params.data.layout
+    return {name: (layout if forced == "auto" else forced) for name, _, layout in parts}
 
 
 def _clear_parts(p: ExtractParams) -> None:
@@ -379,10 +392,7 @@ def _clear_parts(p: ExtractParams) -> None:
 def list_parts(params: Params) -> list[str]:
     """Part names of the raw folder, then ``feedback`` when there are labelled review crops (what a
     scheduler maps extract over)."""
-    if _layout(params) == "deepfake_faces":
-        parts = [ROOT_PART]
-    else:
-        parts = [name for name, _ in part_folders(params.data.raw_dir)]
+    parts = list(_part_layouts(params))
     if FEEDBACK_PART in parts:
         raise ValueError(f"{params.data.raw_dir}: a part folder named {FEEDBACK_PART!r} is reserved for the feedback")
     return [*parts, FEEDBACK_PART] if has_feedback(params) else parts

@@ -86,7 +86,7 @@ def manifest_expectations(vp: ValidateParams, qp: QualityParams) -> list:
         gxe.ExpectColumnValuesToBeUnique(column="crop_id", severity=HARD),
         *[
             gxe.ExpectColumnValuesToNotBeNull(column=c, severity=HARD)
-            for c in ("crop_id", "path", "video", "label", "group")
+            for c in ("crop_id", "path", "video", "label", "group", "dataset", "source")
         ],
         gxe.ExpectColumnValuesToBeInSet(column="label", value_set=list(LABELS), severity=HARD),
         gxe.ExpectColumnDistinctValuesToContainSet(column="label", value_set=list(LABELS), severity=HARD),
