@@ -9,7 +9,7 @@ The split manifest must keep the whole training side (``balance.strategy: none``
   undersampled  recipe, but one fixed undersample instead of pairs drawn afresh each epoch
   resampled     recipe, but a fresh balanced draw of the FAKE crops every epoch instead of pairs
   recipe        params.yaml as it stands (pairs + head warm-up + cosine decay + early stopping)
-  self_blend    recipe, plus one self-blended pseudo-fake per REAL crop as a pair partner
+  self_blend    recipe, with half the pair partners self-blended pseudo-fakes made on the fly
   size224       recipe at 224 px
 
 Each variant appends one row to ``--out`` (CSV) as soon as it finishes, so a long run can be read
@@ -31,28 +31,24 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
+AUGMENT = {"self_blend": {"self_blend": 0.5}}  # train.augment changes per variant (else self_blend 0)
 VARIANTS = {
     "plain": {"sampling": "as_split", "warmup_epochs": 0, "lr_schedule": "constant", "epochs": 5},
     "undersampled": {"sampling": "as_split"},
     "resampled": {"sampling": "balanced"},
     "recipe": {},
-    "self_blend": {},
+    "self_blend": {},  # train.augment.self_blend = 0.5 (AUGMENT below)
     "size224": {"input_size": 224},
 }
 
 
-def train_rows(train: pd.DataFrame, variant: str, synth_dir: Path, seed: int) -> pd.DataFrame:
-    """The training rows a variant sees: a fixed undersample for ``plain``, pseudo-fakes added for
-    ``self_blend``, the whole training side otherwise."""
-    from deepfake_detect.pipeline.balance import synthesise_fakes, undersample
+def train_rows(train: pd.DataFrame, variant: str, seed: int) -> pd.DataFrame:
+    """The training rows a variant sees: a fixed undersample for ``plain`` and ``undersampled``,
+    the whole training side otherwise."""
+    from deepfake_detect.pipeline.balance import undersample
 
-    rng = np.random.default_rng(seed)
     if variant in ("plain", "undersampled"):
-        return undersample(train, rng).reset_index(drop=True)
-    if variant == "self_blend":
-        reals = train[train["y"] == 0]
-        synth = synthesise_fakes(reals.drop(columns=["y"]), len(reals), synth_dir, rng).assign(y=1)
-        return pd.concat([train, synth], ignore_index=True)
+        return undersample(train, np.random.default_rng(seed)).reset_index(drop=True)
     return train
 
 
@@ -66,9 +62,10 @@ def run_variant(variant: str, manifest: Path, out_dir: Path) -> dict:
     p = load_params(ROOT / "params.yaml")
     cfg = p.train.efficientnet_lite0.model_copy(update=VARIANTS[variant])
     train, val, test = (load_split(manifest, s) for s in ("train", "val", "test"))
-    rows = train_rows(train, variant, out_dir / "synth", p.seed)
+    rows = train_rows(train, variant, p.seed)
+    aug = p.train.augment.model_copy(update={"self_blend": 0.0, **AUGMENT.get(variant, {})})
     start = time.perf_counter()
-    efficientnet_lite0.train(rows, val, cfg, p.train.augment, out_dir / "model", out_dir / "curves.csv", seed=p.seed)
+    efficientnet_lite0.train(rows, val, cfg, aug, out_dir / "model", out_dir / "curves.csv", seed=p.seed)
     seconds = time.perf_counter() - start
     pred = load_predictor(out_dir / "model")
     probs = score_split({"m": pred}, pd.concat([val, test]), p.evaluate.batch_size, variant)["m"]
