@@ -73,7 +73,15 @@ def test_layout_command(tiny_sample, monkeypatch):
     monkeypatch.chdir(Path(__file__).resolve().parents[2])
     result = runner.invoke(app, ["data", "layout", str(tiny_sample)])
     assert result.exit_code == 0, result.output
-    assert "dfdc_videos: 6 items (3 FAKE, 3 REAL), 3 groups, 0 rejected" in result.output
+    assert "part .: dfdc_videos: 6 clips (3 FAKE, 3 REAL; sample), 3 groups, 0 rejected" in result.output
+
+
+def test_layout_command_lists_each_source_of_a_mixed_folder(shared_root):
+    result = runner.invoke(app, ["data", "layout", str(shared_root)])
+    assert result.exit_code == 0, result.output
+    assert f"{shared_root}: mixed" in result.output
+    for part in ("deepfake-faces: deepfake_faces", "ffpp-c23: dfdc_videos", "videos: dfdc_videos"):
+        assert f"part {part}:" in result.output
 
 
 def test_sample_is_deterministic(tmp_path):

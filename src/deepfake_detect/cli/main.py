@@ -135,23 +135,27 @@ def data_layout(
     raw_dir: Annotated[Path | None, typer.Argument(help="Folder to inspect (default: data.raw_dir).")] = None,
     params: ParamsOpt = None,
 ) -> None:
-    """Print which layout a raw folder has and what it holds."""
-    from deepfake_detect.data.sources import LayoutError, detect_layout, list_clips, list_ready_crops
+    """Print which layout a raw folder has and what each of its parts (sources) holds."""
+    from deepfake_detect.data.sources import LayoutError, detect_layout, list_clips, list_ready_crops, source_parts
 
     p = _params(params)
     folder = raw_dir or p.data.raw_dir
     try:
-        layout = detect_layout(folder)
-        items, rejects = list_clips(folder) if layout == "dfdc_videos" else list_ready_crops(folder)
+        typer.echo(f"{folder}: {detect_layout(folder)}")
+        for part, where, layout in source_parts(folder):
+            videos = layout == "dfdc_videos"
+            items, rejects = list_clips(folder, part) if videos else list_ready_crops(where)
+            n_fake = sum(1 for i in items if i.label == "FAKE")
+            datasets = ", ".join(sorted({i.dataset for i in items}))
+            typer.echo(
+                f"  part {part}: {layout}: {len(items)} {'clips' if videos else 'crops'} ({n_fake} FAKE, "
+                f"{len(items) - n_fake} REAL; {datasets}), {len({i.group for i in items})} groups, "
+                f"{len(rejects)} rejected"
+            )
+            for r in rejects[:20]:
+                typer.echo(f"    rejected {r.path}: {r.reason}")
     except LayoutError as exc:
         raise _fail(exc, 2) from exc
-    n_fake = sum(1 for i in items if i.label == "FAKE")
-    typer.echo(
-        f"{folder}: {layout}: {len(items)} items ({n_fake} FAKE, {len(items) - n_fake} REAL), "
-        f"{len({i.group for i in items})} groups, {len(rejects)} rejected"
-    )
-    for r in rejects[:20]:
-        typer.echo(f"  rejected {r.path}: {r.reason}")
 
 
 # --------------------------------------------------------------------------- data stages
