@@ -426,7 +426,6 @@ def score(
         raise _fail(exc, 2) from exc
     try:
         results = run_scan(
-            p,
             local_scorer(p, model, bento_tag=bento_tag),
             paths,
             as_json=as_json,
@@ -437,7 +436,7 @@ def score(
         )
     except ScanInputError as exc:
         raise _fail(exc, 2) from exc
-    if any(r["label"] == "ERROR" for r in results):
+    if any(r.failed for r in results):
         raise typer.Exit(1)
 
 
