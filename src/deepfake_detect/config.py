@@ -192,10 +192,13 @@ class SklearnFftParams(Section):
     class_weight: bool
 
 
+ModelName = Literal["baseline_cnn", "xception", "efficientnet_lite0", "sklearn_fft"]  # models.REGISTRY's families
+
+
 class TrainParams(Section):
     models_dir: Path
     curves_dir: Path
-    models: list[Literal["baseline_cnn", "xception", "efficientnet_lite0", "sklearn_fft"]]
+    models: list[ModelName]
     distribute: Literal["auto", "default", "mirrored"]
     augment: AugmentParams
     baseline_cnn: BaselineCnnParams

@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 
 from deepfake_detect.cli.review import review_app
 from deepfake_detect.errors import DeepfakeError
+from deepfake_detect.models import FAMILIES
 
 for _var, _value in (
     ("BENTOML_DO_NOT_TRACK", "true"),
@@ -319,7 +320,7 @@ def gate(
 
 @app.command()
 def train(
-    model: Annotated[str, typer.Argument(help="baseline_cnn | xception | sklearn_fft")],
+    model: Annotated[str, typer.Argument(help=" | ".join(FAMILIES))],
     params: ParamsOpt = None,
 ) -> None:
     """Train one model family on the split manifest (train split; early stopping on val) and write
