@@ -18,7 +18,7 @@ def test_dag_files_reach_the_package_only_by_import():
         text = path.read_text()
         assert "sys.path" not in text, path.name
         assert not re.search(r"""["']-c["']""", text), f"{path.name} runs a python -c string"
-        assert "from deepfake_detect import dagops" in text, path.name
+        assert "from deepfake_detect.pipeline import dagops" in text, path.name
 
 
 def test_list_parts_is_a_command(tiny_sample, workspace):
