@@ -393,7 +393,7 @@ class ServeParams(Section):
 
 
 class Params(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)  # a misspelt section fails too
     seed: int
     data: DataParams
     sample: SampleParams
