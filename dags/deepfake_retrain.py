@@ -31,6 +31,142 @@ def _schedule():
     return AssetOrTimeSchedule(timetable=CronTriggerTimetable(RETRAIN.schedule, timezone="UTC"), assets=DRIFT_ASSET)
 
 
+@task
+def check_labels(**context) -> dict:
+    """What triggered this run, and the labels the served model has not seen (``deepfake review status``)."""
+    from deepfake_detect.scoring.feedback import LabelStatus, retrain_wanted
+
+    events = context.get("triggering_asset_events") or {}
+    for asset, evs in events.items():
+        for ev in evs:
+            ops.log.info("triggered by %s: %s", asset, json.dumps(ev.extra, default=str))
+    status = LabelStatus.model_validate_json(ops.last_line(ops.run("deepfake", "review", "status").stdout))
+    drift = any(events.values())
+    return {"drift": drift, "retrain": retrain_wanted(status, drift), **status.model_dump(mode="json")}
+
+
+@task.short_circuit
+def retrain_wanted(check: dict) -> bool:
+    """False skips every task after this one: a drift event brought no label the served model has not seen."""
+    return check["retrain"]
+
+
+@task(outlets=[LABELS_ASSET])
+def labels_needed(check: dict, *, outlet_events) -> str:
+    """Instead of retraining the same data: a log line with the queue size, and the labels Asset."""
+    if check["retrain"]:
+        raise AirflowSkipException("retraining: no labels event")
+    ops.log.warning(
+        "drift detected but no label is newer than the served model %s: %d request(s) wait in the review "
+        "queue (`deepfake review list`); not retraining the same data",
+        check["served"],
+        check["waiting"],
+    )
+    outlet_events[LABELS_ASSET].extra = check
+    return f"labels needed: {check['waiting']} waiting"
+
+
+@task
+def version_feedback(check: dict, wanted: bool) -> str:
+    """New labels become a data version (``dvc add``) before the pull, which would otherwise check
+    the folder out as its last version (``wanted``: retrain_wanted let the run go on)."""
+    if not (wanted and check["new_labels"]):
+        return "no new labels"
+    ops.run("dvc", "add", str(PARAMS.data.feedback_dir))
+    return f"{check['new_labels']} new label(s) versioned"
+
+
+@task
+def dvc_pull(versioned: str) -> str:
+    """Fetch the data and models versioned in the DVC remote (skipped when none is configured)."""
+    ops.log.info("feedback: %s", versioned)
+    if not ops.has_remote():
+        return "no DVC remote configured: using the workspace as is"
+    ops.run("dvc", "pull", "--allow-missing")
+    return "pulled"
+
+
+@task
+def parts_to_extract(pulled: str) -> list[str]:
+    """The raw part folders whose crops are missing or stale (after the pull: ``pulled``)."""
+    ops.log.info("data: %s", pulled)
+    return ops.extract_parts()
+
+
+@task(max_active_tis_per_dag=4)
+def extract_part(part: str) -> str:
+    """One raw part folder → its crops and part manifest (a worker each on Celery/Kubernetes)."""
+    ops.run("deepfake", "extract", "--part", part)
+    return part
+
+
+@task(trigger_rule="none_failed")
+def merge_parts(parts: list[str], extracted: list[str]) -> str:
+    """Merge the part manifests and record the fanned-out stage in dvc.lock (runs, as a no-op, when
+    extract was up to date and the mapped task had nothing to do)."""
+    if not parts:
+        return "extract up to date"
+    ops.run("deepfake", "extract", "--merge-only")
+    ops.run("dvc", "commit", "--force", "extract")
+    return f"merged {len(list(extracted))} part(s)"
+
+
+@task(trigger_rule="none_failed")
+def validate(merged: str) -> str:
+    ops.log.info("extract: %s", merged)
+    ops.run("dvc", "repro", "validate")
+    return "valid"
+
+
+@task
+def repro(valid: str) -> list[str]:
+    """Everything up to the evaluation (promote waits for the gate); ``valid``: the data passed validation."""
+    targets = [s for s in ops.dvc_stages() if s != "promote"]
+    ops.run("dvc", "repro", *targets)
+    return targets
+
+
+@task
+def evaluation_gate(targets: list[str]) -> dict:
+    if "evaluate" not in targets:
+        raise AirflowSkipException("dvc.yaml has no evaluate stage: nothing to gate or promote")
+    from deepfake_detect.contracts import GateDecision
+
+    line = ops.last_line(ops.run("deepfake", "gate").stdout)
+    return GateDecision.model_validate_json(line).model_dump(mode="json")
+
+
+@task
+def promote(decision: dict) -> dict:
+    if "promote" not in ops.dvc_stages():
+        raise AirflowSkipException("dvc.yaml has no promote stage")
+    from deepfake_detect.contracts import PromotionDecision
+
+    ops.run("dvc", "repro", "promote")
+    promotion = PromotionDecision.read(ops.project_dir() / PARAMS.promote.decision)
+    return {"gate": decision, "promotion": promotion.model_dump(mode="json")}
+
+
+@task(trigger_rule="none_failed")
+def dvc_push(outcome: dict | None = None) -> str:
+    """Push what this run versioned (``outcome``: the gate and promotion, None when promote was skipped)."""
+    if not ops.has_remote():
+        return "no DVC remote configured: nothing pushed"
+    ops.run("dvc", "push")
+    return "pushed"
+
+
+@task(trigger_rule="none_failed")
+def notify_serving(outcome: dict | None = None, pushed: str | None = None) -> str:
+    """Ask serving to load a promoted model now (POST its /reload with the API key), once it is pushed;
+    no service running is logged, not a failure (:func:`dagops.notify_serving`)."""
+    import os
+
+    ops.log.info("remote: %s", pushed)
+    url = os.environ.get(ops.RELOAD_URL_ENV) or RETRAIN.serving_reload_url
+    return ops.notify_serving(url, os.environ.get(PARAMS.serve.api_key_env), outcome)
+
+
 @dag(
     dag_id="deepfake_retrain",
     schedule=_schedule(),
@@ -47,143 +183,14 @@ def _schedule():
     doc_md=__doc__,
 )
 def deepfake_retrain():
-    """The DAG's tasks, nested as TaskFlow declares them (each a few lines): its length is the task list."""
-
-    @task
-    def check_labels(**context) -> dict:
-        """What triggered this run, and the labels the served model has not seen (``deepfake review status``)."""
-        from deepfake_detect.scoring.feedback import LabelStatus, retrain_wanted
-
-        events = context.get("triggering_asset_events") or {}
-        for asset, evs in events.items():
-            for ev in evs:
-                ops.log.info("triggered by %s: %s", asset, json.dumps(ev.extra, default=str))
-        status = LabelStatus.model_validate_json(ops.last_line(ops.run("deepfake", "review", "status").stdout))
-        drift = any(events.values())
-        return {"drift": drift, "retrain": retrain_wanted(status, drift), **status.model_dump(mode="json")}
-
-    @task.short_circuit
-    def retrain_wanted(check: dict) -> bool:
-        """False skips every task after this one: a drift event brought no label the served model has not seen."""
-        return check["retrain"]
-
-    @task(outlets=[LABELS_ASSET])
-    def labels_needed(check: dict, *, outlet_events) -> str:
-        """Instead of retraining the same data: a log line with the queue size, and the labels Asset."""
-        if check["retrain"]:
-            raise AirflowSkipException("retraining: no labels event")
-        ops.log.warning(
-            "drift detected but no label is newer than the served model %s: %d request(s) wait in the review "
-            "queue (`deepfake review list`); not retraining the same data",
-            check["served"],
-            check["waiting"],
-        )
-        outlet_events[LABELS_ASSET].extra = check
-        return f"labels needed: {check['waiting']} waiting"
-
-    @task
-    def version_feedback(check: dict) -> str:
-        """New labels become a data version (``dvc add``) before the pull, which would otherwise check
-        the folder out as its last version."""
-        if not check["new_labels"]:
-            return "no new labels"
-        ops.run("dvc", "add", str(PARAMS.data.feedback_dir))
-        return f"{check['new_labels']} new label(s) versioned"
-
-    @task
-    def dvc_pull() -> str:
-        """Fetch the data and models versioned in the DVC remote (skipped when none is configured)."""
-        if not ops.has_remote():
-            return "no DVC remote configured: using the workspace as is"
-        ops.run("dvc", "pull", "--allow-missing")
-        return "pulled"
-
-    @task
-    def parts_to_extract() -> list[str]:
-        return ops.extract_parts()
-
-    @task(max_active_tis_per_dag=4)
-    def extract_part(part: str) -> str:
-        """One raw part folder → its crops and part manifest (a worker each on Celery/Kubernetes)."""
-        ops.run("deepfake", "extract", "--part", part)
-        return part
-
-    @task(trigger_rule="none_failed")
-    def merge_parts(parts: list[str]) -> str:
-        """Merge the part manifests and record the fanned-out stage in dvc.lock (runs, as a no-op, when
-        extract was up to date and the mapped task had nothing to do)."""
-        if not parts:
-            return "extract up to date"
-        ops.run("deepfake", "extract", "--merge-only")
-        ops.run("dvc", "commit", "--force", "extract")
-        return f"merged {len(parts)} part(s)"
-
-    @task(trigger_rule="none_failed")
-    def validate() -> str:
-        ops.run("dvc", "repro", "validate")
-        return "valid"
-
-    @task
-    def repro() -> list[str]:
-        """Everything up to the evaluation (promote waits for the gate)."""
-        targets = [s for s in ops.dvc_stages() if s != "promote"]
-        ops.run("dvc", "repro", *targets)
-        return targets
-
-    @task
-    def evaluation_gate(targets: list[str]) -> dict:
-        if "evaluate" not in targets:
-            raise AirflowSkipException("dvc.yaml has no evaluate stage: nothing to gate or promote")
-        from deepfake_detect.contracts import GateDecision
-
-        line = ops.last_line(ops.run("deepfake", "gate").stdout)
-        return GateDecision.model_validate_json(line).model_dump(mode="json")
-
-    @task
-    def promote(decision: dict) -> dict:
-        if "promote" not in ops.dvc_stages():
-            raise AirflowSkipException("dvc.yaml has no promote stage")
-        from deepfake_detect.contracts import PromotionDecision
-
-        ops.run("dvc", "repro", "promote")
-        promotion = PromotionDecision.read(ops.project_dir() / PARAMS.promote.decision)
-        return {"gate": decision, "promotion": promotion.model_dump(mode="json")}
-
-    @task(trigger_rule="none_failed")
-    def dvc_push() -> str:
-        if not ops.has_remote():
-            return "no DVC remote configured: nothing pushed"
-        ops.run("dvc", "push")
-        return "pushed"
-
-    @task(trigger_rule="none_failed")
-    def notify_serving(outcome: dict | None = None) -> str:
-        """Ask serving to load a promoted model now (POST its /reload with the API key); no service
-        running is logged, not a failure (:func:`dagops.notify_serving`)."""
-        import os
-
-        url = os.environ.get(ops.RELOAD_URL_ENV) or RETRAIN.serving_reload_url
-        return ops.notify_serving(url, os.environ.get(PARAMS.serve.api_key_env), outcome)
-
+    """Each task gets what it needs from the one before it: the data flow is the task order."""
     check = check_labels()
     labels_needed(check)
-    versioned = version_feedback(check)
-    retrain_wanted(check) >> versioned
-    pulled = dvc_pull()
-    versioned >> pulled
-    parts = parts_to_extract()
-    done = extract_part.expand(part=parts)
-    merged = merge_parts(parts)
-    done >> merged
-    pulled >> parts
-    valid = validate()
-    merged >> valid
-    targets = repro()
-    valid >> targets
-    outcome = promote(evaluation_gate(targets))
-    pushed = dvc_push()
-    outcome >> pushed
-    pushed >> notify_serving(outcome)
+    versioned = version_feedback(check, retrain_wanted(check))
+    parts = parts_to_extract(dvc_pull(versioned))
+    merged = merge_parts(parts, extract_part.expand(part=parts))
+    outcome = promote(evaluation_gate(repro(validate(merged))))
+    notify_serving(outcome, dvc_push(outcome))
 
 
 deepfake_retrain()

@@ -23,14 +23,11 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import dataclasses
-import json
 import logging
 import os
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -47,11 +44,11 @@ if (ROOT / "src" / "deepfake_detect").is_dir() and str(ROOT / "src") not in sys.
 
 from deepfake_detect.config import load_params  # noqa: E402
 from deepfake_detect.media.checks import ScoringError  # noqa: E402
-from deepfake_detect.scoring.result import ModelInfo  # noqa: E402
+from deepfake_detect.scoring.result import BatchScoreResult, ModelInfo, ScoreResult  # noqa: E402
 from deepfake_detect.scoring.scorer import Scorer  # noqa: E402
 from serving.guard import GuardMiddleware, sweep_orphan_uploads  # noqa: E402
 from serving.reviewer import UI_PATH, reviewer_app  # noqa: E402
-from serving.swap import ModelGate  # noqa: E402
+from serving.swap import ModelGate, Prepared, Reloaded  # noqa: E402
 
 PARAMS = load_params(os.environ.get("DEEPFAKE_PARAMS") or ROOT / "params.yaml")
 SERVE = PARAMS.serve
@@ -130,13 +127,13 @@ class FaceModel:
         import threading
 
         self.model, self.info = self._load(self.bento_model.path, str(self.bento_model.tag))
-        self._pending: tuple[Any, Any] | None = None  # loaded and warmed by prepare(), served after swap()
+        self._pending: tuple[Any, ModelInfo] | None = None  # loaded and warmed by prepare(), served after swap()
         self._swap_lock = threading.Lock()
         self._loader = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="model-loader")
         self._loading: concurrent.futures.Future | None = None
 
     @staticmethod
-    def _load(path: str, bento_tag: str) -> tuple[Any, Any]:
+    def _load(path: str, bento_tag: str) -> tuple[Any, ModelInfo]:
         from deepfake_detect.models.predictor import load_predictor
         from deepfake_detect.scoring.scorer import model_info
 
@@ -160,25 +157,25 @@ class FaceModel:
         return self.model.explain(np.asarray(crops, dtype=np.uint8))
 
     @bentoml.api
-    def model_info(self) -> dict[str, Any]:
-        return dataclasses.asdict(self.info)
+    def model_info(self) -> ModelInfo:
+        return self.info
 
     @bentoml.api
-    def prepare(self) -> dict[str, Any]:
+    def prepare(self) -> Prepared:
         """Load and warm the store's ``serve.model_tag`` beside the served model (``swap`` serves it),
-        in a thread of its own so that scoring goes on: ``{"loading": true}`` until it is done, then
-        ``{"changed": false}`` when the store still holds the served model, the new model's facts, or
-        ``{"error"}`` when it cannot be loaded (the served model stays). The front polls: a call that
-        lasts the whole load is dropped by the service's server after a few seconds."""
+        in a thread of its own so that scoring goes on: state ``loading`` until it is done, then
+        ``unchanged`` when the store still holds the served model, ``ready`` with the new model's
+        facts, or ``failed`` when it cannot be loaded (the served model stays). The front polls: a call
+        that lasts the whole load is dropped by the service's server after a few seconds."""
         with self._swap_lock:
             if self._loading is None:
                 self._loading = self._loader.submit(self._prepare)
             if not self._loading.done():
-                return {"loading": True}
+                return Prepared(state="loading")
             done, self._loading = self._loading, None
         return done.result()
 
-    def _prepare(self) -> dict[str, Any]:
+    def _prepare(self) -> Prepared:
         from bentoml.exceptions import NotFound
 
         from deepfake_detect.models.predictor import ModelLoadError
@@ -187,21 +184,21 @@ class FaceModel:
             stored = bentoml.models.get(SERVE.model_tag)
             if str(stored.tag) == self.info.bento_tag:
                 self._pending = None
-                return {"changed": False, **dataclasses.asdict(self.info)}
+                return Prepared(state="unchanged", model=self.info)
             if self._pending is None or self._pending[1].bento_tag != str(stored.tag):  # a repeat reuses it
                 self._pending = self._load(stored.path, str(stored.tag))
         except (NotFound, ModelLoadError) as exc:
-            return {"error": f"{SERVE.model_tag}: {exc}"}
-        return {"changed": True, **dataclasses.asdict(self._pending[1])}
+            return Prepared(state="failed", error=f"{SERVE.model_tag}: {exc}")
+        return Prepared(state="ready", model=self._pending[1])
 
     @bentoml.api
-    def swap(self) -> dict[str, Any]:
+    def swap(self) -> ModelInfo:
         """Serve the model ``prepare`` loaded (one reference swap: a batch in progress finishes on the old one)."""
         with self._swap_lock:
             if self._pending is not None:
                 self.model, self.info = self._pending
                 self._pending = None
-            return dataclasses.asdict(self.info)
+            return self.info
 
 
 @bentoml.asgi_app(reviewer_app(), path=UI_PATH, name="reviewer")  # the reviewer page, serving/ui/
@@ -219,8 +216,9 @@ class DeepfakeDetector:
     def __init__(self) -> None:
         import threading
 
+        from deepfake_detect.scoring.recorder import Recorder
         from deepfake_detect.scoring.requestlog import RequestLog
-        from deepfake_detect.scoring.scorer import Scorer
+        from deepfake_detect.scoring.uploads import UploadFaces
 
         swept = sweep_orphan_uploads(Path(tempfile.gettempdir()), SERVE.timeout_s)
         if swept:
@@ -228,13 +226,15 @@ class DeepfakeDetector:
         self.request_log = (
             RequestLog(SERVE.request_log_dir, keep_days=SERVE.request_log_days) if SERVE.request_log else None
         )
+        self.recorder = Recorder(PARAMS, self.request_log)
         self._scorer: Scorer | None = None
         self._lock = threading.Lock()
         self._gate = ModelGate()  # a model swap waits for the requests in flight; new ones wait for it
         # the face detector is built and warmed now; the model's facts come on first use (the
         # dependency's client is only connected once this service has started)
-        self._detector_warm = Scorer(PARAMS, ModelInfo("?", 0.5, 1, "?"), self._score)
-        self._detector_warm.warm_up()
+        warm = UploadFaces(PARAMS)
+        warm.warm_up()
+        self._detector = warm.detector
         log.info(
             "deepfake_detector: frames/video=%d, upload limit %.0f MB, API key %s",
             SERVE.frames_per_video,
@@ -252,7 +252,9 @@ class DeepfakeDetector:
     def scorer(self) -> Scorer:
         with self._lock:
             if self._scorer is None:
-                self._scorer = self._scorer_for(ModelInfo(**self.face_model.model_info()))
+                self._scorer = self._scorer_for(
+                    ModelInfo.model_validate(self.face_model.model_info(), from_attributes=True)
+                )
             return self._scorer
 
     def _scorer_for(self, info: ModelInfo) -> Scorer:
@@ -262,8 +264,8 @@ class DeepfakeDetector:
             info,
             self._score,
             explain_fn=self._explain,
-            request_log=self.request_log,
-            detector=self._detector_warm.detector,
+            recorder=self.recorder,
+            detector=self._detector,
         )
 
     @contextlib.contextmanager
@@ -280,7 +282,7 @@ class DeepfakeDetector:
         return list(_once_more_if_dropped(self.face_model.explain, crops))
 
     @bentoml.api
-    def score_video(self, file: Upload, explain: bool = False) -> dict[str, Any]:
+    def score_video(self, file: Upload, explain: bool = False) -> ScoreResult:
         """An mp4/avi/mov/webm clip → label, aggregated probability, per-frame and per-face scores."""
         with _consumed(file), self._serving() as scorer:
             try:
@@ -289,7 +291,7 @@ class DeepfakeDetector:
                 return _error(exc)
 
     @bentoml.api
-    def score_image(self, file: Upload, crop: bool = False, explain: bool = False) -> dict[str, Any]:
+    def score_image(self, file: Upload, crop: bool = False, explain: bool = False) -> ScoreResult:
         """A photo or frame (faces detected), or with ``crop=true`` a ready face crop."""
         with _consumed(file), self._serving() as scorer:
             try:
@@ -298,7 +300,7 @@ class DeepfakeDetector:
                 return _error(exc)
 
     @bentoml.api
-    def score_images(self, files: list[Upload], crop: bool = False) -> dict[str, Any]:
+    def score_images(self, files: list[Upload], crop: bool = False) -> BatchScoreResult:
         """Many images in one request, all faces in one model call; a bad image gets its own error."""
         if not files:
             return _error(ScoringError(400, "no_files", "files: send at least one image"))
@@ -315,7 +317,8 @@ class DeepfakeDetector:
                 results = scorer.score_images(files, [_upload_name(f) for f in files], crop=crop)
             except ScoringError as exc:  # the request's deadline: bad images get entries, not exceptions
                 return _error(exc)
-        return {"request_id": results[0].get("request_id", uuid.uuid4().hex) if results else None, "results": results}
+        request_id = next((r.request_id for r in results if isinstance(r, ScoreResult)), None)
+        return BatchScoreResult(request_id=request_id, results=results)
 
     @bentoml.api
     def explain(self, file: Upload, crop: bool = False) -> bytes:
@@ -328,7 +331,7 @@ class DeepfakeDetector:
         return Response(pngs[0], media_type="image/png")
 
     @bentoml.api
-    def reload(self) -> dict[str, Any]:
+    def reload(self) -> Reloaded:
         """Serve the model store's ``serve.model_tag`` now (what a promotion just saved), no restart:
         the new model is loaded and warmed first, then requests in flight finish on the old one while
         new ones wait, and the swap is one reference (the DAG's ``notify_serving`` calls this)."""
@@ -336,36 +339,43 @@ class DeepfakeDetector:
             return _error(ScoringError(409, "reload_unsupported", "reload needs serve.workers 1: restart instead"))
         previous = self.scorer.info
         loaded = self._prepared()
-        if "error" in loaded:
-            return _error(ScoringError(503, "reload_failed", loaded["error"]))
-        if loaded["changed"]:
+        if loaded.state == "failed":
+            return _error(ScoringError(503, "reload_failed", loaded.error or SERVE.model_tag))
+        if loaded.state == "ready":
             with self._gate.swap():
-                info = ModelInfo(**_once_more_if_dropped(self.face_model.swap))
+                swapped = _once_more_if_dropped(self.face_model.swap)
+                info = ModelInfo.model_validate(swapped, from_attributes=True)
                 with self._lock:
                     self._scorer = self._scorer_for(info)
         info = self.scorer.info
-        return {
-            "changed": info.bento_tag != previous.bento_tag,
-            "tag": info.tag,
-            "bento_tag": info.bento_tag,
-            "previous": previous.tag,
-            "previous_bento_tag": previous.bento_tag,
-        }
+        return Reloaded(
+            changed=info.bento_tag != previous.bento_tag,
+            tag=info.tag,
+            bento_tag=info.bento_tag,
+            previous=previous.tag,
+            previous_bento_tag=previous.bento_tag,
+        )
 
-    def _prepared(self) -> dict[str, Any]:
+    def _prepared(self) -> Prepared:
         """The model service's ``prepare``, polled until its load is done (each call is short)."""
         deadline = time.monotonic() + SERVE.timeout_s
-        while (loaded := _once_more_if_dropped(self.face_model.prepare)).get("loading"):
+        while (loaded := self._prepare_once()).state == "loading":
             if time.monotonic() > deadline:
-                return {"error": f"{SERVE.model_tag}: still loading after serve.timeout_s ({SERVE.timeout_s} s)"}
+                return Prepared(
+                    state="failed",
+                    error=f"{SERVE.model_tag}: still loading after serve.timeout_s ({SERVE.timeout_s} s)",
+                )
             time.sleep(0.5)
         return loaded
+
+    def _prepare_once(self) -> Prepared:
+        return Prepared.model_validate(_once_more_if_dropped(self.face_model.prepare), from_attributes=True)
 
     @bentoml.api
     def model(self) -> dict[str, Any]:
         """The model being served and the limits it enforces."""
         return {
-            **json.loads(json.dumps(self.scorer.info.__dict__)),
+            **self.scorer.info.model_dump(),
             "frames_per_video": SERVE.frames_per_video,
             "max_upload_mb": SERVE.max_upload_mb,
             "max_duration_s": SERVE.max_duration_s,

@@ -2,13 +2,18 @@
 
 A swap waits until the requests in flight have finished (on the old model), and requests that come
 meanwhile wait until the swap is done (then run on the new one): no request is scored by one model
-and labelled with another's threshold and tag."""
+and labelled with another's threshold and tag. Also the typed handshake of a reload between the front
+and the model service (:class:`Prepared`) and the front's answer (:class:`Reloaded`)."""
 
 from __future__ import annotations
 
 import contextlib
 import threading
 from collections.abc import Iterator
+from typing import Literal
+
+from deepfake_detect.contracts import Contract
+from deepfake_detect.scoring.result import ModelInfo
 
 
 class ModelGate:
@@ -43,3 +48,21 @@ class ModelGate:
             with self._cond:
                 self._swapping = False
                 self._cond.notify_all()
+
+
+class Prepared(Contract):
+    """The model service's answer to the front's polled ``prepare`` (the reload handshake)."""
+
+    state: Literal["loading", "unchanged", "ready", "failed"]  # loading: poll again; ready: ``swap`` serves it
+    model: ModelInfo | None = None  # unchanged: the served model; ready: the model ``swap`` will serve
+    error: str | None = None  # failed: why the store's model cannot be loaded (the served one stays)
+
+
+class Reloaded(Contract):
+    """``/reload``'s answer: the model served now and the one before."""
+
+    changed: bool
+    tag: str
+    bento_tag: str | None
+    previous: str
+    previous_bento_tag: str | None

@@ -203,10 +203,13 @@ class SklearnFftParams(Section):
     class_weight: bool
 
 
+ModelName = Literal["baseline_cnn", "xception", "efficientnet_lite0", "sklearn_fft"]  # models.REGISTRY's families
+
+
 class TrainParams(Section):
     models_dir: Path
     curves_dir: Path
-    models: list[Literal["baseline_cnn", "xception", "efficientnet_lite0", "sklearn_fft"]]
+    models: list[ModelName]
     distribute: Literal["auto", "default", "mirrored"]
     augment: AugmentParams
     baseline_cnn: BaselineCnnParams
@@ -401,7 +404,7 @@ class ServeParams(Section):
 
 
 class Params(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)  # a misspelt section fails too
     seed: int
     data: DataParams
     sample: SampleParams

@@ -39,6 +39,15 @@ def test_a_params_file_missing_a_setting_names_it(tmp_path):
         load_params(path)
 
 
+def test_a_misspelt_section_is_an_error_like_a_misspelt_key(tmp_path):
+    raw = yaml.safe_load(REPO_PARAMS.read_text())
+    raw["trian"] = raw["train"]
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match=r"trian: Extra inputs are not permitted"):
+        load_params(path)
+
+
 def test_overrides_merge_into_the_file_and_are_validated():
     p = load_params(REPO_PARAMS, {"train": {"xception": {"epochs": 7}}})
     assert (

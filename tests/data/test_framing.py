@@ -55,8 +55,11 @@ def test_clip_crops_carry_the_extract_margin_and_unverified_crops_no_framing(par
 
 
 def test_serving_crops_faces_with_the_models_training_framing(params):
-    tight = ModelInfo("m", 0.5, 160, "keras", crop_margin=0.0)
+    tight = ModelInfo(tag="m", threshold=0.5, input_size=160, family="keras", crop_margin=0.0)
     assert framed_as_trained(params, tight).extract.margin == 0.0
-    assert framed_as_trained(params, ModelInfo("m", 0.5, 160, "keras")).extract.margin == params.extract.margin
+    assert (
+        framed_as_trained(params, ModelInfo(tag="m", threshold=0.5, input_size=160, family="keras")).extract.margin
+        == params.extract.margin
+    )
     scorer = Scorer(params, tight, lambda crops: (np.zeros(len(crops)), np.zeros((len(crops), 0))))
     assert scorer.finder.params.extract.margin == 0.0

@@ -8,36 +8,47 @@ from __future__ import annotations
 
 import base64
 import csv
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from deepfake_detect.config import load_params
-from deepfake_detect.scoring.scan import ScanInputError, run_scan
-
-REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"  # the one place defaults are written
+from deepfake_detect.media.checks import ScoringError
+from deepfake_detect.scoring.result import FaceScore, FrameScore, MediaInfo, ScoreError, ScoreResult
+from deepfake_detect.scoring.scan import CSV_COLUMNS, ScanInputError, run_scan
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"overlay"
 
 
 class StubScorer:
-    """Scores every file REAL with one face and a Grad-CAM overlay naming the file."""
+    """Scores every file REAL with one face and a Grad-CAM overlay naming the file; a file named
+    ``bad*`` is refused as the media checks refuse one."""
 
     info = SimpleNamespace(tag="stub", threshold=0.5)
 
     def score_image(self, path, name=None, *, crop=False, explain=False, endpoint="cli"):
-        face = {"face": 0, "probability": 0.1}
-        if explain:
-            face["heatmap_png"] = base64.b64encode(PNG + str(path).encode()).decode("ascii")
-        return {
-            "kind": "image",
-            "label": "REAL",
-            "probability": 0.1,
-            "faces_found": 1,
-            "frames": [{"frame": None, "faces": [face]}],
-            "timings": {"total_s": 0.01},
-        }
+        if Path(path).name.startswith("bad"):
+            raise ScoringError(415, "unsupported_media", f"{name}: not a video or image this service reads")
+        heatmap = base64.b64encode(PNG + str(path).encode()).decode("ascii") if explain else None
+        face = FaceScore(face=0, person=0, box=[0, 0, 8, 8], confidence=None, probability=0.1, label="REAL")
+        return ScoreResult(
+            file=str(name),
+            kind="image",
+            label="REAL",
+            probability=0.1,
+            threshold=0.5,
+            faces_found=1,
+            frames_sampled=None,
+            frames_with_faces=None,
+            model_tag="stub",
+            bento_tag=None,
+            media=MediaInfo(width=8, height=8, channels=3, ready_crop=crop),
+            people=[],
+            frames=[FrameScore(frame=None, probability=0.1, faces=[face.model_copy(update={"heatmap_png": heatmap})])],
+            request_id="r",
+            timings={"total_s": 0.01},
+        )
 
     score_video = score_image
 
@@ -49,7 +60,7 @@ def _image(path: Path) -> Path:
 
 
 def _scan(paths, **kwargs):
-    return run_scan(load_params(REPO_PARAMS), StubScorer(), paths, **kwargs)
+    return run_scan(StubScorer(), paths, **kwargs)
 
 
 def test_csv_onto_an_input_is_refused_even_with_force(tmp_path: Path):
@@ -107,3 +118,17 @@ def test_cli_refuses_csv_onto_its_input_before_loading_a_model(tmp_path: Path):
     result = CliRunner().invoke(app, ["score", str(img), "--csv", str(img), "--model-dir", str(tmp_path / "none")])
     assert result.exit_code == 2 and "is an input" in result.output, result.output
     assert img.read_bytes() == before
+
+
+def test_a_refused_file_is_a_score_error_not_a_made_up_label(tmp_path: Path, capsys):
+    good, bad = _image(tmp_path / "in" / "a.jpg"), _image(tmp_path / "in" / "bad.jpg")
+    out = tmp_path / "scores.csv"
+    scanned = _scan([good, bad], csv_path=out, as_json=True)
+    assert [type(s.result) for s in scanned] == [ScoreResult, ScoreError]
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert lines[0]["label"] == "REAL" and "heatmap_png" not in lines[0]["frames"][0]["faces"][0]
+    assert set(lines[1]) == {"path", *ScoreError.model_fields} and lines[1]["error"] == "unsupported_media"
+    rows = list(csv.DictReader(out.open()))
+    assert list(rows[0]) == CSV_COLUMNS
+    assert rows[1]["label"] == "" and rows[1]["error"] == "unsupported_media" and "bad.jpg" in rows[1]["detail"]
+    assert rows[0]["label"] == "REAL" and rows[0]["seconds"] == "0.01"

@@ -91,3 +91,19 @@ def test_sklearn_fft_learns_the_tiny_task_and_reloads_identically(
 def test_crop_features_reject_non_rgb_input():
     with pytest.raises(ValueError, match="crop 1 has shape"):
         crop_features([np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), np.uint8)])
+
+
+def test_one_registry_names_every_family_for_config_train_and_cli():
+    """The registry, the config's choice of models and the CLI's help name the same families."""
+    from typing import get_args
+
+    from typer.testing import CliRunner
+
+    from deepfake_detect.cli.main import app
+    from deepfake_detect.config import ModelName
+    from deepfake_detect.models import FAMILIES, REGISTRY
+
+    assert set(FAMILIES) == set(REGISTRY) == set(get_args(ModelName))
+    assert {f.artifact for f in REGISTRY.values()} == {"keras", "sklearn"}
+    helped = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "200"}).output
+    assert all(name in helped for name in FAMILIES), helped

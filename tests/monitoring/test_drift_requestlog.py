@@ -12,14 +12,14 @@ from deepfake_detect.config import load_params
 from deepfake_detect.contracts import DriftResult
 from deepfake_detect.monitoring.drift import drift_report
 from deepfake_detect.monitoring.tables import DriftInputError, current_from_request_log, features_from_crops
-from deepfake_detect.scoring.requestlog import append_records, make_record
+from deepfake_detect.scoring.requestlog import RequestLogRecord, append_records, make_record
 
 REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 
-def _records(predictor, crops, start: datetime, tag: str = "tiny_cnn:test") -> list[dict]:
+def _records(predictor, crops, start: datetime, tag: str = "tiny_cnn:test") -> list[RequestLogRecord]:
     feats = features_from_crops(predictor, crops)
     emb = [c for c in feats.columns if c.startswith("emb_")]
     out = []
@@ -56,7 +56,7 @@ def test_window_reads_only_its_days_and_model(predictor, tmp_path):
 
 def test_ragged_embeddings_are_named(predictor, tmp_path):
     recs = _records(predictor, synthetic_crops(3, seed=14), NOW)
-    recs[1]["embedding"] = recs[1]["embedding"][:3]
+    recs[1] = recs[1].model_copy(update={"embedding": recs[1].embedding[:3]})
     append_records(tmp_path, recs)
     with pytest.raises(DriftInputError, match=r"field 'embedding'.*one length"):
         current_from_request_log(tmp_path, None, None)

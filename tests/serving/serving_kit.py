@@ -199,7 +199,13 @@ def stub_scorer(tmp: Path, detector=None, family: str = "keras", explain_fn=None
         return np.full(len(crops), 0.3, np.float32), np.zeros((len(crops), 4), np.float32)
 
     params = load_params(write_test_params(tmp, **serve))
-    return Scorer(params, ModelInfo("stub", 0.5, 71, family), score, explain_fn=explain_fn, detector=detector)
+    return Scorer(
+        params,
+        ModelInfo(tag="stub", threshold=0.5, input_size=71, family=family),
+        score,
+        explain_fn=explain_fn,
+        detector=detector,
+    )
 
 
 def make_playlists(folder: Path, target: Path, seconds: float) -> dict[str, Path]:

@@ -38,7 +38,7 @@ def test_playlists_and_concat_lists_are_refused(tmp_path, server_clip, kind):
 def test_the_allowed_containers_still_open(tmp_path, server_clip):
     scorer = stub_scorer(tmp_path, detector=StubDetector())
     result = scorer.score_video(server_clip)
-    assert result["media"]["frames"] == 40 and result["label"] == "NO_FACE"
+    assert result.media.frames == 40 and result.label == "NO_FACE"
 
 
 def test_high_fps_clip_is_refused(tmp_path):
@@ -102,8 +102,8 @@ def test_request_pixel_budget_refuses_the_rest(tmp_path):
         paths.append(tmp_path / f"p{i}.png")
         cv2.imwrite(str(paths[-1]), np.full((800, 1000, 3), 100, np.uint8))
     results = scorer.score_images(paths)
-    assert [r.get("status") for r in results] == [None, None, 413]
-    assert results[2]["error"] == "pixel_budget" and "p2.png" in results[2]["detail"]
+    assert [getattr(r, "status", None) for r in results] == [None, None, 413]
+    assert results[2].error == "pixel_budget" and "p2.png" in results[2].detail
 
 
 BAD_CASES = [

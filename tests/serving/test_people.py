@@ -31,7 +31,7 @@ def two_person_clip(tiny_sample, tmp_path_factory):
 def test_two_people_are_scored_apart_and_the_clip_is_its_fakest_person(two_person_clip, face_model, repo_root):
     clip, half = two_person_clip
     params = load_params(repo_root / "params.yaml")
-    r = local_scorer(params, face_model).score_video(clip)
+    r = local_scorer(params, face_model).score_video(clip).model_dump()
     assert r["faces_found"] >= 2 * r["frames_sampled"] - 2
     assert len(r["people"]) == 2 and all(p["deciding"] for p in r["people"])
     left, right = sorted(r["people"], key=lambda p: p["box"][0])

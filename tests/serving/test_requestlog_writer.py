@@ -7,7 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from deepfake_detect.scoring.requestlog import FIELDS, RequestLog, log_file, make_record, read_request_log
+from deepfake_detect.scoring.requestlog import (
+    FIELDS,
+    RequestLog,
+    RequestLogRecord,
+    log_file,
+    make_record,
+    read_request_log,
+)
 
 
 def test_records_round_trip_by_utc_day(tmp_path):
@@ -43,7 +50,7 @@ def test_records_round_trip_by_utc_day(tmp_path):
 def test_malformed_lines_are_skipped_and_unknown_fields_refused(tmp_path, caplog):
     path = log_file(tmp_path, datetime(2026, 1, 2).date())
     good = make_record(time="2026-01-02T10:00:00+00:00", probability=0.7, embedding=[1.0])
-    path.write_text(json.dumps(good) + "\n{not json\n" + json.dumps({"no_time": 1}) + "\n")
+    path.write_text(good.model_dump_json() + "\n{not json\n" + json.dumps({"no_time": 1}) + "\n")
     df = read_request_log(tmp_path)
     assert len(df) == 1 and df["probability"].iloc[0] == 0.7
     assert "2 malformed" in caplog.text
@@ -56,7 +63,7 @@ def test_empty_folder_reads_as_empty_frame(tmp_path):
     assert df.empty and list(df.columns) == FIELDS
 
 
-def _records(n: int) -> list[dict]:
+def _records(n: int) -> list[RequestLogRecord]:
     return [
         make_record(request_id=f"r{i}", endpoint="score_image", file="a.jpg", face=0, probability=0.5) for i in range(n)
     ]
@@ -94,7 +101,7 @@ def test_files_older_than_the_retention_are_pruned(tmp_path):
     today = datetime.now(UTC).date()
     days = {d: log_file(tmp_path, today - timedelta(days=d)) for d in (0, 6, 7, 30)}
     for path in days.values():
-        path.write_text(json.dumps(make_record(probability=0.5)) + "\n")
+        path.write_text(make_record(probability=0.5).model_dump_json() + "\n")
     (tmp_path / "notes.txt").write_text("not a log file")
     (tmp_path / "requests-garbage.jsonl").write_text("")
     RequestLog(tmp_path, keep_days=7).close()

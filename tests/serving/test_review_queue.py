@@ -13,6 +13,7 @@ from serving_kit import write_test_params
 
 from deepfake_detect.config import ConfigError, load_params
 from deepfake_detect.contracts import DriftResult
+from deepfake_detect.scoring.recorder import Recorder
 from deepfake_detect.scoring.requestlog import RequestLog, read_request_log
 from deepfake_detect.scoring.review import ReviewItem, ReviewQueue, review_reason
 from deepfake_detect.scoring.scorer import local_scorer
@@ -56,28 +57,28 @@ def test_a_request_near_the_threshold_keeps_its_crops_named_by_its_request_log_i
     params = _params(tmp_path, {"keep_crops": True, "margin": 0.5, "audit_rate": 0.0})
     request_log = RequestLog(params.serve.request_log_dir)
     clip = sorted(tiny_sample.glob("*.mp4"))[0]
-    result = local_scorer(params, face_model, request_log=request_log).score_video(clip)
+    result = local_scorer(params, face_model, Recorder(params, request_log)).score_video(clip)
     request_log.close()
-    assert result["faces_found"] > 0
+    assert result.faces_found > 0
     items = ReviewQueue(params).items()
     assert len(items) == 1
     item = items[0]
     logged = read_request_log(params.serve.request_log_dir)
-    assert item.request_id == result["request_id"] == logged["request_id"].iloc[0]
-    assert item.model_tag == result["model_tag"] and item.score == result["probability"]
+    assert item.request_id == result.request_id == logged["request_id"].iloc[0]
+    assert item.model_tag == result.model_tag and item.score == result.probability
     assert item.reason == "margin" and item.file == clip.name and item.label is None
     assert abs(datetime.fromisoformat(item.time) - datetime.now(UTC)) < timedelta(minutes=5)
     folder = params.serve.review.dir / item.id
     kept = sorted(p.name for p in folder.iterdir())
     assert kept == sorted([c.name for c in item.crops] + ["item.json"])  # crops only, never the upload
-    assert len(item.crops) == result["faces_found"]
+    assert len(item.crops) == result.faces_found
     assert not any(p.suffix == ".mp4" for p in params.serve.review.dir.rglob("*"))
 
 
 def test_nothing_is_kept_when_review_is_off(tmp_path, face_model, tiny_sample):
     params = _params(tmp_path, {"keep_crops": False, "margin": 0.5})
     request_log = RequestLog(params.serve.request_log_dir)
-    local_scorer(params, face_model, request_log=request_log).score_video(sorted(tiny_sample.glob("*.mp4"))[0])
+    local_scorer(params, face_model, Recorder(params, request_log)).score_video(sorted(tiny_sample.glob("*.mp4"))[0])
     request_log.close()
     assert not params.serve.review.dir.exists()
 

@@ -12,6 +12,7 @@ import yaml
 from serving_kit import write_test_params
 
 from deepfake_detect.config import load_params
+from deepfake_detect.scoring.result import ScoreResult
 from deepfake_detect.scoring.review import ReviewQueue
 
 
@@ -34,10 +35,10 @@ def test_the_service_keeps_a_request_near_the_threshold_for_review(svc, tiny_sam
     detector, params = svc
     clip = sorted(tiny_sample.glob("*.mp4"))[0]
     result = detector.score_video(clip)
-    assert isinstance(result, dict) and result["faces_found"] > 0, result
+    assert isinstance(result, ScoreResult) and result.faces_found > 0, result
     detector.request_log.flush()
     (item,) = ReviewQueue(params).items()
-    assert item.request_id == result["request_id"] and item.model_tag == "tiny-xception-test"
-    assert item.score == result["probability"] and item.endpoint == "score_video"
-    assert len(item.crops) == result["faces_found"]
+    assert item.request_id == result.request_id and item.model_tag == "tiny-xception-test"
+    assert item.score == result.probability and item.endpoint == "score_video"
+    assert len(item.crops) == result.faces_found
     assert all(ReviewQueue(params).crop_path(item, c).is_file() for c in item.crops)

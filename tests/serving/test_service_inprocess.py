@@ -21,6 +21,8 @@ from serving_kit import (
 )
 from starlette.responses import Response
 
+from deepfake_detect.scoring.result import BatchScoreResult, ScoreResult
+
 
 @pytest.fixture(scope="module")
 def svc(tmp_path_factory, bentoml_home):
@@ -40,9 +42,11 @@ def bad(tmp_path_factory):
 
 
 def _status(result) -> tuple[int, dict]:
+    """An API's answer as (HTTP status, JSON body): an error response, or a declared result model."""
     if isinstance(result, Response):
         return result.status_code, json.loads(result.body)
-    return 200, result
+    assert isinstance(result, ScoreResult | BatchScoreResult), type(result)
+    return 200, result.model_dump()
 
 
 @needs_shared(VIDEOS)
@@ -120,7 +124,7 @@ def test_images_any_format_and_batch(svc, tmp_path):
     code, r = _status(detector.score_image(face, crop=True, explain=True))
     assert code == 200 and r["faces_found"] == 1 and r["frames"][0]["faces"][0]["confidence"] is None
     assert r["frames"][0]["faces"][0]["heatmap_png"]
-    batch = detector.score_images([*some_faces(4), tmp_path / "missing.jpg"])
+    _, batch = _status(detector.score_images([*some_faces(4), tmp_path / "missing.jpg"]))
     assert [x.get("label") for x in batch["results"][:4]] != [None] * 4
     assert batch["results"][4]["error"] == "not_found"
     png = detector.explain(face)

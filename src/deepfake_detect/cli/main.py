@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 
 from deepfake_detect.cli.review import review_app
 from deepfake_detect.errors import DeepfakeError
+from deepfake_detect.models import FAMILIES
 
 for _var, _value in (
     ("BENTOML_DO_NOT_TRACK", "true"),
@@ -323,7 +324,7 @@ def gate(
 
 @app.command()
 def train(
-    model: Annotated[str, typer.Argument(help="baseline_cnn | xception | sklearn_fft")],
+    model: Annotated[str, typer.Argument(help=" | ".join(FAMILIES))],
     params: ParamsOpt = None,
 ) -> None:
     """Train one model family on the split manifest (train split; early stopping on val) and write
@@ -430,7 +431,6 @@ def score(
         raise _fail(exc, 2) from exc
     try:
         results = run_scan(
-            p,
             local_scorer(p, model, bento_tag=bento_tag),
             paths,
             as_json=as_json,
@@ -441,7 +441,7 @@ def score(
         )
     except ScanInputError as exc:
         raise _fail(exc, 2) from exc
-    if any(r["label"] == "ERROR" for r in results):
+    if any(r.failed for r in results):
         raise typer.Exit(1)
 
 

@@ -83,10 +83,6 @@ def label_to_int(label: str) -> int:
     return 1 if label == "FAKE" else 0
 
 
-def empty_manifest() -> pd.DataFrame:
-    return pd.DataFrame(columns=MANIFEST_COLUMNS)
-
-
 def read_manifest(path: str | Path, required: list[str] | None = None) -> pd.DataFrame:
     """Read a manifest CSV and check it has the columns the caller needs."""
     path = Path(path)

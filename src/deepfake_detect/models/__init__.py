@@ -1,4 +1,71 @@
 """Model families: each module trains one family and writes a model folder that
-:func:`deepfake_detect.models.predictor.load_predictor` can load."""
+:func:`deepfake_detect.models.predictor.load_predictor` can load.
 
-FAMILIES = ("baseline_cnn", "xception", "efficientnet_lite0", "sklearn_fft")
+:data:`REGISTRY` is the one list of families (name → how to train it, how its artifact loads): the
+train stage dispatches through it, the config's ``train.models`` choice (:data:`config.ModelName`)
+must name the same families (checked here, at import) and the CLI's help lists them. A family's
+module is imported only when it trains (TensorFlow is heavy)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, get_args
+
+from deepfake_detect.config import ModelName, Params
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from deepfake_detect.contracts import ModelRecord
+
+Trainer = Callable[[Params, "pd.DataFrame", "pd.DataFrame", Path, Path], "ModelRecord"]
+
+
+@dataclass(frozen=True)
+class Family:
+    name: ModelName
+    artifact: Literal["keras", "sklearn"]  # how its artifact loads (record.json ``family``)
+    train: Trainer  # (params, train split, val split, model folder, curves csv) → its record
+
+
+def _baseline_cnn(p: Params, train: pd.DataFrame, val: pd.DataFrame, out: Path, curves: Path) -> ModelRecord:
+    from deepfake_detect.models.baseline_cnn import train as fit
+
+    cfg = p.train
+    return fit(train, val, cfg.baseline_cnn, cfg.augment, out, curves, seed=p.seed, distribute=cfg.distribute)[1]
+
+
+def _xception(p: Params, train: pd.DataFrame, val: pd.DataFrame, out: Path, curves: Path) -> ModelRecord:
+    from deepfake_detect.models.xception import train as fit
+
+    cfg = p.train
+    return fit(train, val, cfg.xception, cfg.augment, out, curves, seed=p.seed, distribute=cfg.distribute)[1]
+
+
+def _efficientnet_lite0(p: Params, train: pd.DataFrame, val: pd.DataFrame, out: Path, curves: Path) -> ModelRecord:
+    from deepfake_detect.models.efficientnet_lite0 import train as fit
+
+    cfg = p.train
+    return fit(train, val, cfg.efficientnet_lite0, cfg.augment, out, curves, seed=p.seed, distribute=cfg.distribute)[1]
+
+
+def _sklearn_fft(p: Params, train: pd.DataFrame, val: pd.DataFrame, out: Path, curves: Path) -> ModelRecord:
+    from deepfake_detect.models.sklearn_fft import train as fit
+
+    return fit(train, val, p.train.sklearn_fft, out, curves, seed=p.seed)[1]
+
+
+REGISTRY: dict[str, Family] = {
+    f.name: f
+    for f in (
+        Family("baseline_cnn", "keras", _baseline_cnn),
+        Family("xception", "keras", _xception),
+        Family("efficientnet_lite0", "keras", _efficientnet_lite0),
+        Family("sklearn_fft", "sklearn", _sklearn_fft),
+    )
+}
+FAMILIES = tuple(REGISTRY)
+if set(FAMILIES) != set(get_args(ModelName)):  # pragma: no cover - a family added in one place only
+    raise RuntimeError(f"models.REGISTRY {sorted(FAMILIES)} and config.ModelName {get_args(ModelName)} differ")

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from deepfake_detect.config import AugmentParams, BaselineCnnParams
+from deepfake_detect.contracts import ModelRecord
 from deepfake_detect.models.keras_common import (
     compile_model,
     epoch_steps,
@@ -55,7 +56,7 @@ def train(
     *,
     seed: int,
     distribute: str = "auto",
-) -> tuple[Any, dict]:
+) -> tuple[Any, ModelRecord]:
     """Train, save ``model.keras`` + ``record.json`` into ``out``, training curves into ``curves``."""
     seed_everything(seed)
     start = time.perf_counter()

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from deepfake_detect.config import AugmentParams, EfficientNetLite0Params
+from deepfake_detect.contracts import ModelRecord
 from deepfake_detect.errors import DeepfakeError
 from deepfake_detect.models.keras_common import (
     compile_model,
@@ -271,7 +272,7 @@ def train(
     *,
     seed: int,
     distribute: str = "auto",
-) -> tuple[Any, dict]:
+) -> tuple[Any, ModelRecord]:
     """Head warm-up on the frozen base, then the whole network (batch norm frozen), cosine decay;
     saves ``model.keras`` + ``record.json`` into ``out`` and the curves into ``curves``."""
     seed_everything(seed)

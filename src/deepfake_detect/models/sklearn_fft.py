@@ -18,6 +18,7 @@ from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
 from deepfake_detect.config import SklearnFftParams
+from deepfake_detect.contracts import ModelRecord
 from deepfake_detect.media.images import read_rgb
 from deepfake_detect.models.artifacts import write_curves, write_record
 from deepfake_detect.models.features import FEATURE_SIDE, crop_features
@@ -47,7 +48,7 @@ def build(cfg: SklearnFftParams, seed: int) -> Pipeline:
 
 def train(
     train: pd.DataFrame, val: pd.DataFrame, cfg: SklearnFftParams, out: Path, curves: Path, *, seed: int
-) -> tuple[Pipeline, dict]:
+) -> tuple[Pipeline, ModelRecord]:
     """Fit on (capped) training crops, save ``model.joblib`` + ``record.json``; curve = one row."""
     start = time.perf_counter()
     if cfg.max_train and len(train) > cfg.max_train:

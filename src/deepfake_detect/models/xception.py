@@ -27,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from deepfake_detect.config import AugmentParams, XceptionParams
+from deepfake_detect.contracts import ModelRecord
 from deepfake_detect.errors import DeepfakeError
 from deepfake_detect.models.keras_common import (
     compile_model,
@@ -106,7 +107,7 @@ def train(
     *,
     seed: int,
     distribute: str = "auto",
-) -> tuple[Any, dict]:
+) -> tuple[Any, ModelRecord]:
     """Two-phase training; saves ``model.keras`` + ``record.json`` into ``out``, curves into ``curves``."""
     seed_everything(seed)
     start = time.perf_counter()

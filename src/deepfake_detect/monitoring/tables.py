@@ -21,13 +21,13 @@ from tqdm import tqdm
 
 from deepfake_detect.config import DriftParams, ExtractParams
 from deepfake_detect.errors import DeepfakeError
+from deepfake_detect.media.checks import IMAGE_SUFFIXES
 from deepfake_detect.media.images import ImageReadError, crop_stats, read_rgb
 from deepfake_detect.monitoring.verdict import EMBEDDING, PROBABILITY
 
 log = logging.getLogger(__name__)
 
 EMB_PREFIX = "emb_"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
 class DriftInputError(DeepfakeError, ValueError):

@@ -12,7 +12,7 @@ import shutil
 from deepfake_detect.config import Params
 from deepfake_detect.contracts import RECORD_FILE, ModelRecord
 from deepfake_detect.faces.framing import crop_margin
-from deepfake_detect.models import FAMILIES
+from deepfake_detect.models import FAMILIES, REGISTRY
 from deepfake_detect.models.dataset import load_split
 
 log = logging.getLogger(__name__)
@@ -36,35 +36,7 @@ def run_train(p: Params, model: str) -> ModelRecord:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     curves = p.train.curves_dir / f"{model}.csv"
-    if model == "sklearn_fft":
-        from deepfake_detect.models import sklearn_fft
-
-        _, record = sklearn_fft.train(train, val, p.train.sklearn_fft, tmp, curves, seed=p.seed)
-    elif model == "baseline_cnn":
-        from deepfake_detect.models import baseline_cnn
-
-        _, record = baseline_cnn.train(
-            train, val, p.train.baseline_cnn, p.train.augment, tmp, curves, seed=p.seed, distribute=p.train.distribute
-        )
-    elif model == "efficientnet_lite0":
-        from deepfake_detect.models import efficientnet_lite0
-
-        _, record = efficientnet_lite0.train(
-            train,
-            val,
-            p.train.efficientnet_lite0,
-            p.train.augment,
-            tmp,
-            curves,
-            seed=p.seed,
-            distribute=p.train.distribute,
-        )
-    else:
-        from deepfake_detect.models import xception
-
-        _, record = xception.train(
-            train, val, p.train.xception, p.train.augment, tmp, curves, seed=p.seed, distribute=p.train.distribute
-        )
+    record = REGISTRY[model].train(p, train, val, tmp, curves)
     record = record.model_copy(update={"crop_margin": crop_margin(train, p.extract.margin)})
     record.write(tmp / RECORD_FILE)  # serving cuts faces as the training crops were cut
     log.info("%s: training crops framed with margin %.3f", model, record.crop_margin)

@@ -1,24 +1,26 @@
-"""Scored faces → the answer a client gets (:class:`score_result.ScoreResult`): per face, per
+"""Scored faces → the answer a client gets (:class:`result.ScoreResult`): per face, per
 frame, per person and for the file, each labelled at the promoted threshold."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from deepfake_detect.faces.clip import FaceCrop
 from deepfake_detect.models.aggregate import PersonScore
-from deepfake_detect.scoring.result import FaceScore, FrameScore, MediaInfo, PersonVerdict, ScoreResult
+from deepfake_detect.scoring.result import FaceScore, FrameScore, MediaInfo, PersonVerdict, ScoreResult, Verdict
 
 if TYPE_CHECKING:
     from deepfake_detect.scoring.result import ModelInfo
 
-FAKE, REAL, NO_FACE = "FAKE", "REAL", "NO_FACE"
+FAKE: Verdict = "FAKE"
+REAL: Verdict = "REAL"
+NO_FACE: Verdict = "NO_FACE"
 
 
-def verdict(probability: float | None, threshold: float) -> str:
+def verdict(probability: float | None, threshold: float) -> Verdict:
     """FAKE at or over the threshold, REAL under it, NO_FACE when nothing was scored."""
     if probability is None:
         return NO_FACE
@@ -29,9 +31,9 @@ def verdict(probability: float | None, threshold: float) -> str:
 class Answered:
     """What scoring found in one file, before it is put into words."""
 
-    kind: str  # video | image
+    kind: Literal["video", "image"]
     name: str
-    meta: dict[str, Any]
+    media: MediaInfo
     frames: list[int | None]  # every sampled frame (None for an image)
     faces: list[FaceCrop]
     people: list[PersonScore]
@@ -40,8 +42,8 @@ class Answered:
     heatmaps: dict[int, str]  # face index → base64 PNG
 
 
-def answer(a: Answered, info: ModelInfo, timings: dict[str, float]) -> dict[str, Any]:
-    """The :class:`ScoreResult` of one file, as the JSON-ready dict the service and the CLI send."""
+def answer(a: Answered, info: ModelInfo, timings: dict[str, float]) -> ScoreResult:
+    """The :class:`ScoreResult` of one file: what the service and the CLI send."""
     thr = info.threshold
     by_frame: dict[int | None, list[int]] = {fr: [] for fr in a.frames}
     for i, f in enumerate(a.faces):
@@ -63,12 +65,12 @@ def answer(a: Answered, info: ModelInfo, timings: dict[str, float]) -> dict[str,
         frames_with_faces=len({f.frame for f in a.faces}) if video else None,
         model_tag=info.tag,
         bento_tag=info.bento_tag,
-        media=MediaInfo(**a.meta),
+        media=a.media,
         people=[person_verdict(p, a.faces, thr) for p in a.people],
         frames=frames,
         request_id=a.request_id,
         timings=timings,
-    ).model_dump()
+    )
 
 
 def face_score(f: FaceCrop, threshold: float, heatmap: str | None) -> FaceScore:

@@ -29,7 +29,6 @@ the log opens and when the UTC day changes.
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 import os
 import queue
@@ -39,29 +38,42 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydantic import Field, ValidationError
+
+from deepfake_detect.contracts import Contract
+from deepfake_detect.scoring.result import Verdict
 
 log = logging.getLogger(__name__)
 
-FIELDS = [
-    "time",
-    "request_id",
-    "endpoint",
-    "file",
-    "frame",
-    "face",
-    "model_tag",
-    "probability",
-    "label",
-    "confidence",
-    "face_size",
-    "width",
-    "height",
-    "brightness",
-    "contrast",
-    "sharpness",
-    "saturation",
-    "embedding",
-]
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class RequestLogRecord(Contract):
+    """One line of the request log (the schema above); every key is written, None where it does not apply."""
+
+    time: str = Field(default_factory=_now)
+    request_id: str | None = None
+    endpoint: str | None = None
+    file: str | None = None
+    frame: int | None = None
+    face: int | None = None
+    model_tag: str | None = None
+    probability: float | None = None
+    label: Verdict | None = None
+    confidence: float | None = None
+    face_size: int | None = None
+    width: int | None = None
+    height: int | None = None
+    brightness: float | None = None
+    contrast: float | None = None
+    sharpness: float | None = None
+    saturation: float | None = None
+    embedding: list[float] | None = None
+
+
+FIELDS = list(RequestLogRecord.model_fields)
 FILE_PREFIX = "requests-"
 FILE_SUFFIX = ".jsonl"
 
@@ -70,24 +82,21 @@ def log_file(log_dir: str | Path, day: date) -> Path:
     return Path(log_dir) / f"{FILE_PREFIX}{day.isoformat()}{FILE_SUFFIX}"
 
 
-def make_record(**values: Any) -> dict[str, Any]:
-    """A record with every schema key (missing ones None); unknown keys are an error."""
+def make_record(**values: Any) -> RequestLogRecord:
+    """A record with every schema key (missing ones None, ``time`` now); unknown keys are an error."""
     unknown = set(values) - set(FIELDS)
     if unknown:
         raise ValueError(f"request log: unknown field(s) {sorted(unknown)}")
-    rec = {k: values.get(k) for k in FIELDS}
-    if rec["time"] is None:
-        rec["time"] = datetime.now(UTC).isoformat(timespec="milliseconds")
-    return rec
+    return RequestLogRecord(**{k: v for k, v in values.items() if k != "time" or v is not None})
 
 
-def append_records(log_dir: str | Path, records: list[dict[str, Any]]) -> None:
+def append_records(log_dir: str | Path, records: list[RequestLogRecord]) -> None:
     """Append records synchronously, grouped by the UTC day of their ``time``: one ``write`` call
     per file, so a crash never leaves half a line behind another process's records."""
     by_file: dict[Path, list[str]] = {}
     for rec in records:
-        day = datetime.fromisoformat(rec["time"]).astimezone(UTC).date()
-        by_file.setdefault(log_file(log_dir, day), []).append(json.dumps(rec, separators=(",", ":")))
+        day = datetime.fromisoformat(rec.time).astimezone(UTC).date()
+        by_file.setdefault(log_file(log_dir, day), []).append(rec.model_dump_json())
     for path, lines in by_file.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         data = ("\n".join(lines) + "\n").encode("utf-8")
@@ -139,12 +148,12 @@ class RequestLog:
         self._close_lock = threading.Lock()
         self._pruned_on = datetime.now(UTC).date()
         prune(self.log_dir, keep_days, self._pruned_on)
-        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(max_queue)
+        self._queue: queue.Queue[RequestLogRecord | None] = queue.Queue(max_queue)
         self._thread = threading.Thread(target=self._run, name="request-log", daemon=True)
         self._thread.start()
         atexit.register(self.close)
 
-    def write(self, records: list[dict[str, Any]]) -> None:
+    def write(self, records: list[RequestLogRecord]) -> None:
         with self._close_lock:  # nothing is queued behind close()'s stop marker
             if not self._closed:
                 for rec in records:
@@ -152,7 +161,7 @@ class RequestLog:
                 return
         self._append(records)  # a request finishing during shutdown: straight to disk
 
-    def _enqueue(self, rec: dict[str, Any]) -> None:
+    def _enqueue(self, rec: RequestLogRecord) -> None:
         try:
             self._queue.put_nowait(rec)
         except queue.Full:  # never block a request on logging; say so instead
@@ -176,7 +185,7 @@ class RequestLog:
         if self.dropped:
             log.warning("request log closed: %d records were dropped (queue full)", self.dropped)
 
-    def _append(self, batch: list[dict[str, Any]]) -> None:
+    def _append(self, batch: list[RequestLogRecord]) -> None:
         today = datetime.now(UTC).date()
         if today != self._pruned_on:
             self._pruned_on = today
@@ -241,14 +250,14 @@ def read_request_log(
                 if not line.strip():
                     continue
                 try:
-                    rec = json.loads(line)
-                    t = _as_utc(rec["time"])
-                except (ValueError, KeyError, TypeError):
+                    rec = RequestLogRecord.model_validate_json(line)
+                    t = _as_utc(rec.time)
+                except (ValidationError, ValueError):
                     bad += 1
                     continue
                 if (start and t < start) or (end and t >= end):
                     continue
-                rows.append(rec)
+                rows.append(rec.model_dump())
         if bad:
             log.warning("%s: %d malformed request-log line(s) skipped", path, bad)
     df = pd.DataFrame(rows, columns=FIELDS) if rows else pd.DataFrame(columns=FIELDS)

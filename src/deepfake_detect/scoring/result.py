@@ -1,10 +1,10 @@
 """The score result contract: what ``/score_video``, ``/score_image``, ``/score_images`` and
-``deepfake score --json`` answer. One definition, used by :mod:`.scoring` to build every answer and by
-the BentoML service as its declared output (so the OpenAPI page shows the schema)."""
+``deepfake score --json`` answer. One definition, used by :mod:`.answers` to build every answer, by
+the BentoML service as its declared output (so the OpenAPI page shows the schema) and by the CLI's
+JSON lines and CSV."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 from deepfake_detect.contracts import Contract
@@ -52,7 +52,7 @@ class MediaInfo(Contract):
     frames: int | None = None  # the header's frame count
     aggregation: str | None = None  # evaluate.video_aggregation applied to each person
     channels: int | None = None
-    ready_crop: bool | None = None
+    ready_crop: bool | None = None  # images: scored as a ready face crop (crop=true)
 
 
 class ScoreResult(Contract):
@@ -94,9 +94,9 @@ class BatchScoreResult(Contract):
     results: list[ScoreResult | ScoreError]
 
 
-@dataclass(frozen=True)
-class ModelInfo:
-    """What the responses and the request log say about the model."""
+class ModelInfo(Contract):
+    """What the responses and the request log say about the model (also the model service's answer
+    to the front's ``model_info`` / ``swap`` calls)."""
 
     tag: str
     threshold: float

@@ -1,7 +1,7 @@
 """The review queue: the face crops of served requests that need a person, and their labels.
 
 Opt-in (``serve.review.keep_crops``, off by default). When the service writes a request to the
-request log it offers the request here (:func:`keep_for_review`); the request's face crops, never the
+request log it offers the request here (:class:`recorder.Recorder`); the request's face crops, never the
 upload itself, are kept when it needs a person (:func:`review_reason`):
 
 * ``margin``  its P(FAKE) is within ``serve.review.margin`` of the threshold (the model is unsure);
@@ -23,7 +23,6 @@ import hashlib
 import logging
 import random
 import shutil
-import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -230,29 +229,3 @@ class ReviewQueue:
                 "review queue: %d item(s) older than %d days deleted from %s", len(removed), self.rp.days, self.dir
             )
         return removed
-
-
-_queues: dict[Path, ReviewQueue] = {}
-_queues_lock = threading.Lock()
-
-
-def keep_for_review(
-    params: Params,
-    model: Any,
-    request_id: str,
-    endpoint: str,
-    file: str,
-    score: float | None,
-    faces: Sequence[Any],
-) -> ReviewItem | None:
-    """The scorer's hook beside the request log: offer a scored request (``model``: its ``tag`` and
-    ``threshold``) to this process's queue."""
-    if not params.serve.review.keep_crops:
-        return None
-    key = Path(params.serve.review.dir).resolve()
-    with _queues_lock:
-        queue = _queues.get(key)
-        if queue is None:
-            queue = _queues[key] = ReviewQueue(params)
-    request = {"request_id": request_id, "endpoint": endpoint, "file": file, "score": score, "faces": faces}
-    return queue.consider(model_tag=model.tag, threshold=model.threshold, **request)

@@ -16,16 +16,16 @@ import logging
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from deepfake_detect.config import Params
 from deepfake_detect.errors import DeepfakeError
 from deepfake_detect.media.checks import IMAGE_SUFFIXES, ScoringError
 from deepfake_detect.media.video import VIDEO_SUFFIXES
+from deepfake_detect.scoring.result import ScoreError, ScoreResult
 from deepfake_detect.scoring.scorer import Scorer
 
 log = logging.getLogger(__name__)
-CSV_COLUMNS = [
+CSV_COLUMNS = [  # path, then ScoreResult / ScoreError fields, then timings.total_s
     "path",
     "kind",
     "label",
@@ -92,35 +92,58 @@ def heatmap_stem(path: str | Path) -> str:
     return f"{Path(path).stem}-{digest}"
 
 
-def score_path(scorer: Scorer, path: Path, crop: bool = False, explain: bool = False) -> dict[str, Any]:
-    """One file → a result dict with ``path``; bad files give ``label`` ERROR and the error."""
+class Scanned(NamedTuple):
+    """One scanned file: its path and the service's answer for it (a result or an error)."""
+
+    path: Path
+    result: ScoreResult | ScoreError
+
+    @property
+    def failed(self) -> bool:
+        return isinstance(self.result, ScoreError)
+
+    def json_line(self) -> dict[str, Any]:
+        """``{"path", **ScoreResult}`` (heatmaps went to files) or ``{"path", **ScoreError}``."""
+        return {"path": str(self.path), **self.result.model_dump(exclude=_HEATMAPS)}
+
+    def csv_row(self) -> dict[str, Any]:
+        seconds = None if self.failed else self.result.timings.get("total_s")
+        fields = self.result.model_dump(include=set(CSV_COLUMNS))
+        return {"path": str(self.path), **fields, "seconds": seconds}
+
+
+_HEATMAPS = {"frames": {"__all__": {"faces": {"__all__": {"heatmap_png"}}}}}
+
+
+def score_path(scorer: Scorer, path: Path, crop: bool = False, explain: bool = False) -> Scanned:
+    """One file scored; a file the media checks refuse gives a :class:`ScoreError` (what the
+    service's batch answer holds for it), never a label."""
     try:
         if path.suffix.lower() in VIDEO_SUFFIXES:
             result = scorer.score_video(path, str(path), explain=explain, endpoint="cli")
         else:
             result = scorer.score_image(path, str(path), crop=crop, explain=explain, endpoint="cli")
     except ScoringError as exc:
-        return {"path": str(path), "label": "ERROR", "probability": None, **exc.to_dict(), "status": exc.status}
-    return {"path": str(path), **result}
+        return Scanned(path, ScoreError(file=str(path), **exc.to_dict(), status=exc.status))
+    return Scanned(path, result)
 
 
-def write_heatmaps(result: dict[str, Any], out_dir: Path) -> list[Path]:
+def write_heatmaps(scanned: Scanned, out_dir: Path) -> list[Path]:
     """Grad-CAM overlays of a result as ``<file stem>-<path hash>_f<frame>_<face>.png``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    stem = heatmap_stem(result["path"])
-    for fr in result.get("frames") or []:
-        for face in fr["faces"]:
-            if face.get("heatmap_png"):  # FaceScore.heatmap_png: None unless explained
-                frame = "img" if fr["frame"] is None else f"f{fr['frame']}"
-                target = out_dir / f"{stem}_{frame}_{face['face']}.png"
-                target.write_bytes(base64.b64decode(face["heatmap_png"]))
+    stem = heatmap_stem(scanned.path)
+    for fr in scanned.result.frames:
+        for face in fr.faces:
+            if face.heatmap_png:  # None unless explained
+                frame = "img" if fr.frame is None else f"f{fr.frame}"
+                target = out_dir / f"{stem}_{frame}_{face.face}.png"
+                target.write_bytes(base64.b64decode(face.heatmap_png))
                 written.append(target)
     return written
 
 
 def run_scan(
-    params: Params,
     scorer: Scorer,
     paths: list[Path],
     *,
@@ -129,20 +152,19 @@ def run_scan(
     explain_dir: Path | None = None,
     crop: bool = False,
     force: bool = False,
-) -> list[dict[str, Any]]:
-    """Score every file; JSON lines on stdout (``as_json``), CSV rows, heatmaps; returns the results.
+) -> list[Scanned]:
+    """Score every file; JSON lines on stdout (``as_json``), CSV rows, heatmaps; returns what was scanned.
 
     ``force`` lets the CSV replace an existing file and overlays go into a non-empty folder."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
 
     files = collect_media(paths)
     check_outputs(files, csv_path, explain_dir, force)
     console = Console(stderr=True)
-    results: list[dict[str, Any]] = []
+    results: list[Scanned] = []
     csv_fh = csv_path.open("w", newline="") if csv_path else None
-    writer = csv.DictWriter(csv_fh, fieldnames=CSV_COLUMNS, extrasaction="ignore") if csv_fh else None
+    writer = csv.DictWriter(csv_fh, fieldnames=CSV_COLUMNS) if csv_fh else None
     if writer:
         writer.writeheader()
     try:
@@ -157,33 +179,39 @@ def run_scan(
             task = progress.add_task("score", total=len(files), name="")
             for path in files:
                 progress.update(task, name=path.name)
-                result = score_path(scorer, path, crop=crop, explain=explain_dir is not None)
-                result["seconds"] = (result.get("timings") or {}).get("total_s")
-                if explain_dir is not None and result["label"] != "ERROR":
-                    write_heatmaps(result, explain_dir)
-                for fr in result.get("frames") or []:  # heatmaps went to files, keep the JSON lean
-                    for face in fr["faces"]:
-                        face.pop("heatmap_png", None)
-                results.append(result)
+                scanned = score_path(scorer, path, crop=crop, explain=explain_dir is not None)
+                if explain_dir is not None and not scanned.failed:
+                    write_heatmaps(scanned, explain_dir)
+                results.append(scanned)
                 if as_json:
-                    sys.stdout.write(json.dumps(result) + "\n")
+                    sys.stdout.write(json.dumps(scanned.json_line()) + "\n")
                     sys.stdout.flush()
                 if writer:
-                    writer.writerow(result)
+                    writer.writerow(scanned.csv_row())
                 progress.advance(task)
     finally:
         if csv_fh:
             csv_fh.close()
+    console.print(summary(scorer, results))
+    counts = Counter("error" if s.failed else s.result.label for s in results)
+    console.print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+    return results
+
+
+def summary(scorer: Scorer, results: list[Scanned]) -> Any:
+    """The table printed after a scan: one row per file, its label or its error."""
+    from rich.table import Table
+
     table = Table(
         title=f"deepfake score: {len(results)} file(s), model {scorer.info.tag}, threshold {scorer.info.threshold:.3f}"
     )
     for col in ("file", "label", "P(FAKE)", "faces", "seconds / error"):
         table.add_column(col)
-    for r in results:
-        prob = "" if r.get("probability") is None else f"{r['probability']:.3f}"
-        tail = r["detail"] if r["label"] == "ERROR" else f"{r['seconds']:.2f}"
-        table.add_row(Path(r["path"]).name, r["label"], prob, str(r.get("faces_found", "")), tail)
-    console.print(table)
-    counts = Counter(r["label"] for r in results)
-    console.print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
-    return results
+    for s in results:
+        r = s.result
+        if isinstance(r, ScoreError):
+            table.add_row(s.path.name, f"error {r.status}", "", "", r.detail)
+            continue
+        prob = "" if r.probability is None else f"{r.probability:.3f}"
+        table.add_row(s.path.name, r.label, prob, str(r.faces_found), f"{r.timings['total_s']:.2f}")
+    return table

@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -29,13 +29,15 @@ import numpy as np
 from deepfake_detect.config import Params
 from deepfake_detect.faces.clip import FaceCrop
 from deepfake_detect.media.checks import IMAGE_SUFFIXES, Deadline, PixelBudget, ScoringError, read_image
-from deepfake_detect.media.images import crop_stats
 from deepfake_detect.models.aggregate import PersonScore, clip_probability, people_scores
 from deepfake_detect.models.predictor import ExplainUnavailableError, Predictor, load_predictor
 from deepfake_detect.models.predictor import explain_refusal as explain_refusal_of
-from deepfake_detect.scoring.answers import FAKE, NO_FACE, REAL, Answered, answer, verdict
-from deepfake_detect.scoring.result import ModelInfo, ScoreError
+from deepfake_detect.scoring.answers import FAKE, NO_FACE, REAL, Answered, answer
+from deepfake_detect.scoring.result import MediaInfo, ModelInfo, ScoreError, ScoreResult
 from deepfake_detect.scoring.uploads import Timer, UploadFaces
+
+if TYPE_CHECKING:
+    from deepfake_detect.scoring.recorder import Recorder
 
 __all__ = [
     "FAKE",
@@ -112,11 +114,11 @@ class Scorer:
         score_fn: ScoreFn,
         *,
         explain_fn: ExplainFn | None = None,
-        request_log: Any | None = None,
+        recorder: Recorder | None = None,
         detector: Any | None = None,
     ):
         self.params, self.info, self.score_fn, self.explain_fn = params, info, score_fn, explain_fn
-        self.request_log = request_log
+        self.recorder = recorder
         self.finder = UploadFaces(framed_as_trained(params, info), detector)
 
     @property
@@ -146,9 +148,6 @@ class Scorer:
         for f, p, e in zip(faces, probs, emb if len(emb) else [None] * len(faces), strict=True):
             f.probability, f.embedding = float(p), e
 
-    def _label(self, p: float | None) -> str:
-        return verdict(p, self.info.threshold)
-
     def _check_explainable(self) -> None:
         if self.explain_fn is None:
             raise ScoringError(422, "explain_unavailable", "this scorer has no Grad-CAM explainer")
@@ -168,60 +167,18 @@ class Scorer:
         for i, png in zip(chosen, pngs, strict=True):
             out[i] = base64.b64encode(png).decode("ascii")
 
-    def _result(
-        self,
-        kind: str,
-        name: str,
-        meta: dict[str, Any],
-        frames: list[int | None],
-        faces: list[FaceCrop],
-        people: list[PersonScore],
-        probability: float | None,
-        timer: Timer,
-        request_id: str,
-        endpoint: str,
-        heatmaps: dict[int, str],
-    ) -> dict[str, Any]:
-        """The answer (:func:`answers.answer`), once this request's faces are in the request log."""
-        self._log(faces, name, request_id, endpoint, probability)
-        facts = Answered(kind, name, meta, frames, faces, people, probability, request_id, heatmaps)
-        return answer(facts, self.info, timer.done())
-
-    def _log(
-        self, faces: list[FaceCrop], name: str, request_id: str, endpoint: str, probability: float | None = None
-    ) -> None:
-        if self.request_log is None or not faces:
-            return
-        from deepfake_detect.scoring.requestlog import make_record
-
-        records = []
-        for f in faces:
-            stats = crop_stats(f.crop)
-            records.append(
-                make_record(
-                    request_id=request_id,
-                    endpoint=endpoint,
-                    file=name,
-                    frame=f.frame,
-                    face=f.face,
-                    model_tag=self.info.tag,
-                    probability=round(f.probability, 6),
-                    label=self._label(f.probability),
-                    confidence=f.confidence,
-                    face_size=int(min(f.box[2], f.box[3])),
-                    width=stats["width"],
-                    height=stats["height"],
-                    brightness=round(stats["brightness"], 4),
-                    contrast=round(stats["contrast"], 4),
-                    sharpness=round(stats["sharpness"], 4),
-                    saturation=round(stats["saturation"], 4),
-                    embedding=None if f.embedding is None else [round(float(x), 5) for x in f.embedding],
-                )
+    def _result(self, facts: Answered, timer: Timer, endpoint: str) -> ScoreResult:
+        """The answer (:func:`answers.answer`), once the recorder has this file's faces."""
+        if self.recorder is not None:
+            self.recorder.record(
+                self.info,
+                request_id=facts.request_id,
+                endpoint=endpoint,
+                file=facts.name,
+                probability=facts.probability,
+                faces=facts.faces,
             )
-        self.request_log.write(records)
-        from deepfake_detect.scoring.review import keep_for_review
-
-        keep_for_review(self.params, self.info, request_id, endpoint, name, probability, faces)
+        return answer(facts, self.info, timer.done())
 
     # ----- public entry points
 
@@ -239,27 +196,24 @@ class Scorer:
         explain: bool = False,
         request_id: str | None = None,
         endpoint: str = "score_video",
-    ) -> dict[str, Any]:
+    ) -> ScoreResult:
         path = Path(path)
         name = name or path.name
         timer = Timer()
         try:
             if explain:
                 self._check_explainable()
-            meta, frames, faces = self.finder.video_faces(path, name, timer, self._deadline())
+            media, frames, faces = self.finder.video_faces(path, name, timer, self._deadline())
         except ScoringError as exc:
             raise exc.without_path(path, name) from exc
         self._score_faces(faces, timer)
-        ev = self.params.evaluate
         people = self._people(faces)
         prob = clip_probability(people) if people else None
         heatmaps: dict[int, str] = {}
         if explain and faces:
             self._explain(faces, heatmaps, timer)
-        meta["aggregation"] = ev.video_aggregation
-        return self._result(
-            "video", name, meta, frames, faces, people, prob, timer, request_id or uuid.uuid4().hex, endpoint, heatmaps
-        )
+        facts = Answered("video", name, media, frames, faces, people, prob, request_id or uuid.uuid4().hex, heatmaps)
+        return self._result(facts, timer, endpoint)
 
     def _people(self, faces: list[FaceCrop]) -> list[PersonScore]:
         """Each person's (face track's) score with evaluate's clip rule (:func:`aggregate.people_scores`)."""
@@ -284,7 +238,7 @@ class Scorer:
         explain: bool = False,
         request_id: str | None = None,
         endpoint: str = "score_image",
-    ) -> dict[str, Any]:
+    ) -> ScoreResult:
         return self.score_images(
             [path],
             [name] if name else None,
@@ -293,7 +247,7 @@ class Scorer:
             request_id=request_id,
             endpoint=endpoint,
             raise_errors=True,
-        )[0]
+        )[0]  # raise_errors: a ScoreResult
 
     def score_images(
         self,
@@ -305,35 +259,36 @@ class Scorer:
         request_id: str | None = None,
         endpoint: str = "score_images",
         raise_errors: bool = False,
-    ) -> list[dict[str, Any]]:
+    ) -> list[ScoreResult | ScoreError]:
         """Several images, all faces in ONE model call, within one deadline and pixel budget; a bad
-        image gets an error entry (``{"file", "error", "detail", "status"}``) unless ``raise_errors``."""
+        image gets a :class:`ScoreError` entry unless ``raise_errors``."""
         request_id = request_id or uuid.uuid4().hex
         names = list(names) if names else [Path(p).name for p in paths]
         if explain:
             self._check_explainable()
         deadline, budget = self._deadline(), self._budget()
-        timers, loaded = [], []
+        timers: list[Timer] = []
+        loaded: list[tuple[MediaInfo, list[FaceCrop]] | ScoringError] = []
         for path, name in zip(paths, names, strict=True):
             timer = Timer()
             try:
-                meta, faces = self.finder.image_faces(Path(path), name, crop, timer, deadline, budget)
+                media, faces = self.finder.image_faces(Path(path), name, crop, timer, deadline, budget)
             except ScoringError as exc:
                 if raise_errors or exc.status == 504:  # past the deadline the whole request stops
                     raise exc.without_path(Path(path), name) from exc
                 loaded.append(exc.without_path(Path(path), name))
             else:
-                loaded.append((meta, faces))
+                loaded.append((media, faces))
             timers.append(timer)
         all_faces = [f for item in loaded if not isinstance(item, ScoringError) for f in item[1]]
         shared = Timer()
         self._score_faces(all_faces, shared)
-        out = []
+        out: list[ScoreResult | ScoreError] = []
         for name, timer, item in zip(names, timers, loaded, strict=True):
             if isinstance(item, ScoringError):
-                out.append(ScoreError(file=name, **item.to_dict(), status=item.status).model_dump())
+                out.append(ScoreError(file=name, **item.to_dict(), status=item.status))
                 continue
-            meta, faces = item
+            media, faces = item
             for k, v in shared.parts.items():
                 timer.add(k, v)
             heatmaps: dict[int, str] = {}
@@ -341,10 +296,8 @@ class Scorer:
                 self._explain(faces, heatmaps, timer)
             prob = max(f.probability for f in faces) if faces else None
             people = [PersonScore(f.face, f.probability, 1, True) for f in faces]  # in a still, each face is a person
-            meta["ready_crop"] = crop
-            out.append(
-                self._result("image", name, meta, [None], faces, people, prob, timer, request_id, endpoint, heatmaps)
-            )
+            facts = Answered("image", name, media, [None], faces, people, prob, request_id, heatmaps)
+            out.append(self._result(facts, timer, endpoint))
         return out
 
     def explain_pngs(self, path: str | Path, name: str | None = None, *, crop: bool = False) -> list[bytes]:
@@ -365,7 +318,7 @@ class Scorer:
 
 
 def local_scorer(
-    params: Params, model: Predictor, request_log: Any | None = None, bento_tag: str | None = None
+    params: Params, model: Predictor, recorder: Recorder | None = None, bento_tag: str | None = None
 ) -> Scorer:
     """A scorer over an in-process model (the CLI, benchmarks, tests)."""
 
@@ -376,4 +329,4 @@ def local_scorer(
             raise ScoringError(422, "explain_unavailable", str(exc)) from exc
 
     info = model_info(model, bento_tag)
-    return Scorer(params, info, model.score, explain_fn=explain, request_log=request_log)
+    return Scorer(params, info, model.score, explain_fn=explain, recorder=recorder)

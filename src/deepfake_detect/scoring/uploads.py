@@ -29,6 +29,7 @@ from deepfake_detect.media.checks import (
     read_image,
     video_error,
 )
+from deepfake_detect.scoring.result import MediaInfo
 
 
 @dataclass
@@ -83,7 +84,7 @@ class UploadFaces:
 
     def video_faces(
         self, path: Path, name: str, timer: Timer, deadline: Deadline
-    ) -> tuple[dict[str, Any], list[int], list[FaceCrop]]:
+    ) -> tuple[MediaInfo, list[int], list[FaceCrop]]:
         """Probe, then decode (a thread) and detect (here) at the same time, both stopping at the deadline."""
         from deepfake_detect.media.video import VideoError, sample_indices
 
@@ -123,25 +124,26 @@ class UploadFaces:
         assign_people(crops, self.params.extract)
         timer.add("decode_s", decoder.seconds)
         timer.add("detect_s", detect_s)
-        meta = {
-            "width": info.width,
-            "height": info.height,
-            "fps": round(info.fps, 3),
-            "duration_s": round(info.duration_s, 3),
-            "codec": info.codec,
-            "frames": info.frames,
-        }
-        return meta, frames, crops
+        media = MediaInfo(
+            width=info.width,
+            height=info.height,
+            fps=round(info.fps, 3),
+            duration_s=round(info.duration_s, 3),
+            codec=info.codec,
+            frames=info.frames,
+            aggregation=self.params.evaluate.video_aggregation,
+        )
+        return media, frames, crops
 
     def image_faces(
         self, path: Path, name: str, crop: bool, timer: Timer, deadline: Deadline, budget: PixelBudget
-    ) -> tuple[dict[str, Any], list[FaceCrop]]:
+    ) -> tuple[MediaInfo, list[FaceCrop]]:
         check_file(path, name, self.max_bytes)
         deadline.check(name, "waiting to decode")
         t = time.perf_counter()
         rgb, channels = read_image(path, name, self.params, budget)
         timer.add("decode_s", time.perf_counter() - t)
-        meta = {"width": int(rgb.shape[1]), "height": int(rgb.shape[0]), "channels": channels}
+        meta = MediaInfo(width=int(rgb.shape[1]), height=int(rgb.shape[0]), channels=channels, ready_crop=crop)
         if crop:
             size = self.params.extract.crop_size
             interp = cv2.INTER_AREA if max(rgb.shape[:2]) > size else cv2.INTER_CUBIC

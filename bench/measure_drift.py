@@ -13,7 +13,7 @@ nothing leaks: model-training groups, reference groups, window groups.
              faces of the FF++ clips (unseen manipulations, another source) and of the DFDC clips
              (same source, but faces found and cropped by our extract path)
 
-    python monitoring/measure_drift.py --windows 20 --out reports/drift_measure.json
+    python bench/measure_drift.py --windows 20 --out reports/drift_measure.json
 """
 
 from __future__ import annotations
