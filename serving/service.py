@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import dataclasses
 import json
 import logging
 import os
@@ -140,7 +139,7 @@ class FaceModel:
         from deepfake_detect.models.predictor import load_predictor
         from deepfake_detect.scoring.scorer import model_info
 
-        model = load_predictor(path)
+        model = load_predictor(path, SERVE.prior_fake)  # P(FAKE) at the traffic's base rate
         info = model_info(model, bento_tag=bento_tag)
         size = info.input_size
         for n in (1, 2):  # trace the predict function for a generic batch size before traffic
@@ -161,7 +160,7 @@ class FaceModel:
 
     @bentoml.api
     def model_info(self) -> dict[str, Any]:
-        return dataclasses.asdict(self.info)
+        return self.info.to_json()
 
     @bentoml.api
     def prepare(self) -> dict[str, Any]:
@@ -187,12 +186,12 @@ class FaceModel:
             stored = bentoml.models.get(SERVE.model_tag)
             if str(stored.tag) == self.info.bento_tag:
                 self._pending = None
-                return {"changed": False, **dataclasses.asdict(self.info)}
+                return {"changed": False, **self.info.to_json()}
             if self._pending is None or self._pending[1].bento_tag != str(stored.tag):  # a repeat reuses it
                 self._pending = self._load(stored.path, str(stored.tag))
         except (NotFound, ModelLoadError) as exc:
             return {"error": f"{SERVE.model_tag}: {exc}"}
-        return {"changed": True, **dataclasses.asdict(self._pending[1])}
+        return {"changed": True, **self._pending[1].to_json()}
 
     @bentoml.api
     def swap(self) -> dict[str, Any]:
@@ -201,7 +200,7 @@ class FaceModel:
             if self._pending is not None:
                 self.model, self.info = self._pending
                 self._pending = None
-            return dataclasses.asdict(self.info)
+            return self.info.to_json()
 
 
 @bentoml.asgi_app(reviewer_app(), path=UI_PATH, name="reviewer")  # the reviewer page, serving/ui/

@@ -25,6 +25,7 @@ from deepfake_detect.media.video import VIDEO_SUFFIXES
 from deepfake_detect.scoring.scorer import Scorer
 
 log = logging.getLogger(__name__)
+UNFAMILIAR_NOTE = "unlike the training data: verdict unreliable"
 CSV_COLUMNS = [
     "path",
     "kind",
@@ -32,6 +33,7 @@ CSV_COLUMNS = [
     "probability",
     "faces_found",
     "frames_sampled",
+    "unfamiliar",
     "model_tag",
     "error",
     "detail",
@@ -182,6 +184,8 @@ def run_scan(
     for r in results:
         prob = "" if r.get("probability") is None else f"{r['probability']:.3f}"
         tail = r["detail"] if r["label"] == "ERROR" else f"{r['seconds']:.2f}"
+        if r.get("unfamiliar"):  # ScoreResult.unfamiliar
+            tail += f" · {UNFAMILIAR_NOTE}"
         table.add_row(Path(r["path"]).name, r["label"], prob, str(r.get("faces_found", "")), tail)
     console.print(table)
     counts = Counter(r["label"] for r in results)

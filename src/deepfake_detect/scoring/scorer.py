@@ -33,7 +33,7 @@ from deepfake_detect.media.images import crop_stats
 from deepfake_detect.models.aggregate import PersonScore, clip_probability, people_scores
 from deepfake_detect.models.predictor import ExplainUnavailableError, Predictor, load_predictor
 from deepfake_detect.models.predictor import explain_refusal as explain_refusal_of
-from deepfake_detect.scoring.answers import FAKE, NO_FACE, REAL, Answered, answer, verdict
+from deepfake_detect.scoring.answers import FAKE, NO_FACE, REAL, Answered, answer, unfamiliar, verdict
 from deepfake_detect.scoring.result import ModelInfo, ScoreError
 from deepfake_detect.scoring.uploads import Timer, UploadFaces
 
@@ -66,6 +66,7 @@ def model_info(predictor: Predictor, bento_tag: str | None = None) -> ModelInfo:
         family=predictor.family,
         bento_tag=bento_tag,
         crop_margin=predictor.record.crop_margin,
+        ood=predictor.record.ood,
     )
 
 
@@ -84,8 +85,9 @@ def explain_refusal(info: ModelInfo) -> ScoringError | None:
     return None if refusal is None else ScoringError(422, "explain_unavailable", refusal)
 
 
-def load_from_store(tag: str) -> tuple[Predictor, str]:
-    """The model promote saved into the BentoML model store (``$BENTOML_HOME``) and its store tag."""
+def load_from_store(tag: str, prior_fake: float | None = None) -> tuple[Predictor, str]:
+    """The model promote saved into the BentoML model store (``$BENTOML_HOME``) and its store tag,
+    shifted to ``prior_fake`` (:func:`predictor.load_predictor`)."""
     import bentoml
     from bentoml.exceptions import NotFound
 
@@ -96,7 +98,7 @@ def load_from_store(tag: str) -> tuple[Predictor, str]:
             f"BentoML model {tag!r} not found in the model store (run `dvc repro` to "
             f"promote one, or point to a model folder)"
         ) from exc
-    return load_predictor(model.path), str(model.tag)
+    return load_predictor(model.path, prior_fake), str(model.tag)
 
 
 # --------------------------------------------------------------------------- scoring
@@ -145,6 +147,10 @@ class Scorer:
             raise RuntimeError(f"model returned {len(probs)} scores for {len(faces)} faces")
         for f, p, e in zip(faces, probs, emb if len(emb) else [None] * len(faces), strict=True):
             f.probability, f.embedding = float(p), e
+        ood = self.info.ood
+        if ood is not None and len(emb):
+            for f, d in zip(faces, ood.score(emb), strict=True):
+                f.ood_score = float(d)
 
     def _label(self, p: float | None) -> str:
         return verdict(p, self.info.threshold)
@@ -216,6 +222,8 @@ class Scorer:
                     sharpness=round(stats["sharpness"], 4),
                     saturation=round(stats["saturation"], 4),
                     embedding=None if f.embedding is None else [round(float(x), 5) for x in f.embedding],
+                    ood_score=None if f.ood_score is None else round(f.ood_score, 4),
+                    unfamiliar=unfamiliar(f, self.info),
                 )
             )
         self.request_log.write(records)
