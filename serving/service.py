@@ -137,7 +137,7 @@ class FaceModel:
         from deepfake_detect.models.predictor import load_predictor
         from deepfake_detect.scoring.scorer import model_info
 
-        model = load_predictor(path)
+        model = load_predictor(path, SERVE.prior_fake)  # P(FAKE) at the traffic's base rate
         info = model_info(model, bento_tag=bento_tag)
         size = info.input_size
         for n in (1, 2):  # trace the predict function for a generic batch size before traffic

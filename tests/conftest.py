@@ -166,3 +166,39 @@ def chromium(tmp_path_factory):
         yield driver
     finally:
         driver.quit()
+
+
+def metrics_for(model: str, frame: dict | None = None, video: dict | None = None):
+    """A real :class:`ModelMetrics` (evaluate on synthetic scores of 20 three-frame videos) with the
+    given frame / video figures put in: release rules compare these."""
+    import numpy as np
+    import pandas as pd
+
+    from deepfake_detect.config import load_params
+    from deepfake_detect.contracts import ModelRecord
+    from deepfake_detect.pipeline.evaluate import evaluate_probs
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 30)
+    raw = 1 / (1 + np.exp(-rng.normal(np.where(y == 1, 1.0, -1.0), 1.0)))
+
+    def split(prefix: str) -> pd.DataFrame:
+        return pd.DataFrame({"y": y, "video": [f"{prefix}{i // 3}" for i in range(len(y))], "person": 0, "frame": 0})
+
+    record = ModelRecord(
+        name=model, family="sklearn", artifact="model.joblib", input_size=48, params={}, created="",
+        git_rev="", data_version="", train_seconds=0.0, n_train=0, n_val=0, threshold=0.5,
+    )  # fmt: skip
+    ep = load_params(
+        Path(__file__).resolve().parents[1] / "params.yaml", {"evaluate": {"bootstrap_resamples": 0}}
+    ).evaluate
+    m = evaluate_probs(record, split("v"), raw, split("t"), raw, ep, seed=0)
+    return m.model_copy(
+        update={"frame": m.frame.model_copy(update=frame or {}), "video": m.video.model_copy(update=video or {})}
+    )
+
+
+@pytest.fixture
+def make_metrics():
+    """Factory: ``make_metrics(model, frame={...}, video={...})`` → a ModelMetrics (see :func:`metrics_for`)."""
+    return metrics_for

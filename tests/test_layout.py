@@ -31,6 +31,7 @@ MAX_LINES = 300
 # modules allowed past MAX_LINES, each with the reason its docstring gives
 LONG = {
     "config.py",
+    "contracts.py",
     "cli/main.py",
     "scoring/scorer.py",
     "pipeline/extract.py",

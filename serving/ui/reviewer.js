@@ -137,6 +137,11 @@ function render(result, file, explained) {
     ? `No face found: no score (threshold ${fmt(result.threshold)})`
     : `P(FAKE) ${fmtAgainst(result.probability, result.threshold)} · threshold ${fmt(result.threshold)} · ` +
       (result.probability >= result.threshold ? "at or above: FAKE" : "below: REAL");
+  // ScoreResult.unfamiliar: most faces lie far from the training faces' embeddings
+  $("unfamiliar").hidden = result.unfamiliar !== true;
+  $("unfamiliar").textContent = result.unfamiliar
+    ? `Unlike the training data: verdict unreliable (${Math.round(100 * result.unfamiliar_share)}% of faces)`
+    : "";
   const where = result.kind === "video"
     ? `${result.faces_found} faces in ${result.frames_with_faces} of ${result.frames_sampled} sampled frames`
     : `${result.faces_found} face(s) in the image`;

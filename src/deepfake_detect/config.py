@@ -230,6 +230,8 @@ class EvaluateParams(Section):
     calibration: Literal["none", "temperature", "platt", "isotonic"]
     calibration_bins: int = Field(ge=2)
     target_fpr: float = Field(gt=0, lt=1)
+    target_video_fpr: float = Field(gt=0, lt=1)
+    bootstrap_resamples: int = Field(ge=0)
 
     @field_validator("clip")
     @classmethod
@@ -251,6 +253,7 @@ class PromoteParams(Section):
     bento_name: str
     embedding_components: int = Field(ge=1)
     embedding_samples: int = Field(ge=16)
+    ood_quantile: float = Field(gt=0.5, lt=1)
 
 
 class DriftParams(Section):
@@ -378,6 +381,7 @@ class ServeParams(Section):
     max_request_pixels: int = Field(ge=4096)
     max_name_bytes: int = Field(ge=16, le=240)
     request_log_days: int = Field(ge=0)
+    prior_fake: float | None = Field(gt=0, lt=1)
     review: ReviewParams
 
     @model_validator(mode="after")

@@ -7,8 +7,13 @@
 * :class:`PromotionDecision` what promote decided and why (``promote.decision``)
 * :class:`RollbackResult`    what ``deepfake promote --rollback`` did
 * :class:`Calibration`       the calibration map stored in ``record.json`` and the metrics
+* :class:`OodFit`            the "unlike the training data" test fitted at promotion (``record.json``)
+* :class:`ModelMetrics`      ``metrics/<model>.json``: what evaluate found (gate, promote, report read it)
 * the manifest row is :class:`deepfake_detect.data.manifest.ManifestRow`, beside its reader and writer
 * the score results (HTTP answers, ``deepfake score --json``) are in :mod:`deepfake_detect.scoring.result`
+
+Longer than one sitting on purpose: a contract has exactly one definition, and this is where a
+reader looks for it (the metrics blocks and the OOD fit are read by models, release, scoring).
 
 Every reader and writer goes through these models: a missing or misspelt field fails where the
 file is read, naming the field, instead of a guessed default somewhere downstream. A field that
@@ -19,14 +24,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from deepfake_detect.errors import DeepfakeError
 
-FRAME_METRICS = ("auc", "log_loss", "balanced_accuracy", "accuracy", "precision", "recall", "f1")
+MetricName = Literal["auc", "log_loss", "balanced_accuracy", "accuracy", "precision", "recall", "f1"]
+FRAME_METRICS: tuple[MetricName, ...] = get_args(MetricName)  # the metric names, written once
+LOWER_IS_BETTER: frozenset[MetricName] = frozenset({"log_loss"})
+Level = Literal["frame", "person", "video"]
 Signal = Literal["columns", "embedding", "prediction"]
 
 
@@ -83,7 +91,7 @@ class ModelRecord(Contract):
     n_train: int
     n_val: int
     threshold: float
-    metrics: dict[str, Any]
+    metrics: ModelMetrics | None = None  # filled by promote: what evaluate found
     embedding_layer: str | None = None  # Keras: the pooled-features layer; None for scikit-learn
     pretrained: str | None = None  # Keras transfer families: imagenet | none
     crop_margin: float | None = None  # framing of the training crops (framing.crop_margin); serving crops so
@@ -91,9 +99,20 @@ class ModelRecord(Contract):
     # filled by promote (None in a trained, not yet promoted folder)
     tag: str | None = None
     calibration: Calibration | None = None
-    operating_point: dict[str, Any] | None = None
+    operating_point: OperatingPoint | None = None
+    ood: OodFit | None = None  # None: promoted before the test existed, or a model with no embedding
     promoted_at: str | None = None
     promote_git_rev: str | None = None
+
+    @field_validator("metrics", "operating_point", mode="before")
+    @classmethod
+    def _untyped_is_absent(cls, v: Any, info) -> Any:
+        """Train writes ``{}``, and releases promoted before the :class:`ModelMetrics` contract hold the
+        old untyped dict: both load as None (their threshold and calibration are fields of their own)."""
+        block = ModelMetrics if info.field_name == "metrics" else OperatingPoint
+        if isinstance(v, dict) and not v.keys() >= {n for n, f in block.model_fields.items() if f.is_required()}:
+            return None
+        return v
 
 
 class BentoMetadata(Contract):
@@ -122,11 +141,11 @@ class BentoMetadata(Contract):
     def from_record(cls, record: ModelRecord) -> BentoMetadata:
         if record.tag is None:
             raise ContractError(f"model {record.name}: record has no release tag (only promote saves to the store)")
-        video = record.metrics.get("video") or {}  # metrics/<model>.json, not a contract of its own
+        m = record.metrics
         return cls(
             threshold=record.threshold,
-            metrics={k: float(record.metrics[k]) for k in FRAME_METRICS if k in record.metrics},
-            video_metrics={k: v for k, v in video.items() if isinstance(v, float)},
+            metrics={} if m is None else {k: m.frame.value(k) for k in FRAME_METRICS},
+            video_metrics={} if m is None else {k: m.video.value(k) for k in FRAME_METRICS},
             params=json.dumps(record.params, default=str),
             data_version=record.data_version,
             git_rev=record.git_rev,
@@ -263,16 +282,51 @@ class Calibration(BaseModel):
     x: list[float] = Field(default_factory=list, description="isotonic knots: raw probabilities")
     y: list[float] = Field(default_factory=list, description="isotonic knots: calibrated probabilities")
     n_fit: int = Field(0, description="validation crops the map was fitted on")
+    base_rate: float | None = Field(
+        None, gt=0, lt=1, description="share of FAKE in the crops it was fitted on (None: fitted before it was kept)"
+    )
+    deploy_rate: float | None = Field(
+        None, gt=0, lt=1, description="share of FAKE expected where it is used (None: the base rate, no shift)"
+    )
+
+    @property
+    def shift(self) -> float:
+        """logit(deploy_rate) − logit(base_rate): the prior-shift correction added to the calibrated
+        logit (Bayes: the likelihood ratio stays, the prior odds change); 0 without a deploy rate."""
+        if self.deploy_rate is None or self.base_rate is None:
+            return 0.0
+        return float(logit(np.array(self.deploy_rate)) - logit(np.array(self.base_rate)))
+
+    def at_prior(self, prior_fake: float | None) -> Calibration:
+        """This map shifted to a deployment where ``prior_fake`` of the faces are FAKE (None: unshifted)."""
+        if prior_fake is not None and self.base_rate is None:
+            raise ContractError(
+                "a prior_fake was set but this calibration records no base rate (fitted before it was "
+                "recorded): re-run `deepfake evaluate` and `deepfake promote`, or set no prior"
+            )
+        return self.model_copy(update={"deploy_rate": prior_fake})
+
+    def shift_threshold(self, threshold: float) -> float:
+        """The threshold at the deployment's prior that makes the decisions the unshifted one makes (the
+        shift is monotone: the same face is FAKE at the same calibrated odds ratio)."""
+        if self.shift == 0.0:
+            return threshold
+        return float(1.0 / (1.0 + np.exp(-(logit(np.array(threshold)) + self.shift))))
 
     def apply(self, p: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities for raw ones (float32, same shape)."""
+        """Calibrated probabilities for raw ones (float32, same shape), at ``deploy_rate`` when set."""
         p = np.asarray(p, np.float64)
-        if self.method == "none" or p.size == 0:
+        if p.size == 0:
             return p.astype(np.float32)
-        if self.method == "isotonic":
-            return np.interp(p, self.x, self.y).astype(np.float32)
-        z = self.slope * logit(p) + self.bias
-        return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+        if self.method == "none":
+            q = p
+        elif self.method == "isotonic":
+            q = np.interp(p, self.x, self.y)
+        else:
+            q = 1.0 / (1.0 + np.exp(-(self.slope * logit(p) + self.bias)))
+        if self.shift:
+            q = 1.0 / (1.0 + np.exp(-(logit(q) + self.shift)))
+        return q.astype(np.float32)
 
 
 IDENTITY = Calibration(method="none")
@@ -281,3 +335,141 @@ IDENTITY = Calibration(method="none")
 def logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(np.asarray(p, np.float64), EPS, 1 - EPS)
     return np.log(p) - np.log1p(-p)
+
+
+# --------------------------------------------------------------------------- evaluation metrics
+
+
+class Confusion(Contract):
+    tn: int
+    fp: int
+    fn: int
+    tp: int
+
+
+class Interval(Contract):
+    """A bootstrap 95% interval (2.5th and 97.5th percentile of the resampled metric)."""
+
+    low: float
+    high: float
+
+
+class BinaryMetrics(Contract):
+    """Every metric of :data:`FRAME_METRICS` at one threshold, with the counts behind them."""
+
+    auc: float
+    log_loss: float  # on probabilities clipped to evaluate.clip
+    balanced_accuracy: float
+    accuracy: float
+    precision: float
+    recall: float
+    f1: float
+    threshold: float
+    n: int
+    n_fake: int
+    n_real: int
+    confusion: Confusion
+    # bootstrap intervals, resampling whole videos (evaluate.bootstrap_resamples); empty when not computed
+    intervals: dict[MetricName, Interval] = Field(default_factory=dict)
+
+    def value(self, metric: MetricName) -> float:
+        return float(getattr(self, metric))
+
+
+class VideoMetrics(BinaryMetrics):
+    aggregation: Literal["mean", "confident"]  # evaluate.video_aggregation, applied to each person
+
+
+class OperatingPoint(Contract):
+    """A threshold chosen on val so at most ``target_fpr`` of the REAL val units (faces or videos) are
+    called FAKE, and what it gives on test."""
+
+    level: Literal["frame", "video"] = "frame"
+    target_fpr: float
+    threshold: float
+    val_fpr: float
+    test_fpr: float
+    test_recall: float
+
+
+class CalibrationQuality(Contract):
+    """How well calibrated P(FAKE) states frequencies on test: at the data's own FAKE share and on a
+    class-balanced view (the prior shifted to 0.5 by :meth:`Calibration.at_prior`, each class weighted
+    to half the total), so a model is not judged calibrated only at its training prior."""
+
+    base_rate: float  # share of FAKE among the test crops
+    ece: float
+    log_loss: float
+    ece_balanced: float
+    log_loss_balanced: float
+    ece_uncalibrated: float
+    log_loss_uncalibrated: float
+
+
+class DatasetMetrics(Contract):
+    """One dataset of the test split (the manifest's ``dataset`` column, else ``source``): each level
+    holding both classes, at the val-chosen thresholds, with bootstrap intervals."""
+
+    n_videos: int
+    frame: BinaryMetrics | None  # None: this dataset's test rows hold one class only
+    person: BinaryMetrics | None
+    video: BinaryMetrics | None
+
+
+class ModelMetrics(Contract):
+    """``metrics/<model>.json``: one model on the test split (evaluate writes it; gate, promote and
+    report read it; promote copies it into the release's ``record.json``).
+
+    Frame = one face crop; person = one face track of a video aggregated with evaluate's clip rule;
+    video = the clip scored as its fakest deciding person (what serving answers). Thresholds,
+    calibration and operating points are chosen on val, never on test."""
+
+    model: str
+    family: Literal["keras", "sklearn"]
+    train_seconds: float
+    threshold: float  # the served cut on calibrated P(FAKE) (evaluate.threshold_rule on val faces)
+    calibration: Calibration
+    calibration_quality: CalibrationQuality
+    frame: BinaryMetrics
+    person: BinaryMetrics
+    video: VideoMetrics  # at evaluate.video_aggregation
+    video_by_rule: dict[Literal["mean", "confident"], BinaryMetrics]
+    operating_point: OperatingPoint  # faces: at most evaluate.target_fpr of REAL val faces flagged
+    video_operating_point: OperatingPoint  # videos: at most evaluate.target_video_fpr of REAL val clips
+    by_source: dict[Literal["old", "feedback"], BinaryMetrics]  # frame level; the release rule weighs "old"
+    by_dataset: dict[str, DatasetMetrics]
+
+    def level(self, level: Literal["frame", "person", "video"]) -> BinaryMetrics:
+        return {"frame": self.frame, "person": self.person, "video": self.video}[level]
+
+    def value(self, metric: MetricName, level: Literal["frame", "person", "video"]) -> float:
+        """``metric`` at ``level``; :class:`ContractError` when it is not finite."""
+        v = self.level(level).value(metric)
+        if not np.isfinite(v):
+            raise ContractError(f"model {self.model}: {level} {metric} is not finite ({v})")
+        return v
+
+
+# --------------------------------------------------------------------------- unfamiliar media
+
+
+class OodFit(Contract):
+    """Is a face like the training faces? The Mahalanobis distance of its embedding (the promoted PCA
+    projection of the pooled features) from the training embeddings' mean under their shrunk
+    covariance, fitted at promotion; ``threshold`` is the ``quantile`` of the same distance on val
+    crops, so about 1 − quantile of faces like the held-out data are past it."""
+
+    mean: list[float]
+    precision: list[list[float]]  # inverse covariance (Ledoit-Wolf shrinkage)
+    threshold: float
+    quantile: float
+    n_fit: int  # training crops
+    n_threshold: int  # val crops
+
+    def score(self, embeddings: np.ndarray) -> np.ndarray:
+        """Distance of each embedding (N, E) from the training distribution (float, (N,))."""
+        z = np.asarray(embeddings, np.float64).reshape(len(embeddings), -1)
+        if z.shape[1] != len(self.mean):
+            raise ContractError(f"ood: embeddings of {z.shape[1]} dims, fitted on {len(self.mean)}")
+        d = z - np.asarray(self.mean)
+        return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", d, np.asarray(self.precision), d), 0.0))

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from deepfake_detect.contracts import ModelMetrics
 from deepfake_detect.pipeline import promote as promote_stage
 from deepfake_detect.pipeline.evaluate import run_evaluate
 from deepfake_detect.pipeline.train import run_train
@@ -89,8 +90,8 @@ def new_technique_rows(root: Path, n_groups: int = 12, per_video: int = 4, seed:
     return pd.DataFrame(rows)
 
 
-def _metrics(p) -> dict:
-    return json.loads((p.evaluate.metrics_dir / "sklearn_fft.json").read_text())
+def _metrics(p) -> ModelMetrics:
+    return ModelMetrics.read(p.evaluate.metrics_dir / "sklearn_fft.json")
 
 
 def test_labelled_feedback_of_a_new_technique_retrains_a_model_that_is_promoted(
@@ -109,12 +110,12 @@ def test_labelled_feedback_of_a_new_technique_retrains_a_model_that_is_promoted(
     served_tag = first.tag
     served = promote_stage.served_metrics(p)
     assert served is not None and served[0] == served_tag
-    a_new = served[1]["by_source"]["feedback"]["auc"]
+    a_new = served[1].by_source["feedback"].auc
     run_train(p, "sklearn_fft")  # model B: both sources
     run_evaluate(p)
-    b = _metrics(p)["by_source"]
-    assert b["feedback"]["auc"] >= a_new + 0.15, (a_new, b["feedback"]["auc"])  # clearly better on the new technique
-    assert served[1]["by_source"]["old"]["auc"] - b["old"]["auc"] <= p.promote.max_regression  # the old split holds
+    b = _metrics(p).by_source
+    assert b["feedback"].auc >= a_new + 0.15, (a_new, b["feedback"].auc)  # clearly better on the new technique
+    assert served[1].by_source["old"].auc - b["old"].auc <= p.promote.max_regression  # the old split holds
     second = promote_stage.run_promote(p)
     assert second.promoted, second.reason
     assert "feedback test split" in second.reason and "old test split" in second.reason
@@ -240,11 +241,11 @@ def test_served_crops_of_a_new_technique_are_kept_labelled_retrained_on_and_the_
         pd.concat([old, _feedback_manifest_rows(tmp_path / "feedback", group_of_item)]).to_csv(
             split_manifest, index=False
         )
-        a = promote_stage.served_metrics(p)[1]["by_source"]  # A re-scored on the split with the labelled crops
+        a = promote_stage.served_metrics(p)[1].by_source  # A re-scored on the split with the labelled crops
         run_train(p, "sklearn_fft")
         run_evaluate(p)
-        b = _metrics(p)["by_source"]
-        assert b["feedback"]["auc"] > a["feedback"]["auc"] and a["old"]["auc"] - b["old"]["auc"] <= 0.02
+        b = _metrics(p).by_source
+        assert b["feedback"].auc > a["feedback"].auc and a["old"].auc - b["old"].auc <= 0.02
         second = promote_stage.run_promote(p)
         assert second.promoted, second.reason
         said = notify_serving(f"{url}/reload", None, {"promotion": second.model_dump(mode="json")})

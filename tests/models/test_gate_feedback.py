@@ -4,13 +4,13 @@ cost more than ``promote.max_regression`` on what the served model already did w
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from deepfake_detect.contracts import ModelMetrics
 from deepfake_detect.pipeline import promote as promote_stage
 from deepfake_detect.pipeline.evaluate import run_evaluate
 from deepfake_detect.pipeline.train import run_train
@@ -26,8 +26,8 @@ def _with_feedback(manifest: Path) -> Path:
     return manifest
 
 
-def _metrics(p, name: str = "sklearn_fft") -> dict:
-    return json.loads((p.evaluate.metrics_dir / f"{name}.json").read_text())
+def _metrics(p, name: str = "sklearn_fft") -> ModelMetrics:
+    return ModelMetrics.read(p.evaluate.metrics_dir / f"{name}.json")
 
 
 @pytest.fixture
@@ -40,10 +40,10 @@ def feedback_params(split_manifest: Path, tmp_path: Path, make_params, bento_hom
 def test_evaluate_scores_the_old_and_the_feedback_test_split_apart(feedback_params):
     p = feedback_params
     run_evaluate(p)
-    by_source = _metrics(p)["by_source"]
-    assert by_source["old"]["n"] == 8 and by_source["feedback"]["n"] == 16  # 4 crops x REAL + FAKE per group
-    assert by_source["old"]["n_fake"] == 4 and by_source["feedback"]["n_fake"] == 8
-    assert 0 <= by_source["old"]["auc"] <= 1 and 0 <= by_source["feedback"]["auc"] <= 1
+    by_source = _metrics(p).by_source
+    assert by_source["old"].n == 8 and by_source["feedback"].n == 16  # 4 crops x REAL + FAKE per group
+    assert by_source["old"].n_fake == 4 and by_source["feedback"].n_fake == 8
+    assert 0 <= by_source["old"].auc <= 1 and 0 <= by_source["feedback"].auc <= 1
 
 
 def test_a_candidate_that_loses_more_than_max_regression_on_the_old_split_is_refused(feedback_params, uninformed_model):
@@ -53,7 +53,7 @@ def test_a_candidate_that_loses_more_than_max_regression_on_the_old_split_is_ref
     uninformed_model(p)  # a real, uninformed model: AUC 0.5 on the old split
     run_evaluate(p)
     worse = _metrics(p)
-    assert good["by_source"]["old"]["auc"] - worse["by_source"]["old"]["auc"] > p.promote.max_regression
+    assert good.by_source["old"].auc - worse.by_source["old"].auc > p.promote.max_regression
     why = old_split_regression(worse, good, p)
     assert why is not None and "old test split" in why and "promote.max_regression" in why
     assert old_split_regression(good, good, p) is None  # no loss at all

@@ -10,7 +10,14 @@ import pytest
 from sklearn import metrics as skm
 
 from deepfake_detect.models.aggregate import aggregate_video
-from deepfake_detect.release.metrics import MetricsError, binary_metrics, choose_threshold, is_better, video_scores
+from deepfake_detect.release.metrics import (
+    MetricsError,
+    binary_metrics,
+    bootstrap_intervals,
+    choose_threshold,
+    is_better,
+    video_scores,
+)
 
 Y = np.array([0, 0, 0, 1, 1, 1, 1, 1])
 P = np.array([0.1, 0.4, 0.6, 0.35, 0.8, 0.9, 1.0, 0.7])
@@ -19,22 +26,22 @@ P = np.array([0.1, 0.4, 0.6, 0.35, 0.8, 0.9, 1.0, 0.7])
 def test_binary_metrics_match_sklearn_and_hand_counts():
     m = binary_metrics(Y, P, threshold=0.5, clip=(0.05, 0.95))
     pred = (P >= 0.5).astype(int)
-    assert m["auc"] == pytest.approx(skm.roc_auc_score(Y, P))
-    assert m["log_loss"] == pytest.approx(skm.log_loss(Y, np.clip(P, 0.05, 0.95)))
-    assert m["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(Y, pred))
+    assert m.auc == pytest.approx(skm.roc_auc_score(Y, P))
+    assert m.log_loss == pytest.approx(skm.log_loss(Y, np.clip(P, 0.05, 0.95)))
+    assert m.balanced_accuracy == pytest.approx(skm.balanced_accuracy_score(Y, pred))
     # by hand: tp=4 (0.8, 0.9, 1.0, 0.7), fn=1 (0.35), fp=1 (0.6), tn=2
-    assert m["confusion"] == {"tn": 2, "fp": 1, "fn": 1, "tp": 4}
-    assert m["accuracy"] == pytest.approx(6 / 8)
-    assert m["precision"] == pytest.approx(4 / 5)
-    assert m["recall"] == pytest.approx(4 / 5)
-    assert m["f1"] == pytest.approx(0.8)
-    assert m["balanced_accuracy"] == pytest.approx((4 / 5 + 2 / 3) / 2)
+    assert m.confusion.model_dump() == {"tn": 2, "fp": 1, "fn": 1, "tp": 4}
+    assert m.accuracy == pytest.approx(6 / 8)
+    assert m.precision == pytest.approx(4 / 5)
+    assert m.recall == pytest.approx(4 / 5)
+    assert m.f1 == pytest.approx(0.8)
+    assert m.balanced_accuracy == pytest.approx((4 / 5 + 2 / 3) / 2)
 
 
 def test_clipping_bounds_the_cost_of_one_confident_mistake():
     y, p = np.array([0, 1]), np.array([1.0, 1.0])  # a REAL scored 1.0: unbounded loss without clipping
     m = binary_metrics(y, p, 0.5, clip=(0.01, 0.99))
-    assert m["log_loss"] == pytest.approx(-(math.log(0.01) + math.log(0.99)) / 2)
+    assert m.log_loss == pytest.approx(-(math.log(0.01) + math.log(0.99)) / 2)
 
 
 def test_single_class_split_is_a_clear_error_not_nan():
@@ -98,3 +105,21 @@ def test_is_better_knows_log_loss_is_lower_better():
     assert is_better(0.9, 0.8, "auc") and not is_better(0.8, 0.8, "auc")
     assert is_better(0.3, 0.5, "log_loss") and not is_better(0.5, 0.3, "log_loss")
     assert not is_better(0.81, 0.8, "auc", margin=0.02)
+
+
+def test_bootstrap_intervals_resample_whole_videos_and_hold_the_point_estimate():
+    rng = np.random.default_rng(1)
+    videos = np.repeat(np.arange(40), 5)  # 40 videos of 5 crops, one label each
+    y = (videos % 2).astype(int)
+    clip_look = rng.normal(0, 1.0, 40)[videos]  # crops of one clip look alike: they are not independent
+    p = 1 / (1 + np.exp(-(np.where(y == 1, 0.8, -0.8) + clip_look + rng.normal(0, 0.3, len(y)))))
+    m = binary_metrics(y, p, 0.5, (0.01, 0.99))
+    wide = bootstrap_intervals(m, y, p, videos, (0.01, 0.99), resamples=300, seed=0)
+    for k in ("auc", "log_loss", "balanced_accuracy", "f1"):
+        ci = wide.intervals[k]
+        assert ci.low < getattr(m, k) < ci.high, k
+    assert bootstrap_intervals(m, y, p, videos, (0.01, 0.99), 300, seed=0) == wide  # seeded
+    # the same crops counted as 200 independent videos: a narrower, over-confident interval
+    naive = bootstrap_intervals(m, y, p, np.arange(len(y)), (0.01, 0.99), 300, seed=0).intervals["auc"]
+    assert naive.high - naive.low < wide.intervals["auc"].high - wide.intervals["auc"].low
+    assert bootstrap_intervals(m, y, p, videos, (0.01, 0.99), 0, 0).intervals == {}

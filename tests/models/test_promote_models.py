@@ -14,7 +14,7 @@ from sklearn.dummy import DummyClassifier
 from sklearn.pipeline import Pipeline
 
 from deepfake_detect.config import Params, load_params
-from deepfake_detect.contracts import BentoMetadata, PromotionDecision
+from deepfake_detect.contracts import BentoMetadata, ModelMetrics, PromotionDecision
 from deepfake_detect.models.predictor import ModelLoadError, load_predictor, read_record
 from deepfake_detect.pipeline import promote as promote_stage
 from deepfake_detect.pipeline.evaluate import run_evaluate
@@ -49,16 +49,17 @@ def test_first_promotion_serves_the_model_and_saves_it_to_bentoml(promoted: Para
 
     p = promoted
     served = load_predictor(p.promote.dir)
-    metrics = json.loads((p.evaluate.metrics_dir / "sklearn_fft.json").read_text())
+    metrics = ModelMetrics.read(p.evaluate.metrics_dir / "sklearn_fft.json")
     assert p.promote.dir.is_symlink()
-    assert served.threshold == pytest.approx(metrics["threshold"])
-    assert served.record.metrics["auc"] == pytest.approx(metrics["auc"])
+    assert served.threshold == pytest.approx(metrics.threshold)
+    assert served.record.metrics == metrics  # the release keeps what evaluate found, typed
     assert served.embed([np.zeros((48, 48, 3), np.uint8)]).shape == (1, p.promote.embedding_components)
     assert served.record.crop_margin == pytest.approx(p.extract.margin)  # clip crops: extract's own framing
     bento = bentoml.models.get(f"{p.promote.bento_name}:latest")
     metadata = BentoMetadata.parse(bento.info.metadata, "store")
     assert metadata.release == served.tag and metadata.threshold == pytest.approx(served.threshold)
-    assert metadata.metrics["auc"] == pytest.approx(metrics["auc"])
+    assert metadata.metrics["auc"] == pytest.approx(metrics.frame.auc)
+    assert metadata.video_metrics["auc"] == pytest.approx(metrics.video.auc)
     assert metadata.data_version == served.record.data_version
     assert (Path(bento.path) / "record.json").is_file() and (Path(bento.path) / "projection.npz").is_file()
 
@@ -190,6 +191,7 @@ RELEASE_FIELDS = (
     "metrics",
     "calibration",
     "operating_point",
+    "ood",
     "promoted_at",
     "promote_git_rev",
     "data_version",
@@ -201,7 +203,7 @@ def test_promote_completes_the_trained_record(promoted: Params):
     release = read_record(promoted.promote.dir)
     assert trained.tag is None and trained.calibration is None
     assert release.tag == promoted.promote.dir.resolve().name and release.promoted_at is not None
-    assert release.calibration is not None and release.threshold == release.metrics["threshold"]
+    assert release.calibration is not None and release.threshold == release.metrics.threshold
     blank = dict.fromkeys(RELEASE_FIELDS)
     assert release.model_copy(update=blank) == trained.model_copy(update=blank)  # the rest is the trained record
 
@@ -218,19 +220,19 @@ def test_a_record_missing_a_field_fails_loading_naming_it(promoted: Params, tmp_
         load_predictor(folder)
 
 
-def test_pick_best_follows_the_metric_direction_and_level():
+def test_pick_best_follows_the_metric_direction_and_level(make_metrics):
     c = {
-        "a": {"auc": 0.7, "log_loss": 0.5, "video": {"auc": 0.9}},
-        "b": {"auc": 0.8, "log_loss": 0.6, "video": {"auc": 0.6}},
+        "a": make_metrics("a", frame={"auc": 0.7, "log_loss": 0.5}, video={"auc": 0.9}),
+        "b": make_metrics("b", frame={"auc": 0.8, "log_loss": 0.6}, video={"auc": 0.6}),
     }
     assert promote_stage.pick_best(c, "auc", "frame") == "b"
     assert promote_stage.pick_best(c, "log_loss", "frame") == "a"
     assert promote_stage.pick_best(c, "auc", "video") == "a"
 
 
-def test_candidates_restrict_what_may_be_promoted(tmp_path: Path):
+def test_candidates_restrict_what_may_be_promoted(tmp_path: Path, make_metrics):
     for name, auc in (("xception", 0.6), ("sklearn_fft", 0.9)):
-        (tmp_path / f"{name}.json").write_text(json.dumps({"auc": auc}))
+        make_metrics(name, frame={"auc": auc}).write(tmp_path / f"{name}.json")
     base = {"train": {"models": ["xception", "sklearn_fft"]}, "evaluate": {"metrics_dir": str(tmp_path)}}
     everyone = promote_stage.read_candidates(load_params(REPO_PARAMS, base))
     assert promote_stage.pick_best(everyone, "auc", "frame") == "sklearn_fft"
@@ -251,7 +253,7 @@ def test_efficientnet_lite0_promotes_calibrated_and_serves_explainable(
     p = make_params(tmp_path, split_manifest, models=["efficientnet_lite0"])
     run_train(p, "efficientnet_lite0")
     (metrics,) = run_evaluate(p).values()
-    assert metrics["calibration"]["method"] == p.evaluate.calibration and "ece" in metrics
+    assert metrics.calibration.method == p.evaluate.calibration and metrics.calibration_quality.ece >= 0
     assert promote_stage.run_promote(p).promoted
     served = load_predictor(p.promote.dir)
     assert served.record.pretrained == "imagenet"

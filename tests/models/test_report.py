@@ -50,7 +50,7 @@ def test_report_after_a_real_run_shows_the_table_the_promotion_and_the_reports(
     assert len(table) == 4 and max(len(line) for line in table) <= 100, out  # fits a terminal: no wrapped wall
     row = next(line for line in table if line.strip().startswith("sklearn_fft"))
     figures = [float(x) for x in row.split()[1:7]]
-    expected = [metrics[k] for k in ("auc", "log_loss", "balanced_accuracy")]
+    expected = [metrics["frame"][k] for k in ("auc", "log_loss", "balanced_accuracy")]
     expected += [metrics["video"][k] for k in ("auc", "log_loss", "balanced_accuracy")]
     assert figures == [round(v, 3) for v in expected], row
     assert row.rstrip().endswith("<- promoted")
@@ -81,4 +81,5 @@ def test_a_metrics_file_without_video_metrics_is_named(split_manifest, tmp_path,
     params = _params_file(p, tmp_path)
     monkeypatch.chdir(tmp_path)
     res = CliRunner().invoke(app, ["report", "--params", str(params)])
-    assert res.exit_code == 2 and "odd.json: no 'video'" in res.output, res.output
+    out = " ".join(res.output.split())  # the message names the file and each missing block
+    assert res.exit_code == 2 and "odd.json: not a valid ModelMetrics" in out and "video: Field required" in out, out

@@ -403,6 +403,16 @@ def score(
         ),
     ] = None,
     crop: Annotated[bool, typer.Option("--crop", help="Images are ready face crops (no detection).")] = False,
+    prior_fake: Annotated[
+        float | None,
+        typer.Option(
+            "--prior-fake",
+            min=0.0001,
+            max=0.9999,
+            help="Share of FAKE expected among these files: P(FAKE) is shifted from the calibration's "
+            "base rate to it, the threshold with it (same verdicts). Default: serve.prior_fake.",
+        ),
+    ] = None,
     force: Annotated[
         bool,
         typer.Option(
@@ -426,7 +436,10 @@ def score(
     except ScanInputError as exc:
         raise _fail(exc, 2) from exc
     try:
-        model, bento_tag = (load_predictor(model_dir), None) if model_dir else load_from_store(p.serve.model_tag)
+        prior = p.serve.prior_fake if prior_fake is None else prior_fake
+        model, bento_tag = (
+            (load_predictor(model_dir, prior), None) if model_dir else load_from_store(p.serve.model_tag, prior)
+        )
     except (FileNotFoundError, OSError, ValueError) as exc:
         raise _fail(exc, 2) from exc
     try:

@@ -24,7 +24,7 @@ Frame = tuple[int | None, np.ndarray]  # (frame index in the clip, or None for a
 
 @dataclass
 class FaceCrop:
-    """One face of one frame: where it is, who it is, its crop; scoring fills the last two."""
+    """One face of one frame: where it is, who it is, its crop; scoring fills the last three."""
 
     frame: int | None
     face: int  # index within its frame, largest face first
@@ -34,6 +34,7 @@ class FaceCrop:
     person: int = 0  # the face track within the clip (assign_people)
     probability: float = float("nan")
     embedding: np.ndarray | None = None
+    ood_score: float | None = None  # distance from the training faces (None: the model has no OOD fit)
 
 
 def detect_and_crop(detector: Detector, frames: Sequence[Frame], p: ExtractParams) -> list[FaceCrop]:

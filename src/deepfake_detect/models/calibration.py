@@ -28,39 +28,60 @@ def _nll(z: np.ndarray, y: np.ndarray) -> float:
 
 
 def fit_calibration(y: np.ndarray, p: np.ndarray, method: CalibrationMethod) -> Calibration:
-    """Fit ``method`` on labels ``y`` (FAKE = 1) and raw probabilities ``p`` by minimising log loss."""
+    """Fit ``method`` on labels ``y`` (FAKE = 1) and raw probabilities ``p`` by minimising log loss;
+    the map records the FAKE share of ``y`` as its ``base_rate`` (what :meth:`Calibration.at_prior`
+    shifts from)."""
     y = np.asarray(y, np.float64)
     p = np.asarray(p, np.float64)
+    fitted = _fit(y, p, method)
+    rate = float(y.mean()) if 0 < y.mean() < 1 else None
+    return fitted.model_copy(update={"n_fit": len(y), "base_rate": rate})
+
+
+def _fit(y: np.ndarray, p: np.ndarray, method: CalibrationMethod) -> Calibration:
     if method == "none":
-        return Calibration(method="none", n_fit=len(y))
+        return Calibration(method="none")
     if len(np.unique(y)) < 2:
         raise ValueError(f"calibration ({method}) needs REAL and FAKE validation crops, got {len(y)} of one class")
     if method == "isotonic":
         from sklearn.isotonic import IsotonicRegression
 
         iso = IsotonicRegression(y_min=EPS, y_max=1 - EPS, out_of_bounds="clip").fit(p, y)
-        return Calibration(method="isotonic", x=iso.X_thresholds_.tolist(), y=iso.y_thresholds_.tolist(), n_fit=len(y))
+        return Calibration(method="isotonic", x=iso.X_thresholds_.tolist(), y=iso.y_thresholds_.tolist())
     z = logit(p)
     if method == "temperature":
         res = minimize(lambda a: _nll(a[0] * z, y), x0=[1.0], method="L-BFGS-B", bounds=[(1e-3, 100.0)])
-        return Calibration(method="temperature", slope=float(res.x[0]), n_fit=len(y))
+        return Calibration(method="temperature", slope=float(res.x[0]))
     res = minimize(
         lambda ab: _nll(ab[0] * z + ab[1], y), x0=[1.0, 0.0], method="L-BFGS-B", bounds=[(1e-3, 100.0), (-20.0, 20.0)]
     )
-    return Calibration(method="platt", slope=float(res.x[0]), bias=float(res.x[1]), n_fit=len(y))
+    return Calibration(method="platt", slope=float(res.x[0]), bias=float(res.x[1]))
 
 
-def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 15) -> float:
-    """ECE: the |accuracy − confidence| gap of P(FAKE) per equal-width bin, weighted by bin size."""
+def expected_calibration_error(
+    y: np.ndarray, p: np.ndarray, bins: int = 15, weights: np.ndarray | None = None
+) -> float:
+    """ECE: the |accuracy − confidence| gap of P(FAKE) per equal-width bin, weighted by bin size
+    (by the bin's share of ``weights`` when given, e.g. class weights of a balanced view)."""
     y = np.asarray(y, np.float64)
     p = np.asarray(p, np.float64)
+    w = np.ones_like(y) if weights is None else np.asarray(weights, np.float64)
     which = np.minimum((p * bins).astype(int), bins - 1)
     gap = 0.0
     for b in range(bins):
-        inside = which == b
+        inside = (which == b) & (w > 0)
         if inside.any():
-            gap += inside.sum() * abs(y[inside].mean() - p[inside].mean())
-    return float(gap / max(len(y), 1))
+            wb = w[inside]
+            gap += wb.sum() * abs(np.average(y[inside], weights=wb) - np.average(p[inside], weights=wb))
+    return float(gap / max(w.sum(), 1e-12))
+
+
+def balanced_weights(y: np.ndarray) -> np.ndarray:
+    """Row weights giving each class half the total (a class-balanced view of a skewed set)."""
+    y = np.asarray(y).astype(int)
+    n_fake = max(int(y.sum()), 1)
+    n_real = max(len(y) - int(y.sum()), 1)
+    return np.where(y == 1, 0.5 / n_fake, 0.5 / n_real) * len(y)
 
 
 def reliability_table(y: np.ndarray, p: np.ndarray, bins: int = 15) -> list[dict[str, float]]:

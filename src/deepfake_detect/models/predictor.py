@@ -60,6 +60,7 @@ class Predictor:
     record: ModelRecord
     model: Any
     projection: dict[str, np.ndarray] | None = None
+    prior_fake: float | None = None  # the deployment's share of FAKE (serve.prior_fake); None: the calibration's own
     _embedder: Any = field(default=None, repr=False)
     _dual: Any = field(default=None, repr=False)
     _gradcam: Any = field(default=None, repr=False)
@@ -84,12 +85,15 @@ class Predictor:
 
     @property
     def threshold(self) -> float:
-        return self.record.threshold
+        """The promoted threshold, moved with the prior shift so a face gets the same verdict at any
+        ``prior_fake`` (only what P(FAKE) says about the odds changes)."""
+        return self.calibration.shift_threshold(self.record.threshold)
 
     @property
     def calibration(self) -> Calibration:
-        """The map fitted on validation at evaluate time (identity for a model not yet evaluated)."""
-        return self.record.calibration or IDENTITY
+        """The map fitted on validation at evaluate time (identity for a model not yet evaluated),
+        shifted to ``prior_fake`` (:meth:`Calibration.at_prior`)."""
+        return (self.record.calibration or IDENTITY).at_prior(self.prior_fake)
 
     @property
     def embedding_layer(self) -> str:
@@ -186,10 +190,15 @@ class Predictor:
             return self._gradcam.overlays(crops)
 
 
-def load_predictor(folder: str | Path) -> Predictor:
-    """Load a model folder written by train/promote (see the module docstring for its layout)."""
+def load_predictor(folder: str | Path, prior_fake: float | None = None) -> Predictor:
+    """Load a model folder written by train/promote (see the module docstring for its layout), its
+    P(FAKE) shifted to a deployment where ``prior_fake`` of the faces are FAKE (None: no shift)."""
     folder = Path(folder)
     record = read_record(folder)
+    try:
+        (record.calibration or IDENTITY).at_prior(prior_fake)
+    except ContractError as exc:
+        raise ModelLoadError(f"{folder}: {exc}") from exc
     artifact = folder / record.artifact
     if not artifact.is_file():
         raise ModelLoadError(f"{folder}: artifact {record.artifact!r} named in {RECORD_FILE} is missing")
@@ -205,4 +214,4 @@ def load_predictor(folder: str | Path) -> Predictor:
     if (folder / PROJECTION_FILE).exists():
         with np.load(folder / PROJECTION_FILE) as npz:
             projection = {"mean": npz["mean"], "components": npz["components"]}
-    return Predictor(folder, record, model, projection)
+    return Predictor(folder, record, model, projection, prior_fake)

@@ -1,14 +1,13 @@
-"""Stage ``evaluate``: every trained model on the test split, frame level and video level.
+"""Stage ``evaluate``: every trained model on the test split, per face, per person, per video and
+per dataset.
 
-The decision threshold is chosen on the validation split (never on test). Writes
-``metrics/<model>.json`` (top-level frame metrics, ``video`` block for the configured
-aggregation, ``video_mean`` / ``video_confident`` for both rules), the comparison table
-(``evaluate.comparison``, .md and .csv) and the ROC / PR / calibration / confusion plot data
-under ``evaluate.plots_dir``."""
+The calibration, the decision thresholds and the operating points are chosen on the validation
+split (never on test). Writes ``metrics/<model>.json`` (a :class:`contracts.ModelMetrics`), the
+comparison table (``evaluate.comparison``, .md and .csv) and the ROC / PR / calibration / confusion
+plot data under ``evaluate.plots_dir``."""
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -19,17 +18,29 @@ from sklearn import metrics as skm
 from tqdm import tqdm
 
 from deepfake_detect.config import EvaluateParams, Params
-from deepfake_detect.contracts import Calibration
-from deepfake_detect.data.manifest import FEEDBACK_SOURCE
+from deepfake_detect.contracts import (
+    FRAME_METRICS,
+    Calibration,
+    CalibrationQuality,
+    ModelMetrics,
+    ModelRecord,
+    OperatingPoint,
+    VideoMetrics,
+)
 from deepfake_detect.media.images import read_rgb
 from deepfake_detect.models.aggregate import clip_probs
-from deepfake_detect.models.calibration import expected_calibration_error, fit_calibration, reliability_table
+from deepfake_detect.models.calibration import (
+    balanced_weights,
+    expected_calibration_error,
+    fit_calibration,
+    reliability_table,
+)
 from deepfake_detect.models.dataset import load_split
 from deepfake_detect.models.predictor import Predictor, load_predictor
-from deepfake_detect.release.metrics import METRIC_KEYS, binary_metrics, choose_threshold, video_scores
+from deepfake_detect.release.breakdown import Judge, dataset_metrics, source_metrics
+from deepfake_detect.release.metrics import choose_threshold, people_rows, video_scores
 
 log = logging.getLogger(__name__)
-PLOT_KINDS = ("roc", "pr", "calibration", "confusion")
 
 
 def score_split(
@@ -46,62 +57,110 @@ def score_split(
 
 
 def operating_point(
-    val_y: np.ndarray, val_p: np.ndarray, test_y: np.ndarray, test_p: np.ndarray, target_fpr: float
-) -> dict[str, float]:
-    """The threshold that flags at most ``target_fpr`` of the REAL validation faces as FAKE, and the
-    false-positive rate and recall it gives on test (what a moderator who must rarely accuse a real
-    person gets)."""
+    val_y: np.ndarray,
+    val_p: np.ndarray,
+    test_y: np.ndarray,
+    test_p: np.ndarray,
+    target_fpr: float,
+    level: str = "frame",
+) -> OperatingPoint:
+    """The threshold that flags at most ``target_fpr`` of the REAL validation units (faces, or videos
+    scored by the clip rule) as FAKE, and the false-positive rate and recall it gives on test (what a
+    moderator who must rarely accuse a real person gets)."""
+    # float32 throughout (what the model gives): a cut just above a score is above it in any precision
+    val_p, test_p = np.asarray(val_p, np.float32), np.asarray(test_p, np.float32)
     real = np.sort(val_p[val_y == 0])
-    allowed = int(np.floor(target_fpr * len(real)))  # REAL faces that may score at or above the cut
-    cut = float(np.nextafter(real[-1], np.inf)) if allowed == 0 else float(real[len(real) - allowed])
+    allowed = int(np.floor(target_fpr * len(real)))  # REAL units that may score at or above the cut
+    cut = real[-1] if allowed == 0 else real[len(real) - allowed]
+    if allowed == 0 or (real >= cut).sum() > allowed:  # ties at the cut (saturated scores): only those above it
+        cut = np.nextafter(cut, np.float32(np.inf))
+    cut = float(cut)
     flagged = test_p >= cut
-    return {
-        "target_fpr": target_fpr,
-        "threshold": min(cut, 1.0),
-        "val_fpr": float((val_p[val_y == 0] >= cut).mean()),
-        "test_fpr": float(flagged[test_y == 0].mean()),
-        "test_recall": float(flagged[test_y == 1].mean()),
-    }
+    return OperatingPoint(
+        level=level,
+        target_fpr=target_fpr,
+        threshold=min(cut, 1.0),
+        val_fpr=float((val_p[val_y == 0] >= cut).mean()),
+        test_fpr=float(flagged[test_y == 0].mean()),
+        test_recall=float(flagged[test_y == 1].mean()),
+    )
 
 
-def source_metrics(test: pd.DataFrame, test_p: np.ndarray, thr: float, ep: EvaluateParams) -> dict[str, Any]:
-    """Frame metrics of the old test split (rows not from the feedback source) and of the feedback
-    test split, each at the val-chosen threshold and only when it holds both classes (the release
-    rule, :func:`gate.old_split_regression`, weighs the old one)."""
-    y = test["y"].to_numpy()
-    feedback = (test["source"] == FEEDBACK_SOURCE).to_numpy() if "source" in test else np.zeros(len(y), bool)
-    out = {}
-    for name, rows in (("old", ~feedback), ("feedback", feedback)):
-        if len(np.unique(y[rows])) == 2:
-            out[name] = binary_metrics(y[rows], test_p[rows], thr, ep.clip, f"test split ({name} rows)")
-    return out
+def calibration_quality(
+    test_y: np.ndarray, test_raw: np.ndarray, calibration: Calibration, ep: EvaluateParams
+) -> CalibrationQuality:
+    """ECE and log loss of the calibrated test probabilities at the data's FAKE share, and on a
+    class-balanced view: the prior shifted to 0.5 (:meth:`Calibration.at_prior`) and each class
+    weighted to half the total; the raw output's figures beside them."""
+    p = calibration.apply(test_raw)
+    weights = balanced_weights(test_y)
+    balanced = calibration.at_prior(0.5).apply(test_raw) if calibration.base_rate is not None else p
+    return CalibrationQuality(
+        base_rate=float(test_y.mean()),
+        ece=expected_calibration_error(test_y, p, ep.calibration_bins),
+        log_loss=float(skm.log_loss(test_y, clip_probs(p, ep.clip), labels=[0, 1])),
+        ece_balanced=expected_calibration_error(test_y, balanced, ep.calibration_bins, weights),
+        log_loss_balanced=float(
+            skm.log_loss(test_y, clip_probs(balanced, ep.clip), labels=[0, 1], sample_weight=weights)
+        ),
+        ece_uncalibrated=expected_calibration_error(test_y, test_raw, ep.calibration_bins),
+        log_loss_uncalibrated=float(skm.log_loss(test_y, clip_probs(test_raw, ep.clip), labels=[0, 1])),
+    )
 
 
 def evaluate_probs(
-    val: pd.DataFrame, val_raw: np.ndarray, test: pd.DataFrame, test_raw: np.ndarray, ep: EvaluateParams
-) -> dict[str, Any]:
-    """Calibration fitted on val, then frame-level metrics of the calibrated test probabilities at
-    the val-chosen threshold, the target-FPR operating point, and the same per video for both rules."""
+    record: ModelRecord,
+    val: pd.DataFrame,
+    val_raw: np.ndarray,
+    test: pd.DataFrame,
+    test_raw: np.ndarray,
+    ep: EvaluateParams,
+    seed: int,
+) -> ModelMetrics:
+    """Calibration fitted on val, then the calibrated test probabilities judged per face, per person
+    and per video (each at its own val-chosen threshold), per dataset, with both operating points."""
     val_y, test_y = val["y"].to_numpy(), test["y"].to_numpy()
     calibration = fit_calibration(val_y, val_raw, ep.calibration)
-    val_p, test_p = calibration.apply(val_raw), calibration.apply(test_raw)
-    thr = choose_threshold(val_y, val_p, ep.threshold_rule)
-    result: dict[str, Any] = binary_metrics(test_y, test_p, thr, ep.clip, "test split (frames)")
-    result["ece"] = expected_calibration_error(test_y, test_p, ep.calibration_bins)
-    result["ece_uncalibrated"] = expected_calibration_error(test_y, test_raw, ep.calibration_bins)
-    result["log_loss_uncalibrated"] = float(skm.log_loss(test_y, clip_probs(test_raw, ep.clip), labels=[0, 1]))
-    result["calibration"] = calibration.model_dump()
-    result["operating_point"] = operating_point(val_y, val_p, test_y, test_p, ep.target_fpr)
-    result["by_source"] = source_metrics(test, test_p, thr, ep)
+    val, test = val.assign(prob=calibration.apply(val_raw)), test.assign(prob=calibration.apply(test_raw))
+    judge = Judge(ep, seed)
+    thr = choose_threshold(val_y, val["prob"].to_numpy(), ep.threshold_rule)
+    levels = {"frame": (val, test, thr)}  # level -> (val rows, test rows, val-chosen threshold)
+    judged = {"frame": judge.required(test, thr, "test split (frames)")}
+    people = [people_rows(df, ep.clip, ep.video_aggregation, ep.person_min_share) for df in (val, test)]
+    levels["person"] = (*people, choose_threshold(people[0]["y"], people[0]["prob"], ep.threshold_rule))
+    judged["person"] = judge.required(people[1], levels["person"][2], "test split (people)")
+    by_rule = {}
     for method in ("mean", "confident"):
-        v_val = video_scores(val.assign(prob=val_p), ep.clip, method, ep.person_min_share)
-        v_test = video_scores(test.assign(prob=test_p), ep.clip, method, ep.person_min_share)
+        v_val, v_test = (video_scores(df, ep.clip, method, ep.person_min_share) for df in (val, test))
         v_thr = choose_threshold(v_val["y"].to_numpy(), v_val["prob"].to_numpy(), ep.threshold_rule)
-        result[f"video_{method}"] = binary_metrics(
-            v_test["y"].to_numpy(), v_test["prob"].to_numpy(), v_thr, ep.clip, f"test split (videos, {method})"
-        )
-    result["video"] = dict(result[f"video_{ep.video_aggregation}"], aggregation=ep.video_aggregation)
-    return result
+        by_rule[method] = judge.required(v_test, v_thr, f"test split (videos, {method})")
+        if method == ep.video_aggregation:
+            levels["video"] = (v_val, v_test, v_thr)
+    judged["video"] = by_rule[ep.video_aggregation]
+    v_val, v_test, _ = levels["video"]
+    return ModelMetrics(
+        model=record.name,
+        family=record.family,
+        train_seconds=record.train_seconds,
+        threshold=thr,
+        calibration=calibration,
+        calibration_quality=calibration_quality(test_y, test_raw, calibration, ep),
+        frame=judged["frame"],
+        person=judged["person"],
+        video=VideoMetrics(**judged["video"].model_dump(), aggregation=ep.video_aggregation),
+        video_by_rule=by_rule,
+        operating_point=operating_point(val_y, val["prob"].to_numpy(), test_y, test["prob"].to_numpy(), ep.target_fpr),
+        video_operating_point=operating_point(
+            v_val["y"].to_numpy(),
+            v_val["prob"].to_numpy(),
+            v_test["y"].to_numpy(),
+            v_test["prob"].to_numpy(),
+            ep.target_video_fpr,
+            "video",
+        ),
+        by_source=source_metrics(test, judge, thr),
+        by_dataset=dataset_metrics(test, levels, judge),
+    )
 
 
 def write_plots(name: str, y: np.ndarray, p: np.ndarray, threshold: float, plots_dir: Path, bins: int) -> None:
@@ -121,13 +180,13 @@ def write_plots(name: str, y: np.ndarray, p: np.ndarray, threshold: float, plots
         df.to_csv(plots_dir / kind / f"{name}.csv", index=False)
 
 
-def comparison_table(results: dict[str, dict[str, Any]]) -> pd.DataFrame:
+def comparison_table(results: dict[str, ModelMetrics]) -> pd.DataFrame:
     rows = []
     for name, m in results.items():
-        row = {"model": name, **{k: m[k] for k in METRIC_KEYS}}
-        row.update({f"video_{k}": m["video"][k] for k in METRIC_KEYS})
-        row["threshold"] = m["threshold"]
-        row["train_seconds"] = m.get("train_seconds")
+        row: dict[str, Any] = {"model": name, **{k: m.frame.value(k) for k in FRAME_METRICS}}
+        row.update({f"video_{k}": m.video.value(k) for k in FRAME_METRICS})
+        row["threshold"] = m.threshold
+        row["train_seconds"] = m.train_seconds
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -143,7 +202,7 @@ def markdown_table(df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_evaluate(p: Params) -> dict[str, dict[str, Any]]:
+def run_evaluate(p: Params) -> dict[str, ModelMetrics]:
     ep = p.evaluate
     val = load_split(p.balance.manifest, "val")
     test = load_split(p.balance.manifest, "test")
@@ -156,30 +215,35 @@ def run_evaluate(p: Params) -> dict[str, dict[str, Any]]:
         val["video"].nunique(),
         test["video"].nunique(),
     )
-    val_probs = score_split(predictors, val, ep.batch_size, "val")
-    test_probs = score_split(predictors, test, ep.batch_size, "test")
+    val_raw = score_split(predictors, val, ep.batch_size, "val")  # trained models carry no calibration yet
+    test_raw = score_split(predictors, test, ep.batch_size, "test")
     ep.metrics_dir.mkdir(parents=True, exist_ok=True)
     results = {}
     for name, pred in predictors.items():
-        m = evaluate_probs(val, val_probs[name], test, test_probs[name], ep)
-        m.update(model=name, family=pred.family, train_seconds=pred.record.train_seconds)
-        (ep.metrics_dir / f"{name}.json").write_text(json.dumps(m, indent=2))
-        calibrated = Calibration.model_validate(m["calibration"]).apply(test_probs[name])
-        write_plots(name, test["y"].to_numpy(), calibrated, m["threshold"], ep.plots_dir, ep.calibration_bins)
+        m = evaluate_probs(pred.record, val, val_raw[name], test, test_raw[name], ep, p.seed)
+        m.write(ep.metrics_dir / f"{name}.json")
+        calibrated = m.calibration.apply(test_raw[name])
+        write_plots(name, test["y"].to_numpy(), calibrated, m.threshold, ep.plots_dir, ep.calibration_bins)
         results[name] = m
+        q = m.calibration_quality
         log.info(
-            "%s: test AUC %.3f, log loss %.3f (%.3f uncalibrated), ECE %.3f, balanced acc %.3f | recall %.3f at "
-            "FPR %.3f | video AUC %.3f (threshold %.3f from val)",
+            "%s: test AUC %.3f, log loss %.3f (%.3f uncalibrated, %.3f balanced), ECE %.3f (%.3f balanced), "
+            "balanced acc %.3f | recall %.3f at FPR %.3f | video AUC %.3f (threshold %.3f from val), "
+            "%.0f%% of REAL test clips flagged at the %.3f video operating point",
             name,
-            m["auc"],
-            m["log_loss"],
-            m["log_loss_uncalibrated"],
-            m["ece"],
-            m["balanced_accuracy"],
-            m["operating_point"]["test_recall"],
-            m["operating_point"]["test_fpr"],
-            m["video"]["auc"],
-            m["threshold"],
+            m.frame.auc,
+            q.log_loss,
+            q.log_loss_uncalibrated,
+            q.log_loss_balanced,
+            q.ece,
+            q.ece_balanced,
+            m.frame.balanced_accuracy,
+            m.operating_point.test_recall,
+            m.operating_point.test_fpr,
+            m.video.auc,
+            m.threshold,
+            100 * m.video_operating_point.test_fpr,
+            m.video_operating_point.threshold,
         )
     table = comparison_table(results)
     ep.comparison.parent.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,9 @@ from deepfake_detect.contracts import (
     PROJECTION_FILE,
     RECORD_FILE,
     BentoMetadata,
+    ModelMetrics,
     ModelRecord,
+    OodFit,
     PromotionDecision,
     RollbackResult,
 )
@@ -42,8 +44,9 @@ from deepfake_detect.models.artifacts import data_version, git_rev
 from deepfake_detect.models.dataset import load_split
 from deepfake_detect.models.predictor import ModelLoadError, Predictor, load_predictor, read_record
 from deepfake_detect.pipeline.evaluate import evaluate_probs, score_split
-from deepfake_detect.release.gate import metric_value, old_split_regression, pick_best, read_candidates, split_summary
+from deepfake_detect.release.gate import old_split_regression, pick_best, read_candidates, split_summary
 from deepfake_detect.release.metrics import is_better
+from deepfake_detect.release.ood import fit_ood
 
 log = logging.getLogger(__name__)
 HISTORY_FILE = "history.json"
@@ -60,30 +63,42 @@ def current_release(p: Params) -> Path | None:
     return link.resolve()
 
 
-def rescore(predictor: Predictor, p: Params) -> dict[str, Any]:
+def rescore(predictor: Predictor, p: Params) -> ModelMetrics:
     """Metrics of a (promoted) model on the current val/test split, as evaluate computes them."""
     val = load_split(p.balance.manifest, "val")
     test = load_split(p.balance.manifest, "test")
     val_p = score_split({"m": predictor}, val, p.evaluate.batch_size, "val")["m"]
     test_p = score_split({"m": predictor}, test, p.evaluate.batch_size, "test")["m"]
-    return evaluate_probs(val, val_p, test, test_p, p.evaluate)
+    return evaluate_probs(predictor.record, val, val_p, test, test_p, p.evaluate, p.seed)
 
 
-def fit_projection(predictor: Predictor, p: Params) -> dict[str, np.ndarray]:
-    """PCA (via SVD) of pooled features of up to ``embedding_samples`` distinct training crops."""
+def pooled_sample(predictor: Predictor, p: Params, split: str) -> np.ndarray:
+    """Pooled features of up to ``promote.embedding_samples`` distinct crops of ``split`` (seeded)."""
     from deepfake_detect.media.images import read_rgb
 
-    train = load_split(p.balance.manifest, "train").drop_duplicates("path")
-    n = min(len(train), p.promote.embedding_samples)
-    rows = train.sample(n, random_state=p.seed)["path"].tolist()
+    rows = load_split(p.balance.manifest, split).drop_duplicates("path")
+    n = min(len(rows), p.promote.embedding_samples)
+    paths = rows.sample(n, random_state=p.seed)["path"].tolist()
     step = p.evaluate.batch_size
-    feats = np.concatenate(
-        [predictor.pooled_features([read_rgb(x) for x in rows[i : i + step]]) for i in range(0, len(rows), step)]
+    return np.concatenate(
+        [predictor.pooled_features([read_rgb(x) for x in paths[i : i + step]]) for i in range(0, len(paths), step)]
     ).astype(np.float64)
+
+
+def fit_projection(predictor: Predictor, p: Params) -> tuple[dict[str, np.ndarray], OodFit]:
+    """PCA (via SVD) of the pooled features of training crops, and the unfamiliar-media test
+    (:func:`ood.fit_ood`) on the projected training crops with its threshold from val crops."""
+    feats = pooled_sample(predictor, p, "train")
     mean = feats.mean(axis=0)
     _, _, vt = np.linalg.svd(feats - mean, full_matrices=False)
     k = min(p.promote.embedding_components, vt.shape[0])
-    return {"mean": mean.astype(np.float32), "components": vt[:k].astype(np.float32)}
+    projection = {"mean": mean.astype(np.float32), "components": vt[:k].astype(np.float32)}
+
+    def project(x: np.ndarray) -> np.ndarray:
+        return (x - projection["mean"]) @ projection["components"].T
+
+    val = project(pooled_sample(predictor, p, "val"))
+    return projection, fit_ood(project(feats), val, p.promote.ood_quantile)
 
 
 def read_history(releases: Path) -> list[str]:
@@ -152,7 +167,7 @@ def release_tag(model: str, releases: Path) -> str:
     return tag
 
 
-def served_metrics(p: Params) -> tuple[str, dict[str, Any]] | None:
+def served_metrics(p: Params) -> tuple[str, ModelMetrics] | None:
     """(tag, metrics) of the served model re-scored on the current split as evaluate scores (the old
     and the feedback test split too); None when none is served or it cannot be loaded (then any
     candidate replaces it)."""
@@ -167,16 +182,17 @@ def served_metrics(p: Params) -> tuple[str, dict[str, Any]] | None:
     return served.tag, rescore(served, p)
 
 
-def release_record(predictor: Predictor, tag: str, metrics: dict[str, Any]) -> ModelRecord:
-    """The trained record completed with what evaluate found (threshold and calibration fitted on val)."""
-    return ModelRecord.model_validate(
-        {
-            **predictor.record.model_dump(),
+def release_record(predictor: Predictor, tag: str, metrics: ModelMetrics, ood: OodFit | None) -> ModelRecord:
+    """The trained record completed with what evaluate found (threshold and calibration fitted on val)
+    and the unfamiliar-media test fitted here."""
+    return predictor.record.model_copy(
+        update={
             "tag": tag,
-            "threshold": metrics["threshold"],
-            "calibration": metrics["calibration"],  # Predictor applies it
-            "operating_point": metrics["operating_point"],
+            "threshold": metrics.threshold,
+            "calibration": metrics.calibration,  # Predictor applies it
+            "operating_point": metrics.operating_point,
             "metrics": metrics,
+            "ood": ood,
             "promoted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "data_version": data_version(),
             "promote_git_rev": git_rev(),
@@ -190,10 +206,10 @@ def run_promote(p: Params) -> PromotionDecision:
     reconcile(p)
     candidates = read_candidates(p)
     best = pick_best(candidates, pp.metric, pp.level)
-    cand_score = metric_value(candidates[best], pp.metric, pp.level)
+    cand_score = candidates[best].value(pp.metric, pp.level)
     decision = {"metric": pp.metric, "level": pp.level, "candidate": best, "candidate_score": cand_score}
     served = served_metrics(p)
-    current = (served[0], metric_value(served[1], pp.metric, pp.level)) if served else None
+    current = (served[0], served[1].value(pp.metric, pp.level)) if served else None
     decision["current"], decision["current_score"] = current if current else (None, None)
     refusal = None
     if current is not None and not is_better(cand_score, current[1], pp.metric, pp.min_improvement):
@@ -211,8 +227,9 @@ def run_promote(p: Params) -> PromotionDecision:
     predictor = load_predictor(p.train.models_dir / best)
     tag = release_tag(best, pp.releases_dir)
     pp.releases_dir.mkdir(parents=True, exist_ok=True)
-    record = release_record(predictor, tag, candidates[best])
-    release = write_release(predictor.folder, pp.releases_dir, tag, record, fit_projection(predictor, p))
+    projection, ood = fit_projection(predictor, p)
+    record = release_record(predictor, tag, candidates[best], ood)
+    release = write_release(predictor.folder, pp.releases_dir, tag, record, projection)
     history = [t for t in read_history(pp.releases_dir) if t != tag] + [tag]
     bento_tag = publish(p, release, history)
     beaten = f"served {current[0]} ({current[1]:.4f})" if current else "nothing (no model was served)"

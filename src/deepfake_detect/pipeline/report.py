@@ -1,23 +1,31 @@
 """``deepfake report``: the end of ``make demo`` a person can read.
 
-Three blocks, from files the pipeline already wrote: the models side by side (frame and video AUC,
-log loss and balanced accuracy on the test split, from evaluate's ``metrics/<model>.json``), what
-promote decided and why (``promote.decision``), and where each report is with the command that
-opens it (GX Data Docs, DVC plots, the Evidently drift report, the comparison table, the model
-card). A file that is not there yet is named with the command that makes it."""
+Blocks, from files the pipeline already wrote: the models side by side (frame and video AUC,
+log loss and balanced accuracy on the test split, from evaluate's ``metrics/<model>.json``, a
+:class:`contracts.ModelMetrics`); per model, its calibration (ECE and log loss at the data's FAKE
+share and class-balanced), its operating points and each dataset per face, person and video with
+bootstrap intervals; what promote decided and why (``promote.decision``), and where each report is
+with the command that opens it (GX Data Docs, DVC plots, the Evidently drift report, the comparison
+table, the model card). A file that is not there yet is named with the command that makes it."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args
+from typing import get_args
 
 from deepfake_detect.config import Params
-from deepfake_detect.contracts import ContractError, DriftResult, PromotionDecision, Signal
+from deepfake_detect.contracts import (
+    BinaryMetrics,
+    ContractError,
+    DriftResult,
+    MetricName,
+    ModelMetrics,
+    PromotionDecision,
+    Signal,
+)
 from deepfake_detect.errors import DeepfakeError
 
-COLUMNS = ("auc", "log_loss", "balanced_accuracy")
+COLUMNS: tuple[MetricName, ...] = ("auc", "log_loss", "balanced_accuracy")
 HEADERS = ("AUC", "log loss", "bal.acc")
 DVC_PLOTS = Path("dvc_plots/index.html")  # where `dvc plots show` writes (DVC's default plots.out_dir)
 MODEL_CARD = Path("docs/model_card.md")
@@ -28,34 +36,18 @@ class ReportError(DeepfakeError):
     """A metrics file the report cannot read (the message names the file and the missing field)."""
 
 
-@dataclass(frozen=True)
-class ModelRow:
-    model: str
-    frame: dict[str, float]  # COLUMNS on the test split's face crops
-    video: dict[str, float]  # COLUMNS on its videos (evaluate.video_aggregation)
-
-
-def read_rows(metrics_dir: Path) -> list[ModelRow]:
-    """One row per ``metrics/<model>.json`` (evaluate writes top-level frame metrics and a ``video`` block)."""
+def read_rows(metrics_dir: Path) -> list[ModelMetrics]:
+    """Every ``metrics/<model>.json`` evaluate wrote, by model name."""
     rows = []
     for path in sorted(Path(metrics_dir).glob("*.json")):
         try:
-            m: dict[str, Any] = json.loads(path.read_text())
-            rows.append(
-                ModelRow(
-                    model=str(m.get("model") or path.stem),
-                    frame={k: float(m[k]) for k in COLUMNS},
-                    video={k: float(m["video"][k]) for k in COLUMNS},
-                )
-            )
-        except (OSError, ValueError, TypeError) as exc:
-            raise ReportError(f"{path}: not a metrics file evaluate wrote ({exc})") from exc
-        except KeyError as exc:
-            raise ReportError(f"{path}: no {exc.args[0]!r} (was it written by `deepfake evaluate`?)") from exc
+            rows.append(ModelMetrics.read(path))
+        except ContractError as exc:
+            raise ReportError(f"{exc} (was it written by `deepfake evaluate`?)") from exc
     return rows
 
 
-def model_table(rows: list[ModelRow], promoted: str | None) -> list[str]:
+def model_table(rows: list[ModelMetrics], promoted: str | None) -> list[str]:
     """The comparison as aligned text lines, the promoted model marked."""
     width = max([len("model"), *(len(r.model) for r in rows)])
     cell = 9
@@ -66,10 +58,34 @@ def model_table(rows: list[ModelRow], promoted: str | None) -> list[str]:
         f"{'model':{width}}  {headers}  {headers}",
     ]
     for r in rows:
-        frame = "".join(f"{r.frame[k]:>{cell}.3f}" for k in COLUMNS)
-        video = "".join(f"{r.video[k]:>{cell}.3f}" for k in COLUMNS)
+        frame = "".join(f"{r.frame.value(k):>{cell}.3f}" for k in COLUMNS)
+        video = "".join(f"{r.video.value(k):>{cell}.3f}" for k in COLUMNS)
         mark = "  <- promoted" if r.model == promoted else ""
         lines.append(f"{r.model:{width}}  {frame}  {video}{mark}")
+    return lines
+
+
+def _figure(m: BinaryMetrics | None, metric: MetricName) -> str:
+    if m is None:
+        return "one class"
+    ci = m.intervals.get(metric)
+    return f"{m.value(metric):.3f}" + (f" [{ci.low:.2f}-{ci.high:.2f}]" if ci else "")
+
+
+def model_details(m: ModelMetrics) -> list[str]:
+    """Calibration, operating points and each dataset of one model (AUC with its 95% bootstrap interval)."""
+    q, op, vop = m.calibration_quality, m.operating_point, m.video_operating_point
+    lines = [
+        f"{m.model}: calibration ({m.calibration.method}, fitted on val at {m.calibration.base_rate or 0:.0%} FAKE): "
+        f"ECE {q.ece:.3f} / log loss {q.log_loss:.3f} at the test data's {q.base_rate:.0%} FAKE, "
+        f"{q.ece_balanced:.3f} / {q.log_loss_balanced:.3f} class-balanced",
+        f"  thresholds (from val): served {m.threshold:.3f}; faces {op.threshold:.3f} flags {op.test_fpr:.0%} of REAL "
+        f"test faces (target {op.target_fpr:.0%}); videos {vop.threshold:.3f} flags {vop.test_fpr:.0%} of REAL "
+        f"test clips (target {vop.target_fpr:.0%}), catching {vop.test_recall:.0%} of FAKE clips",
+    ]
+    for name, d in m.by_dataset.items():
+        parts = [f"{level} AUC {_figure(getattr(d, level), 'auc')}" for level in ("frame", "person", "video")]
+        lines.append(f"  {name} ({d.n_videos} videos): " + ", ".join(parts))
     return lines
 
 
@@ -121,6 +137,8 @@ def render(p: Params) -> str:
         lines += ["  " + line for line in model_table(rows, promoted)]
     else:
         lines.append(f"  no metrics in {p.evaluate.metrics_dir}/ yet (run `dvc repro` or `deepfake evaluate`)")
+    for row in rows:
+        lines += ["", *model_details(row)]
     lines += ["", *decision, "", "Reports (the command opens each):"]
     places = report_locations(p)
     width = max(len(what) for what, _, _ in places)

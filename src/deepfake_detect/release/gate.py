@@ -1,8 +1,8 @@
 """The release rule, one for the retrain DAG's evaluation gate and for the promote stage.
 
 * **who competes**: ``promote.candidates``, or every model of ``train.models`` when it is empty;
-* **how they rank**: ``promote.metric`` at ``promote.level`` (top level of ``metrics/<model>.json``
-  for frame metrics, under ``video`` for video metrics; ``log_loss`` is lower-is-better);
+* **how they rank**: ``promote.metric`` at ``promote.level`` of their :class:`contracts.ModelMetrics`
+  (``metrics/<model>.json``; ``log_loss`` is lower-is-better);
 * **the gate**: the best of them must reach ``retrain.gate_min`` before promote may run, so a
   broken retrain (bad data, diverged training) never reaches production;
 * **no unlearning**: against the served model (re-scored by promote on the same split) the
@@ -15,16 +15,12 @@ The gate therefore judges exactly the model promote would pick.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-from typing import Any
 
 from deepfake_detect.config import Params
-from deepfake_detect.contracts import GateDecision
+from deepfake_detect.contracts import LOWER_IS_BETTER, ContractError, GateDecision, MetricName, ModelMetrics
 from deepfake_detect.data.manifest import FEEDBACK_SOURCE
 from deepfake_detect.errors import DeepfakeError
-from deepfake_detect.release.metrics import LOWER_IS_BETTER
 
 log = logging.getLogger(__name__)
 
@@ -46,16 +42,7 @@ def candidate_names(p: Params) -> list[str]:
     return list(names)
 
 
-def metric_value(metrics: dict[str, Any], metric: str, level: str) -> float:
-    """``metric`` of one metrics record at ``level`` (``video`` reads the ``video`` block)."""
-    block = metrics.get("video", {}) if level == "video" else metrics
-    value = block.get(metric) if isinstance(block, dict) else None
-    if not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"no finite {level} metric {metric!r}")
-    return float(value)
-
-
-def read_candidates(p: Params) -> dict[str, dict[str, Any]]:
+def read_candidates(p: Params) -> dict[str, ModelMetrics]:
     """Evaluated metrics of every candidate, checked to hold a finite ``promote.metric``."""
     out = {}
     for name in candidate_names(p):
@@ -63,19 +50,17 @@ def read_candidates(p: Params) -> dict[str, dict[str, Any]]:
         if not path.exists():
             raise CandidateError(f"{path}: no metrics for model {name!r} (run `deepfake evaluate` first)")
         try:
-            out[name] = json.loads(path.read_text())
-            metric_value(out[name], p.promote.metric, p.promote.level)
-        except json.JSONDecodeError as exc:
-            raise CandidateError(f"{path}: not valid JSON ({exc})") from exc
-        except (ValueError, AttributeError) as exc:  # AttributeError: the file is not a JSON object
-            raise CandidateError(f"{path}: {exc} (promote.metric / promote.level)") from exc
+            out[name] = ModelMetrics.read(path)
+            out[name].value(p.promote.metric, p.promote.level)
+        except ContractError as exc:
+            raise CandidateError(f"{exc} (promote.metric / promote.level; re-run `deepfake evaluate`)") from exc
     return out
 
 
-def pick_best(candidates: dict[str, dict[str, Any]], metric: str, level: str) -> str:
+def pick_best(candidates: dict[str, ModelMetrics], metric: MetricName, level: str) -> str:
     """Name of the best candidate by ``metric`` at ``level``, in the metric's direction."""
     pick = min if metric in LOWER_IS_BETTER else max
-    return pick(candidates, key=lambda n: metric_value(candidates[n], metric, level))
+    return pick(candidates, key=lambda n: candidates[n].value(metric, level))
 
 
 def passes(value: float, minimum: float, metric: str) -> bool:
@@ -93,7 +78,7 @@ def check_gate(p: Params, minimum: float | None = None) -> GateDecision:
     except CandidateError as exc:
         raise GateFailed(f"evaluation gate: {exc}") from exc
     name = pick_best(candidates, metric, level)
-    value = metric_value(candidates[name], metric, level)
+    value = candidates[name].value(metric, level)
     lower = metric in LOWER_IS_BETTER
     decision = GateDecision(
         model=name,
@@ -114,15 +99,13 @@ def check_gate(p: Params, minimum: float | None = None) -> GateDecision:
     return decision
 
 
-def split_value(metrics: dict[str, Any], split: str, metric: str) -> float | None:
+def split_value(metrics: ModelMetrics, split: str, metric: MetricName) -> float | None:
     """``metric`` on the ``old`` or ``feedback`` test split (frame level), None when evaluate had none."""
-    try:
-        return metric_value((metrics.get("by_source") or {}).get(split) or {}, metric, "frame")
-    except ValueError:
-        return None
+    block = metrics.by_source.get(split)
+    return None if block is None else block.value(metric)
 
 
-def old_split_regression(candidate: dict[str, Any], served: dict[str, Any], p: Params) -> str | None:
+def old_split_regression(candidate: ModelMetrics, served: ModelMetrics, p: Params) -> str | None:
     """Why ``candidate`` may not replace ``served``: it loses more than ``promote.max_regression`` of
     ``promote.metric`` on the old test split; None when it does not (or a side has no old split)."""
     metric, most = p.promote.metric, p.promote.max_regression
@@ -138,7 +121,7 @@ def old_split_regression(candidate: dict[str, Any], served: dict[str, Any], p: P
     )
 
 
-def split_summary(metrics: dict[str, Any], metric: str) -> str:
+def split_summary(metrics: ModelMetrics, metric: MetricName) -> str:
     """``old test split auc=0.91, feedback test split auc=0.88`` (the splits evaluate had)."""
     parts = [
         f"{split} test split {metric}={value:.4f}"

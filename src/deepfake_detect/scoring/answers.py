@@ -20,6 +20,19 @@ REAL: Verdict = "REAL"
 NO_FACE: Verdict = "NO_FACE"
 
 
+def unfamiliar(face: FaceCrop, info: ModelInfo) -> bool | None:
+    """Whether a face is past the model's unfamiliar-media threshold (None: no OOD fit or score)."""
+    if info.ood is None or face.ood_score is None:
+        return None
+    return face.ood_score > info.ood.threshold
+
+
+def unfamiliar_share(faces: list[FaceCrop], info: ModelInfo) -> float | None:
+    """Share of the faces past the OOD threshold (None when none could be judged)."""
+    flags = [u for f in faces if (u := unfamiliar(f, info)) is not None]
+    return sum(flags) / len(flags) if flags else None
+
+
 def verdict(probability: float | None, threshold: float) -> Verdict:
     """FAKE at or over the threshold, REAL under it, NO_FACE when nothing was scored."""
     if probability is None:
@@ -50,10 +63,11 @@ def answer(a: Answered, info: ModelInfo, timings: dict[str, float]) -> ScoreResu
         by_frame.setdefault(f.frame, []).append(i)
     frames = []
     for fr, idx in by_frame.items():
-        faces = [face_score(a.faces[i], thr, a.heatmaps.get(i)) for i in idx]
+        faces = [face_score(a.faces[i], info, a.heatmaps.get(i)) for i in idx]
         top = max((a.faces[i].probability for i in idx), default=None)
         frames.append(FrameScore(frame=fr, probability=None if top is None else round(top, 6), faces=faces))
     video = a.kind == "video"
+    share = unfamiliar_share(a.faces, info)
     return ScoreResult(
         file=a.name,
         kind=a.kind,
@@ -70,17 +84,21 @@ def answer(a: Answered, info: ModelInfo, timings: dict[str, float]) -> ScoreResu
         frames=frames,
         request_id=a.request_id,
         timings=timings,
+        unfamiliar=None if share is None else share > 0.5,  # most of its faces: one odd frame does not decide
+        unfamiliar_share=None if share is None else round(share, 4),
     )
 
 
-def face_score(f: FaceCrop, threshold: float, heatmap: str | None) -> FaceScore:
+def face_score(f: FaceCrop, info: ModelInfo, heatmap: str | None) -> FaceScore:
     return FaceScore(
         face=f.face,
         person=f.person,
         box=list(f.box),
         confidence=f.confidence,
         probability=round(f.probability, 6),
-        label=verdict(f.probability, threshold),
+        label=verdict(f.probability, info.threshold),
+        ood_score=None if f.ood_score is None else round(f.ood_score, 4),
+        unfamiliar=unfamiliar(f, info),
         heatmap_png=heatmap,
     )
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from deepfake_detect.config import Params
 from deepfake_detect.faces.clip import FaceCrop
 from deepfake_detect.media.images import crop_stats
-from deepfake_detect.scoring.answers import verdict
+from deepfake_detect.scoring.answers import unfamiliar, verdict
 from deepfake_detect.scoring.requestlog import RequestLog, RequestLogRecord
 from deepfake_detect.scoring.result import ModelInfo
 from deepfake_detect.scoring.review import ReviewQueue
@@ -37,6 +37,8 @@ def face_record(f: FaceCrop, info: ModelInfo, request_id: str, endpoint: str, fi
         sharpness=round(stats["sharpness"], 4),
         saturation=round(stats["saturation"], 4),
         embedding=None if f.embedding is None else [round(float(x), 5) for x in f.embedding],
+        ood_score=None if f.ood_score is None else round(f.ood_score, 4),
+        unfamiliar=unfamiliar(f, info),
     )
 
 

@@ -17,6 +17,8 @@ Schema (every key always present; ``None`` where a value does not apply):
   width, height, brightness, contrast, sharpness, saturation
                :func:`deepfake_detect.media.images.crop_stats` of the face crop
   embedding    compact embedding (pooled features projected on the promoted PCA), list of floats
+  ood_score    distance of the embedding from the training faces (record.json ``ood``; None without one)
+  unfamiliar   ood_score past the threshold fitted on val: a face unlike the training data
 
 Writing never blocks a request on disk: :meth:`RequestLog.write` puts the records on a queue and
 a daemon thread appends them in batches (one ``write`` call per file per batch, O_APPEND, so several
@@ -71,6 +73,8 @@ class RequestLogRecord(Contract):
     sharpness: float | None = None
     saturation: float | None = None
     embedding: list[float] | None = None
+    ood_score: float | None = None  # distance from the training embeddings (record.json ood)
+    unfamiliar: bool | None = None  # ood_score past the model's threshold
 
 
 FIELDS = list(RequestLogRecord.model_fields)

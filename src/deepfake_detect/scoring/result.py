@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from deepfake_detect.contracts import Contract
+from deepfake_detect.contracts import Contract, OodFit
 
 Verdict = Literal["FAKE", "REAL", "NO_FACE"]
 
@@ -21,6 +21,8 @@ class FaceScore(Contract):
     confidence: float | None  # detector score; None for a ready crop (crop=true)
     probability: float  # calibrated P(FAKE)
     label: Verdict
+    ood_score: float | None = None  # distance from the training faces (OodFit); None: the model has no OOD fit
+    unfamiliar: bool | None = None  # ood_score past the threshold fitted on val
     heatmap_png: str | None = None  # base64 Grad-CAM overlay, only with explain=true
 
 
@@ -76,6 +78,10 @@ class ScoreResult(Contract):
     frames: list[FrameScore]
     request_id: str
     timings: dict[str, float]  # seconds: decode_s, detect_s, model_s, explain_s, total_s
+    # unlike the training data (verdict unreliable): more than half of the faces are past the OOD
+    # threshold; None when no face was scored or the model has no OOD fit
+    unfamiliar: bool | None = None
+    unfamiliar_share: float | None = None  # share of the faces past the OOD threshold
 
 
 class ScoreError(Contract):
@@ -104,3 +110,4 @@ class ModelInfo(Contract):
     family: str
     bento_tag: str | None = None
     crop_margin: float | None = None  # the training crops' framing (None: extract.margin)
+    ood: OodFit | None = None  # the unfamiliar-media test fitted at promotion (None: not fitted)

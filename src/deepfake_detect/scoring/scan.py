@@ -25,6 +25,7 @@ from deepfake_detect.scoring.result import ScoreError, ScoreResult
 from deepfake_detect.scoring.scorer import Scorer
 
 log = logging.getLogger(__name__)
+UNFAMILIAR_NOTE = "unlike the training data: verdict unreliable"
 CSV_COLUMNS = [  # path, then ScoreResult / ScoreError fields, then timings.total_s
     "path",
     "kind",
@@ -32,6 +33,7 @@ CSV_COLUMNS = [  # path, then ScoreResult / ScoreError fields, then timings.tota
     "probability",
     "faces_found",
     "frames_sampled",
+    "unfamiliar",
     "model_tag",
     "error",
     "detail",
@@ -213,5 +215,6 @@ def summary(scorer: Scorer, results: list[Scanned]) -> Any:
             table.add_row(s.path.name, f"error {r.status}", "", "", r.detail)
             continue
         prob = "" if r.probability is None else f"{r.probability:.3f}"
-        table.add_row(s.path.name, r.label, prob, str(r.faces_found), f"{r.timings['total_s']:.2f}")
+        tail = f"{r.timings['total_s']:.2f}" + (f" · {UNFAMILIAR_NOTE}" if r.unfamiliar else "")
+        table.add_row(s.path.name, r.label, prob, str(r.faces_found), tail)
     return table

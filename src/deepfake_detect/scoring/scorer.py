@@ -68,6 +68,7 @@ def model_info(predictor: Predictor, bento_tag: str | None = None) -> ModelInfo:
         family=predictor.family,
         bento_tag=bento_tag,
         crop_margin=predictor.record.crop_margin,
+        ood=predictor.record.ood,
     )
 
 
@@ -86,8 +87,9 @@ def explain_refusal(info: ModelInfo) -> ScoringError | None:
     return None if refusal is None else ScoringError(422, "explain_unavailable", refusal)
 
 
-def load_from_store(tag: str) -> tuple[Predictor, str]:
-    """The model promote saved into the BentoML model store (``$BENTOML_HOME``) and its store tag."""
+def load_from_store(tag: str, prior_fake: float | None = None) -> tuple[Predictor, str]:
+    """The model promote saved into the BentoML model store (``$BENTOML_HOME``) and its store tag,
+    shifted to ``prior_fake`` (:func:`predictor.load_predictor`)."""
     import bentoml
     from bentoml.exceptions import NotFound
 
@@ -98,7 +100,7 @@ def load_from_store(tag: str) -> tuple[Predictor, str]:
             f"BentoML model {tag!r} not found in the model store (run `dvc repro` to "
             f"promote one, or point to a model folder)"
         ) from exc
-    return load_predictor(model.path), str(model.tag)
+    return load_predictor(model.path, prior_fake), str(model.tag)
 
 
 # --------------------------------------------------------------------------- scoring
@@ -147,6 +149,10 @@ class Scorer:
             raise RuntimeError(f"model returned {len(probs)} scores for {len(faces)} faces")
         for f, p, e in zip(faces, probs, emb if len(emb) else [None] * len(faces), strict=True):
             f.probability, f.embedding = float(p), e
+        ood = self.info.ood
+        if ood is not None and len(emb):
+            for f, d in zip(faces, ood.score(emb), strict=True):
+                f.ood_score = float(d)
 
     def _check_explainable(self) -> None:
         if self.explain_fn is None:

@@ -1,0 +1,31 @@
+"""Unfamiliar media: how far a face's embedding lies from the training faces' embeddings.
+
+Fitted at promotion on the projected pooled features (:meth:`Predictor.embed`) of training crops: the
+Mahalanobis distance under a Ledoit-Wolf shrunk covariance (few crops, 16 dimensions: the plain
+estimate would be noisy), and a threshold at ``promote.ood_quantile`` of the same distance on val
+crops, so about 1 − quantile of faces like the held-out data are flagged. A face past it is one the
+model has no evidence about: its verdict is unreliable, whatever its P(FAKE) says."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from deepfake_detect.contracts import OodFit
+
+
+def fit_ood(train: np.ndarray, val: np.ndarray, quantile: float) -> OodFit:
+    """The distance fitted on ``train`` embeddings (N, E), its threshold from ``val`` embeddings."""
+    from sklearn.covariance import LedoitWolf
+
+    train = np.asarray(train, np.float64)
+    lw = LedoitWolf().fit(train)
+    unfitted = OodFit(
+        mean=lw.location_.tolist(),
+        precision=lw.precision_.tolist(),
+        threshold=np.inf,
+        quantile=quantile,
+        n_fit=len(train),
+        n_threshold=len(val),
+    )
+    cut = float(np.quantile(unfitted.score(val), quantile))
+    return unfitted.model_copy(update={"threshold": cut})
