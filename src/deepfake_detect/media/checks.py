@@ -1,6 +1,7 @@
 """Upload checks before any real work: file size, container and codec, frame rate and count,
 resolution, a per-request pixel budget and deadline, 8-bit image decoding, and a clip's sampled
-frames decoded by a thread that stops at the deadline.
+frames decoded by a thread that stops at the deadline (each decoded frame checked by
+:mod:`.sampler` within the ``serve`` limits: :func:`upload_sampling`, :func:`video_error`).
 
 Every refusal is a :class:`ScoringError` with an HTTP status, a short code and a detail that names
 the upload (never the server's temp path) and the limit, with the ``serve.*`` param behind it.

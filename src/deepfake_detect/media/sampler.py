@@ -6,7 +6,7 @@ How the frames are decoded (``extract.sampling``):
 * ``nearest_reference``: H.264/HEVC decode with ``skip_frame = NONREF`` (only the frames other
   frames are predicted from; about half of a typical clip, ~0.6x the decode time) and frame
   threads, and each evenly spaced index takes the nearest decoded frame (ties: the earlier). On
-  the shared clips the frames taken are at most 2 frames from the evenly spaced ones.
+  the shared clips the frames taken are at most 1 frame from the evenly spaced ones.
 * ``exact``: the evenly spaced indices exactly (every reference frame plus the sampled ones).
   Also used whatever the setting when the sampling is dense (fewer than :data:`MIN_SPACING`
   frames between samples: the reference frames alone would be too few).
@@ -193,13 +193,14 @@ def iter_sample_frames(path: str | Path, s: Sampling) -> Iterator[tuple[int, np.
         skip = lambda p: "DEFAULT" if p in wanted_pts else "NONREF"  # noqa: E731
         yield from _take_exact(_decode(path, s, guard, index_of, skip), wanted, guard)
     else:
-        yield from _take_nearest(_decode(path, s, guard, index_of, lambda p: "NONREF"), wanted, guard)
+        yield from _take_nearest(_decode(path, s, guard, index_of, "NONREF"), wanted, guard)
 
 
 def _decode(path, s: Sampling, guard: _Guard, index_of, skip) -> Iterator[tuple[int, av.VideoFrame]]:
-    """Decoded frames with their clip index, each checked by ``guard``. ``skip(pts)`` says per packet:
-    a ``skip_frame`` value, or None to not decode it at all; without ``index_of`` every packet is
-    decoded and frames are counted. A decode error ends the frames (``guard.decode_error`` says why)."""
+    """Decoded frames with their clip index, each checked by ``guard``. ``skip`` is a ``skip_frame``
+    value for every packet, or ``skip(pts)`` says per packet: a ``skip_frame`` value, or None to not
+    decode it at all; without ``index_of`` every packet is decoded and frames are counted. A decode
+    error ends the frames (``guard.decode_error`` says why)."""
     count = position = -1
     with _open(path, s.formats) as container:
         stream = container.streams.video[0]
@@ -207,6 +208,8 @@ def _decode(path, s: Sampling, guard: _Guard, index_of, skip) -> Iterator[tuple[
         ctx = stream.codec_context
         if s.limits is not None:  # FFmpeg refuses to allocate a bigger picture (av_image_check_size2)
             ctx.options = {"max_pixels": str(s.limits.max_pixels)}
+        if isinstance(skip, str):
+            ctx.skip_frame, skip = skip, None
         try:
             for packet in container.demux(stream):
                 position += 1
