@@ -122,6 +122,25 @@ def test_frames_over_decode_max_side_are_downscaled_by_the_decoder(tmp_path):
     assert [f.shape for _, f in frames] == [(1440, 1920, 3)] * 4
 
 
+class QuarterBoxDetector(StubDetector):
+    """Finds one face: the box from a quarter to half of the image it is given, each side."""
+
+    def detect_batch(self, images, min_size=None):
+        from deepfake_detect.faces.box import Face
+
+        return [[Face(im.shape[1] // 4, im.shape[0] // 4, im.shape[1] // 4, im.shape[0] // 4, 0.99)] for im in images]
+
+
+def test_boxes_of_a_downscaled_clip_are_in_its_own_pixels(tmp_path):
+    """Decoded at 1920x1440, found at 640x480: the answer's boxes are still 4000x3000 pixels."""
+    scorer = stub_scorer(tmp_path, detector=QuarterBoxDetector())
+    result = scorer.score_video(mjpeg_clip(tmp_path / "big.avi", header=(4000, 3000), frames=20))
+    boxes = [face["box"] for frame in result["frames"] for face in frame["faces"]] + [result["people"][0]["box"]]
+    assert len(boxes) == 21, result
+    for box in boxes:
+        assert all(abs(v - want) <= 3 for v, want in zip(box, [1000, 750, 1000, 750], strict=True)), box
+
+
 _DECODE_IN_A_CHILD = """
 import resource, sys
 from deepfake_detect.config import load_params
