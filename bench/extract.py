@@ -5,7 +5,7 @@ BlazeFace vs MTCNN, all in one run on the same clips and crops.
 
 Clips (``extract.frames_per_video`` frames per clip, settings from params.yaml):
 
-* floor        decode-only: the stage's sampler (``iter_sample_frames``) without detection
+* floor        decode-only: the stage's sampler (``media.sampler``, ``extract.sampling``) without detection
 * ours         the stage's per-clip path (``clipfaces``): sampler + detection on frames downscaled to
                ``extract.detect_max_side`` + crops + tracks; once with BlazeFace, once with MTCNN
 * no skip      ours with ``sample_frames`` (every frame up to the last sampled one decoded)
@@ -37,7 +37,8 @@ from deepfake_detect.faces.box import crop_window
 from deepfake_detect.faces.clip import assign_people, detect_and_crop
 from deepfake_detect.faces.detect import face_settings, find_faces, find_faces_batch, make_detector
 from deepfake_detect.faces.tracks import iou
-from deepfake_detect.media.video import decode_all_frames, iter_sample_frames, probe, sample_frames
+from deepfake_detect.media.sampler import Sampling, iter_sample_frames
+from deepfake_detect.media.video import decode_all_frames, probe, sample_frames
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -134,9 +135,10 @@ def main() -> None:
 
     print(f"{len(clips)} clips, {total_frames} frames in all, {n} sampled per clip, {os.cpu_count()} CPU cores\n")
     t0 = time.perf_counter()
-    sampled = sum(len(list(iter_sample_frames(c, n))) for c in clips)
+    sampling = Sampling.of(params.extract, n, None)
+    sampled = sum(len(list(iter_sample_frames(c, sampling))) for c in clips)
     record("floor", time.perf_counter() - t0, sampled, 0, "the sampler's decode only")
-    readers = {"ours": lambda c: list(iter_sample_frames(c, n)), "no skip": lambda c: sample_frames(c, n)}
+    readers = {"ours": lambda c: list(iter_sample_frames(c, sampling)), "no skip": lambda c: sample_frames(c, n)}
     for label, reader, det in (
         ("ours, blazeface", readers["ours"], "blazeface"),
         ("ours, mtcnn", readers["ours"], "mtcnn"),

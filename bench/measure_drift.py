@@ -95,6 +95,7 @@ def main() -> None:
 
     from deepfake_detect.config import load_params
     from deepfake_detect.media.images import read_rgb
+    from deepfake_detect.media.sampler import FrameLimits
     from deepfake_detect.models.predictor import load_predictor
     from deepfake_detect.monitoring.drift import compare
     from deepfake_detect.monitoring.tables import current_from_media, features_from_crops
@@ -152,7 +153,7 @@ def main() -> None:
             ("dfdc_clips", lambda n: not n.startswith("ffpp_")),
         ):
             files = [videos / n for n in vmeta if pick(n)]
-            cur = current_from_media(files, predictor, p.extract, dp)
+            cur = current_from_media(files, predictor, p.extract, dp, limits=FrameLimits.of(p.serve))
             r = compare(reference, cur, dp, {"files": [f.name for f in files]}, out_dir, stem=name, html=False).result
             results[name] = [r]
     summary = {}

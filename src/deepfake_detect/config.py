@@ -47,6 +47,8 @@ class ExtractParams(Section):
     frames_per_video: int = Field(ge=1)
     detector: Literal["blazeface", "mtcnn", "haar"]
     detect_max_side: int = Field(ge=64)
+    sampling: Literal["nearest_reference", "exact"]
+    decode_max_side: int = Field(ge=64)
     min_detect_px: int = Field(ge=12)
     min_confidence: dict[Literal["blazeface", "mtcnn", "haar"], float]
     track_min_iou: float = Field(ge=0, le=1)
@@ -69,6 +71,11 @@ class ExtractParams(Section):
     def _threshold_for_detector(self) -> ExtractParams:
         if self.detector not in self.min_confidence:
             raise ValueError(f"extract.min_confidence has no entry for detector {self.detector!r}")
+        if self.decode_max_side < self.detect_max_side:
+            raise ValueError(
+                f"extract.decode_max_side ({self.decode_max_side}) is below extract.detect_max_side "
+                f"({self.detect_max_side}): the detector would see frames smaller than it works on"
+            )
         if not all(0 <= v <= 1 for v in self.min_confidence.values()):
             raise ValueError("extract.min_confidence: every threshold must be within [0, 1]")
         return self

@@ -12,14 +12,9 @@ import pytest
 from PIL import Image
 
 from deepfake_detect.data.identity import dataset_of, ffpp_people, identity_groups
-from deepfake_detect.data.sources import (
-    LayoutError,
-    detect_layout,
-    list_clips,
-    list_ready_crops,
-    source_parts,
-)
-from deepfake_detect.media.video import VideoError, iter_sample_frames, probe, sample_frames, sample_indices
+from deepfake_detect.data.sources import LayoutError, detect_layout, list_clips, list_ready_crops, source_parts
+from deepfake_detect.media.sampler import MIN_SPACING, Sampling, iter_sample_frames
+from deepfake_detect.media.video import VideoError, probe, sample_frames, sample_indices
 
 
 def test_sample_is_dfdc_layout_with_groups(tiny_sample: Path):
@@ -142,11 +137,11 @@ def test_truncated_clip_yields_what_precedes_the_damage_or_a_clear_error(tiny_sa
         assert 0 < len(frames) <= 4
 
 
-def test_skipping_sampler_returns_the_same_frames(tiny_sample: Path, shared_videos: Path):
-    """extract and serving use iter_sample_frames; it must equal the plain forward decode."""
+def test_exact_sampling_returns_the_plain_forward_frames(tiny_sample: Path, shared_videos: Path):
+    """extract.sampling = exact: the old sampler's frames, the same as the plain forward decode."""
     clips = [sorted(tiny_sample.glob("*.mp4"))[0], shared_videos / "ffpp_004_982.mp4"]
     for clip in clips:
-        plain, skipping = sample_frames(clip, 6), list(iter_sample_frames(clip, 6))
+        plain, skipping = sample_frames(clip, 6), list(iter_sample_frames(clip, Sampling(6, "exact")))
         assert [i for i, _ in plain] == [i for i, _ in skipping]
         assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(plain, skipping, strict=True))
 
@@ -223,3 +218,24 @@ def test_shared_sources_listed_together(shared_root: Path):
     ffpp = [c for c in clips if c.part == "ffpp-c23"]
     assert rejects == [] and {c.dataset for c in ffpp} == {"ffpp"}
     assert {c.dataset for c in clips if c.video == "brtujopkby.mp4"} == {"dfdc"}
+
+
+MAX_DISTANCE = 2  # frames between a nearest-reference frame and its evenly spaced index (measured: 1)
+
+
+@pytest.mark.parametrize("n", [8, 32])
+def test_nearest_reference_frames_are_near_the_evenly_spaced_ones(shared_videos: Path, n: int):
+    for clip in sorted(shared_videos.glob("*.mp4")):
+        wanted = sample_indices(probe(clip).frames, n)
+        taken = [i for i, _ in iter_sample_frames(clip, Sampling(n, "nearest_reference"))]
+        assert len(taken) == len(wanted) and taken == sorted(taken), clip.name
+        far = [(w, t) for w, t in zip(wanted, taken, strict=True) if abs(w - t) > MAX_DISTANCE]
+        assert not far, (clip.name, far)
+
+
+def test_dense_sampling_decodes_the_exact_frames(tiny_sample: Path):
+    """Fewer than MIN_SPACING frames between samples: the reference frames alone would be too few."""
+    clip = sorted(tiny_sample.glob("*.mp4"))[0]
+    assert probe(clip).frames < MIN_SPACING * 4
+    frames = list(iter_sample_frames(clip, Sampling(4, "nearest_reference")))
+    assert [i for i, _ in frames] == sample_indices(10, 4)

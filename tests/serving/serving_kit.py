@@ -223,6 +223,40 @@ def make_playlists(folder: Path, target: Path, seconds: float) -> dict[str, Path
     return out
 
 
+def mjpeg_clip(
+    path: Path, header: tuple[int, int] = (640, 480), frames: int = 40, sizes: dict | None = None, fps: int = 10
+) -> Path:
+    """A hostile MJPEG clip (.avi, .mkv, ...): the header says ``header``, packet i decodes as
+    ``sizes[i]`` (width, height; the header's by default). Each packet is one tiny JPEG with its SOF
+    size rewritten and zero padding, so FFmpeg's bytes-per-picture check passes: a 144-Mpx frame
+    costs 0.6 MB on disk and 216 MB decoded."""
+    import struct
+    from fractions import Fraction
+
+    import av
+    import numpy as np
+
+    enc = av.CodecContext.create("mjpeg", "w")
+    enc.width, enc.height, enc.pix_fmt, enc.time_base = 64, 48, "yuvj420p", Fraction(1, fps)
+    img = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    base = bytes(enc.encode(av.VideoFrame.from_ndarray(img, format="rgb24"))[0])
+    sof = base.find(b"\xff\xc0")
+
+    def jpeg(width: int, height: int) -> bytes:
+        data = bytearray(base)
+        data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+        return bytes(data) + bytes((width // 8 + 1) * (height // 8 + 1) // 4 + 1024)
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mjpeg", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = *header, "yuvj420p"
+        for i in range(frames):
+            packet = av.Packet(jpeg(*(sizes or {}).get(i, header)))
+            packet.stream, packet.pts, packet.dts, packet.time_base = stream, i, i, Fraction(1, fps)
+            container.mux(packet)
+    return path
+
+
 def noise_clip(path: Path, frames: int, size: int, fps: int) -> Path:
     """A random-noise H.264 clip (no faces): the cheapest clip with a given frame count and fps."""
     return _noise_clip(path, frames, size, fps)

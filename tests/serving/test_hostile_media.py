@@ -5,6 +5,8 @@ error details that never show a server path."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import threading
 import time
 import tracemalloc
@@ -12,7 +14,16 @@ import tracemalloc
 import cv2
 import numpy as np
 import pytest
-from serving_kit import StubDetector, make_bad_inputs, make_playlists, noise_clip, stub_scorer
+from serving_kit import (
+    ROOT,
+    StubDetector,
+    make_bad_inputs,
+    make_playlists,
+    mjpeg_clip,
+    noise_clip,
+    stub_scorer,
+    write_test_params,
+)
 
 from deepfake_detect.media.checks import ScoringError, read_image
 from deepfake_detect.media.video import write_clip
@@ -69,6 +80,92 @@ def test_deadline_stops_decode_and_detect_early(tmp_path):
     assert elapsed < 2.0 and detector.calls < 16, (elapsed, detector.calls)
     time.sleep(0.5)
     assert not [t for t in threading.enumerate() if t.name == "decode"], "the decode thread kept going"
+
+
+def _refusal(scorer, clip):
+    with pytest.raises(ScoringError) as err:
+        scorer.score_video(clip)
+    return err.value
+
+
+@pytest.mark.parametrize("suffix", [".avi", ".mkv"])
+def test_a_frame_larger_than_the_header_is_refused_naming_it(tmp_path, suffix):
+    """Two of 40 packets are 12000x12000 JPEGs behind a 640x480 header (they answered 200 before)."""
+    clip = mjpeg_clip(tmp_path / f"bomb{suffix}", sizes={10: (12000, 12000), 30: (12000, 12000)})
+    err = _refusal(stub_scorer(tmp_path, detector=StubDetector()), clip)
+    assert (err.status, err.error) == (422, "resolution_too_large"), err.to_dict()
+    assert f"bomb{suffix}" in err.detail and "frame 10" in err.detail and "40000000" in err.detail
+
+
+@pytest.mark.parametrize("suffix", [".avi", ".mkv"])
+def test_a_frame_of_another_size_than_the_header_is_refused(tmp_path, suffix):
+    clip = mjpeg_clip(tmp_path / f"shifty{suffix}", sizes={30: (1280, 960)})
+    err = _refusal(stub_scorer(tmp_path, detector=StubDetector()), clip)
+    assert (err.status, err.error) == (422, "frame_size_changed"), err.to_dict()
+    assert f"shifty{suffix}" in err.detail and "frame 30 decodes as 1280x960" in err.detail
+    assert "640x480" in err.detail
+
+
+def test_many_large_frames_stop_at_the_request_pixel_budget(tmp_path):
+    """4000x3000 frames decode at 1920x1440 (extract.decode_max_side); 20 Mpx hold 7 of them."""
+    clip = mjpeg_clip(tmp_path / "big.avi", header=(4000, 3000))
+    err = _refusal(stub_scorer(tmp_path, detector=StubDetector(), max_request_pixels=20_000_000), clip)
+    assert (err.status, err.error) == (413, "pixel_budget"), err.to_dict()
+    assert "big.avi" in err.detail and "(1920x1440)" in err.detail and "serve.max_request_pixels" in err.detail
+
+
+def test_frames_over_decode_max_side_are_downscaled_by_the_decoder(tmp_path):
+    from deepfake_detect.media.sampler import Sampling, iter_sample_frames
+
+    clip = mjpeg_clip(tmp_path / "big.mkv", header=(4000, 3000), frames=12)
+    frames = list(iter_sample_frames(clip, Sampling(4, max_side=1920)))
+    assert [f.shape for _, f in frames] == [(1440, 1920, 3)] * 4
+
+
+class QuarterBoxDetector(StubDetector):
+    """Finds one face: the box from a quarter to half of the image it is given, each side."""
+
+    def detect_batch(self, images, min_size=None):
+        from deepfake_detect.faces.box import Face
+
+        return [[Face(im.shape[1] // 4, im.shape[0] // 4, im.shape[1] // 4, im.shape[0] // 4, 0.99)] for im in images]
+
+
+def test_boxes_of_a_downscaled_clip_are_in_its_own_pixels(tmp_path):
+    """Decoded at 1920x1440, found at 640x480: the answer's boxes are still 4000x3000 pixels."""
+    scorer = stub_scorer(tmp_path, detector=QuarterBoxDetector())
+    result = scorer.score_video(mjpeg_clip(tmp_path / "big.avi", header=(4000, 3000), frames=20))
+    boxes = [face["box"] for frame in result["frames"] for face in frame["faces"]] + [result["people"][0]["box"]]
+    assert len(boxes) == 21, result
+    for box in boxes:
+        assert all(abs(v - want) <= 3 for v, want in zip(box, [1000, 750, 1000, 750], strict=True)), box
+
+
+_DECODE_IN_A_CHILD = """
+import resource, sys
+from deepfake_detect.config import load_params
+from deepfake_detect.media.checks import upload_sampling
+from deepfake_detect.media.sampler import FrameSizeError, iter_sample_frames
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    list(iter_sample_frames(sys.argv[1], upload_sampling(load_params(sys.argv[2]))))
+except FrameSizeError as exc:
+    print(exc.kind)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) // 1024)
+"""
+
+
+def test_a_144_mpx_frame_never_grows_the_worker(tmp_path):
+    """The decoder itself refuses to allocate the picture (FFmpeg max_pixels = serve.max_pixels)."""
+    clip = mjpeg_clip(tmp_path / "bomb.avi", sizes={i: (12000, 12000) for i in range(5, 40, 5)})
+    params = write_test_params(tmp_path)
+    env = {"PYTHONPATH": str(ROOT / "src"), "PATH": ""}
+    out = subprocess.run(
+        [sys.executable, "-c", _DECODE_IN_A_CHILD, str(clip), str(params)], capture_output=True, text=True, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    kind, grew_mb = out.stdout.split()
+    assert kind == "too_large" and int(grew_mb) < 60, out.stdout
 
 
 @pytest.fixture(scope="module")

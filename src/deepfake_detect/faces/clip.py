@@ -57,6 +57,15 @@ def crop_of(rgb: np.ndarray, frame: int | None, face: int, box: Box, p: ExtractP
     )
 
 
+def in_original_pixels(faces: list[FaceCrop], decoded_width: int, width: int) -> list[FaceCrop]:
+    """Boxes found on a frame the decoder downscaled (``extract.decode_max_side``) in the clip's own pixels."""
+    if decoded_width != width:
+        scale = width / decoded_width
+        for f in faces:
+            f.box = tuple(round(v * scale) for v in f.box)  # type: ignore[assignment]
+    return faces
+
+
 def assign_people(faces: list[FaceCrop], p: ExtractParams) -> list[FaceCrop]:
     """Set each face's ``person`` by linking the clip's faces frame to frame (:func:`tracks.link`)."""
     frames = sorted({f.frame for f in faces}, key=lambda fr: -1 if fr is None else fr)

@@ -1,6 +1,7 @@
 """Upload checks before any real work: file size, container and codec, frame rate and count,
 resolution, a per-request pixel budget and deadline, 8-bit image decoding, and a clip's sampled
-frames decoded by a thread that stops at the deadline.
+frames decoded by a thread that stops at the deadline (each decoded frame checked by
+:mod:`.sampler` within the ``serve`` limits: :func:`upload_sampling`, :func:`video_error`).
 
 Every refusal is a :class:`ScoringError` with an HTTP status, a short code and a detail that names
 the upload (never the server's temp path) and the limit, with the ``serve.*`` param behind it.
@@ -19,16 +20,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from deepfake_detect.config import Params, ServeParams
+from deepfake_detect.config import Params
 from deepfake_detect.errors import DeepfakeError
-from deepfake_detect.media.video import (
-    TooManyFramesError,
-    VideoError,
-    VideoInfo,
-    iter_sample_frames,
-    open_container,
-    probe,
-)
+from deepfake_detect.media.sampler import FrameLimits, FrameSizeError, Sampling, iter_sample_frames
+from deepfake_detect.media.video import TooManyFramesError, VideoError, VideoInfo, open_container, probe
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -204,8 +199,26 @@ def probe_video(path: Path, name: str, params: Params) -> VideoInfo:
     return info
 
 
+def upload_sampling(params: Params) -> Sampling:
+    """How an upload's frames are sampled: the extract sampler (the frames training saw) within the serve limits."""
+    sp = params.serve
+    return Sampling.of(
+        params.extract, sp.frames_per_video, FrameLimits.of(sp), formats=sp.video_formats, max_frames=sp.max_frames
+    )
+
+
+_FRAME_ERRORS = {  # FrameSizeError.kind → status, code, the params behind the limit
+    "too_large": (422, "resolution_too_large", "serve.max_side, serve.max_pixels"),
+    "size_changed": (422, "frame_size_changed", "a clip's frames must all have the header's size"),
+    "budget": (413, "pixel_budget", "serve.max_request_pixels"),
+}
+
+
 def video_error(exc: VideoError, name: str, params: Params) -> ScoringError:
     """A decode-time :class:`VideoError` as the answer to the client."""
+    if isinstance(exc, FrameSizeError):
+        status, error, why = _FRAME_ERRORS[exc.kind]
+        return ScoringError(status, error, f"{name}: {exc.reason} ({why})")
     if isinstance(exc, TooManyFramesError):
         return ScoringError(
             422, "too_many_frames", f"{name}: {exc.reason} (serve.max_frames = {params.serve.max_frames})"
@@ -277,19 +290,20 @@ class FrameDecoder:
 
     _END = object()
 
-    def __init__(self, path: Path, serve: ServeParams, deadline: Deadline, name: str):
+    def __init__(self, path: Path, params: Params, deadline: Deadline, name: str):
         self.seconds = 0.0
         self._deadline, self._name = deadline, name
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=2 * serve.detect_batch)
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=2 * params.serve.detect_batch)
         self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(path, serve), name="decode", daemon=True)
+        sampling = upload_sampling(params)
+        self._thread = threading.Thread(target=self._run, args=(path, sampling), name="decode", daemon=True)
         self._thread.start()
 
     def _done(self) -> bool:
         return self._stopped.is_set() or self._deadline.expired()
 
-    def _run(self, path: Path, serve: ServeParams) -> None:
-        frames = iter_sample_frames(path, serve.frames_per_video, serve.video_formats, serve.max_frames)
+    def _run(self, path: Path, sampling: Sampling) -> None:
+        frames = iter_sample_frames(path, sampling)
         try:
             t = time.perf_counter()
             for item in frames:

@@ -1,14 +1,16 @@
-"""Reading clips: probe a file and sample N evenly spaced frames.
+"""Reading clips: open and probe a file, the evenly spaced frame indices, the plain forward decode.
 
-Frames are decoded forward once (seeking H.264 by frame number is 3-10x slower than decoding
-forward), only the sampled frames are converted to RGB arrays, and decoding stops after the last
-sampled frame. Every failure is a :class:`VideoError` whose message names the file and the reason,
+The sampler serving, extract and drift use is :mod:`deepfake_detect.media.sampler` (it decodes only
+what is scored and checks every decoded frame); :func:`sample_frames` here is the plain reference it
+is tested against: frames decoded forward once (seeking H.264 by frame number is 3-10x slower than
+decoding forward), only the sampled ones converted to RGB, decoding stopped after the last one.
+Every failure is a :class:`VideoError` whose message names the file and the reason,
 so the extract stage can record it as a reject and go on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,61 +147,6 @@ def sample_frames(path: str | Path, n: int, formats: Sequence[str] | None = None
     if not out:
         raise _no_frames(path, decode_error)
     return out
-
-
-def iter_sample_frames(
-    path: str | Path, n: int, formats: Sequence[str] | None = None, max_frames: int | None = None
-) -> Iterator[tuple[int, np.ndarray]]:
-    """The same ``(frame_index, RGB)`` pairs as :func:`sample_frames`, yielded as they decode.
-
-    Faster for serving: frame indices come from the packets' presentation timestamps, so
-    non-reference frames that are not sampled (the B-frames of a typical H.264 clip, about half
-    of them) are never decoded, and a caller can detect faces while the rest still decodes.
-    Clips whose timestamps do not map one packet to one frame fall back to :func:`sample_frames`.
-    A clip with more than ``max_frames`` packets (whatever its header says) raises :class:`VideoError`.
-    """
-    path = Path(path)
-    info = probe(path, formats)
-    with _open(path, formats) as container:
-        stream = container.streams.video[0]
-        pts: list[int] = []
-        try:
-            for packet in container.demux(stream):
-                if packet.pts is not None and packet.size:
-                    pts.append(packet.pts)
-                if max_frames is not None and len(pts) > max_frames:
-                    break
-        except (av.error.FFmpegError, ValueError):
-            pts = []
-    if max_frames is not None and len(pts) > max_frames:
-        raise TooManyFramesError(path, f"more than the {max_frames}-frame limit")
-    pts.sort()
-    if not pts or len(pts) != info.frames or len(set(pts)) != len(pts):
-        yield from sample_frames(path, n, formats)
-        return
-    index_of = {p: i for i, p in enumerate(pts)}
-    wanted = set(sample_indices(info.frames, n))
-    wanted_pts = {pts[i] for i in wanted}
-    done = 0
-    decode_error: str | None = None
-    with _open(path, formats) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        ctx = stream.codec_context
-        try:
-            for packet in container.demux(stream):
-                ctx.skip_frame = "DEFAULT" if packet.pts is None or packet.pts in wanted_pts else "NONREF"
-                for frame in packet.decode():
-                    index = index_of.get(frame.pts, -1)
-                    if index in wanted:
-                        done += 1
-                        yield index, frame.to_ndarray(format="rgb24")
-                if done == len(wanted):
-                    return
-        except (av.error.FFmpegError, ValueError) as exc:
-            decode_error = _ffmpeg_reason(exc)
-    if not done:
-        raise _no_frames(path, decode_error)
 
 
 def decode_all_frames(path: str | Path) -> list[tuple[int, np.ndarray]]:

@@ -182,18 +182,20 @@ def drift_report(
 ) -> DriftOutcome:
     """Reference (split manifest or a media folder) vs current (request log window or media), scored
     by the promoted model (or ``model``); writes the report into ``drift.report_dir`` (or ``out_dir``)."""
+    from deepfake_detect.media.sampler import FrameLimits
     from deepfake_detect.models.predictor import load_predictor
 
     dp: DriftParams = p.drift
     predictor = load_predictor(model or p.promote.dir)
+    limits = FrameLimits.of(p.serve)  # clips are decoded within the limits serving applies
     if reference_media:
-        reference = current_from_media(reference_media, predictor, p.extract, dp, crops=crops)
+        reference = current_from_media(reference_media, predictor, p.extract, dp, crops=crops, limits=limits)
         ref_desc: dict[str, Any] = {"source": "media", "paths": [str(x) for x in reference_media]}
     else:
         reference = load_or_build_reference(p.balance.manifest, predictor, dp, seed=p.seed)
         ref_desc = {"source": "manifest", "manifest": str(p.balance.manifest), "split": dp.reference_split}
     if media:
-        current = current_from_media(media, predictor, p.extract, dp, crops=crops)
+        current = current_from_media(media, predictor, p.extract, dp, crops=crops, limits=limits)
         window: dict[str, Any] = {"source": "media", "paths": [str(x) for x in media], "crops": crops}
     else:
         if start is None or end is None:

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,9 @@ from deepfake_detect.errors import DeepfakeError
 from deepfake_detect.media.checks import IMAGE_SUFFIXES
 from deepfake_detect.media.images import ImageReadError, crop_stats, read_rgb
 from deepfake_detect.monitoring.verdict import EMBEDDING, PROBABILITY
+
+if TYPE_CHECKING:
+    from deepfake_detect.media.sampler import FrameLimits
 
 log = logging.getLogger(__name__)
 
@@ -181,11 +185,18 @@ def _detected_crops(rgb: np.ndarray, detector, ep: ExtractParams) -> list[np.nda
 
 
 def current_from_media(
-    paths: Iterable[str | Path], predictor, ep: ExtractParams, dp: DriftParams, crops: bool = False
+    paths: Iterable[str | Path],
+    predictor,
+    ep: ExtractParams,
+    dp: DriftParams,
+    crops: bool = False,
+    limits: FrameLimits | None = None,
 ) -> pd.DataFrame:
     """Score new media on the fly: face crops as they are (``crops=True``), or images and clips
-    through the training path (frames sampled, faces found and cropped with the extract params)."""
-    from deepfake_detect.media.video import VIDEO_SUFFIXES, VideoError, sample_frames
+    through the training path (frames sampled by the extract sampler within ``limits``, faces found
+    and cropped with the extract params)."""
+    from deepfake_detect.media.sampler import Sampling, iter_sample_frames  # PyAV: only for clips
+    from deepfake_detect.media.video import VIDEO_SUFFIXES, VideoError
 
     files = _media_files(paths)
     if not files:
@@ -202,7 +213,7 @@ def current_from_media(
     for f in tqdm(files, desc="current media", unit="file"):
         try:
             if f.suffix.lower() in VIDEO_SUFFIXES:
-                frames = [rgb for _, rgb in sample_frames(f, dp.frames_per_video)]
+                frames = [rgb for _, rgb in iter_sample_frames(f, Sampling.of(ep, dp.frames_per_video, limits))]
             else:
                 frames = [read_rgb(f)]
         except (VideoError, ValueError) as exc:

@@ -40,11 +40,12 @@ from deepfake_detect.data.sources import (
     source_parts,
 )
 from deepfake_detect.faces.box import Detector, on_canvas
-from deepfake_detect.faces.clip import assign_people, detect_and_crop
+from deepfake_detect.faces.clip import assign_people, detect_and_crop, in_original_pixels
 from deepfake_detect.faces.detect import face_settings, find_faces_batch, make_detector
 from deepfake_detect.faces.framing import face_in_crop
 from deepfake_detect.media.images import ImageReadError, read_rgb
-from deepfake_detect.media.video import VideoError, iter_sample_frames
+from deepfake_detect.media.sampler import FrameLimits, Sampling, iter_sample_frames
+from deepfake_detect.media.video import VideoError, probe
 
 log = logging.getLogger(__name__)
 
@@ -80,17 +81,21 @@ def _detect_min_size(p: ExtractParams) -> int:
     return max(12, min(p.min_face_size, 20))
 
 
-def extract_clip(clip: Clip, p: ExtractParams, detector: Detector, out_dir: Path) -> ClipResult:
+def extract_clip(
+    clip: Clip, p: ExtractParams, detector: Detector, out_dir: Path, limits: FrameLimits | None = None
+) -> ClipResult:
     """Sample frames of one clip, find, crop and track its faces (:mod:`..clipfaces`, the path serving
-    takes), write the crops; a failure becomes a reject."""
+    takes), write the crops; a failure (a frame over ``limits`` too) becomes a reject."""
     try:
-        # the sampler serving uses too: unsampled non-reference frames are never decoded
-        frames = list(iter_sample_frames(clip.path, p.frames_per_video))
+        # the sampler serving uses too: only what is scored is decoded, every decoded frame checked
+        frames = list(iter_sample_frames(clip.path, Sampling.of(p, p.frames_per_video, limits)))
+        width = probe(clip.path).width
     except VideoError as exc:
         return ClipResult([], Reject(clip.video, clip.part, str(clip.path), exc.reason))
     rows = []
     stem = crop_stem(clip)
-    for face in assign_people(detect_and_crop(detector, frames, p), p):
+    faces = in_original_pixels(detect_and_crop(detector, frames, p), frames[0][1].shape[1], width)
+    for face in assign_people(faces, p):
         crop_id = f"{stem}_f{face.frame:04d}_{face.face}"
         path = out_dir / f"{crop_id}.jpg"
         bgr = cv2.cvtColor(face.crop, cv2.COLOR_RGB2BGR)
@@ -127,9 +132,9 @@ def crop_stem(clip: Clip) -> str:
     return f"{part_file_stem(clip.part)}__{Path(clip.video).stem}"
 
 
-def _extract_clip_in_worker(clip: Clip, out_dir: Path) -> ClipResult:
+def _extract_clip_in_worker(clip: Clip, out_dir: Path, limits: FrameLimits) -> ClipResult:
     assert _worker_detector is not None and _worker_params is not None
-    return extract_clip(clip, _worker_params, _worker_detector, out_dir)
+    return extract_clip(clip, _worker_params, _worker_detector, out_dir, limits)
 
 
 Row = tuple[dict | None, Reject | None]
@@ -224,7 +229,8 @@ def extract_part(params: Params, part: str) -> tuple[pd.DataFrame, pd.DataFrame]
         p.frames_per_video,
         p.detector,
     )
-    results = _map(_extract_clip_in_worker, clips, p, f"extract {part}", out_dir)
+    limits = FrameLimits.of(params.serve)  # the decoded-frame checks serving applies
+    results = _map(_extract_clip_in_worker, clips, p, f"extract {part}", out_dir, limits)
     rows = [r for res in results for r in res.rows]
     rejects += [res.reject for res in results if res.reject is not None]
     return _write_part(p, part, rows, rejects)

@@ -1,6 +1,6 @@
 """Media → faces → scores: the one path that the BentoML service and ``deepfake score`` share.
 
-Video: ``serve.frames_per_video`` evenly spaced frames (:func:`video.iter_sample_frames`, the same
+Video: ``serve.frames_per_video`` evenly spaced frames (:func:`media.sampler.iter_sample_frames`, the same
 frames training samples), faces found, cropped and linked into people by :mod:`.clipfaces` exactly
 as the extract stage does, every face scored, each person aggregated with
 :func:`aggregate.people_scores` (``evaluate.clip`` / ``video_aggregation`` / ``person_min_share``,

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from deepfake_detect.config import Params
-from deepfake_detect.faces.clip import FaceCrop, Frame, assign_people, detect_and_crop
+from deepfake_detect.faces.clip import FaceCrop, Frame, assign_people, detect_and_crop, in_original_pixels
 from deepfake_detect.faces.detect import make_detector
 from deepfake_detect.media.checks import (
     Deadline,
@@ -94,11 +94,13 @@ class UploadFaces:
         frames: list[int] = []
         crops: list[FaceCrop] = []
         pending: list[tuple[int, np.ndarray]] = []
+        decoded_width = info.width  # less when the decoder downscaled (extract.decode_max_side)
         detect_s = 0.0
-        decoder = FrameDecoder(path, sp, deadline, name)
+        decoder = FrameDecoder(path, self.params, deadline, name)
         try:
             for item in decoder:
                 frames.append(item[0])
+                decoded_width = item[1].shape[1]
                 pending.append(item)
                 if len(pending) >= sp.detect_batch:  # detect these while the decode thread goes on
                     t = time.perf_counter()
@@ -121,7 +123,7 @@ class UploadFaces:
                 f"{name}: only {len(frames)} of the {wanted} sampled frames "
                 f"decode (the header promises {info.frames} frames): truncated or damaged",
             )
-        assign_people(crops, self.params.extract)
+        assign_people(in_original_pixels(crops, decoded_width, info.width), self.params.extract)
         timer.add("decode_s", decoder.seconds)
         timer.add("detect_s", detect_s)
         media = MediaInfo(
