@@ -25,6 +25,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from deepfake_detect.errors import DeepfakeError
+from deepfake_detect.files import write_text_atomic
 
 FRAME_METRICS = ("auc", "log_loss", "balanced_accuracy", "accuracy", "precision", "recall", "f1")
 Signal = Literal["columns", "embedding", "prediction"]
@@ -47,13 +48,8 @@ class Contract(BaseModel):
             raise ContractError(f"{path}: not a valid {cls.__name__}: {_problems(exc)}") from exc
 
     def write(self, path: str | Path) -> Path:
-        """Write as indented JSON, atomically (temp file + rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(self.model_dump_json(indent=2))
-        tmp.replace(path)
-        return path
+        """Write as indented JSON, atomically (a unique temp file + ``os.replace``)."""
+        return write_text_atomic(path, self.model_dump_json(indent=2))
 
 
 def _problems(exc: Exception) -> str:
