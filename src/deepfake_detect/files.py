@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,6 +44,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
+    """``path`` now holds ``text``, whole (see :func:`atomic_path`)."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return Path(path)
@@ -53,17 +56,35 @@ def lock_file(path: str | Path) -> Path:
     return path.with_name(f".{path.name}.lock")
 
 
+def temp_name(path: str | Path) -> Path:
+    """A name beside ``path`` no other writer uses, for what ``mkstemp`` cannot make (a symlink, a folder
+    tree ``copytree`` fills)."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+
+
+_held = threading.local()  # the lock files this thread holds: taking one again is free (re-entrant)
+
+
 @contextlib.contextmanager
 def locked(path: str | Path, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[None]:
-    """Hold the exclusive lock of ``path`` (any file or folder, existing or not) for the block."""
+    """Hold the exclusive lock of ``path`` (any file or folder, existing or not) for the block. Other
+    processes and other threads wait; the thread that holds it may take it again (promote -> publish)."""
     lock_path = lock_file(path)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
+    key = str(lock_path.resolve())
+    held = _held.__dict__.setdefault("paths", set())
+    if key in held:
+        yield
+        return
     lock = FileLock(lock_path, timeout=timeout_s, thread_local=False)
     try:
         lock.acquire()
     except Timeout as exc:
         raise LockTimeout(f"{path}: still locked by another process after {timeout_s:.0f} s ({lock_path})") from exc
+    held.add(key)
     try:
         yield
     finally:
+        held.discard(key)
         lock.release()
