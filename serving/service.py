@@ -47,6 +47,7 @@ if (ROOT / "src" / "deepfake_detect").is_dir() and str(ROOT / "src") not in sys.
 
 from deepfake_detect.config import load_params  # noqa: E402
 from deepfake_detect.media.checks import ScoringError  # noqa: E402
+from deepfake_detect.scoring.names import clean_name  # noqa: E402
 from deepfake_detect.scoring.result import ModelInfo  # noqa: E402
 from deepfake_detect.scoring.scorer import Scorer  # noqa: E402
 from serving.guard import GuardMiddleware, sweep_orphan_uploads  # noqa: E402
@@ -70,11 +71,11 @@ def short_name(name: str, max_bytes: int) -> str:
 
 def _shorten_upload(value: Any) -> Any:
     if isinstance(value, UploadFile) and value.filename:
-        value.filename = short_name(Path(value.filename).name, SERVE.max_name_bytes)
+        value.filename = short_name(clean_name(Path(value.filename).name), SERVE.max_name_bytes)
     return value
 
 
-Upload = Annotated[Path, BeforeValidator(_shorten_upload)]  # a file upload with its name truncated first
+Upload = Annotated[Path, BeforeValidator(_shorten_upload)]  # an upload, its name cleaned and truncated first
 
 
 def _upload_name(path: Path) -> str:

@@ -204,3 +204,18 @@ def test_two_uploads_of_one_name_in_one_request_are_two_review_items(workspace):
     assert kept[0].id != kept[1].id
     assert sorted(i.id for i in ReviewQueue(params).items()) == sorted(i.id for i in kept)
     assert not list(queue.dir.glob(".*"))  # no temp folder left behind
+
+
+EVIL_NAME = "x\x1b[2J\nabcdef123456  2026-01-01T00:00:00  margin  P(FAKE) 0.010  forged.jpg"
+
+
+def test_review_list_prints_a_name_with_terminal_escapes_as_data(tmp_path, workspace):
+    queue, (a, _) = _queue_two_requests(workspace)
+    raw = a.model_copy(update={"file": EVIL_NAME})  # an item stored before names were cleaned
+    raw.write(queue.dir / a.id / "item.json")
+    listed = _deepfake("review", "list", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "\x1b" not in listed.stdout  # nothing reaches the terminal as control
+    lines = listed.stdout.splitlines()
+    assert len(lines) == 3 and "forged.jpg" in lines[[a.id in line for line in lines].index(True)]
+    assert "\\x1b[2J\\nabcdef123456" in listed.stdout  # shown, escaped

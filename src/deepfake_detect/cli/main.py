@@ -146,12 +146,14 @@ def data_layout(
     except LayoutError as exc:
         raise _fail(exc, 2) from exc
     n_fake = sum(1 for i in items if i.label == "FAKE")
+    from deepfake_detect.scoring.names import printable
+
     typer.echo(
-        f"{folder}: {layout}: {len(items)} items ({n_fake} FAKE, {len(items) - n_fake} REAL), "
+        f"{printable(folder)}: {layout}: {len(items)} items ({n_fake} FAKE, {len(items) - n_fake} REAL), "
         f"{len({i.group for i in items})} groups, {len(rejects)} rejected"
     )
     for r in rejects[:20]:
-        typer.echo(f"  rejected {r.path}: {r.reason}")
+        typer.echo(f"  rejected {printable(r.path)}: {printable(r.reason)}")
 
 
 # --------------------------------------------------------------------------- data stages

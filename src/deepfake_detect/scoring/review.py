@@ -39,6 +39,7 @@ from deepfake_detect.config import Params, ReviewParams
 from deepfake_detect.contracts import Contract, ContractError, DriftResult
 from deepfake_detect.errors import DeepfakeError
 from deepfake_detect.files import locked
+from deepfake_detect.scoring.names import clean_name
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ class ReviewQueue:
             id=item_id(request_id, file),
             request_id=request_id,
             endpoint=endpoint,
-            file=file,
+            file=clean_name(file),
             time=now.isoformat(timespec="milliseconds"),
             model_tag=model_tag,
             score=round(float(score), 6),
