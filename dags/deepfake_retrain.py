@@ -158,12 +158,12 @@ def deepfake_retrain():
 
     @task(trigger_rule="none_failed")
     def notify_serving(outcome: dict | None = None) -> str:
-        """Ask serving to load a promoted model now (POST its /reload with the API key); no service
+        """Ask serving to load a promoted model now (POST its /reload with the admin key); no service
         running is logged, not a failure (:func:`dagops.notify_serving`)."""
         import os
 
         url = os.environ.get(ops.RELOAD_URL_ENV) or RETRAIN.serving_reload_url
-        return ops.notify_serving(url, os.environ.get(PARAMS.serve.api_key_env), outcome)
+        return ops.notify_serving(url, os.environ.get(PARAMS.serve.admin_key_env), outcome)
 
     check = check_labels()
     labels_needed(check)
