@@ -74,7 +74,7 @@ class ModelRecord(Contract):
     params: dict[str, Any]
     created: str
     git_rev: str
-    data_version: str
+    data_version: str  # DVC's content hash (<md5>.dir) of data_path, the raw data it was trained on
     train_seconds: float
     n_train: int
     n_val: int
@@ -84,6 +84,7 @@ class ModelRecord(Contract):
     pretrained: str | None = None  # Keras transfer families: imagenet | none
     crop_margin: float | None = None  # framing of the training crops (framing.crop_margin); serving crops so
     n_features: int | None = None  # scikit-learn: length of the feature vector
+    data_path: str | None = None  # data.raw_dir as params named it (None in records made before it was kept)
     # filled by promote (None in a trained, not yet promoted folder)
     tag: str | None = None
     calibration: Calibration | None = None

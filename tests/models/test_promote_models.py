@@ -193,6 +193,7 @@ RELEASE_FIELDS = (
     "promoted_at",
     "promote_git_rev",
     "data_version",
+    "data_path",
 )
 
 

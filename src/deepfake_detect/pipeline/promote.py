@@ -170,7 +170,7 @@ def served_metrics(p: Params) -> tuple[str, dict[str, Any]] | None:
     return served.tag, rescore(served, p)
 
 
-def release_record(predictor: Predictor, tag: str, metrics: dict[str, Any]) -> ModelRecord:
+def release_record(p: Params, predictor: Predictor, tag: str, metrics: dict[str, Any]) -> ModelRecord:
     """The trained record completed with what evaluate found (threshold and calibration fitted on val)."""
     return ModelRecord.model_validate(
         {
@@ -181,7 +181,8 @@ def release_record(predictor: Predictor, tag: str, metrics: dict[str, Any]) -> M
             "operating_point": metrics["operating_point"],
             "metrics": metrics,
             "promoted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "data_version": data_version(),
+            "data_version": data_version(p.data.raw_dir),  # the data the release was evaluated on
+            "data_path": str(p.data.raw_dir),
             "promote_git_rev": git_rev(),
         }
     )
@@ -220,7 +221,7 @@ def _promote(p: Params) -> PromotionDecision:
     predictor = load_predictor(p.train.models_dir / best)
     tag = release_tag(best, pp.releases_dir)
     pp.releases_dir.mkdir(parents=True, exist_ok=True)
-    record = release_record(predictor, tag, candidates[best])
+    record = release_record(p, predictor, tag, candidates[best])
     release = write_release(predictor.folder, pp.releases_dir, tag, record, fit_projection(predictor, p))
     history = [t for t in read_history(pp.releases_dir) if t != tag] + [tag]
     bento_tag = publish(p, release, history)
