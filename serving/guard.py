@@ -91,8 +91,15 @@ class GuardMiddleware:
     without the matching ``X-API-Key`` when the env var ``api_key_env`` is set, admin paths without the
     admin key (``admin_key_env``), and cross-site "simple" requests that carry no key header."""
 
-    def __init__(self, app: Any, max_bytes: int, api_key_env: str, admin_key_env: str = "DEEPFAKE_ADMIN_KEY"):
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(
+        self,
+        app: Any,
+        max_bytes: int,
+        api_key_env: str,
+        admin_key_env: str = "DEEPFAKE_ADMIN_KEY",
+        max_parts: int | None = None,
+    ):
+        self.app, self.max_bytes, self.max_parts = app, max_bytes, max_parts
         self.api_key_env, self.admin_key_env = api_key_env, admin_key_env
 
     def _refusal(self, scope: dict[str, Any], headers: dict[bytes, bytes]) -> tuple[int, str, str] | None:
@@ -140,21 +147,29 @@ class GuardMiddleware:
             await self.app(scope, receive, send)
             return
         state = {"seen": 0, "rejected": False, "started": False}
+        parts = _PartCounter(headers) if self.max_parts is not None else None
+
+        async def reject(error: str, detail: str) -> dict[str, Any]:
+            state["rejected"] = True
+            if not state["started"]:
+                await _send_json(send, 413, error, detail)
+            return {"type": "http.disconnect"}
 
         async def counting_receive() -> dict[str, Any]:
             message = await receive()
-            if message["type"] == "http.request":
-                state["seen"] += len(message.get("body", b""))
-                if state["seen"] > self.max_bytes and not state["rejected"]:
-                    state["rejected"] = True
-                    if not state["started"]:
-                        await _send_json(
-                            send,
-                            413,
-                            "too_large",
-                            f"request body is over the {self.max_bytes / 1e6:.0f} MB upload limit",
-                        )
-                    return {"type": "http.disconnect"}
+            if message["type"] == "http.request" and not state["rejected"]:
+                body = message.get("body", b"")
+                state["seen"] += len(body)
+                if state["seen"] > self.max_bytes:
+                    return await reject(
+                        "too_large", f"request body is over the {self.max_bytes / 1e6:.0f} MB upload limit"
+                    )
+                if parts is not None and parts.feed(body) > self.max_parts:
+                    return await reject(
+                        "too_many_parts",
+                        f"request has more than {self.max_parts} form parts (files and fields): "
+                        "send fewer files per request (serve.max_batch_images)",
+                    )
             return message
 
         async def guarded_send(message: dict[str, Any]) -> None:
@@ -170,6 +185,27 @@ class GuardMiddleware:
             if not state["rejected"]:
                 raise
             # the endpoint saw the disconnect we faked after our 413: nothing left to do
+
+
+class _PartCounter:
+    """Counts the parts of a multipart body as it streams (boundary lines, across chunk edges), so a
+    request with more parts than any endpoint takes is refused before the form parser holds them all."""
+
+    def __init__(self, headers: dict[bytes, bytes]):
+        ctype = headers.get(b"content-type", b"")
+        boundary = next((p.split(b"=", 1)[1].strip(b'"') for p in ctype.split(b";")[1:] if b"boundary=" in p), b"")
+        self.marker = b"--" + boundary if _content_type(headers) == b"multipart/form-data" and boundary else None
+        self.tail, self.count = b"", 0
+
+    def feed(self, chunk: bytes) -> int:
+        """Parts begun so far (the closing ``--boundary--`` counts one too many: callers allow for it)."""
+        if self.marker is None:
+            return 0
+        data = self.tail + chunk
+        self.count += data.count(self.marker)
+        keep = len(self.marker) - 1
+        self.tail = data[-keep:] if keep else b""
+        return max(self.count - 1, 0)
 
 
 def sweep_orphan_uploads(temp_root: Path, older_than_s: float) -> int:

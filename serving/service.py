@@ -403,4 +403,6 @@ DeepfakeDetector.add_asgi_middleware(
     max_bytes=int(SERVE.max_upload_mb * 1e6),
     api_key_env=SERVE.api_key_env,
     admin_key_env=SERVE.admin_key_env,
+    # the files of /score_images and a few form fields (crop, explain): past it 413 before the form parser
+    max_parts=SERVE.max_batch_images + 8,
 )

@@ -186,3 +186,24 @@ def test_bentoml_serve_refuses_to_start_open_off_loopback_or_with_an_empty_key(t
         timeout=180,
     )
     assert proc.returncode != 0 and needle in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-2000:]
+
+
+async def _form(request: Request) -> JSONResponse:
+    form = await request.form()
+    return JSONResponse({"files": len(form.getlist("files"))})
+
+
+def test_more_form_parts_than_a_request_may_hold_is_413_before_the_form_parser():
+    """1,001 files used to reach Starlette's form parser (max 1,000 files) and come back as a 500."""
+    app = Starlette(routes=[Route("/score_images", _form, methods=["POST"])])
+    client = TestClient(GuardMiddleware(app, 10_000_000, "GUARD_TEST_KEY", "GUARD_TEST_ADMIN", max_parts=70))
+    key = {"X-API-Key": ""}
+
+    def files(n: int) -> list:
+        return [("files", (f"{i}.jpg", b"x" * 10)) for i in range(n)]
+
+    assert client.post("/score_images", files=files(64), data={"crop": "true"}, headers=key).json() == {"files": 64}
+    for n in (71, 1001):
+        r = client.post("/score_images", files=files(n), headers=key)
+        assert r.status_code == 413 and r.json()["error"] == "too_many_parts", r.text
+        assert "70" in r.json()["detail"]
