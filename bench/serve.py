@@ -216,7 +216,8 @@ def main() -> None:
         proc, url = start_server(env, work / "serve.log")
         try:
             blobs = [(f.name, f.read_bytes()) for f in face_files]
-            client = httpx.Client(timeout=600, limits=httpx.Limits(max_connections=64))
+            # an open loopback server still wants the header on multipart posts (serving.guard)
+            client = httpx.Client(timeout=600, limits=httpx.Limits(max_connections=64), headers={"X-API-Key": ""})
 
             def post(blob):
                 r = client.post(f"{url}/score_image", files={"file": blob}, data={"crop": "true"})

@@ -33,7 +33,8 @@ import numpy as np
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path[:0] = [str(BENCH), str(ROOT / "tests" / "serving")]
-from serve import build_xception, pct, save_to_store, start_server  # noqa: E402  (bench/serve.py)
+from serve import pct, save_to_store, start_server  # noqa: E402  (bench/serve.py)
+from serving_kit import build_model_folder  # noqa: E402  (tests/serving: the tests' tiny Xception)
 
 from deepfake_detect.scoring.service_process import stop_process_tree  # noqa: E402
 
@@ -205,7 +206,7 @@ def main() -> None:
     home, tmp, logs = work / "bentoml", work / "t", work / "requests"
     tmp.mkdir(parents=True)
     os.environ["BENTOML_HOME"] = str(home)
-    save_to_store(build_xception(work / "model", args.size))
+    save_to_store(build_model_folder(work / "model", input_size=args.size))
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["serve"]["request_log_dir"] = str(logs)
     (work / "params.yaml").write_text(yaml.safe_dump(raw))

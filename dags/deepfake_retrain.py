@@ -158,13 +158,13 @@ def dvc_push(outcome: dict | None = None) -> str:
 
 @task(trigger_rule="none_failed")
 def notify_serving(outcome: dict | None = None, pushed: str | None = None) -> str:
-    """Ask serving to load a promoted model now (POST its /reload with the API key), once it is pushed;
+    """Ask serving to load a promoted model now (POST its /reload with the admin key), once it is pushed;
     no service running is logged, not a failure (:func:`dagops.notify_serving`)."""
     import os
 
     ops.log.info("remote: %s", pushed)
     url = os.environ.get(ops.RELOAD_URL_ENV) or RETRAIN.serving_reload_url
-    return ops.notify_serving(url, os.environ.get(PARAMS.serve.api_key_env), outcome)
+    return ops.notify_serving(url, os.environ.get(PARAMS.serve.admin_key_env), outcome)
 
 
 @dag(

@@ -1,8 +1,16 @@
-"""ASGI middleware in front of the API: upload size limit (413 before the body is read) and an
-optional API key. Health checks always stay open (the orchestrator probes them without a key), and so
-do GETs of the static reviewer page under ``/ui`` (it holds no data: every API call it makes sends the
-key); ``/metrics`` (request counts, latencies, model names) needs the key like the API when one is set.
-:func:`sweep_orphan_uploads` removes uploads that a killed server left behind."""
+"""ASGI middleware in front of the API: upload size limit (413 before the body is read) and the keys.
+
+Closed by default (:func:`check_keys`, run before the service starts): a server bound to anything but a
+loopback address needs the scoring key (``serve.api_key_env``); a key variable that is set but empty is
+an error, never "open". The admin key (``serve.admin_key_env``) alone opens the state-changing endpoints
+(:data:`ADMIN_PATHS`, ``/reload``): with no admin key set they answer 403. The admin key also scores.
+
+A request a web page could send cross-site without a CORS preflight (a body that is a form, multipart
+or text/plain, or has no type) is refused unless it carries ``X-API-Key``, even on an open loopback
+server: a custom header forces the preflight, which this service never grants. The reviewer page sends
+the header with every call. Health checks always stay open (the orchestrator probes them without a key),
+and so do GETs of the static reviewer page under ``/ui`` (it holds no data); ``/metrics`` needs the key
+like the API when one is set. :func:`sweep_orphan_uploads` removes uploads that a killed server left behind."""
 
 from __future__ import annotations
 
@@ -17,7 +25,43 @@ from typing import Any
 from serving.reviewer import UI_PATH  # static files, opened by a browser that cannot send the header
 
 OPEN_PATHS = frozenset({"/readyz", "/livez", "/healthz"})
+ADMIN_PATHS = frozenset({"/reload"})  # change what the service does for everyone: the admin key only
 API_KEY_HEADER = b"x-api-key"
+# the Content-Types a cross-site form or fetch may send with no preflight (b"" = no Content-Type at all)
+SIMPLE_TYPES = frozenset({b"", b"application/x-www-form-urlencoded", b"multipart/form-data", b"text/plain"})
+LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
+
+
+class KeyConfigError(RuntimeError):
+    """The service's keys do not allow it to start as asked (the message names the variable)."""
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name that may resolve anywhere: treat it as reachable
+
+
+def check_keys(environ: Any, host: str | None, api_key_env: str, admin_key_env: str) -> None:
+    """Refuse to start with an empty key, or on a non-loopback ``host`` without the scoring key
+    (``host`` None: not known here, as in a worker process: only the empty-key rule applies)."""
+    for name in (api_key_env, admin_key_env):
+        if name in environ and not environ[name].strip():
+            raise KeyConfigError(f"{name} is set but empty: set a key, or unset it to serve on loopback only")
+    if host is not None and not is_loopback(host) and not environ.get(api_key_env):
+        raise KeyConfigError(
+            f"refusing to serve on {host} without a key: set {api_key_env} (and {admin_key_env} for /reload), "
+            "or serve on 127.0.0.1"
+        )
+
+
+def _content_type(headers: dict[bytes, bytes]) -> bytes:
+    return headers.get(b"content-type", b"").split(b";")[0].strip().lower()
 
 
 async def _send_json(send: Any, status: int, error: str, detail: str) -> None:
@@ -43,20 +87,52 @@ def _is_page(scope: dict[str, Any]) -> bool:
 
 
 class GuardMiddleware:
-    """Rejects oversize uploads (by Content-Length, or while streaming when it is absent) and,
-    when the env var ``api_key_env`` is set, requests without the matching ``X-API-Key`` header."""
+    """Rejects oversize uploads (by Content-Length, or while streaming when it is absent), requests
+    without the matching ``X-API-Key`` when the env var ``api_key_env`` is set, admin paths without the
+    admin key (``admin_key_env``), and cross-site "simple" requests that carry no key header."""
 
-    def __init__(self, app: Any, max_bytes: int, api_key_env: str):
-        self.app, self.max_bytes, self.api_key_env = app, max_bytes, api_key_env
+    def __init__(
+        self,
+        app: Any,
+        max_bytes: int,
+        api_key_env: str,
+        admin_key_env: str = "DEEPFAKE_ADMIN_KEY",
+        max_parts: int | None = None,
+    ):
+        self.app, self.max_bytes, self.max_parts = app, max_bytes, max_parts
+        self.api_key_env, self.admin_key_env = api_key_env, admin_key_env
+
+    def _refusal(self, scope: dict[str, Any], headers: dict[bytes, bytes]) -> tuple[int, str, str] | None:
+        given = headers.get(API_KEY_HEADER)
+        admin = os.environ.get(self.admin_key_env) or ""
+        is_admin = bool(admin) and given is not None and hmac.compare_digest(given, admin.encode())
+        if scope["path"] in ADMIN_PATHS:
+            if not admin:
+                return 403, "forbidden", f"{scope['path']} is off: the server has no admin key ({self.admin_key_env})"
+            if not is_admin:
+                return 401, "unauthorized", f"{scope['path']} needs the admin key in the X-API-Key header"
+            return None
+        key = os.environ.get(self.api_key_env) or ""
+        if key and not is_admin and not (given is not None and hmac.compare_digest(given, key.encode())):
+            return 401, "unauthorized", "missing or wrong X-API-Key header"
+        unsafe = scope.get("method") not in ("GET", "HEAD", "OPTIONS")
+        if given is None and unsafe and _content_type(headers) in SIMPLE_TYPES:
+            return (
+                403,
+                "forbidden",
+                "a form, multipart or text/plain request needs the X-API-Key header (empty when the server "
+                "has no key): web pages of other sites cannot send it",
+            )
+        return None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS or _is_page(scope):
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        key = os.environ.get(self.api_key_env)
-        if key and not hmac.compare_digest(headers.get(API_KEY_HEADER, b""), key.encode()):
-            await _send_json(send, 401, "unauthorized", "missing or wrong X-API-Key header")
+        refusal = self._refusal(scope, headers)
+        if refusal is not None:
+            await _send_json(send, *refusal)
             return
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
@@ -71,21 +147,29 @@ class GuardMiddleware:
             await self.app(scope, receive, send)
             return
         state = {"seen": 0, "rejected": False, "started": False}
+        parts = _PartCounter(headers) if self.max_parts is not None else None
+
+        async def reject(error: str, detail: str) -> dict[str, Any]:
+            state["rejected"] = True
+            if not state["started"]:
+                await _send_json(send, 413, error, detail)
+            return {"type": "http.disconnect"}
 
         async def counting_receive() -> dict[str, Any]:
             message = await receive()
-            if message["type"] == "http.request":
-                state["seen"] += len(message.get("body", b""))
-                if state["seen"] > self.max_bytes and not state["rejected"]:
-                    state["rejected"] = True
-                    if not state["started"]:
-                        await _send_json(
-                            send,
-                            413,
-                            "too_large",
-                            f"request body is over the {self.max_bytes / 1e6:.0f} MB upload limit",
-                        )
-                    return {"type": "http.disconnect"}
+            if message["type"] == "http.request" and not state["rejected"]:
+                body = message.get("body", b"")
+                state["seen"] += len(body)
+                if state["seen"] > self.max_bytes:
+                    return await reject(
+                        "too_large", f"request body is over the {self.max_bytes / 1e6:.0f} MB upload limit"
+                    )
+                if parts is not None and parts.feed(body) > self.max_parts:
+                    return await reject(
+                        "too_many_parts",
+                        f"request has more than {self.max_parts} form parts (files and fields): "
+                        "send fewer files per request (serve.max_batch_images)",
+                    )
             return message
 
         async def guarded_send(message: dict[str, Any]) -> None:
@@ -101,6 +185,27 @@ class GuardMiddleware:
             if not state["rejected"]:
                 raise
             # the endpoint saw the disconnect we faked after our 413: nothing left to do
+
+
+class _PartCounter:
+    """Counts the parts of a multipart body as it streams (boundary lines, across chunk edges), so a
+    request with more parts than any endpoint takes is refused before the form parser holds them all."""
+
+    def __init__(self, headers: dict[bytes, bytes]):
+        ctype = headers.get(b"content-type", b"")
+        boundary = next((p.split(b"=", 1)[1].strip(b'"') for p in ctype.split(b";")[1:] if b"boundary=" in p), b"")
+        self.marker = b"--" + boundary if _content_type(headers) == b"multipart/form-data" and boundary else None
+        self.tail, self.count = b"", 0
+
+    def feed(self, chunk: bytes) -> int:
+        """Parts begun so far (the closing ``--boundary--`` counts one too many: callers allow for it)."""
+        if self.marker is None:
+            return 0
+        data = self.tail + chunk
+        self.count += data.count(self.marker)
+        keep = len(self.marker) - 1
+        self.tail = data[-keep:] if keep else b""
+        return max(self.count - 1, 0)
 
 
 def sweep_orphan_uploads(temp_root: Path, older_than_s: float) -> int:

@@ -13,8 +13,10 @@ Two services in one process tree:
                          loaded and warmed first, then swapped between requests, :mod:`serving.swap`).
 
 Errors are 4xx JSON ``{"error", "detail"}`` (504 past ``serve.deadline_s``); uploads over
-``serve.max_upload_mb`` get 413 before they are read; when the env var named by ``serve.api_key_env``
-is set, every endpoint but the health checks needs header ``X-API-Key``. The front serves
+``serve.max_upload_mb`` get 413 before they are read. Closed by default (:mod:`serving.guard`): off
+loopback it will not start without the key named by ``serve.api_key_env``, an empty key is an error,
+``/reload`` needs the admin key (``serve.admin_key_env``), and a form, multipart or text/plain request
+needs the ``X-API-Key`` header; with the key set, every endpoint but the health checks needs it. The front serves
 ``serve.threads`` requests at once per worker, so concurrent requests overlap and their face crops
 meet in the model's batches. Settings come from params.yaml (``$DEEPFAKE_PARAMS``).
 """
@@ -44,15 +46,34 @@ if (ROOT / "src" / "deepfake_detect").is_dir() and str(ROOT / "src") not in sys.
 
 from deepfake_detect.config import load_params  # noqa: E402
 from deepfake_detect.media.checks import ScoringError  # noqa: E402
+from deepfake_detect.scoring.names import clean_name  # noqa: E402
 from deepfake_detect.scoring.result import BatchScoreResult, ModelInfo, ScoreResult  # noqa: E402
 from deepfake_detect.scoring.scorer import Scorer  # noqa: E402
-from serving.guard import GuardMiddleware, sweep_orphan_uploads  # noqa: E402
+from serving.guard import GuardMiddleware, check_keys, sweep_orphan_uploads  # noqa: E402
 from serving.reviewer import UI_PATH, reviewer_app  # noqa: E402
 from serving.swap import ModelGate, Prepared, Reloaded  # noqa: E402
 
 PARAMS = load_params(os.environ.get("DEEPFAKE_PARAMS") or ROOT / "params.yaml")
 SERVE = PARAMS.serve
 log = logging.getLogger("deepfake_detect.serving")
+
+
+def _serve_host() -> str | None:
+    """The address ``bentoml serve`` binds, read in its own process (the one that imports this module
+    before any worker starts); None elsewhere (workers, in-process use)."""
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is None or "host" not in ctx.params:
+        return None
+    if ctx.params["host"]:
+        return str(ctx.params["host"])
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    return str(BentoMLContainer.http.host.get())  # BentoML's default when --host is not given (0.0.0.0)
+
+
+check_keys(os.environ, _serve_host(), SERVE.api_key_env, SERVE.admin_key_env)  # closed by default
 
 
 def short_name(name: str, max_bytes: int) -> str:
@@ -67,11 +88,11 @@ def short_name(name: str, max_bytes: int) -> str:
 
 def _shorten_upload(value: Any) -> Any:
     if isinstance(value, UploadFile) and value.filename:
-        value.filename = short_name(Path(value.filename).name, SERVE.max_name_bytes)
+        value.filename = short_name(clean_name(Path(value.filename).name), SERVE.max_name_bytes)
     return value
 
 
-Upload = Annotated[Path, BeforeValidator(_shorten_upload)]  # a file upload with its name truncated first
+Upload = Annotated[Path, BeforeValidator(_shorten_upload)]  # an upload, its name cleaned and truncated first
 
 
 def _upload_name(path: Path) -> str:
@@ -239,7 +260,7 @@ class DeepfakeDetector:
             "deepfake_detector: frames/video=%d, upload limit %.0f MB, API key %s",
             SERVE.frames_per_video,
             SERVE.max_upload_mb,
-            "required" if os.environ.get(SERVE.api_key_env) else "off",
+            "required" if os.environ.get(SERVE.api_key_env) else "off (loopback only)",
         )
 
     @bentoml.on_shutdown
@@ -388,5 +409,10 @@ class DeepfakeDetector:
 
 
 DeepfakeDetector.add_asgi_middleware(
-    GuardMiddleware, max_bytes=int(SERVE.max_upload_mb * 1e6), api_key_env=SERVE.api_key_env
+    GuardMiddleware,
+    max_bytes=int(SERVE.max_upload_mb * 1e6),
+    api_key_env=SERVE.api_key_env,
+    admin_key_env=SERVE.admin_key_env,
+    # the files of /score_images and a few form fields (crop, explain): past it 413 before the form parser
+    max_parts=SERVE.max_batch_images + 8,
 )

@@ -1,7 +1,7 @@
 // The reviewer page: one file in, its verdict, a P(FAKE) timeline (one line per person when the response
 // has `people`, else the fakest face of each frame), face thumbnails cut from the file by the browser,
 // Grad-CAM overlays on request (explain=true), and every error as a sentence. Same origin as the API;
-// the API key is kept in sessionStorage and sent as X-API-Key with every call.
+// the API key is kept in sessionStorage and sent as X-API-Key with every call (empty when none is set).
 "use strict";
 
 const KEY_STORE = "deepfake-api-key";
@@ -40,9 +40,9 @@ function setState(state, text, isError = false) {
 }
 
 async function call(endpoint, body, json = false) {
-  const headers = {};
-  const key = sessionStorage.getItem(KEY_STORE);
-  if (key) headers["X-API-Key"] = key;
+  // always sent, empty when no key is set: the guard refuses a form or multipart POST without it (a page
+  // of another site cannot send a custom header without a preflight the service never grants)
+  const headers = { "X-API-Key": sessionStorage.getItem(KEY_STORE) || "" };
   if (json) headers["Content-Type"] = "application/json";
   let response;
   try {

@@ -371,6 +371,7 @@ class ServeParams(Section):
     max_side: int = Field(ge=64)
     max_pixels: int = Field(ge=4096)
     api_key_env: str
+    admin_key_env: str
     request_log_dir: Path
     request_log: bool
     batch_max_size: int = Field(ge=1)

@@ -30,6 +30,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from deepfake_detect.errors import DeepfakeError
+from deepfake_detect.files import write_text_atomic
 
 MetricName = Literal["auc", "log_loss", "balanced_accuracy", "accuracy", "precision", "recall", "f1"]
 FRAME_METRICS: tuple[MetricName, ...] = get_args(MetricName)  # the metric names, written once
@@ -55,13 +56,8 @@ class Contract(BaseModel):
             raise ContractError(f"{path}: not a valid {cls.__name__}: {_problems(exc)}") from exc
 
     def write(self, path: str | Path) -> Path:
-        """Write as indented JSON, atomically (temp file + rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(self.model_dump_json(indent=2))
-        tmp.replace(path)
-        return path
+        """Write as indented JSON, atomically (a unique temp file + ``os.replace``)."""
+        return write_text_atomic(path, self.model_dump_json(indent=2))
 
 
 def _problems(exc: Exception) -> str:
@@ -86,7 +82,7 @@ class ModelRecord(Contract):
     params: dict[str, Any]
     created: str
     git_rev: str
-    data_version: str
+    data_version: str  # DVC's content hash (<md5>.dir) of data_path, the raw data it was trained on
     train_seconds: float
     n_train: int
     n_val: int
@@ -96,6 +92,7 @@ class ModelRecord(Contract):
     pretrained: str | None = None  # Keras transfer families: imagenet | none
     crop_margin: float | None = None  # framing of the training crops (framing.crop_margin); serving crops so
     n_features: int | None = None  # scikit-learn: length of the feature vector
+    data_path: str | None = None  # data.raw_dir as params named it (None in records made before it was kept)
     # filled by promote (None in a trained, not yet promoted folder)
     tag: str | None = None
     calibration: Calibration | None = None

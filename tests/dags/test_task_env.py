@@ -18,6 +18,7 @@ SECRETS = {
     "POSTGRES_PASSWORD": "db-secret",
     "MINIO_ROOT_PASSWORD": "minio-secret",
     "DEEPFAKE_API_KEY": "serving-key",
+    "DEEPFAKE_ADMIN_KEY": "serving-admin-key",
     "KAGGLE_KEY": "kaggle-secret",
 }
 NEEDED = {

@@ -13,8 +13,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 PKG = REPO / "src" / "deepfake_detect"
 DVC_YAML = REPO / "dvc.yaml"
-# dispatch and validation only: what they pass on to a stage's outputs is a tracked param
-NOT_DEPS = {"config.py", "errors.py"}
+# dispatch and validation only: what they pass on to a stage's outputs is a tracked param; files.py
+# says how a file is written (atomically, under a lock), never what it holds
+NOT_DEPS = {"config.py", "errors.py", "files.py"}
 STAGES = {
     "extract": "pipeline.extract",
     "validate": "pipeline.validate",

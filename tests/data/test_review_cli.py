@@ -140,3 +140,82 @@ def test_status_counts_the_labels_the_served_model_has_not_seen(tmp_path, worksp
 
     _served(tmp_path, "2999-01-01T00:00:00Z")  # a model promoted after every label has seen them
     assert status().new_labels == 0
+
+
+def _label_in_child(params, item_id: str, verdict: str, start) -> None:
+    from deepfake_detect.scoring.feedback import label_item
+
+    start.wait()  # every child reads metadata.csv at the same moment
+    label_item(params, item_id, verdict)
+
+
+def test_twenty_items_labelled_from_parallel_processes_are_twenty_rows(workspace):
+    import multiprocessing
+
+    params = workspace(serve={"review": REVIEW}, data={"feedback_dir": "data/feedback"})
+    queue = ReviewQueue(params)
+    rng = np.random.default_rng(2)
+    items = [
+        queue.consider(
+            request_id=f"req-{n}",
+            endpoint="score_image",
+            file=f"{n}.jpg",
+            model_tag="m:1",
+            threshold=0.5,
+            score=0.6,
+            faces=[FaceCrop(None, 0, (0, 0, 80, 80), 0.9, rng.integers(0, 255, (64, 64, 3), np.uint8), 0, 0.6)],
+        )
+        for n in range(20)
+    ]
+    verdicts = {i.id: ("FAKE" if n % 2 else "REAL") for n, i in enumerate(items)}
+    ctx = multiprocessing.get_context("fork")
+    start = ctx.Event()
+    children = [ctx.Process(target=_label_in_child, args=(params, i, v, start)) for i, v in verdicts.items()]
+    for child in children:
+        child.start()
+    start.set()
+    for child in children:
+        child.join(120)
+    assert [c.exitcode for c in children] == [0] * 20
+
+    meta = pd.read_csv(Path(params.data.feedback_dir) / "metadata.csv")
+    assert len(meta) == 20 and meta["original"].nunique() == 20
+    assert dict(zip(meta["original"], meta["label"], strict=True)) == verdicts
+    assert {i.id: i.label for i in ReviewQueue(params).items()} == verdicts  # each item.json agrees with the rows
+    assert not list(Path(params.data.feedback_dir).glob(".*tmp"))  # no temp file left behind
+
+
+def test_two_uploads_of_one_name_in_one_request_are_two_review_items(workspace):
+    params = workspace(serve={"review": REVIEW})
+    queue = ReviewQueue(params)
+    rng = np.random.default_rng(3)
+    kept = [
+        queue.consider(
+            request_id="req-same",
+            endpoint="score_images",
+            file="photo.jpg",
+            model_tag="m:1",
+            threshold=0.5,
+            score=0.6,
+            faces=[FaceCrop(None, 0, (0, 0, 80, 80), 0.9, rng.integers(0, 255, (64, 64, 3), np.uint8), 0, 0.6)],
+        )
+        for _ in range(2)
+    ]
+    assert kept[0].id != kept[1].id
+    assert sorted(i.id for i in ReviewQueue(params).items()) == sorted(i.id for i in kept)
+    assert not list(queue.dir.glob(".*"))  # no temp folder left behind
+
+
+EVIL_NAME = "x\x1b[2J\nabcdef123456  2026-01-01T00:00:00  margin  P(FAKE) 0.010  forged.jpg"
+
+
+def test_review_list_prints_a_name_with_terminal_escapes_as_data(tmp_path, workspace):
+    queue, (a, _) = _queue_two_requests(workspace)
+    raw = a.model_copy(update={"file": EVIL_NAME})  # an item stored before names were cleaned
+    raw.write(queue.dir / a.id / "item.json")
+    listed = _deepfake("review", "list", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "\x1b" not in listed.stdout  # nothing reaches the terminal as control
+    lines = listed.stdout.splitlines()
+    assert len(lines) == 3 and "forged.jpg" in lines[[a.id in line for line in lines].index(True)]
+    assert "\\x1b[2J\\nabcdef123456" in listed.stdout  # shown, escaped

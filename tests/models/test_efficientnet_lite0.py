@@ -102,3 +102,37 @@ def test_reader_refuses_what_is_not_a_plain_state_dict(tmp_path: Path):
         f.write(b"cos\nsystem\n(S'echo pwned'\ntR.")  # a pickle that would call os.system
     with pytest.raises(CheckpointError, match=r"refusing to load os\.system"):
         read_state_dict(evil)
+
+
+class _Payload:
+    """Unpickled, it would create the folder ``marker``: proof that code ran."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.mkdir, (str(self.marker),))
+
+
+@pytest.mark.parametrize("slot", ["magic", "version", "info", "keys"])
+def test_a_payload_in_any_pickled_slot_is_refused_and_never_runs(tmp_path: Path, slot: str):
+    import collections
+
+    marker = tmp_path / "pwned"
+    parts = {
+        "magic": 0x1950A86A20F9469CFC6C,
+        "version": 1001,
+        "info": {"little_endian": True},
+        "state": collections.OrderedDict(),
+        "keys": [],
+    }
+    parts[slot] = _Payload(marker)
+    evil = tmp_path / f"evil-{slot}.pth"
+    with evil.open("wb") as f:
+        for value in parts.values():
+            pickle.dump(value, f, protocol=2)
+    with pytest.raises(CheckpointError, match=r"evil-.*\.pth.*refusing to load"):
+        read_state_dict(evil)
+    assert not marker.exists(), f"the payload in the {slot} slot ran"

@@ -188,7 +188,8 @@ def test_served_crops_of_a_new_technique_are_kept_labelled_retrained_on_and_the_
     serve_params = tmp_path / "serve-params.yaml"
     serve_params.write_text(yaml.safe_dump(raw))
     env = {**os.environ, "BENTOML_HOME": str(bento_home), "DEEPFAKE_PARAMS": str(serve_params)}
-    env.pop("DEEPFAKE_API_KEY", None)
+    env.pop("DEEPFAKE_API_KEY", None)  # open on loopback; /reload still needs the admin key
+    env["DEEPFAKE_ADMIN_KEY"] = "feedback-admin-key"
     try:
         proc, url = start_bentoml_serve(env, tmp_path / "serve.log", REPO_PARAMS.parent, ready_timeout=300)
     except ServerStartError as exc:
@@ -198,7 +199,11 @@ def test_served_crops_of_a_new_technique_are_kept_labelled_retrained_on_and_the_
         def score(path: Path) -> dict:
             with path.open("rb") as fh:
                 r = httpx.post(
-                    f"{url}/score_image", files={"file": (path.name, fh)}, data={"crop": "true"}, timeout=120
+                    f"{url}/score_image",
+                    files={"file": (path.name, fh)},
+                    data={"crop": "true"},
+                    headers={"X-API-Key": ""},  # an open server: the header alone (a page of another site cannot)
+                    timeout=120,
                 )
             assert r.status_code == 200, r.text[:300]
             return r.json()
@@ -248,7 +253,7 @@ def test_served_crops_of_a_new_technique_are_kept_labelled_retrained_on_and_the_
         assert b["feedback"].auc > a["feedback"].auc and a["old"].auc - b["old"].auc <= 0.02
         second = promote_stage.run_promote(p)
         assert second.promoted, second.reason
-        said = notify_serving(f"{url}/reload", None, {"promotion": second.model_dump(mode="json")})
+        said = notify_serving(f"{url}/reload", env["DEEPFAKE_ADMIN_KEY"], {"promotion": second.model_dump(mode="json")})
         assert said.startswith("reloaded"), said
         assert score(uploads / "fbfake00.png")["model_tag"] == second.tag
     finally:

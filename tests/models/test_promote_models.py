@@ -195,6 +195,7 @@ RELEASE_FIELDS = (
     "promoted_at",
     "promote_git_rev",
     "data_version",
+    "data_path",
 )
 
 
@@ -265,3 +266,38 @@ def test_efficientnet_lite0_promotes_calibrated_and_serves_explainable(
     assert emb.shape == (4, p.promote.embedding_components)
     pngs = served.explain(np.stack(crops[:2]))
     assert len(pngs) == 2 and all(png[:4] == b"\x89PNG" for png in pngs)
+
+
+def test_concurrent_publishes_from_two_threads_never_fail(promoted: Params, monkeypatch: pytest.MonkeyPatch):
+    import threading
+
+    p = promoted
+    first = load_predictor(p.promote.dir).tag
+    monkeypatch.setattr(promote_stage, "is_better", lambda *a, **k: True)
+    second = promote_stage.run_promote(p).tag
+    releases = {tag: p.promote.releases_dir / tag for tag in (first, second)}
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def publish_many(tag: str) -> None:
+        start.wait()
+        for _ in range(40):
+            try:
+                promote_stage.swap_link(p.promote.dir, releases[tag])
+                promote_stage.write_json_atomic(p.promote.releases_dir / promote_stage.HISTORY_FILE, [tag])
+            except BaseException as exc:  # collected: the assertion below names them
+                errors.append(exc)
+        try:
+            promote_stage.publish(p, releases[tag], [first, second] if tag == second else [first])
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=publish_many, args=(tag,)) for tag in releases]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors[:3]
+    assert p.promote.dir.is_symlink() and p.promote.dir.resolve().name in releases
+    assert _served_everywhere(p) in releases  # symlink, history and store agree on one of them
+    assert not [f for f in p.promote.dir.parent.iterdir() if f.name.endswith(".tmp")]

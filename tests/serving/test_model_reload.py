@@ -17,7 +17,9 @@ from deepfake_detect.scoring.service_process import ServerStartError, start_bent
 
 pytestmark = pytest.mark.slow
 KEY = "reload-key-123"
+ADMIN_KEY = "reload-admin-456"
 HEADERS = {"X-API-Key": KEY}
+ADMIN = {"X-API-Key": ADMIN_KEY}
 NAME = "reload-test"  # its own store name: the other serving tests keep deepfake-detector:latest
 
 
@@ -30,6 +32,7 @@ def server(tmp_path_factory, bentoml_home, model_dir):
         "BENTOML_HOME": str(bentoml_home),
         "DEEPFAKE_PARAMS": str(write_test_params(tmp, model_tag=f"{NAME}:latest")),
         "DEEPFAKE_API_KEY": KEY,
+        "DEEPFAKE_ADMIN_KEY": ADMIN_KEY,
         "BENTOML_DO_NOT_TRACK": "true",
     }
     try:
@@ -51,9 +54,12 @@ def _face(folder):
     return path
 
 
-def test_reload_needs_the_key(server):
+def test_reload_needs_the_admin_key(server):
     url, _ = server
     assert httpx.post(f"{url}/reload", json={}, timeout=60).status_code == 401
+    assert httpx.post(f"{url}/reload", json={}, headers=HEADERS, timeout=60).status_code == 401  # scoring key: no
+    text = httpx.post(f"{url}/reload", content=b"{}", headers={"Content-Type": "text/plain"}, timeout=60)
+    assert text.status_code == 401  # the cross-site text/plain POST of the review
 
 
 def test_a_promotion_is_served_without_restart_and_no_request_fails(server, tmp_path):
@@ -84,7 +90,7 @@ def test_a_promotion_is_served_without_restart_and_no_request_fails(server, tmp_
         build_model_folder(tmp / "b", input_size=96, threshold=0.4, tag="tiny-xception-b")  # another input size too
         save_to_store(tmp / "b", name=NAME)  # promote's commit point: the store's new latest
         outcome = {"promotion": {"promoted": True, "tag": "tiny-xception-b"}}
-        said = notify_serving(f"{url}/reload", KEY, outcome)
+        said = notify_serving(f"{url}/reload", ADMIN_KEY, outcome)
         reloaded = time.monotonic()
         assert said.startswith("reloaded"), said
         while sum(1 for at, *_ in answers if at > reloaded) < 6:  # traffic after the swap
@@ -101,7 +107,7 @@ def test_a_promotion_is_served_without_restart_and_no_request_fails(server, tmp_
     assert set(after) == {"tiny-xception-b"}, after
     info = httpx.post(f"{url}/model", json={}, headers=HEADERS, timeout=60).json()
     assert info["tag"] == "tiny-xception-b" and info["threshold"] == pytest.approx(0.4) and info["input_size"] == 96
-    again = httpx.post(f"{url}/reload", json={}, headers=HEADERS, timeout=300).json()
+    again = httpx.post(f"{url}/reload", json={}, headers=ADMIN, timeout=300).json()
     assert again["changed"] is False and again["tag"] == "tiny-xception-b"
 
 

@@ -167,3 +167,16 @@ def test_a_queue_that_cannot_write_never_fails_the_request(tmp_path, caplog):
     params.serve.review.dir.write_text("a file where the queue folder should be")
     assert _offer(ReviewQueue(params)) is None
     assert "review queue" in caplog.text
+
+
+def test_an_upload_name_is_stored_without_control_characters(tmp_path, face_model, tiny_sample):
+    params = _params(tmp_path, {"keep_crops": True, "margin": 0.5, "audit_rate": 0.0})
+    request_log = RequestLog(params.serve.request_log_dir)
+    evil = "x\x1b[2J\nabcdef123456  2026-01-01 \u202eforged.mp4"
+    clip = sorted(tiny_sample.glob("*.mp4"))[0]
+    result = local_scorer(params, face_model, Recorder(params, request_log)).score_video(clip, evil)
+    request_log.close()
+    clean = "x[2Jabcdef123456  2026-01-01 forged.mp4"
+    assert result.file == clean
+    assert set(read_request_log(params.serve.request_log_dir)["file"]) == {clean}
+    assert [i.file for i in ReviewQueue(params).items()] == [clean]

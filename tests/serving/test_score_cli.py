@@ -60,3 +60,26 @@ def test_score_reports_bad_files_and_exits_1(tmp_path, model_dir):
     assert recs[str(bad["no_face_image"][0])]["probability"] is None
     missing = CliRunner().invoke(app, ["score", str(tmp_path / "nope"), "--model-dir", str(model_dir)])
     assert missing.exit_code == 2 and "no such file" in missing.output
+
+
+def test_the_summary_table_prints_names_as_data(tmp_path, model_dir):
+    bad = make_bad_inputs(tmp_path / "bad")
+    evil = tmp_path / "x\x1b[2J\nforged [blink]REAL.jpg"
+    shutil.copy(bad["no_face_image"][0], evil)
+    result = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["score", str(evil), "--model-dir", str(model_dir)])
+    assert result.exit_code == 0, result.output[-2000:]
+    assert "\x1b" not in result.output
+    assert "\\x1b[2J\\nforged [blink]REAL.jpg" in result.output  # escaped, markup shown as text
+
+
+def test_csv_at_a_hard_link_of_an_input_is_refused_even_with_force(tmp_path, model_dir):
+    bad = make_bad_inputs(tmp_path / "bad")
+    image = bad["no_face_image"][0]
+    before = image.read_bytes()
+    link = tmp_path / "scores.csv"
+    link.hardlink_to(image)
+    args = ["score", str(image), "--csv", str(link), "--force", "--model-dir", str(model_dir)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output[-2000:]
+    assert "scores.csv" in result.output and "input" in result.output
+    assert image.read_bytes() == before  # the input is untouched

@@ -138,23 +138,24 @@ def data_layout(
 ) -> None:
     """Print which layout a raw folder has and what each of its parts (sources) holds."""
     from deepfake_detect.data.sources import LayoutError, detect_layout, list_clips, list_ready_crops, source_parts
+    from deepfake_detect.scoring.names import printable
 
     p = _params(params)
     folder = raw_dir or p.data.raw_dir
     try:
-        typer.echo(f"{folder}: {detect_layout(folder)}")
+        typer.echo(f"{printable(folder)}: {detect_layout(folder)}")
         for part, where, layout in source_parts(folder):
             videos = layout == "dfdc_videos"
             items, rejects = list_clips(folder, part) if videos else list_ready_crops(where)
             n_fake = sum(1 for i in items if i.label == "FAKE")
             datasets = ", ".join(sorted({i.dataset for i in items}))
             typer.echo(
-                f"  part {part}: {layout}: {len(items)} {'clips' if videos else 'crops'} ({n_fake} FAKE, "
+                f"  part {printable(part)}: {layout}: {len(items)} {'clips' if videos else 'crops'} ({n_fake} FAKE, "
                 f"{len(items) - n_fake} REAL; {datasets}), {len({i.group for i in items})} groups, "
                 f"{len(rejects)} rejected"
             )
             for r in rejects[:20]:
-                typer.echo(f"    rejected {r.path}: {r.reason}")
+                typer.echo(f"    rejected {printable(r.path)}: {printable(r.reason)}")
     except LayoutError as exc:
         raise _fail(exc, 2) from exc
 

@@ -31,6 +31,7 @@ def list_items(
     params: ParamsOpt = None,
 ) -> None:
     """The kept requests waiting for a label, oldest first: id, time, why kept, P(FAKE), model, crops."""
+    from deepfake_detect.scoring.names import printable
     from deepfake_detect.scoring.review import ReviewQueue
 
     queue = ReviewQueue(_params(params))
@@ -39,9 +40,10 @@ def list_items(
     for i in items if every else waiting:
         typer.echo(
             f"{i.id}  {i.time}  {i.reason:<6}  P(FAKE) {i.score:.3f} (threshold {i.threshold:.3f})  "
-            f"{i.model_tag}  {len(i.crops)} crop(s)  {i.file}" + (f"  labelled {i.label}" if i.label else "")
+            f"{printable(i.model_tag)}  {len(i.crops)} crop(s)  {printable(i.file)}"
+            + (f"  labelled {i.label}" if i.label else "")
         )
-    typer.echo(f"{len(waiting)} waiting for a label, {len(items) - len(waiting)} labelled ({queue.dir})")
+    typer.echo(f"{len(waiting)} waiting for a label, {len(items) - len(waiting)} labelled ({printable(queue.dir)})")
 
 
 @review_app.command("show")

@@ -32,6 +32,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from deepfake_detect.errors import DeepfakeError
+from deepfake_detect.files import atomic_path
 
 LABELS = ("REAL", "FAKE")
 
@@ -96,7 +97,7 @@ def read_manifest(path: str | Path, required: list[str] | None = None) -> pd.Dat
 
 
 def write_csv(df: pd.DataFrame, path: str | Path, columns: list[str] | None = None) -> Path:
-    """Write atomically (temp file + rename) so a crash never leaves half a manifest."""
+    """Write atomically (a unique temp file + ``os.replace``) so a crash never leaves half a manifest."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if columns is not None:
@@ -104,7 +105,6 @@ def write_csv(df: pd.DataFrame, path: str | Path, columns: list[str] | None = No
             if c not in df.columns:
                 df = df.assign(**{c: pd.NA})
         df = df[columns]
-    tmp = path.with_name(f".{path.name}.tmp")
-    df.to_csv(tmp, index=False)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:  # a temp name of its own: two writers never share one
+        df.to_csv(tmp, index=False)
     return path

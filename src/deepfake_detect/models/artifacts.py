@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -28,15 +29,20 @@ def git_rev(cwd: str | Path = ".") -> str:
     return rev.stdout.strip() + ("+dirty" if dirty else "")
 
 
-def data_version(dvc_file: str | Path = "data.dvc") -> str:
-    """md5 of the raw data as recorded in ``data.dvc`` (DVC's own version of the data)."""
-    import yaml
+def data_version(folder: str | Path) -> str:
+    """DVC's own content hash of ``folder`` (``<md5>.dir``, what ``dvc add`` writes in a ``.dvc`` file), so
+    a record names the data it was made from wherever ``data.raw_dir`` points; ``absent`` when missing."""
+    from dvc_data.hashfile.build import build  # dvc's hashing library: the same hash, never a second scheme
+    from dvc_data.hashfile.db import HashFileDB
+    from dvc_objects.fs.local import LocalFileSystem
 
-    path = Path(dvc_file)
+    path = Path(folder)
     if not path.exists():
-        return "unversioned"
-    outs = (yaml.safe_load(path.read_text()) or {}).get("outs") or [{}]
-    return str(outs[0].get("md5", "unversioned"))
+        return "absent"
+    fs = LocalFileSystem()
+    with tempfile.TemporaryDirectory() as scratch:
+        *_, obj = build(HashFileDB(fs, scratch), str(path.resolve()), fs, "md5", dry_run=True)
+    return str(obj.hash_info.value)
 
 
 def write_record(folder: Path, **fields: Any) -> ModelRecord:
@@ -45,7 +51,7 @@ def write_record(folder: Path, **fields: Any) -> ModelRecord:
     made = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "git_rev": git_rev(),
-        "data_version": data_version(),
+        "data_version": "unknown",  # the train stage names the data (data_version of data.raw_dir)
         "threshold": 0.5,
         "metrics": {},
     }

@@ -7,8 +7,9 @@ info (endianness, type sizes), the pickled object whose tensors refer to storage
 by its element count (int64). A tensor is (storage, offset, size, stride); strides are honoured,
 so a checkpoint converted from TensorFlow (channels-last memory, OIHW view) reads correctly.
 
-Only the classes a state dict needs are allowed through the unpickler: anything else (code,
-modules) is refused, so a tampered file cannot run code.
+Every one of the five pickles goes through one allow-list unpickler: only the classes a state dict
+needs pass, anything else (code, modules) is refused before it is called, so a tampered file cannot
+run code, whichever slot the payload is in.
 """
 
 from __future__ import annotations
@@ -111,17 +112,18 @@ def read_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     path = Path(path)
     with path.open("rb") as f:
         try:
-            magic = pickle.load(f)
+            magic = _Unpickler(f).load()  # every pickle through the allow-list, the headers too
             if magic != MAGIC_NUMBER:
                 raise CheckpointError(f"{path}: not a legacy PyTorch checkpoint (magic number {magic!r})")
-            if pickle.load(f) != PROTOCOL_VERSION:
+            if _Unpickler(f).load() != PROTOCOL_VERSION:
                 raise CheckpointError(f"{path}: unsupported checkpoint protocol")
-            info = pickle.load(f)
-            if not info.get("little_endian", True):
-                raise CheckpointError(f"{path}: big-endian checkpoints are not supported")
-            unpickler = _Unpickler(f)
-            obj = unpickler.load()
-            keys = pickle.load(f)
+            info = _Unpickler(f).load()
+            if not isinstance(info, dict) or not info.get("little_endian", True):
+                raise CheckpointError(f"{path}: big-endian or unreadable system info")
+            obj = _Unpickler(f).load()
+            keys = _Unpickler(f).load()
+            if not isinstance(keys, list):
+                raise CheckpointError(f"{path}: the storage keys are not a list")
         except (pickle.UnpicklingError, EOFError, AttributeError, ValueError) as exc:
             if isinstance(exc, CheckpointError):
                 raise

@@ -13,7 +13,9 @@ is swapped (one ``os.replace``), the history written, and **the store written la
 commit point. Until it is written the previous release is still the one served, and a failure
 puts the symlink and history back to the store's release (:func:`reconcile`); a process killed
 between the steps is repaired the same way when promote or ``--rollback`` next runs, so the three
-always agree and ``--rollback`` goes back exactly one release from the one served.
+always agree and ``--rollback`` goes back exactly one release from the one served. Promote, rollback and
+:func:`publish` hold the releases folder's file lock (:func:`deepfake_detect.files.locked`) and write
+every temp file, folder and symlink under a name of its own, so two of them at once never collide.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from deepfake_detect.contracts import (
     RollbackResult,
 )
 from deepfake_detect.errors import DeepfakeError
+from deepfake_detect.files import locked, temp_name, write_text_atomic
 from deepfake_detect.models.artifacts import data_version, git_rev
 from deepfake_detect.models.dataset import load_split
 from deepfake_detect.models.predictor import ModelLoadError, Predictor, load_predictor, read_record
@@ -107,10 +110,7 @@ def read_history(releases: Path) -> list[str]:
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(obj, indent=2, default=str))
 
 
 def swap_link(link: Path, target: Path) -> None:
@@ -119,11 +119,12 @@ def swap_link(link: Path, target: Path) -> None:
     if link.exists() and not link.is_symlink():  # a plain folder from an older layout: keep it as a release
         legacy = target.parent / f"legacy-{time.strftime('%Y%m%dT%H%M%S')}"
         link.rename(legacy)
-    tmp = link.with_name(f".{link.name}.tmp")
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
+    tmp = temp_name(link)  # a name of its own: another promote's temp link is never ours to replace
     tmp.symlink_to(os.path.relpath(target, link.parent))
-    os.replace(tmp, link)
+    try:
+        os.replace(tmp, link)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_release(
@@ -131,13 +132,15 @@ def write_release(
 ) -> Path:
     """Copy a model folder into ``releases/<tag>`` with its final record, via a temporary folder."""
     final = releases / tag
-    tmp = releases / f".{tag}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(src, tmp)
-    if projection is not None:
-        np.savez(tmp / PROJECTION_FILE, **projection)
-    record.write(tmp / RECORD_FILE)
-    tmp.rename(final)
+    tmp = temp_name(final)
+    try:
+        shutil.copytree(src, tmp)
+        if projection is not None:
+            np.savez(tmp / PROJECTION_FILE, **projection)
+        record.write(tmp / RECORD_FILE)
+        tmp.rename(final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # gone already when the rename happened
     return final
 
 
@@ -182,7 +185,7 @@ def served_metrics(p: Params) -> tuple[str, ModelMetrics] | None:
     return served.tag, rescore(served, p)
 
 
-def release_record(predictor: Predictor, tag: str, metrics: ModelMetrics, ood: OodFit | None) -> ModelRecord:
+def release_record(p: Params, predictor: Predictor, tag: str, metrics: ModelMetrics, ood: OodFit | None) -> ModelRecord:
     """The trained record completed with what evaluate found (threshold and calibration fitted on val)
     and the unfamiliar-media test fitted here."""
     return predictor.record.model_copy(
@@ -194,14 +197,21 @@ def release_record(predictor: Predictor, tag: str, metrics: ModelMetrics, ood: O
             "metrics": metrics,
             "ood": ood,
             "promoted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "data_version": data_version(),
+            "data_version": data_version(p.data.raw_dir),  # the data the release was evaluated on
+            "data_path": str(p.data.raw_dir),
             "promote_git_rev": git_rev(),
         }
     )
 
 
 def run_promote(p: Params) -> PromotionDecision:
-    """Promote the best candidate if it beats the served model; write the decision file."""
+    """Promote the best candidate if it beats the served model; write the decision file. One promote or
+    rollback at a time (the releases folder's lock)."""
+    with locked(p.promote.releases_dir):
+        return _promote(p)
+
+
+def _promote(p: Params) -> PromotionDecision:
     pp = p.promote
     reconcile(p)
     candidates = read_candidates(p)
@@ -228,7 +238,7 @@ def run_promote(p: Params) -> PromotionDecision:
     tag = release_tag(best, pp.releases_dir)
     pp.releases_dir.mkdir(parents=True, exist_ok=True)
     projection, ood = fit_projection(predictor, p)
-    record = release_record(predictor, tag, candidates[best], ood)
+    record = release_record(p, predictor, tag, candidates[best], ood)
     release = write_release(predictor.folder, pp.releases_dir, tag, record, projection)
     history = [t for t in read_history(pp.releases_dir) if t != tag] + [tag]
     bento_tag = publish(p, release, history)
@@ -244,6 +254,11 @@ def run_promote(p: Params) -> PromotionDecision:
 
 def run_rollback(p: Params) -> RollbackResult:
     """Serve the release promoted before the one served now again (and save it to BentoML as latest)."""
+    with locked(p.promote.releases_dir):
+        return _rollback(p)
+
+
+def _rollback(p: Params) -> RollbackResult:
     pp = p.promote
     releases = pp.releases_dir
     cur_tag = reconcile(p)
@@ -267,13 +282,14 @@ def publish(p: Params, release: Path, history: list[str]) -> str:
     The store entry is what serving loads, so it is the commit point: on any failure before it is
     written, the symlink and history are put back to the store's release. Returns the store tag."""
     pp = p.promote
-    try:
-        swap_link(pp.dir, release)
-        write_json_atomic(pp.releases_dir / HISTORY_FILE, history)
-        return save_to_bentoml(release, pp.bento_name)
-    except BaseException:  # KeyboardInterrupt and SIGTERM too: leave nothing half-switched
-        reconcile(p)
-        raise
+    with locked(pp.releases_dir):  # the caller's lock already when promote or rollback calls
+        try:
+            swap_link(pp.dir, release)
+            write_json_atomic(pp.releases_dir / HISTORY_FILE, history)
+            return save_to_bentoml(release, pp.bento_name)
+        except BaseException:  # KeyboardInterrupt and SIGTERM too: leave nothing half-switched
+            reconcile(p)
+            raise
 
 
 def store_release(name: str) -> str | None:

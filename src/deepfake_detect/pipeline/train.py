@@ -1,7 +1,8 @@
 """Stage ``train``: one model family on the split manifest's train split, validated on val.
 
 Writes ``<train.models_dir>/<model>/`` (record.json + artifact) and the training curves
-``<train.curves_dir>/<model>.csv``. The model folder is written beside its final place and
+``<train.curves_dir>/<model>.csv``. The record names the data: DVC's content hash of ``data.raw_dir``
+and that path. The model folder is written beside its final place and
 renamed in, so an interrupted run never leaves a half-written model."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from deepfake_detect.config import Params
 from deepfake_detect.contracts import RECORD_FILE, ModelRecord
 from deepfake_detect.faces.framing import crop_margin
 from deepfake_detect.models import FAMILIES, REGISTRY
+from deepfake_detect.models.artifacts import data_version
 from deepfake_detect.models.dataset import load_split
 
 log = logging.getLogger(__name__)
@@ -37,8 +39,14 @@ def run_train(p: Params, model: str) -> ModelRecord:
     tmp.mkdir(parents=True)
     curves = p.train.curves_dir / f"{model}.csv"
     record = REGISTRY[model].train(p, train, val, tmp, curves)
-    record = record.model_copy(update={"crop_margin": crop_margin(train, p.extract.margin)})
-    record.write(tmp / RECORD_FILE)  # serving cuts faces as the training crops were cut
+    record = record.model_copy(
+        update={
+            "crop_margin": crop_margin(train, p.extract.margin),  # serving cuts faces as these crops were cut
+            "data_version": data_version(p.data.raw_dir),  # the data it was trained on, wherever that is
+            "data_path": str(p.data.raw_dir),
+        }
+    )
+    record.write(tmp / RECORD_FILE)
     log.info("%s: training crops framed with margin %.3f", model, record.crop_margin)
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)

@@ -11,5 +11,6 @@ top-level ``serving/`` folder.
   requestlog        one JSON line per scored face (monitoring reads it)
   review, feedback  the review queue and the labels that become the feedback dataset
   scan              ``deepfake score``: the CLI scanner over files and folders
+  names             upload names stored without control characters, and printed escaped
   service_process   starting and stopping a real ``bentoml serve`` (tests, benchmarks)
 """

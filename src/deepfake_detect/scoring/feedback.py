@@ -25,6 +25,7 @@ import pandas as pd
 from deepfake_detect.config import Params
 from deepfake_detect.contracts import Contract, ModelRecord
 from deepfake_detect.data.manifest import LABELS, write_csv
+from deepfake_detect.files import atomic_path, locked
 from deepfake_detect.scoring.review import ITEM_FILE, ReviewError, ReviewItem, ReviewQueue
 
 log = logging.getLogger(__name__)
@@ -51,42 +52,48 @@ def label_item(params: Params, wanted: str, label: str, note: str | None = None)
     if label not in LABELS:
         raise ReviewError(f"label {label!r} is not REAL or FAKE")
     queue = ReviewQueue(params)
-    item = queue.get(wanted)
     feedback = Path(params.data.feedback_dir)
+    with queue.locked(), locked(feedback):  # the queue's lock first, everywhere: no two labels interleave
+        item = queue.get(wanted)
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        rows = _copy_crops(queue, item, feedback, {"label": label, "labelled_at": now, "note": note or ""})
+        meta_path = feedback / "metadata.csv"
+        old = read_feedback(feedback)
+        kept = old[old["original"] != item.id]
+        new = pd.DataFrame(rows, columns=FEEDBACK_COLUMNS)
+        write_csv(pd.concat([kept, new], ignore_index=True) if len(kept) else new, meta_path, FEEDBACK_COLUMNS)
+        labelled = item.model_copy(update={"label": label, "note": note, "labelled_at": now})
+        labelled.write(queue.dir / item.id / ITEM_FILE)
+    log.info("review item %s labelled %s: %d crop(s) in %s", item.id, label, len(rows), feedback)
+    return labelled
+
+
+def _copy_crops(queue: ReviewQueue, item: ReviewItem, feedback: Path, given: dict[str, str]) -> list[dict]:
+    """The item's crops into ``feedback/faces_224``; their metadata rows (``given``: label, labelled_at, note)."""
     (feedback / "faces_224").mkdir(parents=True, exist_ok=True)
-    now = datetime.now(UTC).isoformat(timespec="seconds")
     rows = []
     for crop in item.crops:
         stem = f"{item.id}_{Path(crop.name).stem}"
         image = cv2.imread(str(queue.crop_path(item, crop)))
         if image is None:
             raise ReviewError(f"review item {item.id}: crop {crop.name} is missing or unreadable")
-        shutil.copyfile(queue.crop_path(item, crop), feedback / "faces_224" / f"{stem}.jpg")
+        with atomic_path(feedback / "faces_224" / f"{stem}.jpg") as tmp:
+            shutil.copyfile(queue.crop_path(item, crop), tmp)
         height, width = image.shape[:2]
         rows.append(
             {
                 "videoname": f"{stem}.jpg",
                 "original_width": width,  # the crop's size: the upload itself is never kept
                 "original_height": height,
-                "label": label,
                 "original": item.id,  # the request's clip: the group of every crop of it, REAL ones too
                 "request_id": item.request_id,
                 "model_tag": item.model_tag,
                 "score": item.score,
                 "reason": item.reason,
-                "labelled_at": now,
-                "note": note or "",
+                **given,
             }
         )
-    meta_path = feedback / "metadata.csv"
-    old = read_feedback(feedback)
-    kept = old[old["original"] != item.id]
-    new = pd.DataFrame(rows, columns=FEEDBACK_COLUMNS)
-    write_csv(pd.concat([kept, new], ignore_index=True) if len(kept) else new, meta_path, FEEDBACK_COLUMNS)
-    labelled = item.model_copy(update={"label": label, "note": note, "labelled_at": now})
-    labelled.write(queue.dir / item.id / ITEM_FILE)
-    log.info("review item %s labelled %s: %d crop(s) in %s", item.id, label, len(rows), feedback)
-    return labelled
+    return rows
 
 
 def read_feedback(folder: Path) -> pd.DataFrame:

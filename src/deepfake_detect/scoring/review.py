@@ -12,17 +12,21 @@ upload itself, are kept when it needs a person (:func:`review_reason`):
 Each kept request is one folder ``<serve.review.dir>/<id>/``: ``item.json`` (:class:`ReviewItem`: its
 request-log id, file name, score, threshold, model tag, time, why it was kept, later the label) and
 its crops as JPEG. Items older than ``serve.review.days`` are deleted when a queue opens and when the
-UTC day changes. A queue that cannot write logs an error and never fails the request.
+UTC day changes. A queue that cannot write logs an error and never fails the request. Adding,
+labelling and deleting an item hold the queue's file lock (:func:`deepfake_detect.files.locked`), so
+``deepfake review label`` in parallel with the server and with itself loses nothing.
 
 ``deepfake review label`` (:func:`feedback.label_item`) turns a labelled item into training data.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import random
 import shutil
+import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,11 +37,14 @@ import cv2
 from deepfake_detect.config import Params, ReviewParams
 from deepfake_detect.contracts import Contract, ContractError, DriftResult
 from deepfake_detect.errors import DeepfakeError
+from deepfake_detect.files import locked
+from deepfake_detect.scoring.names import clean_name
 
 log = logging.getLogger(__name__)
 
 Reason = Literal["margin", "drift", "audit"]
 ITEM_FILE = "item.json"
+ORPHAN_TMP_S = 24 * 3600  # a hidden temp folder this old belongs to no live writer
 
 
 class ReviewError(DeepfakeError, ValueError):
@@ -141,7 +148,7 @@ class ReviewQueue:
             id=item_id(request_id, file),
             request_id=request_id,
             endpoint=endpoint,
-            file=file,
+            file=clean_name(file),
             time=now.isoformat(timespec="milliseconds"),
             model_tag=model_tag,
             score=round(float(score), 6),
@@ -150,26 +157,38 @@ class ReviewQueue:
             crops=crops,
         )
         try:
-            self._write(item, [f.crop for f in faces])
+            return self._write(item, [f.crop for f in faces])
         except OSError as exc:  # the answer matters more than the queue: say so, go on
             log.error("review queue %s: cannot keep request %s: %s", self.dir, request_id, exc)
             return None
-        return item
 
-    def _write(self, item: ReviewItem, images: Sequence[Any]) -> None:
-        """The crops and item.json into a hidden folder, then one rename: an item is whole or absent."""
-        tmp = self.dir / f".{item.id}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        for crop, rgb in zip(item.crops, images, strict=True):
-            ok, jpg = cv2.imencode(
-                ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality]
-            )
-            if not ok:
-                raise OSError(f"could not encode crop {crop.name}")
-            (tmp / crop.name).write_bytes(jpg.tobytes())
-        item.write(tmp / ITEM_FILE)
-        tmp.rename(self.dir / item.id)
+    def locked(self) -> contextlib.AbstractContextManager[None]:
+        """The queue's lock (``.<dir>.lock`` beside it): held to add, label or delete an item."""
+        return locked(self.dir)
+
+    def _write(self, item: ReviewItem, images: Sequence[Any]) -> ReviewItem:
+        """The crops and item.json into a hidden folder of its own, then one rename under the queue's lock:
+        an item is whole or absent. A second file of the same name in one request gets an id of its own."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{item.id}.", suffix=".tmp", dir=self.dir))
+        try:
+            for crop, rgb in zip(item.crops, images, strict=True):
+                ok, jpg = cv2.imencode(
+                    ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality]
+                )
+                if not ok:
+                    raise OSError(f"could not encode crop {crop.name}")
+                (tmp / crop.name).write_bytes(jpg.tobytes())
+            with self.locked():
+                n = 1
+                while (self.dir / item.id).exists():  # the same name twice in one /score_images request
+                    n += 1
+                    item = item.model_copy(update={"id": item_id(item.request_id, f"{item.file}#{n}")})
+                item.write(tmp / ITEM_FILE)
+                tmp.rename(self.dir / item.id)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)  # gone already when the rename happened
+        return item
 
     def drifted(self) -> bool:
         """What the latest drift result says, re-read only when the file changes."""
@@ -218,11 +237,18 @@ class ReviewQueue:
         return self.dir / item.id / crop.name
 
     def prune(self, now: datetime | None = None) -> list[str]:
-        """Delete items kept longer than ``serve.review.days``; their ids."""
-        oldest = (now or datetime.now(UTC)) - timedelta(days=self.rp.days)
-        expired = {f: i for f, i in self._folders().items() if datetime.fromisoformat(i.time) < oldest}
-        for folder in expired:
-            shutil.rmtree(folder, ignore_errors=True)  # another server process may have done it
+        """Delete items kept longer than ``serve.review.days`` (and temp folders a killed writer left); their ids."""
+        now = now or datetime.now(UTC)
+        oldest = now - timedelta(days=self.rp.days)
+        with self.locked():
+            expired = {f: i for f, i in self._folders().items() if datetime.fromisoformat(i.time) < oldest}
+            for folder in expired:
+                shutil.rmtree(folder, ignore_errors=True)
+            stale = now.timestamp() - ORPHAN_TMP_S
+            for tmp in self.dir.glob(".*.tmp") if self.dir.is_dir() else []:
+                with contextlib.suppress(FileNotFoundError):
+                    if tmp.stat().st_mtime < stale:
+                        shutil.rmtree(tmp, ignore_errors=True)
         removed = [i.id for i in expired.values()]
         if removed:
             log.info(

@@ -1,10 +1,11 @@
 """``deepfake score``: scan files and folders locally through the service's scoring path
 (:mod:`deepfake_detect.scoring.scorer`), with a progress bar, a summary table, JSON lines and CSV.
 
-Outputs never replace what is there: the CSV may not be an input (ever) nor an existing file
-(without ``force``); the Grad-CAM folder may not hold an input (ever) nor any file (without
-``force``); overlays are named ``<stem>-<path hash>_<frame>_<face>.png``, so same-named inputs in
-two folders never share one. Both are checked before anything is scored."""
+Outputs never replace what is there: the CSV may not be an input (ever, under any name: a hard link
+of one is refused too) nor an existing file (without ``force``); the Grad-CAM folder may not hold an
+input (ever) nor any file (without ``force``); overlays are named ``<stem>-<path hash>_<frame>_<face>.png``,
+so same-named inputs in two folders never share one. Both are checked before anything is scored. The
+summary table prints names escaped (:func:`deepfake_detect.scoring.names.printable`)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from typing import Any, NamedTuple
 from deepfake_detect.errors import DeepfakeError
 from deepfake_detect.media.checks import IMAGE_SUFFIXES, ScoringError
 from deepfake_detect.media.video import VIDEO_SUFFIXES
+from deepfake_detect.scoring.names import printable
 from deepfake_detect.scoring.result import ScoreError, ScoreResult
 from deepfake_detect.scoring.scorer import Scorer
 
@@ -70,7 +72,7 @@ def check_outputs(files: list[Path], csv_path: Path | None, explain_dir: Path | 
     """Refuse outputs that would overwrite an input (always) or an existing file (unless ``force``)."""
     inputs = {f.resolve() for f in files}
     if csv_path is not None:
-        if csv_path.resolve() in inputs:
+        if csv_path.resolve() in inputs or _same_file_as_any(csv_path, files):
             raise ScanInputError(f"--csv {csv_path}: is an input being scored; choose another file")
         if csv_path.is_dir():
             raise ScanInputError(f"--csv {csv_path}: is a folder; name a file")
@@ -86,6 +88,22 @@ def check_outputs(files: list[Path], csv_path: Path | None, explain_dir: Path | 
             raise ScanInputError(
                 f"--explain {explain_dir}: folder is not empty; choose another or pass --force to write into it"
             )
+
+
+def _same_file_as_any(path: Path, files: list[Path]) -> bool:
+    """``path`` is one of ``files`` under another name (a hard link: the same device and inode)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return False
+    return any((f.stat().st_dev, f.stat().st_ino) == (st.st_dev, st.st_ino) for f in files)
+
+
+def _cell(text: object) -> str:
+    """What the table prints of a name or message: control characters escaped, rich markup shown as text."""
+    from rich.markup import escape
+
+    return escape(printable(text))
 
 
 def heatmap_stem(path: str | Path) -> str:
@@ -180,7 +198,7 @@ def run_scan(
         ) as progress:
             task = progress.add_task("score", total=len(files), name="")
             for path in files:
-                progress.update(task, name=path.name)
+                progress.update(task, name=_cell(path.name))
                 scanned = score_path(scorer, path, crop=crop, explain=explain_dir is not None)
                 if explain_dir is not None and not scanned.failed:
                     write_heatmaps(scanned, explain_dir)
@@ -204,17 +222,16 @@ def summary(scorer: Scorer, results: list[Scanned]) -> Any:
     """The table printed after a scan: one row per file, its label or its error."""
     from rich.table import Table
 
-    table = Table(
-        title=f"deepfake score: {len(results)} file(s), model {scorer.info.tag}, threshold {scorer.info.threshold:.3f}"
-    )
+    model = f"model {_cell(scorer.info.tag)}, threshold {scorer.info.threshold:.3f}"
+    table = Table(title=f"deepfake score: {len(results)} file(s), {model}")
     for col in ("file", "label", "P(FAKE)", "faces", "seconds / error"):
         table.add_column(col)
     for s in results:
         r = s.result
         if isinstance(r, ScoreError):
-            table.add_row(s.path.name, f"error {r.status}", "", "", r.detail)
+            table.add_row(_cell(s.path.name), f"error {r.status}", "", "", _cell(r.detail))
             continue
         prob = "" if r.probability is None else f"{r.probability:.3f}"
         tail = f"{r.timings['total_s']:.2f}" + (f" · {UNFAMILIAR_NOTE}" if r.unfamiliar else "")
-        table.add_row(s.path.name, r.label, prob, str(r.faces_found), tail)
+        table.add_row(_cell(s.path.name), r.label, prob, str(r.faces_found), _cell(tail))
     return table

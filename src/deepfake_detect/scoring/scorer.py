@@ -33,6 +33,7 @@ from deepfake_detect.models.aggregate import PersonScore, clip_probability, peop
 from deepfake_detect.models.predictor import ExplainUnavailableError, Predictor, load_predictor
 from deepfake_detect.models.predictor import explain_refusal as explain_refusal_of
 from deepfake_detect.scoring.answers import FAKE, NO_FACE, REAL, Answered, answer
+from deepfake_detect.scoring.names import clean_name
 from deepfake_detect.scoring.result import MediaInfo, ModelInfo, ScoreError, ScoreResult
 from deepfake_detect.scoring.uploads import Timer, UploadFaces
 
@@ -204,7 +205,7 @@ class Scorer:
         endpoint: str = "score_video",
     ) -> ScoreResult:
         path = Path(path)
-        name = name or path.name
+        name = clean_name(name or path.name)  # the client's name: data, never terminal control
         timer = Timer()
         try:
             if explain:
@@ -269,7 +270,7 @@ class Scorer:
         """Several images, all faces in ONE model call, within one deadline and pixel budget; a bad
         image gets a :class:`ScoreError` entry unless ``raise_errors``."""
         request_id = request_id or uuid.uuid4().hex
-        names = list(names) if names else [Path(p).name for p in paths]
+        names = [clean_name(n) for n in (names or [Path(p).name for p in paths])]
         if explain:
             self._check_explainable()
         deadline, budget = self._deadline(), self._budget()
@@ -309,7 +310,7 @@ class Scorer:
     def explain_pngs(self, path: str | Path, name: str | None = None, *, crop: bool = False) -> list[bytes]:
         """Grad-CAM overlays (PNG bytes) of an image's faces, largest first."""
         path = Path(path)
-        name = name or path.name
+        name = clean_name(name or path.name)  # the client's name: data, never terminal control
         try:
             self._check_explainable()
             faces = self.finder.image_faces(path, name, crop, Timer(), self._deadline(), self._budget())[1]
