@@ -35,5 +35,5 @@ def test_bento_builds_offline_with_the_model(bentoml_home):
     assert services["deepfake_detector"]["dependencies"] == [{"service": "face_model"}]
     src = bentos[0].parent / "src"
     assert (src / "serving" / "service.py").exists() and (src / "params.yaml").exists()
-    assert (src / "src" / "deepfake_detect" / "scoring.py").exists()
+    assert (src / "src" / "deepfake_detect" / "scoring" / "scorer.py").exists()
     assert all((src / "serving" / "ui" / f).exists() for f in ("index.html", "reviewer.js", "reviewer.css"))  # /ui
