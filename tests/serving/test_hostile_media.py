@@ -135,7 +135,7 @@ def test_boxes_of_a_downscaled_clip_are_in_its_own_pixels(tmp_path):
     """Decoded at 1920x1440, found at 640x480: the answer's boxes are still 4000x3000 pixels."""
     scorer = stub_scorer(tmp_path, detector=QuarterBoxDetector())
     result = scorer.score_video(mjpeg_clip(tmp_path / "big.avi", header=(4000, 3000), frames=20))
-    boxes = [face["box"] for frame in result["frames"] for face in frame["faces"]] + [result["people"][0]["box"]]
+    boxes = [face.box for frame in result.frames for face in frame.faces] + [result.people[0].box]
     assert len(boxes) == 21, result
     for box in boxes:
         assert all(abs(v - want) <= 3 for v, want in zip(box, [1000, 750, 1000, 750], strict=True)), box
