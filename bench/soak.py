@@ -5,11 +5,18 @@
 
 Clients pick (seeded) from valid clips, photos and ready face crops, and the hostile files the tests
 make (playlists naming a server clip, concat lists, corrupt/truncated/oversize media, a high-fps
-clip, a 16-bit RGBA PNG, a 250-byte file name). Printed: requests served, 5xx (must be 0), p50/p95
-latency, the server tree's peak RSS over the first and the last fifth of the run, temp files left
-(0), request-log records against faces scored (equal); then after the SIGKILL: that it serves again
-and every request-log line is whole. A tiny untrained Xception (``--size``) stands for the model:
-the figures are about the service, not the network. Results also go to --out (git-ignored).
+clip, a 16-bit RGBA PNG, a 250-byte file name) and hostile *decodes*: MJPEG clips in AVI and MKV whose
+frames change size mid-clip, 144-Mpx frames behind a 640x480 header, many 8000x5000 frames.
+Printed: requests served, 5xx (must be 0),
+p50/p95 latency, the server tree's peak RSS over the first and the last fifth of the run, temp
+files left (0), request-log records against faces scored (equal); then after the SIGKILL: that it
+serves again and every request-log line is whole. ``--model-dir`` serves a real model folder (the promoted
+EfficientNet-Lite0: ``models/promoted``) and adds the shared real clips (``../shared/data/videos``) to
+the valid requests; without it a tiny untrained Xception (``--size``) stands for the model. With
+``--rss-bound-mb`` the run fails (exit 1) when the server's peak RSS passes it, or on any 5xx, temp
+file left or request-log record lost. Results also go to --out (git-ignored).
+
+    python bench/soak.py --model-dir models/promoted --seconds 180 --clients 8 --rss-bound-mb 6000
 """
 
 from __future__ import annotations
@@ -88,7 +95,28 @@ def make_media(folder: Path) -> list[tuple[str, str, Path, dict[str, str]]]:
         items.append(("hostile", "score_video", path, {}))
     for path, endpoint, _, _ in make_bad_inputs(folder / "bad").values():
         items.append(("hostile", endpoint, path, {}))
+    items += hostile_decodes(folder / "decode")
     return items
+
+
+def hostile_decodes(folder: Path) -> list[tuple[str, str, Path, dict[str, str]]]:
+    """Clips whose headers lie about what they decode to (the security review's shapes)."""
+    from serving_kit import mjpeg_clip
+
+    folder.mkdir(parents=True, exist_ok=True)
+    grow = {i: (12000, 12000) for i in (7, 23)}  # two 144-Mpx packets among 40 of 640x480
+    return [
+        ("hostile", "score_video", mjpeg_clip(folder / "grow.avi", sizes=grow), {}),
+        ("hostile", "score_video", mjpeg_clip(folder / "grow.mkv", sizes=grow), {}),
+        ("hostile", "score_video", mjpeg_clip(folder / "changes.avi", sizes={5: (1280, 960)}), {}),
+        ("hostile", "score_video", mjpeg_clip(folder / "huge.mkv", sizes=dict.fromkeys(range(40), (12000, 12000))), {}),
+        ("hostile", "score_video", mjpeg_clip(folder / "big8000.avi", header=(8000, 5000), frames=64), {}),
+    ]
+
+
+def real_clips(folder: Path) -> list[tuple[str, str, Path, dict[str, str]]]:
+    """The shared real DFDC / FF++ clips as valid requests (none when the folder is absent)."""
+    return [("valid", "score_video", clip, {}) for clip in sorted(folder.glob("*.mp4"))]
 
 
 def faces_in(body: dict) -> int:
@@ -198,6 +226,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=BENCH / "results" / "soak.json")
     ap.add_argument("--keep", action="store_true", help="keep the workspace (server logs, request log, media)")
+    ap.add_argument(
+        "--model-dir", type=Path, help="serve this model folder (e.g. models/promoted) instead of a stand-in"
+    )
+    ap.add_argument(
+        "--shared", type=Path, default=ROOT.parent / "shared" / "data" / "videos", help="real clips (valid)"
+    )
+    ap.add_argument("--rss-bound-mb", type=float, help="fail when the server's peak RSS passes this")
     args = ap.parse_args()
     import httpx
     import yaml
@@ -206,7 +241,9 @@ def main() -> None:
     home, tmp, logs = work / "bentoml", work / "t", work / "requests"
     tmp.mkdir(parents=True)
     os.environ["BENTOML_HOME"] = str(home)
-    save_to_store(build_model_folder(work / "model", input_size=args.size))
+    save_to_store(
+        args.model_dir.resolve() if args.model_dir else build_model_folder(work / "model", input_size=args.size)
+    )
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["serve"]["request_log_dir"] = str(logs)
     (work / "params.yaml").write_text(yaml.safe_dump(raw))
@@ -218,7 +255,7 @@ def main() -> None:
         "TMPDIR": str(tmp),
         "BENTOML_DO_NOT_TRACK": "true",
     }
-    items = make_media(work / "media")
+    items = make_media(work / "media") + (real_clips(args.shared) if args.model_dir else [])
     print(f"workspace {work}: {len(items)} kinds of request, {args.clients} clients, {args.seconds:.0f} s")
 
     proc, url = start_server(env, work / "serve.log")
@@ -263,6 +300,9 @@ def main() -> None:
         "mean_ms": round(statistics.fmean(lat) * 1000) if lat else None,
         "rss_peak_start_mb": round(max(r for _, r in rss[:fifth]) / 1e6) if rss else None,
         "rss_peak_end_mb": round(max(r for _, r in rss[-fifth:]) / 1e6) if rss else None,
+        "rss_peak_mb": round(max(r for _, r in rss) / 1e6) if rss else None,
+        "rss_bound_mb": args.rss_bound_mb,
+        "model": str(args.model_dir) if args.model_dir else f"stand-in Xception {args.size}px",
         "temp_files_left": len(left),
         "faces_scored": stats["faces"],
         "request_log_records": records,
@@ -297,6 +337,16 @@ def main() -> None:
         print(f"workspace kept: {work}")
     else:
         shutil.rmtree(work, ignore_errors=True)
+    if args.rss_bound_mb is not None:
+        failed = [
+            *(["peak RSS over the bound"] if (result["rss_peak_mb"] or 0) > args.rss_bound_mb else []),
+            *(["5xx"] if result["5xx"] else []),
+            *(["temp files left"] if result["temp_files_left"] else []),
+            *(["request-log records lost"] if records != stats["faces"] else []),
+        ]
+        print(f"bound {args.rss_bound_mb:.0f} MB, peak {result['rss_peak_mb']} MB: {', '.join(failed) or 'all held'}")
+        if failed:
+            sys.exit(1)
 
 
 if __name__ == "__main__":
