@@ -261,6 +261,7 @@ class PromoteParams(Section):
     embedding_components: int = Field(ge=1)
     embedding_samples: int = Field(ge=16)
     ood_quantile: float = Field(gt=0.5, lt=1)
+    serve_threshold: Literal["balanced", "video_fpr"]
 
 
 class DriftParams(Section):

@@ -18,6 +18,7 @@ from deepfake_detect.contracts import BentoMetadata, ModelMetrics, PromotionDeci
 from deepfake_detect.models.predictor import ModelLoadError, load_predictor, read_record
 from deepfake_detect.pipeline import promote as promote_stage
 from deepfake_detect.pipeline.evaluate import run_evaluate
+from deepfake_detect.pipeline.promote import served_threshold
 from deepfake_detect.pipeline.train import run_train
 from deepfake_detect.release.gate import CandidateError
 from deepfake_detect.release.metrics import MetricsError
@@ -204,9 +205,20 @@ def test_promote_completes_the_trained_record(promoted: Params):
     release = read_record(promoted.promote.dir)
     assert trained.tag is None and trained.calibration is None
     assert release.tag == promoted.promote.dir.resolve().name and release.promoted_at is not None
-    assert release.calibration is not None and release.threshold == release.metrics.threshold
+    assert release.calibration is not None
+    assert release.threshold == served_threshold(release.metrics, promoted.promote.serve_threshold)
     blank = dict.fromkeys(RELEASE_FIELDS)
     assert release.model_copy(update=blank) == trained.model_copy(update=blank)  # the rest is the trained record
+
+
+def test_the_release_serves_the_threshold_promote_names(promoted: Params):
+    """video_fpr (the default: production is mostly REAL) serves the cut that calls at most
+    evaluate.target_video_fpr of the REAL val clips FAKE; balanced serves the val faces' best cut."""
+    m = read_record(promoted.promote.dir).metrics
+    assert promoted.promote.serve_threshold == "video_fpr"
+    assert served_threshold(m, "video_fpr") == m.video_operating_point.threshold
+    assert served_threshold(m, "balanced") == m.threshold
+    assert m.video_operating_point.val_fpr <= promoted.evaluate.target_video_fpr
 
 
 def test_a_record_missing_a_field_fails_loading_naming_it(promoted: Params, tmp_path: Path):

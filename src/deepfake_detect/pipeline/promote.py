@@ -185,13 +185,19 @@ def served_metrics(p: Params) -> tuple[str, ModelMetrics] | None:
     return served.tag, rescore(served, p)
 
 
+def served_threshold(metrics: ModelMetrics, rule: str) -> float:
+    """The threshold a release serves (``promote.serve_threshold``): the val faces' balanced-accuracy
+    cut, or the cut that calls at most ``evaluate.target_video_fpr`` of the REAL val clips FAKE."""
+    return metrics.video_operating_point.threshold if rule == "video_fpr" else metrics.threshold
+
+
 def release_record(p: Params, predictor: Predictor, tag: str, metrics: ModelMetrics, ood: OodFit | None) -> ModelRecord:
     """The trained record completed with what evaluate found (threshold and calibration fitted on val)
     and the unfamiliar-media test fitted here."""
     return predictor.record.model_copy(
         update={
             "tag": tag,
-            "threshold": metrics.threshold,
+            "threshold": served_threshold(metrics, p.promote.serve_threshold),
             "calibration": metrics.calibration,  # Predictor applies it
             "operating_point": metrics.operating_point,
             "metrics": metrics,
