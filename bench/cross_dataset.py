@@ -49,7 +49,9 @@ def _auc(y: np.ndarray, p: np.ndarray) -> float:
     return float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else float("nan")
 
 
-def run_variant(variant: str, manifest: Path, train_on: str, out_dir: Path, epochs: int, steps: int) -> dict:
+def run_variant(
+    variant: str, manifest: Path, root: Path, train_on: str, out_dir: Path, epochs: int, steps: int
+) -> dict:
     from deepfake_detect.config import load_params
     from deepfake_detect.contracts import Calibration
     from deepfake_detect.models import efficientnet_lite0
@@ -61,7 +63,7 @@ def run_variant(variant: str, manifest: Path, train_on: str, out_dir: Path, epoc
     p = load_params(ROOT / "params.yaml")
     cfg = p.train.efficientnet_lite0.model_copy(update={"epochs": epochs, "steps_per_epoch": steps})
     aug = p.train.augment.model_copy(update=VARIANTS[variant])
-    split = {s: load_split(manifest, s, ROOT) for s in ("train", "val", "test")}
+    split = {s: load_split(manifest, s, root) for s in ("train", "val", "test")}
     every = pd.concat(split.values(), ignore_index=True)
     mine = {s: df[df["dataset"] == train_on].reset_index(drop=True) for s, df in split.items()}
     start = time.perf_counter()
@@ -95,6 +97,7 @@ def run_variant(variant: str, manifest: Path, train_on: str, out_dir: Path, epoc
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--manifest", type=Path, required=True, help="split manifest of a run over several datasets")
+    ap.add_argument("--root", type=Path, default=Path("."), help="the project the manifest's relative paths start from")
     ap.add_argument("--train-on", default="dfdc", help="the dataset trained on (manifest column dataset)")
     ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, of: " + ", ".join(VARIANTS))
     ap.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs per variant (after the head warm-up)")
@@ -109,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     for variant in variants:
         with tempfile.TemporaryDirectory(prefix=f"cross-{variant}-") as tmp:
-            row = run_variant(variant, args.manifest, args.train_on, Path(tmp), args.epochs, args.steps)
+            row = run_variant(variant, args.manifest, args.root, args.train_on, Path(tmp), args.epochs, args.steps)
         print(pd.DataFrame([row]).to_string(index=False), flush=True)
         pd.DataFrame([row]).to_csv(args.out, mode="a", header=not args.out.exists(), index=False)
     print(pd.read_csv(args.out).to_markdown(index=False, floatfmt=".3f"))
