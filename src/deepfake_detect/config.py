@@ -262,6 +262,14 @@ class PromoteParams(Section):
     embedding_samples: int = Field(ge=16)
     ood_quantile: float = Field(gt=0.5, lt=1)
     serve_threshold: Literal["balanced", "video_fpr"]
+    shadow: Literal["off", "report", "gate"]  # shadow-score the review queue before promoting (release/shadow.py)
+    shadow_days: int = Field(ge=1)  # the review queue's items of the last N days are re-scored
+    shadow_report: Path  # the shadow report promote (and `deepfake shadow`) writes
+
+    @field_validator("shadow", mode="before")
+    @classmethod
+    def _off_is_a_word(cls, v: Any) -> Any:
+        return "off" if v is False else v  # YAML 1.1 reads a bare `off` as false
 
 
 class DriftParams(Section):
@@ -349,6 +357,15 @@ UNSAFE_DEMUXERS = frozenset(
 )
 
 
+class LiveParams(Section):
+    """``deepfake eval live``: each served model version judged on the reviewers' labels, week by week."""
+
+    report_dir: Path
+    min_n: int = Field(ge=1)  # fewer labelled items in a slice: "n too small" instead of AUC and ECE
+    calibration_bins: int = Field(ge=2)
+    weeks: int = Field(ge=1)  # the last N ISO weeks of labels
+
+
 class ReviewParams(Section):
     """The review queue (:mod:`.review`): which served requests keep their face crops for a person, how long."""
 
@@ -433,6 +450,7 @@ class Params(BaseModel):
     dags: DagsParams
     retrain: RetrainParams
     serve: ServeParams
+    live: LiveParams
 
     @model_validator(mode="after")
     def _request_log_outlives_the_drift_window(self) -> Params:

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from typer.core import TyperGroup
 
+from deepfake_detect.cli.evaluation import eval_app
 from deepfake_detect.cli.review import review_app
 from deepfake_detect.errors import DeepfakeError
 from deepfake_detect.models import FAMILIES
@@ -48,6 +49,7 @@ app = typer.Typer(
 data_app = typer.Typer(help="Raw data: the embedded sample, Kaggle downloads, layout checks.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(review_app, name="review")
+app.add_typer(eval_app, name="eval")
 
 ParamsOpt = Annotated[Path | None, typer.Option("--params", help="params.yaml to use (default: ./params.yaml)")]
 log = logging.getLogger("deepfake_detect")

@@ -30,20 +30,20 @@ import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import cv2
 
 from deepfake_detect.config import Params, ReviewParams
-from deepfake_detect.contracts import Contract, ContractError, DriftResult
+from deepfake_detect.contracts import ContractError, DriftResult, ReviewCrop, ReviewItem, ReviewReason
 from deepfake_detect.errors import DeepfakeError
 from deepfake_detect.files import locked
 from deepfake_detect.scoring.names import clean_name
 
 log = logging.getLogger(__name__)
 
-Reason = Literal["margin", "drift", "audit"]
 ITEM_FILE = "item.json"
+__all__ = ["ITEM_FILE", "ReviewCrop", "ReviewError", "ReviewItem", "ReviewQueue", "review_reason"]
 ORPHAN_TMP_S = 24 * 3600  # a hidden temp folder this old belongs to no live writer
 
 
@@ -51,33 +51,9 @@ class ReviewError(DeepfakeError, ValueError):
     """An unknown review item or a label that is not REAL or FAKE (the message says which)."""
 
 
-class ReviewCrop(Contract):
-    name: str  # the JPEG in the item's folder
-    frame: int | None  # frame index in the clip; None for an image
-    face: int
-    person: int
-    probability: float  # the face's P(FAKE)
-
-
-class ReviewItem(Contract):
-    """One kept request (``<serve.review.dir>/<id>/item.json``)."""
-
-    id: str
-    request_id: str  # the request log's id of the request
-    endpoint: str
-    file: str  # the upload's name (never a server path)
-    time: str  # ISO-8601 UTC, when it was scored
-    model_tag: str
-    score: float  # the request's P(FAKE): the clip's (its fakest person) or the image's
-    threshold: float
-    reason: Reason
-    crops: list[ReviewCrop]
-    label: Literal["REAL", "FAKE"] | None = None  # None until a person labels it
-    note: str | None = None
-    labelled_at: str | None = None
-
-
-def review_reason(score: float, threshold: float, rp: ReviewParams, *, drifted: bool, draw: float) -> Reason | None:
+def review_reason(
+    score: float, threshold: float, rp: ReviewParams, *, drifted: bool, draw: float
+) -> ReviewReason | None:
     """Why a request scored ``score`` needs a person, or None; ``draw`` is uniform in [0, 1)."""
     if abs(score - threshold) <= rp.margin:
         return "margin"

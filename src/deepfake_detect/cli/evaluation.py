@@ -1,0 +1,91 @@
+"""``deepfake eval live`` (served versions on the reviewers' labels) and ``deepfake shadow`` (a candidate
+re-scoring recent traffic before it serves). Registered in :mod:`.main`; a project error is one
+``error:`` line and exit code 2."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+eval_app = typer.Typer(
+    help="Evaluation on live traffic: each served model version on the reviewers' labels (docs/operations.md).",
+    no_args_is_help=True,
+)
+ParamsOpt = Annotated[Path | None, typer.Option("--params", help="params.yaml to use (default: ./params.yaml)")]
+
+
+def _params(path: Path | None):
+    from deepfake_detect.config import load_params
+
+    return load_params(path)
+
+
+def _utc(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError as exc:
+        typer.secho(f"error: --{name}: not an ISO-8601 date/time: {value!r}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def _fig(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.2f}"
+
+
+@eval_app.command("live")
+def live(
+    start: Annotated[
+        str | None, typer.Option(help="Serving-time window start (ISO-8601, UTC by default; default: live.weeks back).")
+    ] = None,
+    end: Annotated[str | None, typer.Option(help="Window end (default: now).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Report folder (default: live.report_dir).")] = None,
+    html: Annotated[bool, typer.Option("--html/--no-html", help="Write the HTML report with its plots.")] = True,
+    params: ParamsOpt = None,
+) -> None:
+    """Join the reviewers' labels (data.feedback_dir and the review queue) to the request log by request id
+    and judge each served model version, per ISO week: labelled items, precision, recall, FPR (Wilson 95%
+    intervals), AUC and ECE (from live.min_n items on; "n too small" below), the reviewers-vs-model
+    confusion and every disagreement.
+
+    Writes <live.report_dir>/live-<time>.json (+ latest.json) and .html; prints one JSON summary line on
+    stdout, then a line per version and the HTML path on stderr."""
+    from deepfake_detect.monitoring.live import live_report
+
+    p = _params(params)
+    result = live_report(p, _utc(start, "start"), _utc(end, "end"), out, html)
+    summary = {
+        "n_labels": result.n_labels,
+        "n_evaluated": result.n_evaluated,
+        "n_in_log": result.n_in_log,
+        "versions": {
+            s.model_tag: {
+                "n": s.n,
+                "precision": s.precision.value,
+                "recall": s.recall.value,
+                "fpr": s.fpr.value,
+                "auc": s.auc,
+                "ece": s.ece,
+                "too_small": s.too_small,
+            }
+            for s in result.versions
+        },
+        "disagreements": len(result.disagreements),
+        "report_json": result.report_json,
+    }
+    typer.echo(json.dumps(summary))
+    for s in result.versions:
+        typer.echo(
+            f"{s.model_tag}: {s.n} labelled, precision {_fig(s.precision.value)} recall {_fig(s.recall.value)} "
+            f"FPR {_fig(s.fpr.value)} AUC {_fig(s.auc)} ECE {_fig(s.ece)}" + (f"  ({s.note})" if s.note else ""),
+            err=True,
+        )
+    if not result.versions:
+        typer.echo("no labelled item was served in this window (`deepfake review list` shows the queue)", err=True)
+    typer.echo(f"report: {result.report_html or result.report_json}", err=True)
