@@ -166,3 +166,9 @@ def uninformed_model():
         )
 
     return replace
+
+
+@pytest.fixture
+def make_crop():
+    """``make_crop(rng, fake)``: one face crop like those of :func:`write_split` (see :func:`face_crop`)."""
+    return face_crop

@@ -89,3 +89,45 @@ def live(
     if not result.versions:
         typer.echo("no labelled item was served in this window (`deepfake review list` shows the queue)", err=True)
     typer.echo(f"report: {result.report_html or result.report_json}", err=True)
+
+
+def shadow(
+    candidate: Annotated[
+        Path, typer.Argument(help="A candidate model folder (e.g. models/trained/xception: record.json + artifact).")
+    ],
+    served: Annotated[Path | None, typer.Option(help="The model to compare with (default: promote.dir).")] = None,
+    fail_on_regression: Annotated[
+        bool,
+        typer.Option(
+            "--fail-on-regression",
+            help="Exit 3 when the candidate loses more than promote.max_regression on the labelled items.",
+        ),
+    ] = False,
+    params: ParamsOpt = None,
+) -> None:
+    """Shadow scoring before promotion: re-score the review queue's crops kept in the last promote.shadow_days
+    with the candidate and the served model, each at its own threshold (a trained folder with evaluate's
+    metrics at the threshold and calibration promote would give it).
+
+    Prints the report (promote.shadow_report, also written) as JSON on stdout: agreement, every request whose
+    verdict would flip with the reviewer's label where known, and both models' promote.metric on the labelled
+    requests (accuracy when they hold one class); a short summary on stderr. `promote` runs the same check
+    with promote.shadow: report | gate."""
+    from deepfake_detect.release.shadow import run_shadow
+
+    p = _params(params)
+    result = run_shadow(p, candidate, served)
+    typer.echo(result.model_dump_json(indent=2))
+    agree = "n/a" if result.agreement is None else f"{result.agreement:.1%}"
+    typer.echo(
+        f"shadow: {result.n_items} request(s) kept since {result.start} ({result.n_labelled} labelled); "
+        f"agreement {agree}; {len(result.flips)} would flip verdict",
+        err=True,
+    )
+    for f in result.flips:
+        known = f", reviewer says {f.label}" if f.label else ""
+        typer.echo(f"  {f.id} {f.file}: {f.served_verdict} -> {f.candidate_verdict}{known}", err=True)
+    typer.echo(("passed: " if result.passed else "REGRESSION: ") + result.reason, err=True)
+    typer.echo(f"report: {p.promote.shadow_report}", err=True)
+    if fail_on_regression and not result.passed:
+        raise typer.Exit(3)

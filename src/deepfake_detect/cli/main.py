@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from typer.core import TyperGroup
 
-from deepfake_detect.cli.evaluation import eval_app
+from deepfake_detect.cli.evaluation import eval_app, shadow
 from deepfake_detect.cli.review import review_app
 from deepfake_detect.errors import DeepfakeError
 from deepfake_detect.models import FAMILIES
@@ -50,6 +50,7 @@ data_app = typer.Typer(help="Raw data: the embedded sample, Kaggle downloads, la
 app.add_typer(data_app, name="data")
 app.add_typer(review_app, name="review")
 app.add_typer(eval_app, name="eval")
+app.command("shadow")(shadow)
 
 ParamsOpt = Annotated[Path | None, typer.Option("--params", help="params.yaml to use (default: ./params.yaml)")]
 log = logging.getLogger("deepfake_detect")
@@ -364,7 +365,11 @@ def promote(
     params: ParamsOpt = None,
 ) -> None:
     """Promote the best model (promote.metric) if it beats the served one on the same test split:
-    atomic symlink swap of promote.dir, BentoML model store entry, releases kept for --rollback."""
+    atomic symlink swap of promote.dir, BentoML model store entry, releases kept for --rollback.
+
+    With promote.shadow report | gate it first shadow-scores the review queue's recent crops (as
+    `deepfake shadow` does, report in promote.shadow_report); gate refuses a candidate that loses more than
+    promote.max_regression of promote.metric on the reviewers' labelled items."""
     from deepfake_detect.pipeline.promote import PromoteError, run_promote, run_rollback
     from deepfake_detect.release.gate import CandidateError
     from deepfake_detect.release.metrics import MetricsError

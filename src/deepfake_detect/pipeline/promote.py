@@ -3,7 +3,10 @@ served now, re-scored on the same validation/test split.
 
 Layout (paths from params): every promoted model is a release folder
 ``<releases_dir>/<tag>/`` (model folder + ``projection.npz``), ``<promote.dir>`` is a symlink to
-the served release, and ``<releases_dir>/history.json`` lists promoted tags in order. Each
+the served release, and ``<releases_dir>/history.json`` lists promoted tags in order. With
+``promote.shadow`` report or gate, the candidate first re-scores the review queue's recent crops beside
+the served model (:mod:`deepfake_detect.release.shadow`, ``promote.shadow_report``); gate refuses one
+that loses more than ``promote.max_regression`` on the reviewers' labelled items. Each
 promotion (and rollback) is also saved in the BentoML model store as ``promote.bento_name`` with
 threshold, metrics, params, data version and git revision in its metadata: that store entry is
 what serving loads (``serve.model_tag``).
@@ -20,6 +23,7 @@ every temp file, folder and symlink under a name of its own, so two of them at o
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -50,6 +54,7 @@ from deepfake_detect.pipeline.evaluate import evaluate_probs, score_split
 from deepfake_detect.release.gate import old_split_regression, pick_best, read_candidates, split_summary
 from deepfake_detect.release.metrics import is_better
 from deepfake_detect.release.ood import fit_ood
+from deepfake_detect.release.shadow import as_released, shadow_score
 
 log = logging.getLogger(__name__)
 HISTORY_FILE = "history.json"
@@ -210,6 +215,21 @@ def release_record(p: Params, predictor: Predictor, tag: str, metrics: ModelMetr
     )
 
 
+def shadow_refusal(p: Params, predictor: Predictor, metrics: ModelMetrics, serving: bool) -> str | None:
+    """Shadow-score the review queue's recent crops (:mod:`release.shadow`) with the candidate as it would be
+    released and the served model; write ``promote.shadow_report``. Why ``promote.shadow: gate`` refuses
+    the candidate, or None."""
+    served = load_predictor(p.promote.dir, p.serve.prior_fake) if serving else None
+    candidate = as_released(dataclasses.replace(predictor, prior_fake=p.serve.prior_fake), metrics)
+    result = shadow_score(p, candidate, served)
+    result.write(p.promote.shadow_report)
+    flips = f"{len(result.flips)} of {result.n_items} recent request(s) would flip verdict"
+    log.info("shadow: %s; %s", flips, result.reason)
+    if p.promote.shadow == "gate" and not result.passed:
+        return f"shadow ({flips}): {result.reason}"
+    return None
+
+
 def run_promote(p: Params) -> PromotionDecision:
     """Promote the best candidate if it beats the served model; write the decision file. One promote or
     rollback at a time (the releases folder's lock)."""
@@ -235,6 +255,10 @@ def _promote(p: Params) -> PromotionDecision:
         )
     elif served is not None and (regression := old_split_regression(candidates[best], served[1], p)):
         refusal = f"{best} beats served {current[0]} on the whole test split, but {regression}"
+    if refusal is None and pp.shadow != "off":
+        predictor = load_predictor(p.train.models_dir / best)
+        refusal = shadow_refusal(p, predictor, candidates[best], served is not None)
+        decision["shadow_report"] = str(pp.shadow_report)
     if refusal is not None:
         log.info(refusal)
         out = PromotionDecision(**decision, promoted=False, reason=refusal)
