@@ -3,7 +3,8 @@
 Closed by default (:func:`check_keys`, run before the service starts): a server bound to anything but a
 loopback address needs the scoring key (``serve.api_key_env``); a key variable that is set but empty is
 an error, never "open". The admin key (``serve.admin_key_env``) alone opens the state-changing endpoints
-(:data:`ADMIN_PATHS`, ``/reload``): with no admin key set they answer 403. The admin key also scores.
+and the review queue (:data:`ADMIN_PATHS`: ``/reload``, ``/review_items``, ``/review_label``): with no
+admin key set they answer 403. The admin key also scores.
 
 A request a web page could send cross-site without a CORS preflight (a body that is a form, multipart
 or text/plain, or has no type) is refused unless it carries ``X-API-Key``, even on an open loopback
@@ -25,7 +26,8 @@ from typing import Any
 from serving.reviewer import UI_PATH  # static files, opened by a browser that cannot send the header
 
 OPEN_PATHS = frozenset({"/readyz", "/livez", "/healthz"})
-ADMIN_PATHS = frozenset({"/reload"})  # change what the service does for everyone: the admin key only
+# change what the service does for everyone, or show people's faces and take their labels: the admin key only
+ADMIN_PATHS = frozenset({"/reload", "/review_items", "/review_label"})
 API_KEY_HEADER = b"x-api-key"
 # the Content-Types a cross-site form or fetch may send with no preflight (b"" = no Content-Type at all)
 SIMPLE_TYPES = frozenset({b"", b"application/x-www-form-urlencoded", b"multipart/form-data", b"text/plain"})

@@ -8,7 +8,8 @@ Two services in one process tree:
   ``DeepfakeDetector``   the HTTP front: ``/score_video``, ``/score_image``, ``/score_images``
                          (batch), ``/explain`` (Grad-CAM PNG); decoding and face detection run here
                          through :mod:`deepfake_detect.scoring.scorer`, the same path as ``deepfake score``;
-                         the reviewer page at ``/ui`` (:mod:`serving.reviewer`); ``/reload``
+                         the reviewer page at ``/ui`` (:mod:`serving.reviewer`) and the review queue
+                         behind the admin key (``/review_items``, ``/review_label``); ``/reload``
                          serves the store's new ``serve.model_tag`` without a restart (a promotion:
                          loaded and warmed first, then swapped between requests, :mod:`serving.swap`).
 
@@ -48,6 +49,7 @@ from deepfake_detect.config import load_params  # noqa: E402
 from deepfake_detect.media.checks import ScoringError  # noqa: E402
 from deepfake_detect.scoring.names import clean_name  # noqa: E402
 from deepfake_detect.scoring.result import BatchScoreResult, ModelInfo, ScoreResult  # noqa: E402
+from deepfake_detect.scoring.review import ReviewError, ReviewItem, ReviewListing, ReviewQueue  # noqa: E402
 from deepfake_detect.scoring.scorer import Scorer  # noqa: E402
 from serving.guard import GuardMiddleware, check_keys, sweep_orphan_uploads  # noqa: E402
 from serving.reviewer import UI_PATH, reviewer_app  # noqa: E402
@@ -55,6 +57,7 @@ from serving.swap import ModelGate, Prepared, Reloaded  # noqa: E402
 
 PARAMS = load_params(os.environ.get("DEEPFAKE_PARAMS") or ROOT / "params.yaml")
 SERVE = PARAMS.serve
+MAX_NOTE = 1000  # characters of a reviewer's note
 log = logging.getLogger("deepfake_detect.serving")
 
 
@@ -391,6 +394,29 @@ class DeepfakeDetector:
 
     def _prepare_once(self) -> Prepared:
         return Prepared.model_validate(_once_more_if_dropped(self.face_model.prepare), from_attributes=True)
+
+    @bentoml.api
+    def review_items(self, labelled: bool = False) -> ReviewListing:
+        """The review queue, newest first: why each request was kept, its P(FAKE), threshold, model tag and a
+        thumbnail; ``labelled`` lists the labelled ones too. Admin key only: the crops are people's faces."""
+        return ReviewQueue(PARAMS).listing(labelled)
+
+    @bentoml.api
+    def review_label(self, item_id: str, label: str, note: str = "") -> ReviewItem:
+        """Label a kept request REAL or FAKE with a note, through the code path of ``deepfake review label``:
+        its crops join the feedback dataset (``data.feedback_dir``); a second label replaces the first.
+        Admin key only. 400 for a label that is not REAL or FAKE or a note over 1000 characters, 404 for
+        an id not in the queue."""
+        from deepfake_detect.scoring.feedback import label_item
+
+        if label.strip().upper() not in ("REAL", "FAKE"):
+            return _error(ScoringError(400, "bad_label", f"label {label[:20]!r} is not REAL or FAKE"))
+        if len(note) > MAX_NOTE:
+            return _error(ScoringError(400, "note_too_long", f"note: {len(note)} characters, at most {MAX_NOTE}"))
+        try:
+            return label_item(PARAMS, item_id, label, note.strip() or None)
+        except ReviewError as exc:
+            return _error(ScoringError(404, "unknown_item", str(exc)))
 
     @bentoml.api
     def model(self) -> dict[str, Any]:

@@ -31,6 +31,8 @@ def client(monkeypatch):
     routes = [
         Route("/upload", _echo, methods=["POST"]),
         Route("/reload", _echo, methods=["POST"]),
+        Route("/review_items", _echo, methods=["POST"]),
+        Route("/review_label", _echo, methods=["POST"]),
         Route("/readyz", _ready),
     ]
     return TestClient(GuardMiddleware(Starlette(routes=routes), 1000, "GUARD_TEST_KEY", "GUARD_TEST_ADMIN"))
@@ -207,3 +209,15 @@ def test_more_form_parts_than_a_request_may_hold_is_413_before_the_form_parser()
         r = client.post("/score_images", files=files(n), headers=key)
         assert r.status_code == 413 and r.json()["error"] == "too_many_parts", r.text
         assert "70" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("path", ["/review_items", "/review_label"])
+def test_the_review_queue_needs_the_admin_key(client, monkeypatch, path):
+    """People's faces and their labels: the scoring key is not enough."""
+    monkeypatch.setenv("GUARD_TEST_KEY", "score-key")
+    json_body = {"content": b"{}", "headers": {"Content-Type": "application/json", "X-API-Key": "score-key"}}
+    assert client.post(path, **json_body).status_code == 403  # no admin key on the server: closed
+    monkeypatch.setenv("GUARD_TEST_ADMIN", "admin-key")
+    assert client.post(path, **json_body).status_code == 401
+    ok = client.post(path, content=b"{}", headers={"Content-Type": "application/json", "X-API-Key": "admin-key"})
+    assert ok.status_code == 200

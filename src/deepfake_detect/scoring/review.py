@@ -21,6 +21,7 @@ labelling and deleting an item hold the queue's file lock (:func:`deepfake_detec
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import logging
@@ -35,7 +36,7 @@ from typing import Any
 import cv2
 
 from deepfake_detect.config import Params, ReviewParams
-from deepfake_detect.contracts import ContractError, DriftResult, ReviewCrop, ReviewItem, ReviewReason
+from deepfake_detect.contracts import Contract, ContractError, DriftResult, ReviewCrop, ReviewItem, ReviewReason
 from deepfake_detect.errors import DeepfakeError
 from deepfake_detect.files import locked
 from deepfake_detect.scoring.names import clean_name
@@ -43,12 +44,28 @@ from deepfake_detect.scoring.names import clean_name
 log = logging.getLogger(__name__)
 
 ITEM_FILE = "item.json"
-__all__ = ["ITEM_FILE", "ReviewCrop", "ReviewError", "ReviewItem", "ReviewQueue", "review_reason"]
+__all__ = ["ITEM_FILE", "ReviewCrop", "ReviewError", "ReviewItem", "ReviewListing", "ReviewQueue", "review_reason"]
 ORPHAN_TMP_S = 24 * 3600  # a hidden temp folder this old belongs to no live writer
 
 
 class ReviewError(DeepfakeError, ValueError):
     """An unknown review item or a label that is not REAL or FAKE (the message says which)."""
+
+
+class ReviewEntry(Contract):
+    """One item as the reviewer page lists it: the item and a thumbnail of its first crop."""
+
+    item: ReviewItem
+    thumbnail: str | None  # base64 JPEG of its first crop (None when unreadable)
+
+
+class ReviewListing(Contract):
+    """The review queue, newest first (the service's ``/review_items``)."""
+
+    enabled: bool  # serve.review.keep_crops
+    waiting: int  # items with no label yet
+    labelled: int
+    items: list[ReviewEntry]
 
 
 def review_reason(
@@ -208,6 +225,24 @@ class ReviewQueue:
             why = "matches several items" if matches else "is not in the review queue"
             raise ReviewError(f"review item {wanted!r} {why} ({self.dir}; `deepfake review list` shows them)")
         return matches[0]
+
+    def listing(self, labelled: bool = False, limit: int = 200) -> ReviewListing:
+        """Up to ``limit`` items waiting for a label (and the labelled ones with ``labelled``), newest first."""
+        items = self.items()
+        waiting = sum(1 for i in items if i.label is None)
+        shown = [i for i in reversed(items) if labelled or i.label is None][:limit]
+        return ReviewListing(
+            enabled=self.rp.keep_crops,
+            waiting=waiting,
+            labelled=len(items) - waiting,
+            items=[ReviewEntry(item=i, thumbnail=self._thumbnail(i)) for i in shown],
+        )
+
+    def _thumbnail(self, item: ReviewItem) -> str | None:
+        try:
+            return base64.b64encode(self.crop_path(item, item.crops[0]).read_bytes()).decode() if item.crops else None
+        except OSError:  # pruned or labelled away meanwhile
+            return None
 
     def crop_path(self, item: ReviewItem, crop: ReviewCrop) -> Path:
         return self.dir / item.id / crop.name
