@@ -36,4 +36,6 @@ def test_bento_builds_offline_with_the_model(bentoml_home):
     src = bentos[0].parent / "src"
     assert (src / "serving" / "service.py").exists() and (src / "params.yaml").exists()
     assert (src / "src" / "deepfake_detect" / "scoring" / "scorer.py").exists()
-    assert all((src / "serving" / "ui" / f).exists() for f in ("index.html", "reviewer.js", "reviewer.css"))  # /ui
+    assert all(
+        (src / "serving" / "ui" / f).exists() for f in ("index.html", "reviewer.js", "queue.js", "reviewer.css")
+    )  # /ui

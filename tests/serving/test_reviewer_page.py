@@ -1,6 +1,8 @@
 """The reviewer page at /ui in a real headless Chromium against a real `bentoml serve`: the API key
 asked for and honoured, a shared clip scored (verdict, probability, threshold, one timeline point per
-scored frame, face thumbnails, Grad-CAM on request), and a text file answered with a readable 415.
+scored frame, face thumbnails, Grad-CAM on request), a text file answered with a readable 415, and the
+review queue listed newest first and labelled from the page with the admin key (the feedback dataset
+gains the rows).
 
 Needs Debian's ``chromium`` and ``chromium-driver`` (the ``chromium`` fixture of tests/conftest.py
 skips without them; ``make test`` installs them when it can). The screenshot goes to
@@ -14,24 +16,33 @@ import shutil
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
+import yaml
 from serving_kit import ROOT, VIDEOS, needs_shared, write_test_params
 
 from deepfake_detect.scoring.service_process import ServerStartError, start_bentoml_serve, stop_process_tree
 
 pytestmark = pytest.mark.slow
 KEY = "page-key-456"
+ADMIN = "page-admin-789"
 CLIP = "ffpp_004.mp4"  # a REAL clip with one face in every sampled frame
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, bentoml_home):
+def served(tmp_path_factory, bentoml_home):
     tmp = tmp_path_factory.mktemp("ui")
+    params = write_test_params(tmp)
+    raw = yaml.safe_load(params.read_text())  # every request kept for review, labels into tmp/feedback
+    raw["serve"]["review"].update(keep_crops=True, dir=str(tmp / "review"), margin=0.5, on_drift=False)
+    raw["data"]["feedback_dir"] = str(tmp / "feedback")
+    params.write_text(yaml.safe_dump(raw))
     env = {
         **os.environ,
         "BENTOML_HOME": str(bentoml_home),
-        "DEEPFAKE_PARAMS": str(write_test_params(tmp)),
+        "DEEPFAKE_PARAMS": str(params),
         "DEEPFAKE_API_KEY": KEY,
+        "DEEPFAKE_ADMIN_KEY": ADMIN,
         "BENTOML_DO_NOT_TRACK": "true",
     }
     try:
@@ -39,9 +50,14 @@ def server(tmp_path_factory, bentoml_home):
     except ServerStartError as exc:
         pytest.fail(str(exc))
     try:
-        yield url
+        yield url, tmp / "feedback"
     finally:
         stop_process_tree(proc)
+
+
+@pytest.fixture(scope="module")
+def server(served):
+    return served[0]
 
 
 @pytest.fixture(scope="module")
@@ -190,3 +206,67 @@ def test_people_get_one_timeline_line_each(server, browser):
 def face(person: int, probability: float) -> dict:
     label = "FAKE" if probability >= 0.5 else "REAL"
     return {"face": person, "person": person, "box": [0, 0, 8, 8], "probability": probability, "label": label}
+
+
+def _score(url: str, clip: Path) -> dict:
+    with clip.open("rb") as fh:
+        r = httpx.post(f"{url}/score_video", files={"file": (clip.name, fh)}, headers={"X-API-Key": KEY}, timeout=300)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_the_queue_api_over_http_takes_the_admin_key_only(served, tiny_sample):
+    """What the page calls, over a real `bentoml serve` (runs where Chromium is absent too)."""
+    url, feedback = served
+    scored = _score(url, sorted(tiny_sample.glob("*.mp4"))[-1])
+    admin = {"X-API-Key": ADMIN}
+    assert httpx.post(f"{url}/review_items", json={}, headers={"X-API-Key": KEY}, timeout=30).status_code == 401
+    listing = httpx.post(f"{url}/review_items", json={"labelled": False}, headers=admin, timeout=30).json()
+    newest = listing["items"][0]["item"]
+    assert (
+        listing["enabled"] and newest["request_id"] == scored["request_id"] and newest["score"] == scored["probability"]
+    )
+    body = {"item_id": newest["id"], "label": "REAL", "note": "a real person, odd lighting"}
+    labelled = httpx.post(f"{url}/review_label", json=body, headers=admin, timeout=60)
+    assert labelled.status_code == 200 and labelled.json()["label"] == "REAL", labelled.text
+    meta = pd.read_csv(feedback / "metadata.csv")
+    assert set(meta[meta["original"] == newest["id"]]["note"]) == {"a real person, odd lighting"}
+    bad = httpx.post(f"{url}/review_label", json={**body, "label": "maybe"}, headers=admin, timeout=30)
+    assert bad.status_code == 400 and "not REAL or FAKE" in bad.json()["detail"]
+
+
+def test_the_queue_is_labelled_from_the_page(served, browser, tiny_sample):
+    """Two scored clips are kept; the page lists the newer first and a FAKE label with a note reaches the
+    feedback dataset (the admin key opens the queue; the scoring key alone is refused)."""
+    from selenium.webdriver.common.by import By
+
+    url, feedback = served
+    clips = sorted(tiny_sample.glob("*.mp4"))[:2]
+    for clip in clips:
+        with clip.open("rb") as fh:
+            r = httpx.post(
+                f"{url}/score_video", files={"file": (clip.name, fh)}, headers={"X-API-Key": KEY}, timeout=300
+            )
+        assert r.status_code == 200, r.text
+    browser.get(f"{url}/ui/")
+    browser.execute_script("sessionStorage.setItem('deepfake-api-key', arguments[0])", KEY)
+    browser.get(f"{url}/ui/")
+    browser.find_element(By.CSS_SELECTOR, "#queue-load").click()
+    _wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#queue-box").get_attribute("data-state") == "error", 60)
+    assert "admin key" in _text(browser, "#queue-status")  # the scoring key does not open people's faces
+
+    browser.execute_script("sessionStorage.setItem('deepfake-api-key', arguments[0])", ADMIN)
+    browser.get(f"{url}/ui/")
+    browser.find_element(By.CSS_SELECTOR, "#queue-load").click()
+    _wait(browser, lambda d: _count(d, "#queue li.queue-item") >= 2, 60)
+    first = browser.find_element(By.CSS_SELECTOR, "#queue li.queue-item")
+    assert clips[-1].name in first.text and "kept: margin" in first.text  # newest first
+    assert first.find_element(By.CSS_SELECTOR, "img.queue-thumb").get_attribute("src").startswith("data:image/jpeg")
+    item_id = first.get_attribute("data-id")
+    first.find_element(By.CSS_SELECTOR, "input.note").send_keys("seam at the jaw")
+    first.find_element(By.CSS_SELECTOR, "button.label-fake").click()
+    _wait(browser, lambda d: first.get_attribute("data-label") in ("FAKE", "error"), 60)
+    assert first.get_attribute("data-label") == "FAKE", first.text
+    meta = pd.read_csv(feedback / "metadata.csv")
+    rows = meta[meta["original"] == item_id]
+    assert len(rows) >= 1 and set(rows["label"]) == {"FAKE"} and set(rows["note"]) == {"seam at the jaw"}
