@@ -39,6 +39,11 @@ def _fig(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.2f}"
 
 
+def _rate(r) -> str:
+    """``0.50 [0.09, 0.91]``: a rate with its Wilson 95% interval."""
+    return "n/a" if r.value is None else f"{r.value:.2f} [{r.low:.2f}, {r.high:.2f}]"
+
+
 @eval_app.command("live")
 def live(
     start: Annotated[
@@ -82,8 +87,9 @@ def live(
     typer.echo(json.dumps(summary))
     for s in result.versions:
         typer.echo(
-            f"{s.model_tag}: {s.n} labelled, precision {_fig(s.precision.value)} recall {_fig(s.recall.value)} "
-            f"FPR {_fig(s.fpr.value)} AUC {_fig(s.auc)} ECE {_fig(s.ece)}" + (f"  ({s.note})" if s.note else ""),
+            f"{s.model_tag}: {s.n} labelled ({s.n_fake} FAKE), precision {_rate(s.precision)} "
+            f"recall {_rate(s.recall)} FPR {_rate(s.fpr)} AUC {_fig(s.auc)} ECE {_fig(s.ece)}"
+            + (f"  ({s.note})" if s.note else ""),
             err=True,
         )
     if not result.versions:
