@@ -110,9 +110,18 @@ def test_a_candidate_that_calls_everything_fake_flips_the_real_requests(served: 
 
 
 def test_the_same_model_as_candidate_flips_nothing(served: Params, make_crop):
-    _queue(served, make_crop)
+    ids = _queue(served, make_crop)
+    (served.serve.review.dir / ids["f3"] / "image_0.jpg").unlink()  # a damaged item is left out, named in the log
     result = run_shadow(served, served.promote.dir)
     assert result.flips == [] and result.agreement == 1.0 and result.passed and result.loss == 0
+    assert result.n_items == 5
+
+
+def test_with_nothing_served_the_candidate_is_only_described(served: Params, make_crop, tmp_path: Path):
+    _queue(served, make_crop)
+    result = run_shadow(served, served.train.models_dir / "sklearn_fft", served_dir=tmp_path / "nothing")
+    assert result.served is None and result.agreement is None and result.flips == [] and result.passed
+    assert result.candidate.value == pytest.approx(1.0) and "no model is served" in result.reason
 
 
 def _served_uninformed(p: Params) -> None:

@@ -34,7 +34,7 @@ from deepfake_detect.contracts import (
     ShadowModel,
     ShadowResult,
 )
-from deepfake_detect.media.images import read_rgb
+from deepfake_detect.media.images import ImageReadError, read_rgb
 from deepfake_detect.models.aggregate import clip_probability, people_scores
 from deepfake_detect.models.predictor import Predictor, load_predictor
 from deepfake_detect.release.metrics import binary_metrics
@@ -102,10 +102,15 @@ def shadow_score(
     """Re-score the queue's recent items with both models and compare (nothing written)."""
     pp = p.promote
     start = (now or datetime.now(UTC)) - timedelta(days=pp.shadow_days)
-    items = kept_items(p.serve.review.dir, start)
+    items: list[ReviewItem] = []
     scores: dict[str, list[float]] = {"candidate": [], "served": []}
-    for item in items:
-        crops = [read_rgb(Path(p.serve.review.dir) / item.id / c.name) for c in item.crops]
+    for item in kept_items(p.serve.review.dir, start):
+        try:
+            crops = [read_rgb(Path(p.serve.review.dir) / item.id / c.name) for c in item.crops]
+        except ImageReadError as exc:  # pruned meanwhile, or a damaged crop: that request is left out
+            log.warning("shadow: review item %s left out: %s", item.id, exc)
+            continue
+        items.append(item)
         scores["candidate"].append(request_score(candidate.predict(crops), item, p))
         if served is not None:
             scores["served"].append(request_score(served.predict(crops), item, p))
