@@ -51,7 +51,13 @@ from deepfake_detect.models.artifacts import data_version, git_rev
 from deepfake_detect.models.dataset import load_split
 from deepfake_detect.models.predictor import ModelLoadError, Predictor, load_predictor, read_record
 from deepfake_detect.pipeline.evaluate import evaluate_probs, score_split
-from deepfake_detect.release.gate import old_split_regression, pick_best, read_candidates, split_summary
+from deepfake_detect.release.gate import (
+    old_split_regression,
+    pick_best,
+    read_candidates,
+    served_threshold,
+    split_summary,
+)
 from deepfake_detect.release.metrics import is_better
 from deepfake_detect.release.ood import fit_ood
 from deepfake_detect.release.shadow import as_released, shadow_score
@@ -190,12 +196,6 @@ def served_metrics(p: Params) -> tuple[str, ModelMetrics] | None:
     return served.tag, rescore(served, p)
 
 
-def served_threshold(metrics: ModelMetrics, rule: str) -> float:
-    """The threshold a release serves (``promote.serve_threshold``): the val faces' balanced-accuracy
-    cut, or the cut that calls at most ``evaluate.target_video_fpr`` of the REAL val clips FAKE."""
-    return metrics.video_operating_point.threshold if rule == "video_fpr" else metrics.threshold
-
-
 def release_record(p: Params, predictor: Predictor, tag: str, metrics: ModelMetrics, ood: OodFit | None) -> ModelRecord:
     """The trained record completed with what evaluate found (threshold and calibration fitted on val)
     and the unfamiliar-media test fitted here."""
@@ -220,7 +220,9 @@ def shadow_refusal(p: Params, predictor: Predictor, metrics: ModelMetrics, servi
     released and the served model; write ``promote.shadow_report``. Why ``promote.shadow: gate`` refuses
     the candidate, or None."""
     served = load_predictor(p.promote.dir, p.serve.prior_fake) if serving else None
-    candidate = as_released(dataclasses.replace(predictor, prior_fake=p.serve.prior_fake), metrics)
+    candidate = as_released(
+        dataclasses.replace(predictor, prior_fake=p.serve.prior_fake), metrics, p.promote.serve_threshold
+    )
     result = shadow_score(p, candidate, served)
     result.write(p.promote.shadow_report)
     flips = f"{len(result.flips)} of {result.n_items} recent request(s) would flip verdict"

@@ -121,6 +121,12 @@ def old_split_regression(candidate: ModelMetrics, served: ModelMetrics, p: Param
     )
 
 
+def served_threshold(metrics: ModelMetrics, rule: str) -> float:
+    """The threshold a release serves (``promote.serve_threshold``): the val faces' balanced-accuracy
+    cut, or the cut that calls at most ``evaluate.target_video_fpr`` of the REAL val clips FAKE."""
+    return metrics.video_operating_point.threshold if rule == "video_fpr" else metrics.threshold
+
+
 def split_summary(metrics: ModelMetrics, metric: MetricName) -> str:
     """``old test split auc=0.91, feedback test split auc=0.88`` (the splits evaluate had)."""
     parts = [

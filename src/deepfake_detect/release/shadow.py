@@ -37,6 +37,7 @@ from deepfake_detect.contracts import (
 from deepfake_detect.media.images import ImageReadError, read_rgb
 from deepfake_detect.models.aggregate import clip_probability, people_scores
 from deepfake_detect.models.predictor import Predictor, load_predictor
+from deepfake_detect.release.gate import served_threshold
 from deepfake_detect.release.metrics import binary_metrics
 
 log = logging.getLogger(__name__)
@@ -74,9 +75,11 @@ def request_score(probs: np.ndarray, item: ReviewItem, p: Params) -> float:
     return clip_probability(people)
 
 
-def as_released(predictor: Predictor, metrics: ModelMetrics) -> Predictor:
-    """A trained model as promote would release it: threshold and calibration from evaluate."""
-    record = predictor.record.model_copy(update={"threshold": metrics.threshold, "calibration": metrics.calibration})
+def as_released(predictor: Predictor, metrics: ModelMetrics, rule: str) -> Predictor:
+    """A trained model as promote would release it: the threshold it would serve (``promote.serve_threshold``
+    ``rule``) and the calibration evaluate fitted."""
+    threshold = served_threshold(metrics, rule)
+    record = predictor.record.model_copy(update={"threshold": threshold, "calibration": metrics.calibration})
     return dataclasses.replace(predictor, record=record)
 
 
@@ -181,7 +184,7 @@ def run_shadow(p: Params, candidate_dir: Path, served_dir: Path | None = None) -
     candidate = load_predictor(candidate_dir, prior)
     evaluated = p.evaluate.metrics_dir / f"{candidate.name}.json"
     if candidate.record.tag is None and evaluated.is_file():  # a trained model: as promote would release it
-        candidate = as_released(candidate, ModelMetrics.read(evaluated))
+        candidate = as_released(candidate, ModelMetrics.read(evaluated), p.promote.serve_threshold)
     served_dir = served_dir or p.promote.dir
     served = load_predictor(served_dir, prior) if Path(served_dir).exists() else None
     result = shadow_score(p, candidate, served)
