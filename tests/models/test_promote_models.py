@@ -52,7 +52,7 @@ def test_first_promotion_serves_the_model_and_saves_it_to_bentoml(promoted: Para
     served = load_predictor(p.promote.dir)
     metrics = ModelMetrics.read(p.evaluate.metrics_dir / "sklearn_fft.json")
     assert p.promote.dir.is_symlink()
-    assert served.threshold == pytest.approx(metrics.threshold)
+    assert served.threshold == pytest.approx(served_threshold(metrics, p.promote.serve_threshold))
     assert served.record.metrics == metrics  # the release keeps what evaluate found, typed
     assert served.embed([np.zeros((48, 48, 3), np.uint8)]).shape == (1, p.promote.embedding_components)
     assert served.record.crop_margin == pytest.approx(p.extract.margin)  # clip crops: extract's own framing
