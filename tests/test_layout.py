@@ -38,7 +38,6 @@ LONG = {
     "pipeline/extract.py",
     "pipeline/promote.py",
     "media/checks.py",
-    "models/efficientnet_lite0.py",
 }
 
 

@@ -190,8 +190,8 @@ class XceptionParams(KerasTrainParams):
     dropout: float = Field(ge=0, lt=1)
 
 
-class EfficientNetLite0Params(KerasTrainParams):
-    """EfficientNet-Lite0 with Google's ImageNet weights: head warm-up, then the whole network."""
+class EfficientNetLiteParams(KerasTrainParams):
+    """EfficientNet-Lite0/1/2 with Google's ImageNet weights: head warm-up, then the whole network."""
 
     pretrained: Literal["imagenet", "none"]
     warmup_epochs: int = Field(ge=0)
@@ -210,7 +210,10 @@ class SklearnFftParams(Section):
     class_weight: bool
 
 
-ModelName = Literal["baseline_cnn", "xception", "efficientnet_lite0", "sklearn_fft"]  # models.REGISTRY's families
+# models.REGISTRY's families
+ModelName = Literal[
+    "baseline_cnn", "xception", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "sklearn_fft"
+]
 
 
 class TrainParams(Section):
@@ -221,7 +224,9 @@ class TrainParams(Section):
     augment: AugmentParams
     baseline_cnn: BaselineCnnParams
     xception: XceptionParams
-    efficientnet_lite0: EfficientNetLite0Params
+    efficientnet_lite0: EfficientNetLiteParams
+    efficientnet_lite1: EfficientNetLiteParams
+    efficientnet_lite2: EfficientNetLiteParams
     sklearn_fft: SklearnFftParams
 
 

@@ -98,12 +98,15 @@ def tiny_params(root: Path, manifest: Path, **train_overrides) -> Params:
                 "steps_per_epoch": 2,
                 "unfreeze_from": 120,
             },
-            "efficientnet_lite0": {
-                "input_size": 32,
-                "batch_size": 4,
-                "warmup_epochs": 1,
-                "epochs": 1,
-                "steps_per_epoch": 2,
+            **{
+                f"efficientnet_lite{n}": {
+                    "input_size": 32,
+                    "batch_size": 4,
+                    "warmup_epochs": 1,
+                    "epochs": 1,
+                    "steps_per_epoch": 2,
+                }
+                for n in (0, 1, 2)
             },
             "sklearn_fft": {"classifier": "logreg"},
             **train_overrides,

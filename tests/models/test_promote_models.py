@@ -255,21 +255,22 @@ def test_candidates_restrict_what_may_be_promoted(tmp_path: Path, make_metrics):
         promote_stage.read_candidates(load_params(REPO_PARAMS, {**base, "promote": {"candidates": ["baseline_cnn"]}}))
 
 
-def test_efficientnet_lite0_promotes_calibrated_and_serves_explainable(
-    split_manifest: Path, tmp_path: Path, make_params, bento_home: Path
+@pytest.mark.parametrize("family", ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"])
+def test_efficientnet_lite_promotes_calibrated_and_serves_explainable(
+    family: str, split_manifest: Path, tmp_path: Path, make_params, bento_home: Path
 ):
-    """The new family end to end: train → evaluate (calibration fitted on val) → promote (BentoML
+    """Each Lite family end to end: train → evaluate (calibration fitted on val) → promote (BentoML
     store) → the serving scorer gives the calibrated probability, a projected embedding and Grad-CAM."""
     from deepfake_detect.media.images import read_rgb
     from deepfake_detect.models.dataset import load_split
 
-    p = make_params(tmp_path, split_manifest, models=["efficientnet_lite0"])
-    run_train(p, "efficientnet_lite0")
+    p = make_params(tmp_path, split_manifest, models=[family])
+    run_train(p, family)
     (metrics,) = run_evaluate(p).values()
     assert metrics.calibration.method == p.evaluate.calibration and metrics.calibration_quality.ece >= 0
     assert promote_stage.run_promote(p).promoted
     served = load_predictor(p.promote.dir)
-    assert served.record.pretrained == "imagenet"
+    assert served.record.pretrained == "imagenet" and served.record.name == family
     assert served.record.calibration == served.calibration
     crops = [read_rgb(x) for x in load_split(split_manifest, "test")["path"][:4]]
     np.testing.assert_allclose(served.predict(crops), served.calibration.apply(served.predict_raw(crops)), atol=1e-6)

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from deepfake_detect.media.images import read_rgb, resize_batch
-from deepfake_detect.models import baseline_cnn, efficientnet_lite0, sklearn_fft, xception
+from deepfake_detect.models import (
+    baseline_cnn,
+    efficientnet_lite0,
+    efficientnet_lite1,
+    efficientnet_lite2,
+    sklearn_fft,
+    xception,
+)
 from deepfake_detect.models.dataset import load_split
 from deepfake_detect.models.features import crop_features
 from deepfake_detect.models.gradcam import GradCam
@@ -19,12 +26,19 @@ def _crops(manifest: Path, split: str = "test") -> list[np.ndarray]:
     return [read_rgb(p) for p in load_split(manifest, split)["path"]]
 
 
-@pytest.mark.parametrize("family", ["baseline_cnn", "xception", "efficientnet_lite0"])
+LITE = {
+    "efficientnet_lite0": efficientnet_lite0,
+    "efficientnet_lite1": efficientnet_lite1,
+    "efficientnet_lite2": efficientnet_lite2,
+}
+
+
+@pytest.mark.parametrize("family", ["baseline_cnn", "xception", *LITE])
 def test_keras_family_trains_and_reloads_identically(family: str, split_manifest: Path, tmp_path: Path, make_params):
     p = make_params(tmp_path, split_manifest)
     train, val = load_split(split_manifest, "train"), load_split(split_manifest, "val")
     out, curves = tmp_path / family, tmp_path / f"{family}.csv"
-    module = {"baseline_cnn": baseline_cnn, "xception": xception, "efficientnet_lite0": efficientnet_lite0}[family]
+    module = {"baseline_cnn": baseline_cnn, "xception": xception, **LITE}[family]
     model, record = module.train(train, val, getattr(p.train, family), p.train.augment, out, curves, seed=p.seed)
     assert record.family == "keras" and (out / "model.keras").is_file()
     assert curves.read_text().startswith("epoch,phase")
@@ -41,9 +55,11 @@ def test_keras_family_trains_and_reloads_identically(family: str, split_manifest
         assert any(layer.trainable for layer in base.layers[cut:])
         assert curves.read_text().count("fine_tune") == p.train.xception.fine_tune_epochs
         assert record.pretrained == "none"
-    if family == "efficientnet_lite0":  # warm-up then the whole network, batch norm kept frozen
+    if family in LITE:  # warm-up then the whole network, batch norm kept frozen
         assert curves.read_text().count("head_warmup") == 1 and record.pretrained == "imagenet"
-        base = model.get_layer("efficientnet_lite0")
+        assert record.name == family and record.input_size == p.train.model_dump()[family]["input_size"]
+        base = model.get_layer(family)
+        assert base.count_params() == LITE[family].build(getattr(p.train, family))[1].count_params()
         assert base.trainable and not any(layer.trainable for layer in base.layers if "_bn" in layer.name)
         cams, probs = GradCam(pred.model, pred.input_size).heatmaps(crops[:2])
         assert cams.shape[0] == 2 and cams.max() <= 1 and np.allclose(probs, before[:2], atol=1e-5)

@@ -51,6 +51,20 @@ def _efficientnet_lite0(p: Params, train: pd.DataFrame, val: pd.DataFrame, out: 
     return fit(train, val, cfg.efficientnet_lite0, cfg.augment, out, curves, seed=p.seed, distribute=cfg.distribute)[1]
 
 
+def _efficientnet_lite1(p: Params, train: pd.DataFrame, val: pd.DataFrame, out: Path, curves: Path) -> ModelRecord:
+    from deepfake_detect.models.efficientnet_lite1 import train as fit
+
+    cfg = p.train
+    return fit(train, val, cfg.efficientnet_lite1, cfg.augment, out, curves, seed=p.seed, distribute=cfg.distribute)[1]
+
+
+def _efficientnet_lite2(p: Params, train: pd.DataFrame, val: pd.DataFrame, out: Path, curves: Path) -> ModelRecord:
+    from deepfake_detect.models.efficientnet_lite2 import train as fit
+
+    cfg = p.train
+    return fit(train, val, cfg.efficientnet_lite2, cfg.augment, out, curves, seed=p.seed, distribute=cfg.distribute)[1]
+
+
 def _sklearn_fft(p: Params, train: pd.DataFrame, val: pd.DataFrame, out: Path, curves: Path) -> ModelRecord:
     from deepfake_detect.models.sklearn_fft import train as fit
 
@@ -63,6 +77,8 @@ REGISTRY: dict[str, Family] = {
         Family("baseline_cnn", "keras", _baseline_cnn),
         Family("xception", "keras", _xception),
         Family("efficientnet_lite0", "keras", _efficientnet_lite0),
+        Family("efficientnet_lite1", "keras", _efficientnet_lite1),
+        Family("efficientnet_lite2", "keras", _efficientnet_lite2),
         Family("sklearn_fft", "sklearn", _sklearn_fft),
     )
 }
