@@ -101,12 +101,10 @@ def data_sample(
     """Generate the embedded DFDC-format sample: short REAL clips of distinct synthetic identities and
     FAKE clips made from them with self-blending traces, plus metadata.json. Deterministic; offline.
 
-    Its metrics prove the plumbing, not accuracy. The feedback folder (data.feedback_dir), the
-    pipeline's second source, is created empty when absent: no labels yet."""
+    Its metrics prove the plumbing, not accuracy."""
     from deepfake_detect.data.sample import SampleTargetError, generate_sample
 
     p = _params(params)
-    p.data.feedback_dir.mkdir(parents=True, exist_ok=True)  # a dvc.yaml dep of extract: it must exist
     target = out or p.data.raw_dir
     if if_missing and target.is_dir() and any(target.iterdir()):
         log.info("%s already holds data; keeping it (--if-missing)", target)
@@ -115,6 +113,18 @@ def data_sample(
         generate_sample(target, p.sample, seed=p.seed, force=force)
     except SampleTargetError as exc:
         raise _fail(exc, 2) from exc
+
+
+@data_app.command("feedback")
+def data_feedback(params: ParamsOpt = None) -> None:
+    """Make the feedback folder (data.feedback_dir) when absent: the reviewers' labelled crops
+    (`deepfake review label`), the pipeline's second source, empty until the first label.
+
+    dvc.yaml's feedback stage runs it, so a fresh clone needs no folder of its own; the labels in it
+    are kept as they are and versioned by `dvc repro` (or `dvc commit feedback`)."""
+    folder = _params(params).data.feedback_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    log.info("feedback folder %s: %d file(s)", folder, sum(1 for f in folder.rglob("*") if f.is_file()))
 
 
 @data_app.command("download")

@@ -70,7 +70,8 @@ def label(
     params: ParamsOpt = None,
 ) -> None:
     """Label an item: its crops join the feedback dataset (data.feedback_dir, deepfake-faces layout, the
-    request as the group); labelling again replaces the earlier label. Then `dvc add` that folder."""
+    request as the group); labelling again replaces the earlier label. Then `dvc repro feedback` versions
+    that folder."""
     from deepfake_detect.scoring.feedback import label_item
 
     p = _params(params)
