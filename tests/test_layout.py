@@ -33,7 +33,6 @@ MAX_LINES = 300
 LONG = {
     "config.py",
     "contracts.py",
-    "cli/main.py",
     "scoring/scorer.py",
     "pipeline/extract.py",
     "pipeline/promote.py",

@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 import yaml
 
-from deepfake_detect.pipeline.evaluate import PLOT_KINDS, write_plots
+from deepfake_detect.pipeline.evaluate import write_plots
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 MODELS = ("sklearn_fft", "efficientnet_lite0")
+PLOTS = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["evaluate"]["plots"]  # a folder per kind
 
 
 def _project(root: Path) -> Path:
@@ -26,9 +27,8 @@ def _project(root: Path) -> Path:
     subprocess.run(["dvc", "init", "-q"], cwd=root, check=True)
     shutil.copy(REPO / ".dvc" / "config", root / ".dvc" / "config")
     shutil.copytree(REPO / ".dvc" / "plots", root / ".dvc" / "plots")
-    plots = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["evaluate"]["plots"]
     defs = []
-    for entry in plots:
+    for entry in PLOTS:
         for key, props in entry.items():
             props.pop("cache", None)  # a top-level plot has no cache flag
             defs.append({key.replace("${evaluate.plots_dir}", "plots/eval"): props})
@@ -47,12 +47,12 @@ def test_dvc_plots_show_renders_every_evaluate_plot_offline(tmp_path, chromium):
     html = (root / "out" / "index.html").read_text()
     assert not re.findall(r"<script[^>]+src=", html), "a script is loaded from elsewhere"
     assert "cdn.jsdelivr.net" not in html
-    assert html.count("vegaEmbed(") == len(PLOT_KINDS) * len(MODELS)  # a plot per kind and model
+    assert html.count("vegaEmbed(") == len(PLOTS) * len(MODELS)  # a plot per kind and model
 
     chromium.get((root / "out" / "index.html").as_uri())
     drawn = "return document.querySelectorAll('.vega-embed canvas, .vega-embed svg.marks').length"
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(chromium, 60).until(lambda d: d.execute_script(drawn) >= len(PLOT_KINDS) * len(MODELS))
+    WebDriverWait(chromium, 60).until(lambda d: d.execute_script(drawn) >= len(PLOTS) * len(MODELS))
     errors = chromium.execute_script("return document.querySelectorAll('.vega-embed .error').length")
     assert errors == 0

@@ -29,8 +29,8 @@ import pandas as pd
 
 from deepfake_detect.config import AugmentParams, EfficientNetLite0Params
 from deepfake_detect.contracts import ModelRecord
-from deepfake_detect.errors import DeepfakeError
 from deepfake_detect.models.keras_common import (
+    WeightsUnavailable,
     compile_model,
     epoch_steps,
     fit_phase,
@@ -61,10 +61,6 @@ STAGES = (
     (4, 5, 2, 6, 192),
     (1, 3, 1, 6, 320),
 )
-
-
-class WeightsUnavailable(DeepfakeError, RuntimeError):
-    """The pretrained checkpoint is missing or not the pinned file (the message says what to install)."""
 
 
 def _blocks() -> list[tuple[int, int, int, int, int]]:

@@ -206,7 +206,7 @@ def current_from_media(
         return _score_in_batches(predictor, images, dp.batch_size, "current")
     from deepfake_detect.faces.detect import make_detector
 
-    detector = make_detector(ep.detector, ep.min_face_size)
+    detector = make_detector(ep.detector)
     if predictor.record.crop_margin is not None:  # cut faces as the model's training crops were cut
         ep = ep.model_copy(update={"margin": predictor.record.crop_margin})
     rows = []
