@@ -88,8 +88,11 @@ def dvc_pull(versioned: str) -> str:
 
 @task
 def parts_to_extract(pulled: str) -> list[str]:
-    """The raw part folders whose crops are missing or stale (after the pull: ``pulled``)."""
+    """The raw part folders whose crops are missing or stale (after the pull: ``pulled``). The feedback
+    stage runs first: a workspace with no labels yet gets extract's second source as an empty folder
+    (after the pull, so labels versioned elsewhere arrive instead)."""
     ops.log.info("data: %s", pulled)
+    ops.run("dvc", "repro", "feedback")
     return ops.extract_parts()
 
 

@@ -1,5 +1,5 @@
-"""The operations sections of params.yaml: ``drift``, ``dags``, ``retrain``, ``live`` (eval live), ``serve``
-``serve.review``)."""
+"""The operations sections of params.yaml: ``drift``, ``dags``, ``retrain``, ``live`` (eval live) and
+``serve`` (with ``serve.review``)."""
 
 from __future__ import annotations
 
