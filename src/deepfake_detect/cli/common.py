@@ -1,9 +1,10 @@
-"""What every ``deepfake`` command module shares: the ``--params`` option, loading params.yaml, the
-``error:`` line of a failure that is not a project error, and the logger."""
+"""What every ``deepfake`` command module shares: the ``--params`` option, loading params.yaml, reading a
+time option, the ``error:`` line of a failure that is not a project error, and the logger."""
 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +20,18 @@ def load(path: Path | None):
     from deepfake_detect.config import load_params
 
     return load_params(path)
+
+
+def utc_option(value: str | None, name: str) -> datetime | None:
+    """A ``--start`` / ``--end`` option as a time (UTC when it names no zone); not ISO-8601: one ``error:``
+    line naming the option, exit code 2."""
+    if value is None:
+        return None
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise fail(ValueError(f"--{name}: not an ISO-8601 date/time: {value!r}"), 2) from exc
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def fail(exc: Exception, code: int = 1) -> typer.Exit:

@@ -8,21 +8,9 @@ from typing import Annotated
 
 import typer
 
-from deepfake_detect.cli.common import ParamsOpt, fail, load
+from deepfake_detect.cli.common import ParamsOpt, fail, load, utc_option
 
 serve_app = typer.Typer()
-
-
-def _utc(value: str | None, name: str):
-    from datetime import UTC, datetime
-
-    if value is None:
-        return None
-    try:
-        dt = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise fail(ValueError(f"--{name}: not an ISO-8601 date/time: {value!r}"), 2) from exc
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 @serve_app.command()
@@ -71,8 +59,8 @@ def drift(
             media=media,
             crops=crops,
             reference_media=reference_media,
-            start=_utc(start, "start"),
-            end=_utc(end, "end"),
+            start=utc_option(start, "start"),
+            end=utc_option(end, "end"),
             out_dir=out,
             html=html,
         )
