@@ -29,7 +29,6 @@ $(STAMP): pyproject.toml constraints.txt
 demo: install
 	$(BIN)/deepfake data sample --if-missing
 	$(BIN)/dvc add -q data/raw
-	$(BIN)/dvc add -q data/feedback
 	$(BIN)/dvc repro
 	$(BIN)/deepfake report
 

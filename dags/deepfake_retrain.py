@@ -68,11 +68,11 @@ def labels_needed(check: dict, *, outlet_events) -> str:
 
 @task
 def version_feedback(check: dict, wanted: bool) -> str:
-    """New labels become a data version (``dvc add``) before the pull, which would otherwise check
-    the folder out as its last version (``wanted``: retrain_wanted let the run go on)."""
+    """New labels become a data version (dvc.yaml's feedback stage records the folder in dvc.lock) before
+    the pull, which refuses to replace unrecorded files (``wanted``: retrain_wanted let the run go on)."""
     if not (wanted and check["new_labels"]):
         return "no new labels"
-    ops.run("dvc", "add", str(PARAMS.data.feedback_dir))
+    ops.run("dvc", "repro", "feedback")
     return f"{check['new_labels']} new label(s) versioned"
 
 
@@ -88,8 +88,11 @@ def dvc_pull(versioned: str) -> str:
 
 @task
 def parts_to_extract(pulled: str) -> list[str]:
-    """The raw part folders whose crops are missing or stale (after the pull: ``pulled``)."""
+    """The raw part folders whose crops are missing or stale (after the pull: ``pulled``). The feedback
+    stage runs first: a workspace with no labels yet gets extract's second source as an empty folder
+    (after the pull, so labels versioned elsewhere arrive instead)."""
     ops.log.info("data: %s", pulled)
+    ops.run("dvc", "repro", "feedback")
     return ops.extract_parts()
 
 

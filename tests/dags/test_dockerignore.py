@@ -48,7 +48,6 @@ NEEDED_BY_THE_IMAGE = [
     "dvc.yaml",
     "dvc.lock",
     "data.dvc",
-    "data/feedback.dvc",  # the feedback dataset's version: the crops themselves come through DVC
     ".dvc/config",
     ".dvcignore",
     ".env.example",

@@ -8,7 +8,7 @@ import pytest
 from deepfake_detect.config import Params, load_params
 from deepfake_detect.faces.box import Face, crop_face, crop_window
 from deepfake_detect.faces.clip import FaceCrop, assign_people, detect_and_crop
-from deepfake_detect.faces.detect import find_faces_batch, make_detector
+from deepfake_detect.faces.detect import face_settings, find_faces_batch, make_detector
 from deepfake_detect.faces.tracks import TrackRule, iou, link
 from deepfake_detect.media.video import sample_frames
 
@@ -21,6 +21,35 @@ def params(repo_root) -> Params:
 @pytest.fixture(scope="module")
 def blazeface():
     return make_detector("blazeface")
+
+
+class _FloorProbe:
+    """A detector that finds nothing and notes the smallest face size each call asks for."""
+
+    name, crop_canvas = "probe", 1.0
+
+    def __init__(self):
+        self.asked: list[int] = []
+
+    def detect(self, rgb, min_size):
+        return self.detect_batch([rgb], min_size)[0]
+
+    def detect_batch(self, images, min_size):
+        self.asked.append(min_size)
+        return [[] for _ in images]
+
+
+def test_the_detector_looks_down_to_extract_min_detect_px(repo_root):
+    """The floor is one setting (params.yaml's extract.min_detect_px), or min_face_size in detector
+    pixels when that is larger; no detector has a default of its own."""
+    for floor, min_face_size, expected in ((37, 10, 37), (12, 30, 15)):
+        ep = load_params(
+            repo_root / "params.yaml",
+            {"extract": {"min_detect_px": floor, "min_face_size": min_face_size, "detect_max_side": 640}},
+        ).extract
+        probe = _FloorProbe()
+        find_faces_batch(probe, [np.zeros((960, 1280, 3), np.uint8)], **face_settings(ep))  # detected at scale 0.5
+        assert probe.asked == [expected]
 
 
 def _astronaut() -> np.ndarray:
@@ -36,6 +65,7 @@ def test_blazeface_finds_the_astronaut_and_a_close_up_of_her(blazeface, params):
         "min_confidence": params.extract.face_threshold,
         "min_face_size": 40,
         "max_faces": 2,
+        "min_detect_px": params.extract.min_detect_px,
     }
     (faces,) = find_faces_batch(blazeface, [rgb], **kw)
     assert len(faces) == 1
@@ -59,6 +89,7 @@ def test_blazeface_frames_the_faces_mtcnn_frames_on_every_shared_clip(shared_vid
         "max_side": ep.detect_max_side,
         "min_face_size": ep.min_face_size,
         "max_faces": 2,
+        "min_detect_px": ep.min_detect_px,
     }
     subject = 1.5 * ep.min_face_size
     for clip in sorted(shared_videos.glob("*.mp4")):

@@ -11,10 +11,10 @@ from deepfake_detect.config import load_params
 from deepfake_detect.data.sources import ReadyCrop
 from deepfake_detect.faces.box import crop_face
 from deepfake_detect.faces.detect import face_settings, find_faces_batch, make_detector
-from deepfake_detect.faces.framing import crop_margin
+from deepfake_detect.faces.framing import crop_margin, framed_as_trained
 from deepfake_detect.pipeline.extract import verify_ready_crops
 from deepfake_detect.scoring.result import ModelInfo
-from deepfake_detect.scoring.scorer import Scorer, framed_as_trained
+from deepfake_detect.scoring.scorer import Scorer
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def _ready_crops(folder, params, margins):
     for m in margins:
         path = folder / f"m{m}.jpg"
         cv2.imwrite(str(path), cv2.cvtColor(crop_face(rgb, faces[0], m, 224), cv2.COLOR_RGB2BGR))
-        crops.append(ReadyCrop(path, f"m{m}.mp4", "REAL", f"m{m}.mp4"))
+        crops.append(ReadyCrop(path, f"m{m}.mp4", "REAL", f"m{m}.mp4", "sample"))
     return crops, detector
 
 
@@ -56,10 +56,8 @@ def test_clip_crops_carry_the_extract_margin_and_unverified_crops_no_framing(par
 
 def test_serving_crops_faces_with_the_models_training_framing(params):
     tight = ModelInfo(tag="m", threshold=0.5, input_size=160, family="keras", crop_margin=0.0)
-    assert framed_as_trained(params, tight).extract.margin == 0.0
-    assert (
-        framed_as_trained(params, ModelInfo(tag="m", threshold=0.5, input_size=160, family="keras")).extract.margin
-        == params.extract.margin
-    )
+    assert framed_as_trained(params.extract, tight.crop_margin).margin == 0.0
+    untold = ModelInfo(tag="m", threshold=0.5, input_size=160, family="keras")  # a record without the framing
+    assert framed_as_trained(params.extract, untold.crop_margin).margin == params.extract.margin
     scorer = Scorer(params, tight, lambda crops: (np.zeros(len(crops)), np.zeros((len(crops), 0))))
     assert scorer.finder.params.extract.margin == 0.0

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from deepfake_detect.config import load_params
-from deepfake_detect.data.manifest import MANIFEST_COLUMNS, read_manifest, write_csv
+from deepfake_detect.data.manifest import MANIFEST_COLUMNS, SplitError, read_manifest, write_csv
 from deepfake_detect.data.selfblend import self_blend_crop
-from deepfake_detect.pipeline.balance import SplitError, run_balance, split_by_group
+from deepfake_detect.pipeline.balance import run_balance, split_by_group
 from deepfake_detect.pipeline.clean import run_clean
 from deepfake_detect.pipeline.extract import run_extract
 from deepfake_detect.pipeline.validate import ValidationFailed, run_validate

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from deepfake_detect.config import load_params
+from deepfake_detect.data.manifest import SplitError
 from deepfake_detect.models.augment import augment_image
 from deepfake_detect.models.dataset import (
     NO_BLEND,
-    SplitError,
     class_weights,
     epoch_length,
     epoch_rows,

@@ -5,34 +5,17 @@ re-scoring recent traffic before it serves). Registered in :mod:`.main`; a proje
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from deepfake_detect.cli.common import ParamsOpt, load, utc_option
+
 eval_app = typer.Typer(
     help="Evaluation on live traffic: each served model version on the reviewers' labels (docs/operations.md).",
     no_args_is_help=True,
 )
-ParamsOpt = Annotated[Path | None, typer.Option("--params", help="params.yaml to use (default: ./params.yaml)")]
-
-
-def _params(path: Path | None):
-    from deepfake_detect.config import load_params
-
-    return load_params(path)
-
-
-def _utc(value: str | None, name: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        dt = datetime.fromisoformat(value)
-    except ValueError as exc:
-        typer.secho(f"error: --{name}: not an ISO-8601 date/time: {value!r}", fg="red", err=True)
-        raise typer.Exit(2) from exc
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def _fig(v: float | None) -> str:
@@ -63,8 +46,8 @@ def live(
     stdout, then a line per version and the HTML path on stderr."""
     from deepfake_detect.monitoring.live import live_report
 
-    p = _params(params)
-    result = live_report(p, _utc(start, "start"), _utc(end, "end"), out, html)
+    p = load(params)
+    result = live_report(p, utc_option(start, "start"), utc_option(end, "end"), out, html)
     summary = {
         "n_labels": result.n_labels,
         "n_evaluated": result.n_evaluated,
@@ -121,7 +104,7 @@ def shadow(
     with promote.shadow: report | gate."""
     from deepfake_detect.release.shadow import run_shadow
 
-    p = _params(params)
+    p = load(params)
     result = run_shadow(p, candidate, served)
     typer.echo(result.model_dump_json(indent=2))
     agree = "n/a" if result.agreement is None else f"{result.agreement:.1%}"

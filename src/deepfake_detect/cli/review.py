@@ -6,23 +6,17 @@ label) is one ``error:`` line and exit code 2 like every project error."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from deepfake_detect.cli.common import ParamsOpt, load
 
 review_app = typer.Typer(
     help="Review queue: the face crops of served requests that need a person (serve.review), and their labels "
     "(written to data.feedback_dir, the pipeline's second source).",
     no_args_is_help=True,
 )
-ParamsOpt = Annotated[Path | None, typer.Option("--params", help="params.yaml to use (default: ./params.yaml)")]
-
-
-def _params(path: Path | None):
-    from deepfake_detect.config import load_params
-
-    return load_params(path)  # a ConfigError is a DeepfakeError: one line, exit 2
 
 
 @review_app.command("list")
@@ -34,7 +28,7 @@ def list_items(
     from deepfake_detect.scoring.names import printable
     from deepfake_detect.scoring.review import ReviewQueue
 
-    queue = ReviewQueue(_params(params))
+    queue = ReviewQueue(load(params))
     items = queue.items()
     waiting = [i for i in items if i.label is None]
     for i in items if every else waiting:
@@ -54,7 +48,7 @@ def show(
     """One item as JSON: its request-log id, file, score, threshold, model tag, time, and each crop's path."""
     from deepfake_detect.scoring.review import ReviewQueue
 
-    queue = ReviewQueue(_params(params))
+    queue = ReviewQueue(load(params))
     item = queue.get(item_id)
     out = item.model_dump(mode="json")
     for crop, entry in zip(item.crops, out["crops"], strict=True):
@@ -70,10 +64,11 @@ def label(
     params: ParamsOpt = None,
 ) -> None:
     """Label an item: its crops join the feedback dataset (data.feedback_dir, deepfake-faces layout, the
-    request as the group); labelling again replaces the earlier label. Then `dvc add` that folder."""
+    request as the group); labelling again replaces the earlier label. Then `dvc repro feedback` versions
+    that folder."""
     from deepfake_detect.scoring.feedback import label_item
 
-    p = _params(params)
+    p = load(params)
     item = label_item(p, item_id, verdict, note)
     typer.echo(f"{item.id}: {item.label}, {len(item.crops)} crop(s) in {p.data.feedback_dir}")
 
@@ -84,4 +79,4 @@ def status(params: ParamsOpt = None) -> None:
     the served model was promoted (the retrain DAG retrains on drift only when there are some)."""
     from deepfake_detect.scoring.feedback import label_status
 
-    typer.echo(label_status(_params(params)).model_dump_json())
+    typer.echo(label_status(load(params)).model_dump_json())

@@ -79,6 +79,11 @@ class ManifestNotFound(ManifestError, FileNotFoundError):
     """The manifest file is absent: the stage that writes it has not run."""
 
 
+class SplitError(DeepfakeError, ValueError):
+    """The data cannot be split as asked (too few groups or a single class), or the split manifest
+    cannot feed training or evaluation (the message names the file and the split)."""
+
+
 def label_to_int(label: str) -> int:
     """FAKE is the positive class (1), as in DFDC scoring."""
     return 1 if label == "FAKE" else 0

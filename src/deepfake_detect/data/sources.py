@@ -176,18 +176,10 @@ def list_clips(raw_dir: Path, part: str | None = None) -> tuple[list[Clip], list
             if not isinstance(rec, dict):
                 rejects.append(Reject(video, name, str(path), "metadata.json: record is not an object"))
                 continue
-            label = _normalise_label(rec.get("label"))
-            if label is None:
-                rejects.append(
-                    Reject(video, name, str(path), f"metadata.json: label {rec.get('label')!r} is not REAL or FAKE")
-                )
-                continue
-            if not path.exists():
-                rejects.append(Reject(video, name, str(path), "listed in metadata.json but file is missing"))
-                continue
-            original = rec.get("original")
-            if label == "FAKE" and not original:
-                rejects.append(Reject(video, name, str(path), f"metadata.json: {NO_ORIGINAL}"))
+            label, original = _normalise_label(rec.get("label")), rec.get("original")
+            problem = _unusable("metadata.json", "file", rec.get("label"), path, original)
+            if problem:
+                rejects.append(Reject(video, name, str(path), problem))
                 continue
             group = _resolve_original(str(original), known_real or known) if label == "FAKE" else video
             clips.append(Clip(path, video, name, label, group, dataset_of(video, rec)))
@@ -196,6 +188,19 @@ def list_clips(raw_dir: Path, part: str | None = None) -> tuple[list[Clip], list
                 rejects.append(Reject(path.name, name, str(path), "clip not listed in metadata.json"))
     _warn_orphans(rejects)
     return clips, rejects
+
+
+def _unusable(listing: str, kind: str, label: object, path: Path, original: object) -> str | None:
+    """Why a row of a metadata listing (``metadata.json`` of clips, ``metadata.csv`` of crops) cannot be
+    used: a label that is not REAL or FAKE, its ``kind`` of file missing, a FAKE naming no original."""
+    normalised = _normalise_label(label)
+    if normalised is None:
+        return f"{listing}: label {label!r} is not REAL or FAKE"
+    if not path.exists():
+        return f"listed in {listing} but {kind} is missing"
+    if normalised == "FAKE" and not original:
+        return f"{listing}: {NO_ORIGINAL}"
+    return None
 
 
 def _warn_orphans(rejects: list[Reject]) -> None:
@@ -224,17 +229,10 @@ def list_ready_crops(raw_dir: Path) -> tuple[list[ReadyCrop], list[Reject]]:
         video = str(row.videoname)
         path = faces_dir / (Path(video).stem + ".jpg")
         label = _normalise_label(row.label)
-        if label is None:
-            rejects.append(
-                Reject(video, ROOT_PART, str(path), f"metadata.csv: label {row.label!r} is not REAL or FAKE")
-            )
-            continue
-        if not path.exists():
-            rejects.append(Reject(video, ROOT_PART, str(path), "listed in metadata.csv but crop is missing"))
-            continue
         original = row.original if isinstance(row.original, str) and row.original.strip() else None
-        if label == "FAKE" and not original:
-            rejects.append(Reject(video, ROOT_PART, str(path), f"metadata.csv: {NO_ORIGINAL}"))
+        problem = _unusable("metadata.csv", "crop", row.label, path, original)
+        if problem:
+            rejects.append(Reject(video, ROOT_PART, str(path), problem))
             continue
         group = original or video  # a REAL row names an original only in the feedback set: its clip
         named = getattr(row, "dataset", None)  # an optional metadata.csv column

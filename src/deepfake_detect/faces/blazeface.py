@@ -114,7 +114,7 @@ class BlazeFaceDetector:
     name = "blazeface"
     crop_canvas = 3.0  # full-range is made for faces in scenes: a tight crop needs context (faces.on_canvas)
 
-    def __init__(self, min_face_size: int = 20, threads: int | None = None):
+    def __init__(self, threads: int | None = None):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import tensorflow as tf  # heavy: imported only when a detector is built
 
@@ -126,7 +126,6 @@ class BlazeFaceDetector:
         outputs = sorted(self._interpreter.get_output_details(), key=lambda d: d["shape"][-1], reverse=True)
         self._boxes, self._scores = outputs[0]["index"], outputs[1]["index"]
         self._grid = anchors()
-        self._min_face_size = min_face_size
         self._lock = threading.Lock()
 
     def _run(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -137,16 +136,15 @@ class BlazeFaceDetector:
             self._interpreter.invoke()
             return self._interpreter.get_tensor(self._boxes)[0], self._interpreter.get_tensor(self._scores)[0]
 
-    def detect(self, rgb: np.ndarray, min_size: int | None = None) -> list:
+    def detect(self, rgb: np.ndarray, min_size: int) -> list:
         return self.detect_batch([rgb], min_size)[0]
 
-    def detect_batch(self, images: list[np.ndarray], min_size: int | None = None) -> list[list]:
+    def detect_batch(self, images: list[np.ndarray], min_size: int) -> list[list]:
         """Faces per image, boxes in the images' own pixels; ``min_size`` drops smaller boxes."""
         from deepfake_detect.faces.box import Face
 
         if not images:
             return []
-        floor = min_size or self._min_face_size
         out = []
         for im in images:
             tensor, (scale, pad_x, pad_y) = letterbox(im)
@@ -156,7 +154,7 @@ class BlazeFaceDetector:
             for box, score in weighted_nms(*decode(rb, rs, self._grid)):
                 x0, y0 = max(0.0, box[0] * scale - pad_x), max(0.0, box[1] * scale - pad_y)
                 x1, y1 = min(float(w), box[2] * scale - pad_x), min(float(h), box[3] * scale - pad_y)
-                if min(x1 - x0, y1 - y0) >= floor:
+                if min(x1 - x0, y1 - y0) >= min_size:
                     faces.append(Face(round(x0), round(y0), round(x1 - x0), round(y1 - y0), score))
             out.append(faces)
         return out

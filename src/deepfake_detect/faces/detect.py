@@ -46,7 +46,7 @@ class MTCNNDetector:
     name = "mtcnn"
     crop_canvas = 1.0  # finds faces that fill the image
 
-    def __init__(self, min_face_size: int = 20):
+    def __init__(self):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         from mtcnn import MTCNN  # heavy (TensorFlow): imported only when a detector is built
         from mtcnn.stages import stage_pnet
@@ -54,20 +54,17 @@ class MTCNNDetector:
         if not getattr(stage_pnet.build_scale_pyramid, "drops_small_levels", False):
             stage_pnet.build_scale_pyramid = _pyramid_without_small_levels(stage_pnet.build_scale_pyramid)
         self._mtcnn = MTCNN()
-        self._min_face_size = min_face_size
 
-    def detect(self, rgb: np.ndarray, min_size: int | None = None) -> list[Face]:
+    def detect(self, rgb: np.ndarray, min_size: int) -> list[Face]:
         """Faces in an RGB image; ``min_size`` (pixels) bounds the pyramid: larger = faster."""
         return self.detect_batch([rgb], min_size)[0]
 
-    def detect_batch(self, images: list[np.ndarray], min_size: int | None = None) -> list[list[Face]]:
+    def detect_batch(self, images: list[np.ndarray], min_size: int) -> list[list[Face]]:
         """One MTCNN call for same-sized images: 4-5x cheaper per image than one call each on a CPU."""
         if not images:
             return []
         batch = [np.ascontiguousarray(im) for im in images]
-        found = self._mtcnn.detect_faces(
-            batch if len(batch) > 1 else batch[0], min_face_size=min_size or self._min_face_size
-        )
+        found = self._mtcnn.detect_faces(batch if len(batch) > 1 else batch[0], min_face_size=min_size)
         per_image = found if len(batch) > 1 else [found]
         return [
             [Face(*(int(v) for v in d["box"]), confidence=float(d["confidence"])) for d in faces] for faces in per_image
@@ -81,15 +78,14 @@ class HaarDetector:
     name = "haar"
     crop_canvas = 1.0
 
-    def __init__(self, min_face_size: int = 20):
+    def __init__(self):
         path = os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml")
         self._cascade = cv2.CascadeClassifier(path)
         if self._cascade.empty():
             raise RuntimeError(f"{path}: OpenCV Haar cascade failed to load")
-        self._min = max(1, min_face_size)
 
-    def detect(self, rgb: np.ndarray, min_size: int | None = None) -> list[Face]:
-        side = max(1, min_size or self._min)
+    def detect(self, rgb: np.ndarray, min_size: int) -> list[Face]:
+        side = max(1, min_size)
         grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         boxes, _, weights = self._cascade.detectMultiScale3(
             grey, scaleFactor=1.1, minNeighbors=5, minSize=(side, side), outputRejectLevels=True
@@ -100,21 +96,22 @@ class HaarDetector:
             faces.append(Face(int(x), int(y), int(w), int(h), conf))
         return faces
 
-    def detect_batch(self, images: list[np.ndarray], min_size: int | None = None) -> list[list[Face]]:
+    def detect_batch(self, images: list[np.ndarray], min_size: int) -> list[list[Face]]:
         return [self.detect(im, min_size) for im in images]
 
 
-def make_detector(name: str, min_face_size: int = 20, threads: int | None = None) -> Detector:
+def make_detector(name: str, threads: int | None = None) -> Detector:
     """The ``extract.detector`` named; ``threads`` caps BlazeFace's interpreter (None = every core;
-    MTCNN follows TensorFlow's own thread settings)."""
+    MTCNN follows TensorFlow's own thread settings). The smallest face it looks for is a call's
+    ``min_size`` (:func:`find_faces_batch`: ``extract.min_detect_px``), never a default of its own."""
     if name == "blazeface":
         from deepfake_detect.faces.blazeface import BlazeFaceDetector
 
-        return BlazeFaceDetector(min_face_size, threads)
+        return BlazeFaceDetector(threads)
     if name == "mtcnn":
-        return MTCNNDetector(min_face_size)
+        return MTCNNDetector()
     if name == "haar":
-        return HaarDetector(min_face_size)
+        return HaarDetector()
     raise ValueError(f"extract.detector: unknown detector {name!r} (use blazeface, mtcnn or haar)")
 
 
@@ -138,7 +135,7 @@ def find_faces(
     min_confidence: float,
     min_face_size: int,
     max_faces: int,
-    min_detect_px: int = 20,
+    min_detect_px: int,
 ) -> list[Face]:
     """Detect on a downscaled copy, map boxes back, filter, keep the largest ``max_faces``."""
     return find_faces_batch(
@@ -160,7 +157,7 @@ def find_faces_batch(
     min_confidence: float,
     min_face_size: int,
     max_faces: int,
-    min_detect_px: int = 20,
+    min_detect_px: int,
     close_up_retry: bool = True,
 ) -> list[list[Face]]:
     """:func:`find_faces` for many images; same-sized ones (a clip's frames) share one detector call.

@@ -23,9 +23,25 @@ import numpy as np
 from deepfake_detect.config import Params
 from deepfake_detect.errors import DeepfakeError
 from deepfake_detect.media.sampler import FrameLimits, FrameSizeError, Sampling, iter_sample_frames
-from deepfake_detect.media.video import TooManyFramesError, VideoError, VideoInfo, open_container, probe
+from deepfake_detect.media.video import (
+    VIDEO_SUFFIXES,
+    TooManyFramesError,
+    VideoError,
+    VideoInfo,
+    open_container,
+    probe,
+)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+MEDIA_SUFFIXES = (*VIDEO_SUFFIXES, *IMAGE_SUFFIXES)
+
+
+def media_files(path: Path) -> list[Path]:
+    """The video and image files in a folder (recursively, in a stable order), or ``[path]`` for a file
+    of either kind (``[]`` for any other file): what scoring and drift take from a folder they are given."""
+    found = sorted(path.rglob("*")) if path.is_dir() else [path]
+    return [f for f in found if f.is_file() and f.suffix.lower() in MEDIA_SUFFIXES]
+
 
 # Leading bytes of the containers we accept: a file that starts like one but does not open is
 # corrupt or truncated (422), anything else is not media at all (415).

@@ -14,17 +14,12 @@ import numpy as np
 import pandas as pd
 
 from deepfake_detect.config import AugmentParams
-from deepfake_detect.data.manifest import SPLITS, label_to_int, read_manifest
+from deepfake_detect.data.manifest import SPLITS, SplitError, label_to_int, read_manifest
 from deepfake_detect.data.selfblend import self_blend_crop
-from deepfake_detect.errors import DeepfakeError
 from deepfake_detect.media.images import read_rgb, resize_batch
 from deepfake_detect.models.augment import augment_image
 
 SPLIT_COLUMNS = ["crop_id", "path", "video", "label", "group", "split"]
-
-
-class SplitError(DeepfakeError, ValueError):
-    """The split manifest cannot feed training or evaluation (the message names file and split)."""
 
 
 def load_split(manifest: str | Path, split: str, root: str | Path = ".") -> pd.DataFrame:

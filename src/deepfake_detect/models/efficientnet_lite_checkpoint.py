@@ -21,15 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from deepfake_detect.errors import DeepfakeError
+from deepfake_detect.models.keras_common import WeightsUnavailable
 
 log = logging.getLogger(__name__)
 
 Block = tuple[int, int, int, int, int]  # (kernel, stride, expand ratio, in filters, out filters)
-
-
-class WeightsUnavailable(DeepfakeError, RuntimeError):
-    """The pretrained checkpoint is missing or not the pinned file (the message says what to install)."""
 
 
 @dataclass(frozen=True)

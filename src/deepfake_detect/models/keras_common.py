@@ -1,5 +1,6 @@
 """What the Keras families share: distribution strategy, the streamed fit loop with early stopping
-on validation log loss, learning-rate schedules, training curves and saving."""
+on validation log loss, learning-rate schedules, training curves and saving, and the error of a
+pretrained start whose weights cannot be had (:class:`WeightsUnavailable`)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,15 @@ import pandas as pd
 
 from deepfake_detect.config import AugmentParams, KerasTrainParams
 from deepfake_detect.contracts import ModelRecord
+from deepfake_detect.errors import DeepfakeError
 from deepfake_detect.models.dataset import class_weights, epoch_length, make_dataset, sampled_dataset, steps_for
 
 log = logging.getLogger(__name__)
+
+
+class WeightsUnavailable(DeepfakeError, RuntimeError):
+    """Pretrained weights requested but not to be had: neither cached nor downloadable, or not the pinned
+    file (the message says what to install)."""
 
 
 def seed_everything(seed: int) -> None:

@@ -28,8 +28,8 @@ import pandas as pd
 
 from deepfake_detect.config import AugmentParams, XceptionParams
 from deepfake_detect.contracts import ModelRecord
-from deepfake_detect.errors import DeepfakeError
 from deepfake_detect.models.keras_common import (
+    WeightsUnavailable,
     compile_model,
     epoch_steps,
     fit_phase,
@@ -43,10 +43,6 @@ log = logging.getLogger(__name__)
 
 WEIGHTS_FILE = "xception_weights_tf_dim_ordering_tf_kernels_notop.h5"
 WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/xception/" + WEIGHTS_FILE
-
-
-class WeightsUnavailable(DeepfakeError, RuntimeError):
-    """ImageNet weights requested but neither cached nor downloadable."""
 
 
 def weights_cache() -> Path:

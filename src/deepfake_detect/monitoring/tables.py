@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from deepfake_detect.config import DriftParams, ExtractParams
 from deepfake_detect.errors import DeepfakeError
-from deepfake_detect.media.checks import IMAGE_SUFFIXES
+from deepfake_detect.media.checks import IMAGE_SUFFIXES, media_files
 from deepfake_detect.media.images import ImageReadError, crop_stats, read_rgb
 from deepfake_detect.monitoring.verdict import EMBEDDING, PROBABILITY
 
@@ -166,14 +166,11 @@ def current_from_request_log(
 
 
 def _media_files(paths: Iterable[str | Path]) -> list[Path]:
-    from deepfake_detect.media.video import VIDEO_SUFFIXES
-
     files: list[Path] = []
     for p in map(Path, paths):
         if not p.exists():
             raise DriftInputError(f"{p}: not found")
-        found = sorted(p.rglob("*")) if p.is_dir() else [p]
-        files += [f for f in found if f.is_file() and f.suffix.lower() in (*IMAGE_SUFFIXES, *VIDEO_SUFFIXES)]
+        files += media_files(p)
     return files
 
 
@@ -205,10 +202,10 @@ def current_from_media(
         images = [f for f in files if f.suffix.lower() in IMAGE_SUFFIXES]
         return _score_in_batches(predictor, images, dp.batch_size, "current")
     from deepfake_detect.faces.detect import make_detector
+    from deepfake_detect.faces.framing import framed_as_trained
 
-    detector = make_detector(ep.detector, ep.min_face_size)
-    if predictor.record.crop_margin is not None:  # cut faces as the model's training crops were cut
-        ep = ep.model_copy(update={"margin": predictor.record.crop_margin})
+    detector = make_detector(ep.detector)
+    ep = framed_as_trained(ep, predictor.record.crop_margin)  # cut faces as the model's training crops were cut
     rows = []
     for f in tqdm(files, desc="current media", unit="file"):
         try:

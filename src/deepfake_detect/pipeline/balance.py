@@ -28,17 +28,19 @@ import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
 from deepfake_detect.config import BalanceParams, Params
-from deepfake_detect.data.manifest import MANIFEST_COLUMNS, SPLITS, ManifestRow, read_manifest, write_csv
+from deepfake_detect.data.manifest import (
+    MANIFEST_COLUMNS,
+    SPLITS,
+    ManifestRow,
+    SplitError,
+    read_manifest,
+    write_csv,
+)
 from deepfake_detect.data.selfblend import self_blend_crop
-from deepfake_detect.errors import DeepfakeError
 from deepfake_detect.media.images import read_rgb
 
 log = logging.getLogger(__name__)
 SPLIT_COLUMNS = [*MANIFEST_COLUMNS, "split"]
-
-
-class SplitError(DeepfakeError, ValueError):
-    """The data cannot be split as asked (too few groups or a single class)."""
 
 
 def _take_fold(df: pd.DataFrame, share: float, seed: int) -> pd.Series:

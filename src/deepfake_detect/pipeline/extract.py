@@ -73,12 +73,7 @@ def _init_worker(params: ExtractParams, single_thread: bool) -> None:
             tf.config.threading.set_inter_op_parallelism_threads(1)
     _worker_params = params
     threads = 1 if single_thread else None
-    _worker_detector = make_detector(params.detector, min_face_size=_detect_min_size(params), threads=threads)
-
-
-def _detect_min_size(p: ExtractParams) -> int:
-    """Smallest face (in detector pixels) worth looking for: min_face_size scaled, at least 12."""
-    return max(12, min(p.min_face_size, 20))
+    _worker_detector = make_detector(params.detector, threads=threads)
 
 
 def extract_clip(

@@ -36,6 +36,8 @@ HARD, SOFT = "critical", "warning"
 class ValidationFailed(DeepfakeError, RuntimeError):
     """A critical expectation failed; the message names it and shows example rows."""
 
+    exit_code = 1  # the data failed the gate, as a test fails: not a usage error
+
 
 @dataclass
 class SuiteOutcome:

@@ -32,6 +32,8 @@ class CandidateError(DeepfakeError, RuntimeError):
 class GateFailed(DeepfakeError, RuntimeError):
     """The best candidate misses the gate, or none can be judged (the message says which and why)."""
 
+    exit_code = 1  # the model failed the gate (the retrain DAG's evaluation_gate task fails on it)
+
 
 def candidate_names(p: Params) -> list[str]:
     """Models allowed to compete: ``promote.candidates``, or every model of ``train.models``."""

@@ -5,8 +5,8 @@
 every crop of a request names the request (its review item id) as ``original``, which the reader
 (:func:`sources.list_ready_crops`) takes as the group, REAL rows too, so a clip never straddles the
 split. Beside the layout's columns, each row keeps the request-log id, the model tag and score it
-was served with, why it was kept, when it was labelled and the reviewer's note. The folder is
-DVC-tracked (``data/feedback.dvc``) and a second source of the extract stage.
+was served with, why it was kept, when it was labelled and the reviewer's note. The folder is the
+output of dvc.yaml's feedback stage (DVC-versioned) and a second source of the extract stage.
 
 :func:`label_status` (``deepfake review status``) counts the queue and the labels, and how many were
 made after the served model was promoted: the retrain DAG retrains on drift only when there are some.

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from deepfake_detect.errors import DeepfakeError
-from deepfake_detect.media.checks import IMAGE_SUFFIXES, ScoringError
+from deepfake_detect.media.checks import ScoringError, media_files
 from deepfake_detect.media.video import VIDEO_SUFFIXES
 from deepfake_detect.scoring.names import printable
 from deepfake_detect.scoring.result import ScoreError, ScoreResult
@@ -55,9 +55,7 @@ def collect_media(paths: list[Path]) -> list[Path]:
         if not p.exists():
             raise ScanInputError(f"{p}: no such file or folder")
         if p.is_dir():
-            found = sorted(
-                f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in (*VIDEO_SUFFIXES, *IMAGE_SUFFIXES)
-            )
+            found = media_files(p)
             if not found:
                 log.warning("%s: no video or image files inside", p)
             files += found

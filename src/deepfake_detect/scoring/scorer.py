@@ -28,6 +28,7 @@ import numpy as np
 
 from deepfake_detect.config import Params
 from deepfake_detect.faces.clip import FaceCrop
+from deepfake_detect.faces.framing import framed_as_trained
 from deepfake_detect.media.checks import IMAGE_SUFFIXES, Deadline, PixelBudget, ScoringError, read_image
 from deepfake_detect.models.aggregate import PersonScore, clip_probability, people_scores
 from deepfake_detect.models.predictor import ExplainUnavailableError, Predictor, load_predictor
@@ -73,15 +74,6 @@ def model_info(predictor: Predictor, bento_tag: str | None = None) -> ModelInfo:
     )
 
 
-def framed_as_trained(params: Params, info: ModelInfo) -> Params:
-    """``params`` whose ``extract.margin`` is the model's training framing (framing.crop_margin): a
-    model trained on tight Kaggle crops must see tight crops (face AUC on the shared clips 0.56 at
-    margin 0.3 against 0.71 at the measured 0.0, docs/serving.md)."""
-    if info.crop_margin is None:
-        return params
-    return params.model_copy(update={"extract": params.extract.model_copy(update={"margin": info.crop_margin})})
-
-
 def explain_refusal(info: ModelInfo) -> ScoringError | None:
     """Why this model cannot be explained (:func:`predictor.explain_refusal`) as a 422, or None."""
     refusal = explain_refusal_of(info.family, info.tag)
@@ -122,7 +114,8 @@ class Scorer:
     ):
         self.params, self.info, self.score_fn, self.explain_fn = params, info, score_fn, explain_fn
         self.recorder = recorder
-        self.finder = UploadFaces(framed_as_trained(params, info), detector)
+        framed = params.model_copy(update={"extract": framed_as_trained(params.extract, info.crop_margin)})
+        self.finder = UploadFaces(framed, detector)
 
     @property
     def detector(self):

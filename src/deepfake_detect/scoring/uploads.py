@@ -61,7 +61,7 @@ class UploadFaces:
         with self._detector_lock:
             if self._detector is None:
                 ep = self.params.extract
-                self._detector = make_detector(ep.detector, ep.min_face_size)
+                self._detector = make_detector(ep.detector)
             return self._detector
 
     @property
