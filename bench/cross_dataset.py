@@ -7,7 +7,8 @@ made from several sources (``dvc repro`` with ``data.raw_dir=../shared/data``), 
                threshold fitted on that dataset's val split, as evaluate does)
   cross        every row of each other dataset (never seen in this training): frame AUC, video
                AUC (the serving rule: fakest deciding person), and the share of REAL videos called
-               FAKE at the in-dataset threshold — the failure a trust-and-safety team cannot live with
+               FAKE at the threshold the release would serve (promote.serve_threshold): the failure
+               a trust-and-safety team cannot live with
 
 Variants change only ``train.augment`` (all else is params.yaml, with a shorter schedule):
 
@@ -53,11 +54,11 @@ def run_variant(
     variant: str, manifest: Path, root: Path, train_on: str, out_dir: Path, epochs: int, steps: int
 ) -> dict:
     from deepfake_detect.config import load_params
-    from deepfake_detect.contracts import Calibration
     from deepfake_detect.models import efficientnet_lite0
     from deepfake_detect.models.dataset import load_split
     from deepfake_detect.models.predictor import load_predictor
     from deepfake_detect.pipeline.evaluate import evaluate_probs, score_split
+    from deepfake_detect.release.gate import served_threshold
     from deepfake_detect.release.metrics import video_scores
 
     p = load_params(ROOT / "params.yaml")
@@ -74,10 +75,10 @@ def run_variant(
     val_test = pd.concat([mine["val"], mine["test"]], ignore_index=True)
     raw = score_split({"m": pred}, val_test, p.evaluate.batch_size, f"{variant} {train_on}")["m"]
     n_val = len(mine["val"])
-    m = evaluate_probs(mine["val"], raw[:n_val], mine["test"], raw[n_val:], p.evaluate)
-    row.update({f"{train_on}_auc": m["auc"], f"{train_on}_log_loss": m["log_loss"]})
-    calibration = Calibration.model_validate(m["calibration"])
-    threshold = m["video"]["threshold"]
+    m = evaluate_probs(pred.record, mine["val"], raw[:n_val], mine["test"], raw[n_val:], p.evaluate, p.seed)
+    row.update({f"{train_on}_auc": m.frame.auc, f"{train_on}_log_loss": m.frame.log_loss})
+    calibration = m.calibration
+    threshold = served_threshold(m, p.promote.serve_threshold)  # what the release would serve
     for other in sorted(set(every["dataset"]) - {train_on}):
         rows = every[every["dataset"] == other].reset_index(drop=True)
         prob = calibration.apply(score_split({"m": pred}, rows, p.evaluate.batch_size, other)["m"])

@@ -69,17 +69,16 @@ def run_variant(variant: str, manifest: Path, out_dir: Path) -> dict:
     seconds = time.perf_counter() - start
     pred = load_predictor(out_dir / "model")
     probs = score_split({"m": pred}, pd.concat([val, test]), p.evaluate.batch_size, variant)["m"]
-    m = evaluate_probs(val, probs[: len(val)], test, probs[len(val) :], p.evaluate)
+    m = evaluate_probs(pred.record, val, probs[: len(val)], test, probs[len(val) :], p.evaluate, p.seed)
     curves = pd.read_csv(out_dir / "curves.csv")
     return {
         "variant": variant,
-        "auc": m["auc"],
-        "log_loss": m["log_loss"],
-        "log_loss_uncalibrated": m["log_loss_uncalibrated"],
-        "ece": m["ece"],
-        "balanced_accuracy": m["balanced_accuracy"],
-        "recall_at_fpr": m["operating_point"]["test_recall"],
-        "test_fpr": m["operating_point"]["test_fpr"],
+        "auc": m.frame.auc,
+        "log_loss": m.frame.log_loss,
+        "ece": m.calibration_quality.ece,
+        "balanced_accuracy": m.frame.balanced_accuracy,
+        "recall_at_fpr": m.operating_point.test_recall,
+        "test_fpr": m.operating_point.test_fpr,
         "train_auc_last": float(curves["auc"].iloc[-1]),
         "epochs_run": len(curves),
         "train_rows": len(rows),
