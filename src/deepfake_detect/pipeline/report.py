@@ -24,6 +24,7 @@ from deepfake_detect.contracts import (
     Signal,
 )
 from deepfake_detect.errors import DeepfakeError
+from deepfake_detect.release.gate import served_threshold
 
 COLUMNS: tuple[MetricName, ...] = ("auc", "log_loss", "balanced_accuracy")
 HEADERS = ("AUC", "log loss", "bal.acc")
@@ -72,14 +73,16 @@ def _figure(m: BinaryMetrics | None, metric: MetricName) -> str:
     return f"{m.value(metric):.3f}" + (f" [{ci.low:.2f}-{ci.high:.2f}]" if ci else "")
 
 
-def model_details(m: ModelMetrics) -> list[str]:
-    """Calibration, operating points and each dataset of one model (AUC with its 95% bootstrap interval)."""
+def model_details(m: ModelMetrics, serve_threshold: str) -> list[str]:
+    """Calibration, operating points and each dataset of one model (AUC with its 95% bootstrap interval);
+    ``serve_threshold`` is ``promote.serve_threshold``, the rule that picks the threshold a release serves."""
     q, op, vop = m.calibration_quality, m.operating_point, m.video_operating_point
     lines = [
         f"{m.model}: calibration ({m.calibration.method}, fitted on val at {m.calibration.base_rate or 0:.0%} FAKE): "
         f"ECE {q.ece:.3f} / log loss {q.log_loss:.3f} at the test data's {q.base_rate:.0%} FAKE, "
         f"{q.ece_balanced:.3f} / {q.log_loss_balanced:.3f} class-balanced",
-        f"  thresholds (from val): served {m.threshold:.3f}; faces {op.threshold:.3f} flags {op.test_fpr:.0%} of REAL "
+        f"  thresholds (from val): served {served_threshold(m, serve_threshold):.3f} ({serve_threshold}; balanced "
+        f"accuracy {m.threshold:.3f}); faces {op.threshold:.3f} flags {op.test_fpr:.0%} of REAL "
         f"test faces (target {op.target_fpr:.0%}); videos {vop.threshold:.3f} flags {vop.test_fpr:.0%} of REAL "
         f"test clips (target {vop.target_fpr:.0%}), catching {vop.test_recall:.0%} of FAKE clips",
     ]
@@ -138,7 +141,7 @@ def render(p: Params) -> str:
     else:
         lines.append(f"  no metrics in {p.evaluate.metrics_dir}/ yet (run `dvc repro` or `deepfake evaluate`)")
     for row in rows:
-        lines += ["", *model_details(row)]
+        lines += ["", *model_details(row, p.promote.serve_threshold)]
     lines += ["", *decision, "", "Reports (the command opens each):"]
     places = report_locations(p)
     width = max(len(what) for what, _, _ in places)
