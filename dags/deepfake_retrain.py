@@ -72,6 +72,8 @@ def version_feedback(check: dict, wanted: bool) -> str:
     the pull, which refuses to replace unrecorded files (``wanted``: retrain_wanted let the run go on)."""
     if not (wanted and check["new_labels"]):
         return "no new labels"
+    if "feedback" not in ops.dvc_stages():
+        return "dvc.yaml has no feedback stage: labels not versioned"
     ops.run("dvc", "repro", "feedback")
     return f"{check['new_labels']} new label(s) versioned"
 
@@ -92,7 +94,8 @@ def parts_to_extract(pulled: str) -> list[str]:
     stage runs first: a workspace with no labels yet gets extract's second source as an empty folder
     (after the pull, so labels versioned elsewhere arrive instead)."""
     ops.log.info("data: %s", pulled)
-    ops.run("dvc", "repro", "feedback")
+    if "feedback" in ops.dvc_stages():  # a dvc.yaml without it reads the labels folder as a plain dep
+        ops.run("dvc", "repro", "feedback")
     return ops.extract_parts()
 
 

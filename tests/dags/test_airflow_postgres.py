@@ -3,7 +3,7 @@ parallelism >= 2); deepfake_retrain is triggered through the REST API on a two-p
 embedded sample. The two mapped extract tasks must overlap in time, the merged manifest must equal
 that of one `dvc repro extract` over the same folder, and `stop` must leave no process behind.
 
-The project copy's dvc.yaml ends at validate_split (extract, validate, clean, balance,
+The project copy's dvc.yaml ends at validate_split (feedback, extract, validate, clean, balance,
 validate_split): training and promotion are covered by test_dags_e2e.py and would triple the run
 here. The DAG itself is unchanged: it skips the gate and promote when dvc.yaml has no such stage."""
 
@@ -28,7 +28,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 SCRIPT = REPO / "scripts" / "airflow-local.sh"
-STAGES = ("extract", "validate", "clean", "balance", "validate_split")
+STAGES = ("feedback", "extract", "validate", "clean", "balance", "validate_split")
 PARTS = ("dfdc_train_part_0", "dfdc_train_part_1")
 TINY = {
     "sample": {"n_actors": 4, "fakes_per_real": 1, "frames": 10, "fps": 10, "width": 240, "height": 180},
