@@ -1,0 +1,40 @@
+"""The training benchmarks run for real, once, on the tiny split: `--help` (tests/test_bench.py) only shows
+that a script imports; these would have caught the two that broke when evaluate's answer became the typed
+ModelMetrics (bench/cross_dataset.py and bench/recipes.py called the old signature)."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench"))
+
+
+def test_cross_dataset_bench_trains_on_one_dataset_and_scores_the_other(split_manifest: Path, tmp_path: Path):
+    import cross_dataset
+
+    df = pd.read_csv(split_manifest)
+    df["dataset"] = ["ffpp" if int(g[4:6]) % 4 == 3 else "dfdc" for g in df["group"]]  # real00.mp4 ... real11.mp4
+    manifest = tmp_path / "two_datasets.csv"
+    df.to_csv(manifest, index=False)
+    row = cross_dataset.run_variant("both", manifest, Path("/"), "dfdc", tmp_path / "out", epochs=1, steps=1)
+    assert row["variant"] == "both" and row["train_on"] == "dfdc"
+    assert 0 <= row["dfdc_auc"] <= 1 and math.isfinite(row["dfdc_log_loss"])
+    assert 0 <= row["ffpp_frame_auc"] <= 1 and 0 <= row["ffpp_real_videos_called_fake"] <= 1
+    assert row["ffpp_videos"] == "3 REAL / 3 FAKE"
+
+
+def test_recipes_bench_trains_a_variant_and_scores_it_as_evaluate_does(split_manifest: Path, tmp_path: Path):
+    import recipes
+
+    recipes.VARIANTS["tiny"] = {"warmup_epochs": 1, "epochs": 1, "steps_per_epoch": 1}
+    try:
+        row = recipes.run_variant("tiny", split_manifest, tmp_path / "out")
+    finally:
+        del recipes.VARIANTS["tiny"]
+    assert 0 <= row["auc"] <= 1 and math.isfinite(row["log_loss"]) and 0 <= row["ece"] <= 1
+    assert row["epochs_run"] == 2 and row["train_rows"] > 0
