@@ -20,6 +20,10 @@ loopback it will not start without the key named by ``serve.api_key_env``, an em
 needs the ``X-API-Key`` header; with the key set, every endpoint but the health checks needs it. The front serves
 ``serve.threads`` requests at once per worker, so concurrent requests overlap and their face crops
 meet in the model's batches. Settings come from params.yaml (``$DEEPFAKE_PARAMS``).
+
+One file on purpose, past the ~300-line guide: ``bentoml build`` and ``bentoml serve`` name it as the
+service (``serving.service:DeepfakeDetector``); each API is a thin typed shell over ``deepfake_detect``,
+and the guard, the reviewer page and the model swap already live in their own modules.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ frames decoded by a thread that stops at the deadline (each decoded frame checke
 
 Every refusal is a :class:`ScoringError` with an HTTP status, a short code and a detail that names
 the upload (never the server's temp path) and the limit, with the ``serve.*`` param behind it.
+
+One module on purpose, past the ~300-line guide: it is the whole attack surface of an upload, and a
+security review reads every limit and its refusal in one place.
 """
 
 from __future__ import annotations
