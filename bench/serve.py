@@ -68,8 +68,8 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q)) if values else float("nan")
 
 
-def run_load(call, items: list, concurrency: int) -> dict[str, float]:
-    """Send items with `concurrency` threads; images/s and latency percentiles (ms)."""
+def timed_load(call, items: list, concurrency: int) -> tuple[list[float], float]:
+    """Send items with ``concurrency`` threads: each call's latency (s) and the wall time (s)."""
     lat: list[float] = []
     lock = threading.Lock()
 
@@ -82,13 +82,22 @@ def run_load(call, items: list, concurrency: int) -> dict[str, float]:
     t0 = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(one, items))
-    wall = time.perf_counter() - t0
+    return lat, time.perf_counter() - t0
+
+
+def summary(lat: list[float], wall: float) -> dict[str, float]:
+    """Images/s and latency percentiles (ms) of one or more timed loads."""
     return {
-        "images_per_s": round(len(items) / wall, 2),
+        "images_per_s": round(len(lat) / wall, 2),
         "p50_ms": round(pct(lat, 50) * 1000, 1),
         "p95_ms": round(pct(lat, 95) * 1000, 1),
-        "n": len(items),
+        "n": len(lat),
     }
+
+
+def run_load(call, items: list, concurrency: int) -> dict[str, float]:
+    """Send items with ``concurrency`` threads; images/s and latency percentiles (ms)."""
+    return summary(*timed_load(call, items, concurrency))
 
 
 def start_server(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
@@ -146,7 +155,106 @@ def clip_path(params, model, clip: Path, frames: int, detector: str, runs: int) 
     return {"frames": frames, "detector": detector, **{k: round(v, 2) for k, v in median.items()}}
 
 
-def main() -> None:
+def crop_server(params_overrides: dict, work: Path, name: str) -> tuple[subprocess.Popen, str]:
+    """A ``bentoml serve`` of the repo's params.yaml with ``serve`` overrides (its request log in ``work``)."""
+    import yaml
+
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["serve"].update({"request_log_dir": str(work / f"requests-{name}"), **params_overrides})
+    params_file = work / f"params-{name}.yaml"
+    params_file.write_text(yaml.safe_dump(raw))
+    env = {**os.environ, "DEEPFAKE_PARAMS": str(params_file)}
+    env.pop("DEEPFAKE_API_KEY", None)
+    return start_server(env, work / f"serve-{name}.log")
+
+
+PLACEMENTS = {  # HTTP runs: the serve overrides of each
+    "front": {"model_in_front": True},
+    "service": {"model_in_front": False},
+}
+ROWS = {
+    "model": "in-process model call (the baseline)",
+    "path": "in-process service path (`Scorer.score_image`)",
+    "front": "HTTP, model in the front process",
+    "service": "HTTP, model service (two processes)",
+}
+
+
+def crops_compare(
+    model, scorer, face_files: list[Path], concurrency: list[int], urls: dict[str, str], rounds: int
+) -> dict:
+    """Face crops at each concurrency, every way in turn, ``rounds`` times over (so a load change on
+    the shared machine hits all of them alike): the model called in-process with one crop per call
+    from ``c`` threads (the baseline HTTP is held to), the service path in-process
+    (``Scorer.score_image`` on the same files: decode, checks, answer, request log), and /score_image
+    with a ready crop through each running server; plus one batched model call (the ceiling)."""
+    import cv2
+    import httpx
+
+    from deepfake_detect.media.images import read_rgb
+
+    size = model.input_size
+    crops = [cv2.resize(read_rgb(f), (size, size), interpolation=cv2.INTER_AREA) for f in face_files]
+    model.score(np.stack(crops[:1]))
+    model.score(np.stack(crops[:2]))  # trace once for a generic batch size
+    model.score(np.stack(crops))
+    t = time.perf_counter()
+    model.score(np.stack(crops))
+    batched = {"images_per_s": round(len(crops) / (time.perf_counter() - t), 2), "n": len(crops)}
+    blobs = [(f.name, f.read_bytes()) for f in face_files]
+    # an open loopback server still wants the header on multipart posts (serving.guard)
+    client = httpx.Client(timeout=600, limits=httpx.Limits(max_connections=64), headers={"X-API-Key": ""})
+
+    def poster(url: str):
+        def post(blob):
+            client.post(f"{url}/score_image", files={"file": blob}, data={"crop": "true"}).raise_for_status()
+
+        return post
+
+    ways = {
+        "model": (lambda x: model.score(x[None]), crops),
+        "path": (lambda f: scorer.score_image(f, crop=True), face_files),
+        **{name: (poster(url), blobs) for name, url in urls.items()},
+    }
+    for call, items in ways.values():  # warm-up: every thread count, every batch size
+        timed_load(call, items[: max(concurrency)], max(concurrency))
+    out: dict = {"one_batched_call": batched}
+    for c in concurrency:
+        lat: dict[str, list[float]] = {name: [] for name in ways}
+        wall = dict.fromkeys(ways, 0.0)
+        for r in range(rounds):
+            for name, (call, items) in ways.items():
+                part = items[r::rounds]
+                got, took = timed_load(call, part, c)
+                lat[name] += got
+                wall[name] += took
+        out[f"c{c}"] = {name: summary(lat[name], wall[name]) for name in ways}
+        print("concurrency", c, out[f"c{c}"], flush=True)
+    client.close()
+    return out
+
+
+def clip_http(params, clip: Path, runs: int, work: Path) -> float:
+    """The clip through HTTP at the served frame count (params.yaml as it is): median of ``runs``."""
+    import httpx
+
+    env = {**os.environ}
+    env.pop("DEEPFAKE_API_KEY", None)
+    proc, url = start_server(env, work / "serve-clip.log")
+    try:
+        times = []
+        with httpx.Client(timeout=600, headers={"X-API-Key": ""}) as client:
+            for _ in range(runs + 1):
+                t = time.perf_counter()
+                with clip.open("rb") as fh:
+                    client.post(f"{url}/score_video", files={"file": (clip.name, fh)}).raise_for_status()
+                times.append(time.perf_counter() - t)
+        return round(statistics.median(times[1:]), 2)  # the first one warms up
+    finally:
+        stop_process_tree(proc)
+
+
+def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model-dir", type=Path, default=None)
     ap.add_argument("--clip", type=Path, default=SHARED / "videos" / "widuwuoiur.mp4")
@@ -156,12 +264,23 @@ def main() -> None:
     ap.add_argument("--clip-runs", type=int, default=3)
     ap.add_argument("--naive-frames", type=int, default=30, help="frames measured for the naive way (0 = all)")
     ap.add_argument("--skip-http", action="store_true")
+    ap.add_argument("--skip-clip", action="store_true", help="face crops only (in-process and HTTP)")
+    ap.add_argument(
+        "--placements",
+        nargs="+",
+        choices=["front", "service"],
+        default=["front", "service"],
+        help="HTTP runs: the model in the front process (serve.model_in_front), in its own model service",
+    )
+    ap.add_argument("--bentoml-home", type=Path, default=None, help="model store for the run (default: a new one)")
+    ap.add_argument("--rounds", type=int, default=4, help="turns each way takes at each concurrency")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "serve.json")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
     from deepfake_detect.config import load_params
-    from deepfake_detect.media.images import read_rgb
     from deepfake_detect.models.predictor import load_predictor
+    from deepfake_detect.scoring.recorder import Recorder
+    from deepfake_detect.scoring.requestlog import RequestLog
     from deepfake_detect.scoring.scorer import local_scorer
 
     params = load_params(ROOT / "params.yaml")
@@ -177,79 +296,50 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "load_avg_start": os.getloadavg(),
         "clip": {"file": args.clip.name, "dfdc_budget_s": DFDC_BUDGET_S, "runs": []},
-        "in_process": {},
-        "http": {},
+        "crops": {},
     }
-    for detector, frames in (("blazeface", 16), ("blazeface", 32), ("mtcnn", 16), ("mtcnn", 32)):
-        row = clip_path(params, model, args.clip, frames, detector, args.clip_runs)
-        results["clip"]["runs"].append(row)
-        print("clip", row, flush=True)
-    scorer = local_scorer(params, model)
-    results["clip"]["naive_every_frame"] = naive_clip(scorer, args.clip, args.naive_frames)
-    print("clip naive", results["clip"]["naive_every_frame"], flush=True)
+    quiet = params.model_copy(update={"serve": params.serve.model_copy(update={"request_log": False})})
+    if not args.skip_clip:
+        for detector, frames in (("blazeface", 16), ("blazeface", 32), ("mtcnn", 16), ("mtcnn", 32)):
+            row = clip_path(params, model, args.clip, frames, detector, args.clip_runs)
+            results["clip"]["runs"].append(row)
+            print("clip", row, flush=True)
+        results["clip"]["naive_every_frame"] = naive_clip(local_scorer(quiet, model), args.clip, args.naive_frames)
+        print("clip naive", results["clip"]["naive_every_frame"], flush=True)
 
     face_files = sorted(args.faces.glob("*.jpg"))[: args.requests]
-    size = model.input_size
-    import cv2
-
-    crops_in = [cv2.resize(read_rgb(f), (size, size), interpolation=cv2.INTER_AREA) for f in face_files]
-    model.score(np.stack(crops_in[:1]))
-    model.score(np.stack(crops_in[:2]))  # trace once for a generic batch size
-    t = time.perf_counter()
-    model.score(np.stack(crops_in))
-    results["in_process"]["one_batched_call"] = {
-        "images_per_s": round(len(crops_in) / (time.perf_counter() - t), 2),
-        "n": len(crops_in),
-    }
-    for c in args.concurrency:
-        results["in_process"][f"c{c}"] = run_load(lambda x: model.score(x[None]), crops_in, c)
-        print("in-process", c, results["in_process"][f"c{c}"], flush=True)
-
-    if not args.skip_http:
-        import httpx
-
-        home = work / "bentoml_home"
-        env = {**os.environ, "BENTOML_HOME": str(home)}
-        os.environ["BENTOML_HOME"] = str(home)
-        save_to_store(Path(model_dir))
-        env.pop("DEEPFAKE_API_KEY", None)
-        proc, url = start_server(env, work / "serve.log")
-        try:
-            blobs = [(f.name, f.read_bytes()) for f in face_files]
-            # an open loopback server still wants the header on multipart posts (serving.guard)
-            client = httpx.Client(timeout=600, limits=httpx.Limits(max_connections=64), headers={"X-API-Key": ""})
-
-            def post(blob):
-                r = client.post(f"{url}/score_image", files={"file": blob}, data={"crop": "true"})
-                r.raise_for_status()
-
-            run_load(post, blobs[:4], 2)  # warm-up
-            for c in args.concurrency:
-                results["http"][f"c{c}"] = run_load(post, blobs, c)
-                print("http", c, results["http"][f"c{c}"], flush=True)
-            times = []
-            for _ in range(args.clip_runs + 1):
-                t = time.perf_counter()
-                with args.clip.open("rb") as fh:
-                    client.post(f"{url}/score_video", files={"file": (args.clip.name, fh)}).raise_for_status()
-                times.append(time.perf_counter() - t)
-            results["clip"]["http_s"] = round(statistics.median(times[1:]), 2)  # the first one warms up
-            results["clip"]["http_frames"] = params.serve.frames_per_video
-            client.close()
-        finally:
+    if not face_files:
+        raise SystemExit(f"--faces {args.faces}: no .jpg face crops there")
+    servers: dict[str, tuple[subprocess.Popen, str]] = {}
+    try:
+        if not args.skip_http:
+            # this process's store and the servers' (set before this process first uses BentoML)
+            os.environ["BENTOML_HOME"] = str(args.bentoml_home or work / "bentoml_home")
+            save_to_store(Path(model_dir))
+            for placement in args.placements:
+                servers[placement] = crop_server(PLACEMENTS[placement], work, placement)
+        results["crops"] = crops_compare(
+            model,
+            local_scorer(params, model, Recorder(params, RequestLog(work / "requests-in-process"))),
+            face_files,
+            args.concurrency,
+            {name: url for name, (_, url) in servers.items()},
+            args.rounds,
+        )
+    finally:
+        for proc, _ in servers.values():
             stop_process_tree(proc)
+    if not args.skip_http and not args.skip_clip:
+        results["clip"]["http_s"] = clip_http(params, args.clip, args.clip_runs, work)
+        results["clip"]["http_frames"] = params.serve.frames_per_video
     results["load_avg_end"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     print_table(results)
+    return results
 
 
-def print_table(r: dict) -> None:
-    print(
-        f"\nmodel {r['model']} ({r['input_size']} px), {r['cpu_count']} CPUs, load avg at start "
-        f"{r['load_avg_start'][0]:.1f}, end {r['load_avg_end'][0]:.1f}\n"
-    )
-    c = r["clip"]
+def print_clip_table(c: dict) -> None:
     print(
         f"| 10-s 1080p clip `{c['file']}` | frames | decode s | detect s | model s | total s |\n"
         "|---|---|---|---|---|---|"
@@ -267,18 +357,31 @@ def print_table(r: dict) -> None:
         f"{n['decode_s']} | {n['detect_s']} | {n['model_s']} | {n['total_s']} |"
     )
     print(f"| DFDC kernel budget (GPU) | | | | | {c['dfdc_budget_s']} |")
-    print("\n| face crops | images/s | p50 ms | p95 ms | HTTP / in-process |\n|---|---|---|---|---|")
-    print(f"| in-process, one batched call | {r['in_process']['one_batched_call']['images_per_s']} | | | |")
-    for key in r["in_process"]:
-        if key.startswith("c"):
-            ip, h = r["in_process"][key], r["http"].get(key, {})
-            print(f"| in-process, concurrency {key[1:]} | {ip['images_per_s']} | {ip['p50_ms']} | {ip['p95_ms']} | |")
-            if h:
-                ratio = h["images_per_s"] / ip["images_per_s"]
-                print(
-                    f"| HTTP, concurrency {key[1:]} | {h['images_per_s']} | {h['p50_ms']} | {h['p95_ms']} "
-                    f"| {ratio:.2f}x |"
-                )
+
+
+def print_table(r: dict) -> None:
+    print(
+        f"\nmodel {r['model']} ({r['input_size']} px), {r['cpu_count']} CPUs, load avg at start "
+        f"{r['load_avg_start'][0]:.1f}, end {r['load_avg_end'][0]:.1f}\n"
+    )
+    c = r["clip"]
+    if c["runs"]:
+        print_clip_table(c)
+    crops = r["crops"]
+    print(
+        f"\n| face crops ({r['input_size']} px, ready crop) | images/s | p50 ms | p95 ms | p95 / p50 | / baseline |\n"
+        "|---|---|---|---|---|---|"
+    )
+    batched = crops["one_batched_call"]
+    print(f"| in-process, one batched call of {batched['n']} | {batched['images_per_s']} | | | | |")
+    for key in [k for k in crops if k.startswith("c")]:
+        base = crops[key]["model"]
+        for name, row in crops[key].items():
+            ratio = "" if name == "model" else f"{row['images_per_s'] / base['images_per_s']:.2f}x"
+            spread = row["p95_ms"] / row["p50_ms"] if row["p50_ms"] else float("nan")
+            figures = f"{row['images_per_s']} | {row['p50_ms']} | {row['p95_ms']} | {spread:.2f}"
+            bold = "**" if name in PLACEMENTS else ""
+            print(f"| {ROWS[name]}, concurrency {key[1:]} | {figures} | {bold}{ratio}{bold} |")
 
 
 if __name__ == "__main__":

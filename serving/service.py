@@ -57,7 +57,7 @@ from deepfake_detect.scoring.review import ReviewError, ReviewItem, ReviewListin
 from deepfake_detect.scoring.scorer import Scorer  # noqa: E402
 from serving.guard import GuardMiddleware, check_keys, sweep_orphan_uploads  # noqa: E402
 from serving.reviewer import UI_PATH, reviewer_app  # noqa: E402
-from serving.swap import ModelGate, Prepared, Reloaded  # noqa: E402
+from serving.swap import ModelGate, Prepared, ReleaseMarker, Reloaded, Served  # noqa: E402
 
 PARAMS = load_params(os.environ.get("DEEPFAKE_PARAMS") or ROOT / "params.yaml")
 SERVE = PARAMS.serve
@@ -80,7 +80,16 @@ def _serve_host() -> str | None:
     return str(BentoMLContainer.http.host.get())  # BentoML's default when --host is not given (0.0.0.0)
 
 
-check_keys(os.environ, _serve_host(), SERVE.api_key_env, SERVE.admin_key_env)  # closed by default
+HOST = _serve_host()
+check_keys(os.environ, HOST, SERVE.api_key_env, SERVE.admin_key_env)  # closed by default
+RUN_DIR_ENV = "DEEPFAKE_SERVING_RUN"  # the folder of this `bentoml serve`'s release marker
+if HOST is not None:  # the `bentoml serve` process: its workers inherit the variable (circus copies the env)
+    os.environ[RUN_DIR_ENV] = tempfile.mkdtemp(prefix="deepfake-serving-")
+
+
+def _run_dir() -> Path:
+    """Where this server's workers share the release marker (in-process use: a folder of its own)."""
+    return Path(os.environ.get(RUN_DIR_ENV) or tempfile.mkdtemp(prefix="deepfake-serving-"))
 
 
 def short_name(name: str, max_bytes: int) -> str:
@@ -147,18 +156,27 @@ def _once_more_if_dropped(call: Any, *args: Any) -> Any:
 
 @bentoml.service(name="face_model", workers=1, traffic={"timeout": SERVE.timeout_s})
 class FaceModel:
-    """The promoted model: P(FAKE) + compact embedding per face crop, Grad-CAM overlays."""
+    """The promoted model: P(FAKE) + compact embedding per face crop, Grad-CAM overlays.
+
+    Two slots: the model served and the one before it (or the one being loaded). A reload loads the
+    new model into the other slot, so front workers that have not switched yet keep scoring on the
+    old one; each slot has its own batchable API, so crops of two models (maybe of two input sizes)
+    never meet in one batch. Runs as its own service (``serve.model_in_front: false``, one model for
+    every front worker's batches) or inside each front worker (``true``: no crop IPC)."""
 
     bento_model = bentoml.models.BentoModel(SERVE.model_tag)
 
     def __init__(self) -> None:
         import threading
 
-        self.model, self.info = self._load(self.bento_model.path, str(self.bento_model.tag))
-        self._pending: tuple[Any, ModelInfo] | None = None  # loaded and warmed by prepare(), served after swap()
+        self._slots: list[tuple[Any, ModelInfo] | None] = [
+            self._load(self.bento_model.path, str(self.bento_model.tag)),
+            None,
+        ]
+        self._current = 0  # the slot the newest reload serves; a load goes to the other one
         self._swap_lock = threading.Lock()
         self._loader = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="model-loader")
-        self._loading: concurrent.futures.Future | None = None
+        self._loading: tuple[str, concurrent.futures.Future] | None = None  # (asked tag, its load)
 
     @staticmethod
     def _load(path: str, bento_tag: str) -> tuple[Any, ModelInfo]:
@@ -173,60 +191,92 @@ class FaceModel:
         log.info("loaded %s (%s) threshold=%.4f", info.tag, info.bento_tag, info.threshold)
         return model, info
 
-    @bentoml.api(batchable=True, max_batch_size=SERVE.batch_max_size, max_latency_ms=SERVE.batch_max_latency_ms)
-    def score(self, crops: np.ndarray) -> np.ndarray:
-        """Crops (N, S, S, 3) uint8 at the model's input size → (N, 1 + E): P(FAKE), embedding."""
-        probs, emb = self.model.score(np.asarray(crops, dtype=np.uint8))
+    def _model(self, slot: int) -> Any:
+        held = self._slots[slot]
+        if held is None:
+            raise ValueError(f"model slot {slot} holds no model")
+        return held[0]
+
+    def _score(self, slot: int, crops: np.ndarray) -> np.ndarray:
+        probs, emb = self._model(slot).score(np.asarray(crops, dtype=np.uint8))
         emb = emb if emb.size else np.zeros((len(probs), 0), np.float32)
         return np.concatenate([probs.reshape(-1, 1), emb], axis=1).astype(np.float32)
 
-    @bentoml.api
-    def explain(self, crops: np.ndarray) -> list[bytes]:
-        return self.model.explain(np.asarray(crops, dtype=np.uint8))
+    @bentoml.api(batchable=True, max_batch_size=SERVE.batch_max_size, max_latency_ms=SERVE.batch_max_latency_ms)
+    def score_a(self, crops: np.ndarray) -> np.ndarray:
+        """Slot 0: crops (N, S, S, 3) uint8 at the model's input size → (N, 1 + E): P(FAKE), embedding."""
+        return self._score(0, crops)
+
+    @bentoml.api(batchable=True, max_batch_size=SERVE.batch_max_size, max_latency_ms=SERVE.batch_max_latency_ms)
+    def score_b(self, crops: np.ndarray) -> np.ndarray:
+        """Slot 1: as ``score_a``."""
+        return self._score(1, crops)
 
     @bentoml.api
-    def model_info(self) -> ModelInfo:
-        return self.info
+    def explain(self, crops: np.ndarray, slot: int = 0) -> list[bytes]:
+        return self._model(slot).explain(np.asarray(crops, dtype=np.uint8))
 
     @bentoml.api
-    def prepare(self) -> Prepared:
-        """Load and warm the store's ``serve.model_tag`` beside the served model (``swap`` serves it),
-        in a thread of its own so that scoring goes on: state ``loading`` until it is done, then
-        ``unchanged`` when the store still holds the served model, ``ready`` with the new model's
-        facts, or ``failed`` when it cannot be loaded (the served model stays). The front polls: a call
-        that lasts the whole load is dropped by the service's server after a few seconds."""
+    def model_info(self) -> Served:
+        """The model the newest reload serves and its slot."""
         with self._swap_lock:
-            if self._loading is None:
-                self._loading = self._loader.submit(self._prepare)
-            if not self._loading.done():
+            return self._served(self._current)
+
+    def _served(self, slot: int) -> Served:
+        held = self._slots[slot]
+        assert held is not None
+        return Served(slot=slot, model=held[1])
+
+    @bentoml.api
+    def prepare(self, bento_tag: str = "") -> Prepared:
+        """Load and warm ``bento_tag`` (empty: the store's ``serve.model_tag`` now) into the other slot,
+        in a thread of its own so that scoring goes on: state ``loading`` until it is done, then
+        ``unchanged`` when it is the model served, ``ready`` with its slot and facts, or ``failed``
+        when it cannot be loaded (the served model stays). The front polls: a call that lasts the
+        whole load is dropped by the service's server after a few seconds."""
+        with self._swap_lock:
+            if self._loading is not None and self._loading[0] != bento_tag and not self._loading[1].done():
+                return Prepared(state="loading")  # another tag's load first (one loader)
+            if self._loading is None or self._loading[0] != bento_tag:
+                self._loading = (bento_tag, self._loader.submit(self._prepare, bento_tag))
+            if not self._loading[1].done():
                 return Prepared(state="loading")
-            done, self._loading = self._loading, None
+            done, self._loading = self._loading[1], None
         return done.result()
 
-    def _prepare(self) -> Prepared:
+    def _prepare(self, bento_tag: str) -> Prepared:
         from bentoml.exceptions import NotFound
 
         from deepfake_detect.models.predictor import ModelLoadError
 
+        asked = bento_tag or SERVE.model_tag
         try:
-            stored = bentoml.models.get(SERVE.model_tag)
-            if str(stored.tag) == self.info.bento_tag:
-                self._pending = None
-                return Prepared(state="unchanged", model=self.info)
-            if self._pending is None or self._pending[1].bento_tag != str(stored.tag):  # a repeat reuses it
-                self._pending = self._load(stored.path, str(stored.tag))
+            stored = str(bentoml.models.get(asked).tag)
+            with self._swap_lock:
+                held = {h[1].bento_tag: k for k, h in enumerate(self._slots) if h is not None}
+                if stored in held:
+                    state = "unchanged" if held[stored] == self._current else "ready"
+                    return Prepared(state=state, slot=held[stored], model=self._slots[held[stored]][1])
+                free = 1 - self._current
+            loaded = self._load(bentoml.models.get(stored).path, stored)
+            with self._swap_lock:
+                if free == self._current:  # a swap to the free slot meanwhile (cannot happen: it held no tag)
+                    return Prepared(state="failed", error=f"{asked}: the slot changed during the load")
+                self._slots[free] = loaded  # laggards on this slot's old model: it is two reloads old
         except (NotFound, ModelLoadError) as exc:
-            return Prepared(state="failed", error=f"{SERVE.model_tag}: {exc}")
-        return Prepared(state="ready", model=self._pending[1])
+            return Prepared(state="failed", error=f"{asked}: {exc}")
+        return Prepared(state="ready", slot=free, model=loaded[1])
 
     @bentoml.api
-    def swap(self) -> ModelInfo:
-        """Serve the model ``prepare`` loaded (one reference swap: a batch in progress finishes on the old one)."""
+    def swap(self, bento_tag: str) -> Served:
+        """Make the slot holding ``bento_tag`` (loaded by ``prepare``) the served one; a batch in progress
+        finishes on its own slot, and the other slot keeps its model for fronts that have not switched."""
         with self._swap_lock:
-            if self._pending is not None:
-                self.model, self.info = self._pending
-                self._pending = None
-            return self.info
+            slot = next((k for k, h in enumerate(self._slots) if h is not None and h[1].bento_tag == bento_tag), None)
+            if slot is None:
+                raise ValueError(f"{bento_tag}: not loaded (call prepare first)")
+            self._current = slot
+            return self._served(slot)
 
 
 @bentoml.asgi_app(reviewer_app(), path=UI_PATH, name="reviewer")  # the reviewer page, serving/ui/
@@ -235,11 +285,15 @@ class FaceModel:
     workers=SERVE.workers,
     threads=SERVE.threads,
     traffic={"timeout": SERVE.timeout_s, "max_concurrency": SERVE.max_concurrency},
+    logging={"access": {"enabled": SERVE.access_log}},
 )
 class DeepfakeDetector:
     """HTTP front: media checks, frame sampling, face detection, aggregation, request log."""
 
-    face_model = bentoml.depends(FaceModel)
+    if SERVE.model_in_front:
+        bento_model = bentoml.models.BentoModel(SERVE.model_tag)  # packed with this service: the model runs in it
+    else:
+        face_model = bentoml.depends(FaceModel)
 
     def __init__(self) -> None:
         import threading
@@ -251,23 +305,28 @@ class DeepfakeDetector:
         swept = sweep_orphan_uploads(Path(tempfile.gettempdir()), SERVE.timeout_s)
         if swept:
             log.warning("deleted %d upload(s) left in BentoML's request temp dirs by a killed server", swept)
+        if SERVE.model_in_front:
+            self.face_model = FaceModel()  # this worker's own model: scored by a call, not over a socket
         self.request_log = (
             RequestLog(SERVE.request_log_dir, keep_days=SERVE.request_log_days) if SERVE.request_log else None
         )
         self.recorder = Recorder(PARAMS, self.request_log)
         self._scorer: Scorer | None = None
         self._lock = threading.Lock()
+        self._following = threading.Lock()  # one thread of this worker follows the marker at a time
         self._gate = ModelGate()  # a model swap waits for the requests in flight; new ones wait for it
+        self._marker = ReleaseMarker(_run_dir() / "served_model.json")
         # the face detector is built and warmed now; the model's facts come on first use (the
         # dependency's client is only connected once this service has started)
         warm = UploadFaces(PARAMS)
         warm.warm_up()
         self._detector = warm.detector
         log.info(
-            "deepfake_detector: frames/video=%d, upload limit %.0f MB, API key %s",
+            "deepfake_detector: frames/video=%d, upload limit %.0f MB, API key %s, model %s",
             SERVE.frames_per_video,
             SERVE.max_upload_mb,
             "required" if os.environ.get(SERVE.api_key_env) else "off (loopback only)",
+            "in this process" if SERVE.model_in_front else "in the model service",
         )
 
     @bentoml.on_shutdown
@@ -281,33 +340,61 @@ class DeepfakeDetector:
         with self._lock:
             if self._scorer is None:
                 self._scorer = self._scorer_for(
-                    ModelInfo.model_validate(self.face_model.model_info(), from_attributes=True)
+                    Served.model_validate(self.face_model.model_info(), from_attributes=True)
                 )
             return self._scorer
 
-    def _scorer_for(self, info: ModelInfo) -> Scorer:
-        log.info("serving model %s (%s), threshold %.4f", info.tag, info.bento_tag, info.threshold)
-        return Scorer(
-            PARAMS,
-            info,
-            self._score,
-            explain_fn=self._explain,
-            recorder=self.recorder,
-            detector=self._detector,
-        )
+    def _scorer_for(self, served: Served) -> Scorer:
+        info, slot = served.model, served.slot
+        log.info("serving model %s (%s), threshold %.4f, slot %d", info.tag, info.bento_tag, info.threshold, slot)
+        score = (self.face_model.score_a, self.face_model.score_b)[slot]
+
+        def score_fn(crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            out = np.asarray(_once_more_if_dropped(score, crops))
+            return out[:, 0], out[:, 1:]
+
+        def explain_fn(crops: np.ndarray) -> list[bytes]:
+            return list(_once_more_if_dropped(self.face_model.explain, crops, slot))
+
+        return Scorer(PARAMS, info, score_fn, explain_fn=explain_fn, recorder=self.recorder, detector=self._detector)
 
     @contextlib.contextmanager
     def _serving(self) -> Iterator[Scorer]:
-        """The scorer of one request: the model it starts on is the model it finishes on."""
+        """The scorer of one request: the model it starts on is the model it finishes on. First, between
+        requests, the model another worker's ``/reload`` announced is served once it is loaded."""
+        self._follow()
         with self._gate.request():
             yield self.scorer
 
-    def _score(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        out = np.asarray(_once_more_if_dropped(self.face_model.score, crops))
-        return out[:, 0], out[:, 1:]
+    def _follow(self) -> None:
+        """Serve the model the release marker names when it is not this worker's (one ``stat`` when
+        nothing changed). The model service has it loaded already; a worker that runs its own model
+        loads it in its loader thread and serves the old one until it is ready."""
+        if not self._following.acquire(blocking=False):
+            return  # another thread of this worker is at it; this request goes on with the model served
+        try:
+            announced = self._marker.news()
+            if announced is None or announced == self.scorer.info.bento_tag:
+                return
+            loaded = self._prepare_once(announced)
+            if loaded.state == "loading":
+                self._marker.look_again()
+            elif loaded.state == "failed":
+                log.error("cannot serve the announced model %s: %s", announced, loaded.error)
+            else:
+                self._switch(loaded)
+        finally:
+            self._following.release()
 
-    def _explain(self, crops: np.ndarray) -> list[bytes]:
-        return list(_once_more_if_dropped(self.face_model.explain, crops))
+    def _switch(self, loaded: Prepared) -> None:
+        """Serve the prepared model: the model's slot becomes the served one, then this worker's scorer
+        is rebuilt while no request is in flight (:class:`ModelGate`)."""
+        assert loaded.model is not None and loaded.model.bento_tag is not None
+        served = Served.model_validate(
+            _once_more_if_dropped(self.face_model.swap, loaded.model.bento_tag), from_attributes=True
+        )
+        with self._gate.swap(), self._lock:
+            self._scorer = self._scorer_for(served)
 
     @bentoml.api
     def score_video(self, file: Upload, explain: bool = False) -> ScoreResult:
@@ -362,20 +449,17 @@ class DeepfakeDetector:
     def reload(self) -> Reloaded:
         """Serve the model store's ``serve.model_tag`` now (what a promotion just saved), no restart:
         the new model is loaded and warmed first, then requests in flight finish on the old one while
-        new ones wait, and the swap is one reference (the DAG's ``notify_serving`` calls this)."""
-        if SERVE.workers != 1:  # another front worker would keep the old model's threshold and tag
-            return _error(ScoringError(409, "reload_unsupported", "reload needs serve.workers 1: restart instead"))
+        new ones wait, and the swap is one reference (the DAG's ``notify_serving`` calls this). The
+        release marker then tells every other front worker, which switches before its next request."""
         previous = self.scorer.info
         loaded = self._prepared()
         if loaded.state == "failed":
             return _error(ScoringError(503, "reload_failed", loaded.error or SERVE.model_tag))
-        if loaded.state == "ready":
-            with self._gate.swap():
-                swapped = _once_more_if_dropped(self.face_model.swap)
-                info = ModelInfo.model_validate(swapped, from_attributes=True)
-                with self._lock:
-                    self._scorer = self._scorer_for(info)
+        assert loaded.model is not None
+        if loaded.model.bento_tag != previous.bento_tag:
+            self._switch(loaded)
         info = self.scorer.info
+        self._marker.announce(str(info.bento_tag))
         return Reloaded(
             changed=info.bento_tag != previous.bento_tag,
             tag=info.tag,
@@ -385,9 +469,10 @@ class DeepfakeDetector:
         )
 
     def _prepared(self) -> Prepared:
-        """The model service's ``prepare``, polled until its load is done (each call is short)."""
+        """The model's ``prepare`` of the store's ``serve.model_tag``, polled until its load is done
+        (each call is short)."""
         deadline = time.monotonic() + SERVE.timeout_s
-        while (loaded := self._prepare_once()).state == "loading":
+        while (loaded := self._prepare_once("")).state == "loading":
             if time.monotonic() > deadline:
                 return Prepared(
                     state="failed",
@@ -396,8 +481,8 @@ class DeepfakeDetector:
             time.sleep(0.5)
         return loaded
 
-    def _prepare_once(self) -> Prepared:
-        return Prepared.model_validate(_once_more_if_dropped(self.face_model.prepare), from_attributes=True)
+    def _prepare_once(self, bento_tag: str) -> Prepared:
+        return Prepared.model_validate(_once_more_if_dropped(self.face_model.prepare, bento_tag), from_attributes=True)
 
     @bentoml.api
     def review_items(self, labelled: bool = False) -> ReviewListing:
@@ -424,9 +509,12 @@ class DeepfakeDetector:
 
     @bentoml.api
     def model(self) -> dict[str, Any]:
-        """The model being served and the limits it enforces."""
+        """The model being served, the limits it enforces, and which front worker answers (1, 2, ...)."""
+        with self._serving() as scorer:  # a model another worker's /reload announced first
+            info = scorer.info
         return {
-            **self.scorer.info.model_dump(),
+            **info.model_dump(),
+            "worker": bentoml.server_context.worker_index,
             "frames_per_video": SERVE.frames_per_video,
             "max_upload_mb": SERVE.max_upload_mb,
             "max_duration_s": SERVE.max_duration_s,

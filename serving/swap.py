@@ -1,15 +1,22 @@
-"""The gate a model swap passes: requests share it, a swap holds it alone.
+"""The gate a model swap passes: requests share it, a swap holds it alone; the release marker.
 
 A swap waits until the requests in flight have finished (on the old model), and requests that come
 meanwhile wait until the swap is done (then run on the new one): no request is scored by one model
 and labelled with another's threshold and tag. Also the typed handshake of a reload between the front
-and the model service (:class:`Prepared`) and the front's answer (:class:`Reloaded`)."""
+and the model service (:class:`Prepared`) and the front's answer (:class:`Reloaded`).
+
+With several front workers, ``/reload`` reaches one of them: it swaps, then writes the
+:class:`ReleaseMarker`, and every other worker reads it between requests (one ``stat`` when nothing
+changed) and switches to the model it names."""
 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Literal
 
 from deepfake_detect.contracts import Contract
@@ -50,10 +57,50 @@ class ModelGate:
                 self._cond.notify_all()
 
 
+class ReleaseMarker:
+    """The store tag a server's workers serve, in one file they all see: written (atomically) by the
+    worker that reloaded, read by the others between requests."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._seen: tuple[int, int] | None = None  # (inode, mtime) of the version last read
+
+    def announce(self, bento_tag: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}")
+        tmp.write_text(json.dumps({"bento_tag": bento_tag}))
+        os.replace(tmp, self.path)  # a new inode: readers never see half a file
+        self._seen = None  # the writer reads its own news once too (it serves that tag already)
+
+    def news(self) -> str | None:
+        """The announced tag when the file changed since the last look, else None (also: no file yet)."""
+        try:
+            st = os.stat(self.path)
+            if (st.st_ino, st.st_mtime_ns) == self._seen:
+                return None
+            text = self.path.read_text()
+        except FileNotFoundError:
+            return None
+        self._seen = (st.st_ino, st.st_mtime_ns)
+        return str(json.loads(text)["bento_tag"])
+
+    def look_again(self) -> None:
+        """Read the marker again next time (its model was still loading)."""
+        self._seen = None
+
+
+class Served(Contract):
+    """The model a slot of the model service holds (:class:`serving.service.FaceModel` keeps two)."""
+
+    slot: int
+    model: ModelInfo
+
+
 class Prepared(Contract):
     """The model service's answer to the front's polled ``prepare`` (the reload handshake)."""
 
     state: Literal["loading", "unchanged", "ready", "failed"]  # loading: poll again; ready: ``swap`` serves it
+    slot: int | None = None  # unchanged, ready: the slot holding the model
     model: ModelInfo | None = None  # unchanged: the served model; ready: the model ``swap`` will serve
     error: str | None = None  # failed: why the store's model cannot be loaded (the served one stays)
 

@@ -36,7 +36,9 @@ def server(tmp_path_factory, bentoml_home):
     env = {
         **os.environ,
         "BENTOML_HOME": str(bentoml_home),
-        "DEEPFAKE_PARAMS": str(write_test_params(tmp)),
+        # the model service (two processes): its adaptive batches are tested here; the other serving
+        # tests run the default, the model in the front process
+        "DEEPFAKE_PARAMS": str(write_test_params(tmp, model_in_front=False)),
         "DEEPFAKE_API_KEY": KEY,
         "TMPDIR": str(tmp / "t"),
         "BENTOML_DO_NOT_TRACK": "true",

@@ -138,6 +138,8 @@ class ServeParams(Section):
     timeout_s: int = Field(ge=10)
     deadline_s: float = Field(gt=0)
     workers: int = Field(ge=1)
+    model_in_front: bool
+    access_log: bool
     threads: int = Field(ge=1)
     max_concurrency: int = Field(ge=1)
     video_formats: list[str] = Field(min_length=1)
