@@ -4,11 +4,14 @@
    breakdown decode / detect / model, for the default detector (BlazeFace) and for MTCNN, against
    the naive way (decode and score every frame) and the DFDC kernel budget (8.1 s per clip, on a GPU);
 2. face crops: images/s and p50/p95 latency through HTTP (`bentoml serve`, /score_image with a ready
-   crop, adaptive batching) at concurrency 1, 8, 32, against the same model called in-process
-   (one crop per call from the same number of threads, and one batched call as the ceiling);
+   crop) with the model in the front process and in its own model service (adaptive batching), at
+   concurrency 1, 8, 32, against the same model called in-process (one crop per call from the same
+   number of threads: the baseline; one batched call: the ceiling) and the service path in-process;
+   the ways take turns, ``--rounds`` times, so a load change on a shared machine hits all alike;
 3. the clip through HTTP at the served frame count.
 
     python bench/serve.py [--model-dir models/promoted] [--clip ../shared/data/videos/widuwuoiur.mp4]
+    python bench/serve.py --model-dir models/promoted --skip-clip     # face crops only
 
 Without a model folder it uses ``promote.dir`` when a model was promoted, else an untrained
 EfficientNet-Lite0-160 (the promoted family on real data: same graph and cost as the trained one).
@@ -316,8 +319,13 @@ def main(argv: list[str] | None = None) -> dict:
             # this process's store and the servers' (set before this process first uses BentoML)
             os.environ["BENTOML_HOME"] = str(args.bentoml_home or work / "bentoml_home")
             save_to_store(Path(model_dir))
-            for placement in args.placements:
-                servers[placement] = crop_server(PLACEMENTS[placement], work, placement)
+            with ThreadPoolExecutor(len(args.placements)) as pool:  # both start at once
+                starts = {p: pool.submit(crop_server, PLACEMENTS[p], work, p) for p in args.placements}
+            for placement, started in starts.items():
+                if started.exception() is None:
+                    servers[placement] = started.result()
+            for started in starts.values():
+                started.result()  # a server that did not start: raise (the others are stopped below)
         results["crops"] = crops_compare(
             model,
             local_scorer(params, model, Recorder(params, RequestLog(work / "requests-in-process"))),

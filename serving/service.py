@@ -1,17 +1,22 @@
 """BentoML service: deepfake scores for uploaded videos and images (``make serve``).
 
-Two services in one process tree:
+Two services:
   ``FaceModel``          the promoted model (``serve.model_tag`` in the BentoML model store,
-                         referenced at class level so ``bentoml build`` packs it); its ``score``
-                         API is batchable, so face crops from concurrent requests are merged by
-                         BentoML's adaptive batching into one model call.
+                         referenced at class level so ``bentoml build`` packs it) in two slots (the
+                         served model and the one before, so a reload never scores a request with a
+                         model its threshold does not belong to); its ``score_a`` / ``score_b`` APIs
+                         are batchable. With ``serve.model_in_front`` each front worker runs it in its
+                         own process (a method call per request: no second process, no crop IPC);
+                         otherwise it is a service of its own, and BentoML's adaptive batching merges
+                         the crops of every worker's concurrent requests into one model call.
   ``DeepfakeDetector``   the HTTP front: ``/score_video``, ``/score_image``, ``/score_images``
                          (batch), ``/explain`` (Grad-CAM PNG); decoding and face detection run here
                          through :mod:`deepfake_detect.scoring.scorer`, the same path as ``deepfake score``;
                          the reviewer page at ``/ui`` (:mod:`serving.reviewer`) and the review queue
                          behind the admin key (``/review_items``, ``/review_label``); ``/reload``
                          serves the store's new ``serve.model_tag`` without a restart (a promotion:
-                         loaded and warmed first, then swapped between requests, :mod:`serving.swap`).
+                         loaded and warmed first, then swapped between requests, :mod:`serving.swap`),
+                         and the release marker carries it to every other front worker.
 
 Errors are 4xx JSON ``{"error", "detail"}`` (504 past ``serve.deadline_s``); uploads over
 ``serve.max_upload_mb`` get 413 before they are read. Closed by default (:mod:`serving.guard`): off

@@ -168,8 +168,9 @@ def _astronaut_face(folder: Path, name: str = "face.jpg") -> Path:
     return path
 
 
-def _batch_sizes(metrics: str, method: str = "score") -> tuple[float, float]:
-    """(model calls, calls that held ONE request) from BentoML's adaptive_batch_size histogram."""
+def _batch_sizes(metrics: str, method: str = "score_a") -> tuple[float, float]:
+    """(model calls, calls that held ONE request) from BentoML's adaptive_batch_size histogram (slot 0
+    serves the first model)."""
     total = single = 0.0
     for line in metrics.splitlines():
         if not line.startswith("bentoml_service_adaptive_batch_size") or f'method_name="{method}"' not in line:
