@@ -227,6 +227,10 @@ class FaceModel:
         with self._swap_lock:
             return self._served(self._current)
 
+    def _slot_of(self, bento_tag: str) -> int | None:
+        """The slot holding the model of this store tag, if one does (callers hold ``_swap_lock``)."""
+        return next((k for k, h in enumerate(self._slots) if h is not None and h[1].bento_tag == bento_tag), None)
+
     def _served(self, slot: int) -> Served:
         held = self._slots[slot]
         assert held is not None
@@ -240,6 +244,9 @@ class FaceModel:
         when it cannot be loaded (the served model stays). The front polls: a call that lasts the
         whole load is dropped by the service's server after a few seconds."""
         with self._swap_lock:
+            if bento_tag and (slot := self._slot_of(bento_tag)) is not None:  # loaded: no loader round
+                state = "unchanged" if slot == self._current else "ready"
+                return Prepared(state=state, slot=slot, model=self._served(slot).model)
             if self._loading is not None and self._loading[0] != bento_tag and not self._loading[1].done():
                 return Prepared(state="loading")  # another tag's load first (one loader)
             if self._loading is None or self._loading[0] != bento_tag:
@@ -258,10 +265,9 @@ class FaceModel:
         try:
             stored = str(bentoml.models.get(asked).tag)
             with self._swap_lock:
-                held = {h[1].bento_tag: k for k, h in enumerate(self._slots) if h is not None}
-                if stored in held:
-                    state = "unchanged" if held[stored] == self._current else "ready"
-                    return Prepared(state=state, slot=held[stored], model=self._slots[held[stored]][1])
+                if (slot := self._slot_of(stored)) is not None:
+                    state = "unchanged" if slot == self._current else "ready"
+                    return Prepared(state=state, slot=slot, model=self._served(slot).model)
                 free = 1 - self._current
             loaded = self._load(bentoml.models.get(stored).path, stored)
             with self._swap_lock:
@@ -277,7 +283,7 @@ class FaceModel:
         """Make the slot holding ``bento_tag`` (loaded by ``prepare``) the served one; a batch in progress
         finishes on its own slot, and the other slot keeps its model for fronts that have not switched."""
         with self._swap_lock:
-            slot = next((k for k, h in enumerate(self._slots) if h is not None and h[1].bento_tag == bento_tag), None)
+            slot = self._slot_of(bento_tag)
             if slot is None:
                 raise ValueError(f"{bento_tag}: not loaded (call prepare first)")
             self._current = slot
@@ -318,7 +324,7 @@ class DeepfakeDetector:
         self.recorder = Recorder(PARAMS, self.request_log)
         self._scorer: Scorer | None = None
         self._lock = threading.Lock()
-        self._following = threading.Lock()  # one thread of this worker follows the marker at a time
+        self._following = threading.Lock()  # one thread of this worker follows the marker, or reloads
         self._gate = ModelGate()  # a model swap waits for the requests in flight; new ones wait for it
         self._marker = ReleaseMarker(_run_dir() / "served_model.json")
         # the face detector is built and warmed now; the model's facts come on first use (the
@@ -375,9 +381,7 @@ class DeepfakeDetector:
         """Serve the model the release marker names when it is not this worker's (one ``stat`` when
         nothing changed). The model service has it loaded already; a worker that runs its own model
         loads it in its loader thread and serves the old one until it is ready."""
-        if not self._following.acquire(blocking=False):
-            return  # another thread of this worker is at it; this request goes on with the model served
-        try:
+        with self._following:  # a request meanwhile waits: it is served by the model announced
             announced = self._marker.news()
             if announced is None or announced == self.scorer.info.bento_tag:
                 return
@@ -388,8 +392,6 @@ class DeepfakeDetector:
                 log.error("cannot serve the announced model %s: %s", announced, loaded.error)
             else:
                 self._switch(loaded)
-        finally:
-            self._following.release()
 
     def _switch(self, loaded: Prepared) -> None:
         """Serve the prepared model: the model's slot becomes the served one, then this worker's scorer
@@ -461,10 +463,11 @@ class DeepfakeDetector:
         if loaded.state == "failed":
             return _error(ScoringError(503, "reload_failed", loaded.error or SERVE.model_tag))
         assert loaded.model is not None
-        if loaded.model.bento_tag != previous.bento_tag:
-            self._switch(loaded)
-        info = self.scorer.info
-        self._marker.announce(str(info.bento_tag))
+        with self._following:  # not interleaved with this worker following an older announcement
+            if loaded.model.bento_tag != self.scorer.info.bento_tag:
+                self._switch(loaded)
+            info = self.scorer.info
+            self._marker.announce(str(info.bento_tag))
         return Reloaded(
             changed=info.bento_tag != previous.bento_tag,
             tag=info.tag,

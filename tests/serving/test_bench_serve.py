@@ -32,17 +32,19 @@ def test_serve_bench_compares_http_with_in_process_in_one_run(
         results = bench.main(
             [
                 "--model-dir", str(model_dir), "--faces", str(faces), "--bentoml-home", str(home),
-                "--skip-clip", "--concurrency", "1", "2", "--rounds", "2", "--out", str(tmp_path / "serve.json"),
+                "--skip-clip", "--requests", "4", "--concurrency", "1", "2", "--rounds", "2",
+                "--out", str(tmp_path / "serve.json"),
             ]
         )  # fmt: skip
     finally:
         use_bentoml_home(bentoml_home)
     crops = results["crops"]
-    assert crops["one_batched_call"]["n"] == 4
+    assert crops["one_batched_call"]["n"] == 4 and crops["c1"]["model"]["ratio"] == 1
     for c in ("c1", "c2"):
         assert set(crops[c]) == {"model", "path", "front", "service"}
         for row in crops[c].values():
-            assert row["n"] == 4 and row["images_per_s"] > 0 and 0 < row["p50_ms"] <= row["p95_ms"]
+            assert row["n"] == 8 and row["images_per_s"] > 0 and 0 < row["p50_ms"] <= row["p95_ms"]  # 2 rounds of 4
+            assert row["ratio"] > 0
     table = capsys.readouterr().out
     assert "| HTTP, model in the front process, concurrency 2 |" in table
     assert "| HTTP, model service (two processes), concurrency 1 |" in table
