@@ -6,8 +6,8 @@ and labelled with another's threshold and tag. Also the typed handshake of a rel
 and the model service (:class:`Prepared`) and the front's answer (:class:`Reloaded`).
 
 With several front workers, ``/reload`` reaches one of them: it swaps, then writes the
-:class:`ReleaseMarker`, and every other worker reads it between requests (one ``stat`` when nothing
-changed) and switches to the model it names."""
+:class:`ReleaseMarker`, and every other worker reads it between requests (a file of a few dozen
+bytes) and switches to the model it names."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -58,34 +59,33 @@ class ModelGate:
 
 
 class ReleaseMarker:
-    """The store tag a server's workers serve, in one file they all see: written (atomically) by the
-    worker that reloaded, read by the others between requests."""
+    """The store tag a server's workers serve, in one small file they all see: written (atomically,
+    with a fresh announcement id) by the worker that reloaded, read by every worker between requests
+    (a read of a few dozen bytes; a new id is news, even for a tag announced before: a rollback)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._seen: tuple[int, int] | None = None  # (inode, mtime) of the version last read
+        self._seen: str | None = None  # the announcement id last read
 
     def announce(self, bento_tag: str) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}")
-        tmp.write_text(json.dumps({"bento_tag": bento_tag}))
-        os.replace(tmp, self.path)  # a new inode: readers never see half a file
-        self._seen = None  # the writer reads its own news once too (it serves that tag already)
+        tmp.write_text(json.dumps({"bento_tag": bento_tag, "id": uuid.uuid4().hex}))
+        os.replace(tmp, self.path)  # readers never see half a file
 
     def news(self) -> str | None:
-        """The announced tag when the file changed since the last look, else None (also: no file yet)."""
+        """The announced tag when there is an announcement this reader has not seen, else None."""
         try:
-            st = os.stat(self.path)
-            if (st.st_ino, st.st_mtime_ns) == self._seen:
-                return None
-            text = self.path.read_text()
+            note = json.loads(self.path.read_text())
         except FileNotFoundError:
             return None
-        self._seen = (st.st_ino, st.st_mtime_ns)
-        return str(json.loads(text)["bento_tag"])
+        if note["id"] == self._seen:
+            return None
+        self._seen = note["id"]
+        return str(note["bento_tag"])
 
     def look_again(self) -> None:
-        """Read the marker again next time (its model was still loading)."""
+        """Take the current announcement as news again next time (its model was still loading)."""
         self._seen = None
 
 

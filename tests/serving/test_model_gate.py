@@ -55,3 +55,20 @@ def test_requests_share_the_gate():
     for t in threads:
         t.join(timeout=10)
     assert len(inside) == 3
+
+
+def test_the_release_marker_tells_each_reader_once_per_announcement(tmp_path):
+    from serving.swap import ReleaseMarker
+
+    path = tmp_path / "run" / "served_model.json"
+    writer, reader = ReleaseMarker(path), ReleaseMarker(path)  # two workers of one server
+    assert reader.news() is None  # nothing announced yet
+    writer.announce("deepfake-detector:b")
+    assert reader.news() == "deepfake-detector:b"
+    assert reader.news() is None  # the same announcement
+    reader.look_again()  # its model was still loading: read it again next time
+    assert reader.news() == "deepfake-detector:b"
+    writer.announce("deepfake-detector:c")
+    writer.announce("deepfake-detector:b")  # a rollback: the same tag again is news again
+    assert reader.news() == "deepfake-detector:b"
+    assert [p.name for p in path.parent.iterdir()] == ["served_model.json"]  # no temp file left
