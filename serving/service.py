@@ -379,8 +379,8 @@ class DeepfakeDetector:
 
     def _follow(self) -> None:
         """Serve the model the release marker names when it is not this worker's (a read of a few
-        dozen bytes when nothing changed). The model service has it loaded already; a worker that runs its own model
-        loads it in its loader thread and serves the old one until it is ready."""
+        dozen bytes when nothing changed). The model service has it loaded already; a worker that
+        runs its own model loads it in its loader thread and serves the old one until it is ready."""
         with self._following:  # a request meanwhile waits: it is served by the model announced
             announced = self._marker.news()
             if announced is None or announced == self.scorer.info.bento_tag:
