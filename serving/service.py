@@ -60,6 +60,7 @@ from deepfake_detect.scoring.names import clean_name  # noqa: E402
 from deepfake_detect.scoring.result import BatchScoreResult, ModelInfo, ScoreResult  # noqa: E402
 from deepfake_detect.scoring.review import ReviewError, ReviewItem, ReviewListing, ReviewQueue  # noqa: E402
 from deepfake_detect.scoring.scorer import Scorer  # noqa: E402
+from serving.batcher import NaturalBatcher  # noqa: E402
 from serving.guard import GuardMiddleware, check_keys, sweep_orphan_uploads  # noqa: E402
 from serving.reviewer import UI_PATH, reviewer_app  # noqa: E402
 from serving.swap import ModelGate, Prepared, ReleaseMarker, Reloaded, Served  # noqa: E402
@@ -318,6 +319,11 @@ class DeepfakeDetector:
             log.warning("deleted %d upload(s) left in BentoML's request temp dirs by a killed server", swept)
         if SERVE.model_in_front:
             self.face_model = FaceModel()  # this worker's own model: scored by a call, not over a socket
+            # concurrent requests share model calls (BentoML batches only a service's own server)
+            self._batchers = [
+                NaturalBatcher(self.face_model.score_a, SERVE.batch_max_size),
+                NaturalBatcher(self.face_model.score_b, SERVE.batch_max_size),
+            ]
         self.request_log = (
             RequestLog(SERVE.request_log_dir, keep_days=SERVE.request_log_days) if SERVE.request_log else None
         )
@@ -358,7 +364,10 @@ class DeepfakeDetector:
     def _scorer_for(self, served: Served) -> Scorer:
         info, slot = served.model, served.slot
         log.info("serving model %s (%s), threshold %.4f, slot %d", info.tag, info.bento_tag, info.threshold, slot)
-        score = (self.face_model.score_a, self.face_model.score_b)[slot]
+        if SERVE.model_in_front:
+            score = self._batchers[slot]
+        else:
+            score = (self.face_model.score_a, self.face_model.score_b)[slot]
 
         def score_fn(crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             out = np.asarray(_once_more_if_dropped(score, crops))
