@@ -89,13 +89,25 @@ def _serve_host() -> str | None:
 HOST = _serve_host()
 check_keys(os.environ, HOST, SERVE.api_key_env, SERVE.admin_key_env)  # closed by default
 RUN_DIR_ENV = "DEEPFAKE_SERVING_RUN"  # the folder of this `bentoml serve`'s release marker
+
+
+def _new_run_dir() -> str:
+    """A folder for the release marker, removed when this process exits."""
+    import atexit
+    import shutil
+
+    folder = tempfile.mkdtemp(prefix="deepfake-serving-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 if HOST is not None:  # the `bentoml serve` process: its workers inherit the variable (circus copies the env)
-    os.environ[RUN_DIR_ENV] = tempfile.mkdtemp(prefix="deepfake-serving-")
+    os.environ[RUN_DIR_ENV] = _new_run_dir()
 
 
 def _run_dir() -> Path:
     """Where this server's workers share the release marker (in-process use: a folder of its own)."""
-    return Path(os.environ.get(RUN_DIR_ENV) or tempfile.mkdtemp(prefix="deepfake-serving-"))
+    return Path(os.environ.get(RUN_DIR_ENV) or _new_run_dir())
 
 
 def short_name(name: str, max_bytes: int) -> str:
