@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import tempfile
@@ -56,8 +57,6 @@ def build_lite0(folder: Path, params) -> Path:
 
 
 def save_to_store(folder: Path) -> str:
-    import shutil
-
     import bentoml
 
     with bentoml.models.create("deepfake-detector", metadata={"bench": True}) as m:
@@ -350,6 +349,7 @@ def main(argv: list[str] | None = None) -> dict:
         results["clip"]["http_s"] = clip_http(params, args.clip, args.clip_runs, work)
         results["clip"]["http_frames"] = params.serve.frames_per_video
     results["load_avg_end"] = os.getloadavg()
+    shutil.rmtree(work, ignore_errors=True)  # the servers' store and logs (kept when a run fails)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     print_table(results)
