@@ -47,6 +47,7 @@ from deepfake_detect.config.train import (
     ModelName,
     PromoteParams,
     SklearnFftParams,
+    TemporalParams,
     TrainParams,
     XceptionParams,
 )
@@ -83,6 +84,7 @@ __all__ = [
     "Section",
     "ServeParams",
     "SklearnFftParams",
+    "TemporalParams",
     "TrainParams",
     "ValidateParams",
     "XceptionParams",
@@ -110,6 +112,7 @@ class Params(BaseModel):
     retrain: RetrainParams
     serve: ServeParams
     live: LiveParams
+    temporal: TemporalParams
 
     @model_validator(mode="after")
     def _request_log_outlives_the_drift_window(self) -> Params:

@@ -1,5 +1,5 @@
 """The model sections of params.yaml: ``train`` (augmentation and one section per family),
-``evaluate``, ``promote``."""
+``evaluate``, ``promote``, ``temporal``."""
 
 from __future__ import annotations
 
@@ -163,3 +163,16 @@ class PromoteParams(Section):
     @classmethod
     def _off_is_a_word(cls, v: Any) -> Any:
         return "off" if v is False else v  # YAML 1.1 reads a bare `off` as false
+
+
+class TemporalParams(Section):
+    """The temporal head over people (models/temporal.py): a GRU over each face track's per-frame
+    features from the frozen backbone, measured against frame aggregation (bench/temporal.py)."""
+
+    max_frames: int = Field(ge=2)  # frames of a track the head reads (evenly spaced when longer)
+    units: int = Field(ge=1)
+    dropout: float = Field(ge=0, lt=1)
+    epochs: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    learning_rate: float = Field(gt=0)
+    folds: int = Field(ge=2)  # group folds of the cross-validated comparison
