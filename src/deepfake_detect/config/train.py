@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from deepfake_detect.config.section import Section
 
@@ -100,8 +100,29 @@ class SklearnFftParams(Section):
 
 # models.REGISTRY's families
 ModelName = Literal[
-    "baseline_cnn", "xception", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "sklearn_fft"
+    "baseline_cnn",
+    "xception",
+    "efficientnet_lite0",
+    "efficientnet_lite1",
+    "efficientnet_lite2",
+    "sklearn_fft",
+    "ensemble",
 ]
+
+
+class EnsembleParams(Section):
+    """The ``ensemble`` family: the mean of its members' calibrated logits (models/ensemble.py)."""
+
+    members: list[ModelName] = Field(min_length=2)
+
+    @field_validator("members")
+    @classmethod
+    def _distinct_families(cls, v: list[str]) -> list[str]:
+        if "ensemble" in v:
+            raise ValueError("an ensemble cannot be a member of itself")
+        if len(set(v)) != len(v):
+            raise ValueError(f"members repeat a family: {v}")
+        return v
 
 
 class TrainParams(Section):
@@ -116,6 +137,19 @@ class TrainParams(Section):
     efficientnet_lite1: EfficientNetLiteParams
     efficientnet_lite2: EfficientNetLiteParams
     sklearn_fft: SklearnFftParams
+    ensemble: EnsembleParams
+
+    @model_validator(mode="after")
+    def _ensemble_members_are_trained(self) -> TrainParams:
+        """An ensemble in ``train.models`` combines models trained beside it: every member is listed too."""
+        if "ensemble" in self.models:
+            missing = [m for m in self.ensemble.members if m not in self.models]
+            if missing:
+                raise ValueError(
+                    f"train.ensemble.members {missing} are not in train.models {self.models}: "
+                    "an ensemble combines models the pipeline trains"
+                )
+        return self
 
 
 class EvaluateParams(Section):

@@ -35,8 +35,9 @@ from deepfake_detect.models.calibration import (
     fit_calibration,
     reliability_table,
 )
+from deepfake_detect.models.combine import ensemble_record, mean_logit
 from deepfake_detect.models.dataset import load_split
-from deepfake_detect.models.predictor import Predictor, load_predictor
+from deepfake_detect.models.predictor import Predictor, load_predictor, read_record
 from deepfake_detect.release.breakdown import Judge, dataset_metrics, source_metrics
 from deepfake_detect.release.metrics import choose_threshold, people_rows, video_scores
 
@@ -203,13 +204,17 @@ def markdown_table(df: pd.DataFrame) -> str:
 
 
 def run_evaluate(p: Params) -> dict[str, ModelMetrics]:
+    """Every model of ``train.models``; an ensemble is judged on its members' scores combined as it
+    serves them (:func:`models.ensemble.mean_logit` of their calibrated P(FAKE)), beside them."""
     ep = p.evaluate
     val = load_split(p.balance.manifest, "val")
     test = load_split(p.balance.manifest, "test")
-    predictors = {name: load_predictor(p.train.models_dir / name) for name in p.train.models}
+    records = {name: read_record(p.train.models_dir / name) for name in p.train.models}
+    ensembles = {name: r for name, r in records.items() if r.family == "ensemble"}
+    predictors = {name: load_predictor(p.train.models_dir / name) for name in records if name not in ensembles}
     log.info(
         "evaluating %s on %d val / %d test crops (%d / %d videos)",
-        ", ".join(predictors),
+        ", ".join(records),
         len(val),
         len(test),
         val["video"].nunique(),
@@ -220,33 +225,51 @@ def run_evaluate(p: Params) -> dict[str, ModelMetrics]:
     ep.metrics_dir.mkdir(parents=True, exist_ok=True)
     results = {}
     for name, pred in predictors.items():
-        m = evaluate_probs(pred.record, val, val_raw[name], test, test_raw[name], ep, p.seed)
-        m.write(ep.metrics_dir / f"{name}.json")
-        calibrated = m.calibration.apply(test_raw[name])
-        write_plots(name, test["y"].to_numpy(), calibrated, m.threshold, ep.plots_dir, ep.calibration_bins)
-        results[name] = m
-        q = m.calibration_quality
-        log.info(
-            "%s: test AUC %.3f, log loss %.3f (%.3f uncalibrated, %.3f balanced), ECE %.3f (%.3f balanced), "
-            "balanced acc %.3f | recall %.3f at FPR %.3f | video AUC %.3f (threshold %.3f from val), "
-            "%.0f%% of REAL test clips flagged at the %.3f video operating point",
-            name,
-            m.frame.auc,
-            q.log_loss,
-            q.log_loss_uncalibrated,
-            q.log_loss_balanced,
-            q.ece,
-            q.ece_balanced,
-            m.frame.balanced_accuracy,
-            m.operating_point.test_recall,
-            m.operating_point.test_fpr,
-            m.video.auc,
-            m.threshold,
-            100 * m.video_operating_point.test_fpr,
-            m.video_operating_point.threshold,
+        results[name] = evaluate_model(pred.record, val, val_raw[name], test, test_raw[name], p)
+    for name, record in ensembles.items():
+        members = record.members or []
+        unknown = [m for m in members if m not in predictors]
+        if unknown:
+            raise ValueError(f"{p.train.models_dir / name}: ensemble members {unknown} are not in train.models")
+        record = ensemble_record(record, [predictors[m].record for m in members])
+        val_raw[name], test_raw[name] = (
+            mean_logit([results[m].calibration.apply(raw[m]) for m in members]) for raw in (val_raw, test_raw)
         )
+        results[name] = evaluate_model(record, val, val_raw[name], test, test_raw[name], p)
     table = comparison_table(results)
     ep.comparison.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(ep.comparison.with_suffix(".csv"), index=False)
     ep.comparison.write_text(markdown_table(table))
     return results
+
+
+def evaluate_model(
+    record: ModelRecord, val: pd.DataFrame, val_raw: np.ndarray, test: pd.DataFrame, test_raw: np.ndarray, p: Params
+) -> ModelMetrics:
+    """One model's metrics (written to ``metrics/<model>.json``), plots and log line."""
+    ep, name = p.evaluate, record.name
+    m = evaluate_probs(record, val, val_raw, test, test_raw, ep, p.seed)
+    m.write(ep.metrics_dir / f"{name}.json")
+    calibrated = m.calibration.apply(test_raw)
+    write_plots(name, test["y"].to_numpy(), calibrated, m.threshold, ep.plots_dir, ep.calibration_bins)
+    q = m.calibration_quality
+    log.info(
+        "%s: test AUC %.3f, log loss %.3f (%.3f uncalibrated, %.3f balanced), ECE %.3f (%.3f balanced), "
+        "balanced acc %.3f | recall %.3f at FPR %.3f | video AUC %.3f (threshold %.3f from val), "
+        "%.0f%% of REAL test clips flagged at the %.3f video operating point",
+        name,
+        m.frame.auc,
+        q.log_loss,
+        q.log_loss_uncalibrated,
+        q.log_loss_balanced,
+        q.ece,
+        q.ece_balanced,
+        m.frame.balanced_accuracy,
+        m.operating_point.test_recall,
+        m.operating_point.test_fpr,
+        m.video.auc,
+        m.threshold,
+        100 * m.video_operating_point.test_fpr,
+        m.video_operating_point.threshold,
+    )
+    return m

@@ -73,6 +73,7 @@ def model_info(predictor: Predictor, bento_tag: str | None = None) -> ModelInfo:
         bento_tag=bento_tag,
         crop_margin=predictor.record.crop_margin,
         ood=predictor.record.ood,
+        members=predictor.record.members or [],
     )
 
 
