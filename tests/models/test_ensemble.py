@@ -19,6 +19,8 @@ from deepfake_detect.models.artifacts import write_untrained_record
 from deepfake_detect.models.dataset import load_split
 from deepfake_detect.models.predictor import EnsemblePredictor, ModelLoadError, load_predictor, read_record
 
+REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
+
 
 def _constant_member(folder: Path, p_fake: float, input_size: int, calibration: Calibration | None) -> None:
     """A real scikit-learn pipeline whose P(FAKE) is ``p_fake`` for every crop (the training prior)."""
@@ -90,6 +92,26 @@ def test_members_must_be_trained_beside_the_ensemble(tmp_path: Path, split_manif
         make_params(tmp_path, split_manifest, ensemble={"members": ["sklearn_fft", "sklearn_fft"]})
 
 
+def _service_model_answer(p, tmp_path: Path) -> dict:
+    """``/model`` of the BentoML service (called in-process) serving the store's latest ``promote.bento_name``."""
+    import importlib
+    import os
+    import sys
+
+    import yaml
+
+    raw = yaml.safe_load(REPO_PARAMS.read_text())
+    raw["serve"].update({"model_tag": f"{p.promote.bento_name}:latest", "request_log_dir": str(tmp_path / "log")})
+    (tmp_path / "serve.yaml").write_text(yaml.safe_dump(raw))
+    os.environ["DEEPFAKE_PARAMS"] = str(tmp_path / "serve.yaml")
+    sys.modules.pop("serving.service", None)
+    try:
+        return importlib.import_module("serving.service").DeepfakeDetector().model()
+    finally:
+        os.environ.pop("DEEPFAKE_PARAMS", None)
+        sys.modules.pop("serving.service", None)
+
+
 def test_ensemble_trains_evaluates_promotes_and_serves_end_to_end(
     tmp_path: Path, split_manifest: Path, make_params, bento_home: Path, tiny_sample: Path, repo_root: Path
 ):
@@ -135,6 +157,7 @@ def test_ensemble_trains_evaluates_promotes_and_serves_end_to_end(
     assert info.family == "ensemble" and info.members == ranked and info.input_size == 128
     store = Path(bentoml.models.get(f"{p.promote.bento_name}:latest").path)
     assert (store / MEMBERS_DIR / "baseline_cnn" / "model.keras").is_file()
+    assert _service_model_answer(p, tmp_path)["members"] == ranked  # /model, from the store's entry
 
     clip = sorted(tiny_sample.glob("*.mp4"))[0]
     cams = tmp_path / "cams"
