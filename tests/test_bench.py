@@ -43,6 +43,7 @@ RUN_ELSEWHERE = {
     "cross_dataset.py": "tests/models/test_bench_runs.py",
     "recipes.py": "tests/models/test_bench_runs.py",
     "temporal.py": "tests/models/test_bench_runs.py",
+    "ensemble.py": "tests/models/test_bench_runs.py",
 }
 NEEDS_SHARED = {"train_memory.py", "measure_drift.py"}
 
