@@ -122,6 +122,8 @@ def test_ensemble_trains_evaluates_promotes_and_serves_end_to_end(
     from deepfake_detect.pipeline.evaluate import run_evaluate
     from deepfake_detect.pipeline.promote import run_promote
     from deepfake_detect.pipeline.train import run_train
+    from deepfake_detect.release.members import load_candidate
+    from deepfake_detect.release.shadow import as_released
     from deepfake_detect.scoring.scorer import model_info
 
     members = ["sklearn_fft", "baseline_cnn"]
@@ -153,6 +155,8 @@ def test_ensemble_trains_evaluates_promotes_and_serves_end_to_end(
 
     assert roc_auc_score(test["y"], served.predict(crops)) == pytest.approx(ens.frame.auc, abs=1e-4)  # as evaluated
     assert served.embed(crops[:2]).shape == (2, p.promote.embedding_components) and served.record.ood is not None
+    candidate = as_released(load_candidate(p, "ensemble"), ens, p.promote.serve_threshold)  # what shadow scores
+    np.testing.assert_allclose(candidate.predict(crops[:4]), served.predict(crops[:4]), rtol=1e-5)
     info = model_info(served)
     assert info.family == "ensemble" and info.members == ranked and info.input_size == 128
     store = Path(bentoml.models.get(f"{p.promote.bento_name}:latest").path)

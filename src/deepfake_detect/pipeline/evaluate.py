@@ -205,7 +205,7 @@ def markdown_table(df: pd.DataFrame) -> str:
 
 def run_evaluate(p: Params) -> dict[str, ModelMetrics]:
     """Every model of ``train.models``; an ensemble is judged on its members' scores combined as it
-    serves them (:func:`models.ensemble.mean_logit` of their calibrated P(FAKE)), beside them."""
+    serves them (:func:`models.combine.mean_logit` of their calibrated P(FAKE)), beside them."""
     ep = p.evaluate
     val = load_split(p.balance.manifest, "val")
     test = load_split(p.balance.manifest, "test")
