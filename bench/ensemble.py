@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             df["path"] = [str(x if Path(x).is_absolute() else args.root / x) for x in df["path"]]
     val, test = splits["val"], splits["test"]
     members = {m: load_predictor(args.models / m) for m in args.members}
-    raw = {s: score_split(members, df, ep.batch_size, s) for s, df in splits.items()}
+    raw = {s: score_split(members, df, ep.batch_size, s).probs for s, df in splits.items()}
 
     results, rows = {}, []
     for name, pred in members.items():

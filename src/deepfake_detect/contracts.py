@@ -474,6 +474,9 @@ class ModelMetrics(Contract):
     video_operating_point: OperatingPoint  # videos: at most evaluate.target_video_fpr of REAL val clips
     by_source: dict[Literal["old", "feedback"], BinaryMetrics]  # frame level; the release rule weighs "old"
     by_dataset: dict[str, DatasetMetrics]
+    input_size: int | None = None  # the crop side the model reads (None: metrics written before it was kept)
+    infer_img_s: float | None = None  # test crops per second through the model's predict call (images read
+    # beforehand; an ensemble pays every member), on the machine evaluate ran on
 
     def level(self, level: Literal["frame", "person", "video"]) -> BinaryMetrics:
         return {"frame": self.frame, "person": self.person, "video": self.video}[level]

@@ -82,8 +82,8 @@ def rescore(predictor: Predictor, p: Params) -> ModelMetrics:
     """Metrics of a (promoted) model on the current val/test split, as evaluate computes them."""
     val = load_split(p.balance.manifest, "val")
     test = load_split(p.balance.manifest, "test")
-    val_p = score_split({"m": predictor}, val, p.evaluate.batch_size, "val")["m"]
-    test_p = score_split({"m": predictor}, test, p.evaluate.batch_size, "test")["m"]
+    val_p = score_split({"m": predictor}, val, p.evaluate.batch_size, "val").probs["m"]
+    test_p = score_split({"m": predictor}, test, p.evaluate.batch_size, "test").probs["m"]
     return evaluate_probs(predictor.record, val, val_p, test, test_p, p.evaluate, p.seed)
 
 
