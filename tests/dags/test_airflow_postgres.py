@@ -78,6 +78,7 @@ def _project(project: Path, env: dict[str, str]) -> None:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     for section, values in TINY.items():
         params[section] = {**params[section], **values}
+    params["dags"]["task_env"] = [*params["dags"]["task_env"], "PYTHONPATH"]  # the tasks run this copy's code
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     sh("git", "init", "-q", cwd=project, env=env)
     sh("dvc", "init", "-q", cwd=project, env=env)
@@ -99,9 +100,10 @@ def test_retrain_on_postgres_runs_the_extract_fan_out_in_parallel():
     root = Path(tempfile.mkdtemp(prefix="deepfake-airflow-pg-"))
     root.chmod(0o755)
     home, port, pg_port = root / "airflow", free_port(), free_port()
+    project, reference = root / "project", root / "reference"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "DEEPFAKE"))}
     env.update({"PATH": f"{BIN}{os.pathsep}{env['PATH']}", "DVC_NO_ANALYTICS": "1", "DO_NOT_TRACK": "1"})
-    project, reference = root / "project", root / "reference"
+    env["PYTHONPATH"] = str(project / "src")  # wherever the venv's editable install points (a worktree)
     airflow_env = {
         **env,
         "AIRFLOW_HOME": str(home),
