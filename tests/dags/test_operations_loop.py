@@ -158,17 +158,18 @@ def _task_seconds(api: Api, dag: str, run_id: str) -> dict[str, float]:
     return took
 
 
-def _monitor_then_retrain(api: Api, home: Path) -> tuple[dict, str, dict]:
+def _monitor_then_retrain(api: Api, home: Path, clock: Clock) -> tuple[str, dict]:
     """Trigger deepfake_monitor on the request log; it must emit the drift Asset, which queues a
-    deepfake_retrain run: (monitor states, the retrain run's id, its states)."""
+    deepfake_retrain run: (the retrain run's id, its task states)."""
     before = set(_runs(api, "deepfake_retrain"))
     run = api.post("/api/v2/dags/deepfake_monitor/dagRuns", {"logical_date": None, "conf": {}})
     monitor = _finished(api, home, "deepfake_monitor", run["dag_run_id"], 300)
     assert monitor == {"drift_report": "success", "emit_drift": "success"}, monitor  # drift fired
+    clock.lap("deepfake_monitor run: drift, the Asset event")
     queued = wait_for("the run the drift Asset queues", lambda: set(_runs(api, "deepfake_retrain")) - before, 60)
     (retrain_id,) = queued
     assert _runs(api, "deepfake_retrain")[retrain_id]["run_type"] == "asset_triggered"
-    return monitor, retrain_id, _finished(api, home, "deepfake_retrain", retrain_id, 600)
+    return retrain_id, _finished(api, home, "deepfake_retrain", retrain_id, 600)
 
 
 def _label_in_page(driver, url: str, truth: dict[str, str], shot: Path | None) -> int:
@@ -276,8 +277,8 @@ def test_drift_queue_page_labels_retrain_promote_reload_and_live_eval_under_airf
         assert _label_in_page(chromium, url, truth, out / "queue.png" if out else None) == len(truth)
         clock.lap(f"{len(truth)} items labelled in the reviewer page")
 
-        _, retrain_id, retrain = _monitor_then_retrain(api, home)
-        clock.lap("monitor: drift; retrain: labels versioned, extract, train, evaluate, gate, shadow, promote, reload")
+        retrain_id, retrain = _monitor_then_retrain(api, home, clock)
+        clock.lap("deepfake_retrain run it queued: labels versioned ... promoted, serving reloaded")
         ran = ("check_labels", "version_feedback", "parts_to_extract", "merge_parts", "validate", "repro")
         assert all(retrain[t] == "success" for t in ran), retrain
         for task in ("evaluation_gate", "promote", "dvc_push", "notify_serving"):
@@ -302,10 +303,11 @@ def test_drift_queue_page_labels_retrain_promote_reload_and_live_eval_under_airf
         assert versions[first["tag"]]["n"] == len(truth) and versions[second["tag"]]["n"] == len(later), versions
         retrain_tasks = _task_seconds(api, "deepfake_retrain", retrain_id)
         print(json.dumps({"steps": clock.steps, "total_s": round(time.monotonic() - clock.start), **live}))
-        print(json.dumps({"retrain_task_seconds": retrain_tasks, "promotion": second["reason"]}))
+        said = {"retrain_task_seconds": retrain_tasks, "promotion": second["reason"], "shadow": shadow["reason"]}
+        print(json.dumps(said))
         if out:
             live_html = project / "reports/live" / Path(live["report_json"]).with_suffix(".html").name
-            drift = json.loads((project / "reports/drift/latest.json").read_text())
+            drift = json.loads((project / "reports/drift/latest.json").read_text())  # the monitor run's
             for src, name in (
                 (live_html, "live.html"),
                 (Path(drift["report_html"]), "drift.html"),
@@ -313,7 +315,7 @@ def test_drift_queue_page_labels_retrain_promote_reload_and_live_eval_under_airf
                 (project / "reports/models/promotion.json", "promotion.json"),
             ):
                 shutil.copy(src if src.is_absolute() else project / src, out / name)
-            timings = {"steps": clock.steps, "retrain_task_seconds": retrain_tasks, "live": live}
+            timings = {"steps": clock.steps, "retrain_task_seconds": retrain_tasks, "live": live, "drift": drift}
             (out / "timings.json").write_text(json.dumps(timings, indent=1))
     finally:
         if serve is not None:
