@@ -297,14 +297,17 @@ def test_drift_queue_page_labels_retrain_promote_reload_and_live_eval_under_airf
             body = {"item_id": entry["item"]["id"], "label": later[entry["item"]["file"]], "note": ""}
             r = httpx.post(f"{url}/review_label", json=body, headers={"X-API-Key": ADMIN}, timeout=60)
             assert r.status_code == 200, r.text
-        live = json.loads(sh("deepfake", "eval", "live", cwd=project, env=env).strip().splitlines()[-1])
+        said = subprocess.run(["deepfake", "eval", "live"], cwd=project, env=env, capture_output=True, text=True)
+        assert said.returncode == 0, said.stderr[-2000:]
+        live = json.loads(said.stdout.strip().splitlines()[-1])
+        print(said.stderr)  # a line per version, as a maintainer reads it
         clock.lap("B answers and is labelled; deepfake eval live")
         versions = live["versions"]
         assert versions[first["tag"]]["n"] == len(truth) and versions[second["tag"]]["n"] == len(later), versions
         retrain_tasks = _task_seconds(api, "deepfake_retrain", retrain_id)
         print(json.dumps({"steps": clock.steps, "total_s": round(time.monotonic() - clock.start), **live}))
-        said = {"retrain_task_seconds": retrain_tasks, "promotion": second["reason"], "shadow": shadow["reason"]}
-        print(json.dumps(said))
+        decided = {"retrain_task_seconds": retrain_tasks, "promotion": second["reason"], "shadow": shadow["reason"]}
+        print(json.dumps(decided))
         if out:
             live_html = project / "reports/live" / Path(live["report_json"]).with_suffix(".html").name
             drift = json.loads((project / "reports/drift/latest.json").read_text())  # the monitor run's
@@ -315,14 +318,23 @@ def test_drift_queue_page_labels_retrain_promote_reload_and_live_eval_under_airf
                 (project / "reports/models/promotion.json", "promotion.json"),
             ):
                 shutil.copy(src if src.is_absolute() else project / src, out / name)
-            timings = {"steps": clock.steps, "retrain_task_seconds": retrain_tasks, "live": live, "drift": drift}
+            timings = {
+                "steps": clock.steps,
+                "retrain_task_seconds": retrain_tasks,
+                "load_average_1_5_15_min": os.getloadavg(),  # other jobs on the machine during the run
+                "live": live,
+                "drift": drift,
+            }
             (out / "timings.json").write_text(json.dumps(timings, indent=1))
+            (out / "live.txt").write_text(said.stderr)
     finally:
         if serve is not None:
             stop_process_tree(serve)
         recorded = roots(home)
         stop = subprocess.run(["bash", str(SCRIPT), "stop"], cwd=REPO, env=airflow_env, capture_output=True, text=True)
-        for line in leftovers(home, recorded):
+        left = leftovers(home, recorded)
+        for line in left:
             subprocess.run(["kill", "-KILL", line.split(":")[0]], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
     assert stop.returncode == 0, stop.stdout + stop.stderr
+    assert left == [], f"still running after `airflow-local.sh stop`: {left}"
