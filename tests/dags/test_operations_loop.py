@@ -40,7 +40,8 @@ from deepfake_detect.scoring.service_process import ServerStartError, start_bent
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 ADMIN = "ops-loop-admin-key"
-PER_CLASS = 6  # requests per class in each round of traffic
+PER_CLASS = 12  # requests per class in each round of traffic (6 were too few for the retrained model to learn)
+SHOT_AFTER = 5  # labels made in the page before its screenshot
 TINY = {
     "sample": {"n_actors": 4, "fakes_per_real": 1, "frames": 10, "fps": 10, "width": 240, "height": 180},
     # the reviewers' crops are the service's 224-px crops of images no detector would confirm as faces
@@ -174,7 +175,7 @@ def _monitor_then_retrain(api: Api, home: Path, clock: Clock) -> tuple[str, dict
 
 def _label_in_page(driver, url: str, truth: dict[str, str], shot: Path | None) -> int:
     """Load the queue in the reviewer page with the admin key and label every listed item of ``truth``
-    (``shot``: a screenshot of the queue panel half way, for docs/operations.md)."""
+    (``shot``: a screenshot of the queue panel after SHOT_AFTER labels, for docs/operations.md)."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -195,8 +196,9 @@ def _label_in_page(driver, url: str, truth: dict[str, str], shot: Path | None) -
         wait(lambda d, li=li: li.get_attribute("data-label") in ("REAL", "FAKE", "error"))
         assert li.get_attribute("data-label") == truth[name], li.text
         done += 1
-        if shot and done == len(truth) // 2:
-            driver.find_element(By.CSS_SELECTOR, "#queue-box").screenshot(str(shot))
+        if shot and done == SHOT_AFTER:  # the panel's top: the status line, labelled and waiting items
+            driver.execute_script("arguments[0].scrollIntoView()", driver.find_element(By.CSS_SELECTOR, "#queue-box"))
+            driver.save_screenshot(str(shot))
     return done
 
 
