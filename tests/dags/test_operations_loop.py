@@ -14,8 +14,8 @@ the reviewer page in headless Chromium.
 
 What the run measured is printed (and written to $OPS_LOOP_OUT with the reports and screenshots, which
 scripts/ops_screenshots.py turns into docs/img/ops-*.png). Skips where PostgreSQL's server or Chromium is
-absent, as test_airflow_postgres.py and the page test do. The gates are the shipped rules and settings
-(promote.min_improvement, max_regression, shadow gate); only retrain.gate_min is 0 (a tiny model)."""
+absent, as test_airflow_postgres.py and the page test do. The release rules keep their shipped thresholds
+(promote.min_improvement, max_regression, with the shadow gate on); only retrain.gate_min is 0 (a tiny model)."""
 
 from __future__ import annotations
 
