@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,7 +48,7 @@ def small_png(src: Path, dest: Path, width: int = 1100) -> int:
     return dest.stat().st_size
 
 
-def browser():
+def browser(profile: Path):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -55,7 +56,7 @@ def browser():
     options.binary_location = CHROMIUM
     for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"):
         options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tempfile.mkdtemp(prefix='ops-shots-')}")
+    options.add_argument(f"--user-data-dir={profile}")
     return webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
 
 
@@ -69,7 +70,8 @@ def main() -> None:
         run_loop(run_dir)
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"ops-queue.png: {small_png(run_dir / 'queue.png', args.out / 'ops-queue.png')} bytes")
-    driver = browser()
+    profile = Path(tempfile.mkdtemp(prefix="ops-shots-"))
+    driver = browser(profile)
     try:
         for report, (image, height, marker) in SHOTS.items():
             driver.set_window_size(1280, height)
@@ -83,6 +85,7 @@ def main() -> None:
             print(f"{image}: {small_png(raw, args.out / image)} bytes")
     finally:
         driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
 
 
 if __name__ == "__main__":
