@@ -137,6 +137,7 @@ class ServeParams(Section):
     explain_max_faces: int = Field(ge=1)
     timeout_s: int = Field(ge=10)
     deadline_s: float = Field(gt=0)
+    disconnect_poll_s: float = Field(gt=0)
     workers: int = Field(ge=1)
     model_in_front: bool
     access_log: bool
