@@ -44,6 +44,7 @@ RUN_ELSEWHERE = {
     "recipes.py": "tests/models/test_bench_runs.py",
     "temporal.py": "tests/models/test_bench_runs.py",
     "ensemble.py": "tests/models/test_bench_runs.py",
+    "serve.py": "tests/serving/test_bench_serve.py",  # two real servers on the serving tests' tiny model
 }
 NEEDS_SHARED = {"train_memory.py", "measure_drift.py"}
 

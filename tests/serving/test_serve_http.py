@@ -38,8 +38,9 @@ def server(tmp_path_factory, bentoml_home):
         **os.environ,
         "BENTOML_HOME": str(bentoml_home),
         # the model service (two processes): its adaptive batches are tested here; the other serving
-        # tests run the default, the model in the front process
-        "DEEPFAKE_PARAMS": str(write_test_params(tmp, model_in_front=False)),
+        # tests run the default, the model in the front process. The access log tells a test when a
+        # request ended (a hung-up client gets no answer to read)
+        "DEEPFAKE_PARAMS": str(write_test_params(tmp, model_in_front=False, access_log=True)),
         "DEEPFAKE_API_KEY": KEY,
         "TMPDIR": str(tmp / "t"),
         "BENTOML_DO_NOT_TRACK": "true",
