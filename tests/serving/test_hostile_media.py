@@ -291,6 +291,21 @@ def test_a_disconnected_client_stops_its_request(tmp_path):
     assert not [t for t in threading.enumerate() if t.name == "decode"], "the decode thread kept going"
 
 
+def test_a_short_request_never_asks_whether_its_client_is_gone():
+    """Asking costs a hop to the server's event loop: the first ask comes serve.disconnect_poll_s in."""
+    from deepfake_detect.media.checks import Deadline
+
+    asked = []
+    deadline = Deadline(60, client_gone=lambda: asked.append(time.monotonic()) or False, poll_s=0.3)
+    for _ in range(100):  # a face crop's checks
+        deadline.check("face.jpg", "decoding")
+    assert asked == []
+    time.sleep(0.35)
+    deadline.check("face.jpg", "detecting faces")
+    deadline.check("face.jpg", "detecting faces")
+    assert len(asked) == 1  # then at most once every poll_s
+
+
 def test_a_disconnected_client_stops_an_image_batch(tmp_path):
     detector = StubDetector(seconds_per_call=0.3)
     scorer = stub_scorer(tmp_path, detector=detector, deadline_s=60)
