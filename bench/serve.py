@@ -205,7 +205,10 @@ def crops_compare(
     batched = {"images_per_s": round(len(crops) / (time.perf_counter() - t), 2), "n": len(crops)}
     blobs = [(f.name, f.read_bytes()) for f in face_files]
     # an open loopback server still wants the header on multipart posts (serving.guard)
-    client = httpx.Client(timeout=600, limits=httpx.Limits(max_connections=64), headers={"X-API-Key": ""})
+    # idle connections expire before uvicorn's 5-s keep-alive closes them: a connection idle while the
+    # other ways take their turn is not reused just as the server drops it
+    limits = httpx.Limits(max_connections=64, keepalive_expiry=2)
+    client = httpx.Client(timeout=600, limits=limits, headers={"X-API-Key": ""})
 
     def poster(url: str):
         def post(blob):

@@ -191,7 +191,9 @@ def _once_more_if_dropped(call: Any, *args: Any) -> Any:
 
     try:
         return call(*args)
-    except aiohttp.ClientConnectionError as exc:
+    except (aiohttp.ClientConnectionError, RuntimeError) as exc:
+        if isinstance(exc, RuntimeError) and "Connection closed" not in str(exc):
+            raise  # aiohttp's "Connection closed." while reading the answer is the same race
         log.warning("model service connection dropped (%s): calling it once more", exc)
         return call(*args)
 
