@@ -93,14 +93,14 @@ class UploadFaces:
         info = probe_video(path, name, self.params)
         frames: list[int] = []
         crops: list[FaceCrop] = []
-        pending: list[tuple[int, np.ndarray]] = []
+        pending: list[Frame] = []
         decoded_width = info.width  # less when the decoder downscaled (extract.decode_max_side)
         detect_s = 0.0
         decoder = FrameDecoder(path, self.params, deadline, name)
         try:
             for item in decoder:
-                frames.append(item[0])
-                decoded_width = item[1].shape[1]
+                frames.append(item.index)
+                decoded_width = item.rgb.shape[1]
                 pending.append(item)
                 if len(pending) >= sp.detect_batch:  # detect these while the decode thread goes on
                     t = time.perf_counter()
