@@ -49,8 +49,11 @@ def decode_count(clip: Path, skip: str | None, rgb: bool = False) -> int:
         return sum(1 for f in container.decode(stream) if not rgb or f.to_ndarray(format="rgb24") is not None)
 
 
-def scorer_ways(params: Params, model: Path) -> dict[str, Callable[[Path], int]]:
-    """The clip scored in-process as ``deepfake score`` does it, with and without the decoder's shrink."""
+def scorer_ways(
+    params: Params, model: Path, scores: dict[tuple[str, str], float | None]
+) -> dict[str, Callable[[Path], int]]:
+    """The clip scored in-process as ``deepfake score`` does it, with and without the decoder's shrink;
+    each clip's P(FAKE) lands in ``scores`` under (way, clip name)."""
     import dataclasses
 
     from deepfake_detect.media import checks
@@ -60,13 +63,15 @@ def scorer_ways(params: Params, model: Path) -> dict[str, Callable[[Path], int]]
     scorer.warm_up()
     upload_sampling = checks.upload_sampling
 
-    def score(clip: Path) -> int:
-        return len(scorer.score_video(clip).faces)
+    def score(clip: Path, way: str = "score clip") -> int:
+        result = scorer.score_video(clip)
+        scores[way, clip.name] = result.probability
+        return result.faces_found
 
     def score_no_shrink(clip: Path) -> int:
         checks.upload_sampling = lambda p: dataclasses.replace(upload_sampling(p), detect_side=None)
         try:
-            return score(clip)
+            return score(clip, "score, no shrink")
         finally:
             checks.upload_sampling = upload_sampling
 
@@ -147,10 +152,14 @@ def main(argv: list[str] | None = None) -> dict[str, tuple[float, float]]:
         "exact": lambda c: len(list(iter_sample_frames(c, exact))),
         "ours": lambda c: len(list(iter_sample_frames(c, ours))),
     }
+    scores: dict[tuple[str, str], float | None] = {}
     if args.model:
-        ways |= scorer_ways(params, args.model)
+        ways |= scorer_ways(params, args.model, scores)
     print(f"{args.frames} frames per clip, fastest of {args.repeats} interleaved rounds; ours = {ours.mode}\n")
-    return report(clips, compare(clips, ways, args.repeats))
+    ratios = report(clips, compare(clips, ways, args.repeats))
+    for (way, clip), p in sorted(scores.items(), key=lambda kv: kv[0][::-1]):
+        print(f"  P(FAKE) {clip} {way}: {p}")
+    return ratios
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from typing import Literal
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from deepfake_detect.config import ExtractParams, ServeParams
 from deepfake_detect.media.images import shrink_size
@@ -72,11 +73,15 @@ class SampledFrame:
 
 
 class FrameGuard:
-    """Checks each decoded frame against the header and the limits, then converts it within the budget."""
+    """Checks each decoded frame against the header and the limits, then converts it within the budget.
+
+    One libswscale context per conversion for the whole clip (``VideoReformatter``): a frame's own
+    ``reformat``/``to_ndarray`` builds a new one per frame, which costs as much as converting it."""
 
     def __init__(self, path: Path, info: VideoInfo, s: Sampling):
         self.path, self.info, self.s, self.used = path, info, s, 0
         self.decode_error: str | None = None
+        self._to_rgb, self._to_small = VideoReformatter(), VideoReformatter()
 
     def check(self, frame: av.VideoFrame, index: int) -> None:
         w, h, lim = frame.width, frame.height, self.s.limits
@@ -103,7 +108,7 @@ class FrameGuard:
         sw, sh, scale = shrink_size(w, h, self.s.detect_side)
         if scale >= 1.0:
             return SampledFrame(index, rgb, rgb)
-        small = frame.reformat(width=sw, height=sh, format="rgb24", interpolation="AREA").to_ndarray()
+        small = self._to_small.reformat(frame, sw, sh, "rgb24", interpolation="AREA").to_ndarray()
         return SampledFrame(index, rgb, small)
 
     def rgb(self, frame: av.VideoFrame, index: int) -> np.ndarray:
@@ -118,8 +123,8 @@ class FrameGuard:
             )
         self.used += w * h
         if (w, h) == (frame.width, frame.height):
-            return frame.to_ndarray(format="rgb24")
-        return frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA").to_ndarray()
+            return self._to_rgb.reformat(frame, format="rgb24").to_ndarray()
+        return self._to_rgb.reformat(frame, w, h, "rgb24", interpolation="AREA").to_ndarray()
 
     def refused(self, index: int) -> FrameSizeError:
         """FFmpeg refused to allocate a picture (``max_pixels``): the error for the client."""
