@@ -12,9 +12,11 @@
 * ours              the sampler with ``extract.sampling`` of params.yaml, with the decoder's shrink for
                     the detector (``extract.detect_max_side``), all included
 * score clip        with ``--model``: ``deepfake score`` on the clip in-process (:class:`Scorer`: the
-                    sampler above in a thread, BlazeFace, the model on the face crops, people)
-* score, no shrink  the same with the detector's frames shrunk by OpenCV from the RGB frames (the
-                    path before the decoder made them)
+                    sampler above in a thread; BlazeFace and the model on each batch of frames'
+                    faces meanwhile; people)
+* score, before     the path before issue 22: the detector's frames shrunk by OpenCV from the RGB
+                    frames (not by the decoder) and the model run once all faces are found (not
+                    overlapping decoding)
 
 The ways run interleaved (round after round over every clip and way), and each keeps its fastest
 round per clip (the machine is shared), as wall and CPU seconds (all threads) and as ratios to
@@ -37,6 +39,7 @@ from deepfake_detect.media.video import probe
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 NAIVE, ALL, FLOOR = "decode all → RGB", "decode all", "NONREF only"
+SCORE, BEFORE = "score clip", "score, before"
 
 
 def decode_count(clip: Path, skip: str | None, rgb: bool = False) -> int:
@@ -52,30 +55,38 @@ def decode_count(clip: Path, skip: str | None, rgb: bool = False) -> int:
 def scorer_ways(
     params: Params, model: Path, scores: dict[tuple[str, str], float | None]
 ) -> dict[str, Callable[[Path], int]]:
-    """The clip scored in-process as ``deepfake score`` does it, with and without the decoder's shrink;
-    each clip's P(FAKE) lands in ``scores`` under (way, clip name)."""
+    """The clip scored in-process as ``deepfake score`` does it, and as it did before the decoder shrank
+    the detector's frames and the model overlapped decoding; each clip's P(FAKE) lands in ``scores``
+    under (way, clip name)."""
     import dataclasses
 
     from deepfake_detect.media import checks
+    from deepfake_detect.models.aggregate import clip_probability
     from deepfake_detect.scoring.scorer import load_predictor, local_scorer
+    from deepfake_detect.scoring.uploads import Timer
 
     scorer = local_scorer(params, load_predictor(model))
     scorer.warm_up()
     upload_sampling = checks.upload_sampling
 
-    def score(clip: Path, way: str = "score clip") -> int:
+    def score(clip: Path) -> int:
         result = scorer.score_video(clip)
-        scores[way, clip.name] = result.probability
+        scores[SCORE, clip.name] = result.probability
         return result.faces_found
 
-    def score_no_shrink(clip: Path) -> int:
+    def score_before(clip: Path) -> int:
         checks.upload_sampling = lambda p: dataclasses.replace(upload_sampling(p), detect_side=None)
         try:
-            return score(clip, "score, no shrink")
+            timer = Timer()
+            faces = scorer.finder.video_faces(clip, clip.name, timer, scorer._deadline())[2]
+            scorer._score_faces(faces, timer)  # all faces at the end, in one call
         finally:
             checks.upload_sampling = upload_sampling
+        people = scorer._people(faces)
+        scores[BEFORE, clip.name] = clip_probability(people) if people else None
+        return len(faces)
 
-    return {"score clip": score, "score, no shrink": score_no_shrink}
+    return {SCORE: score, BEFORE: score_before}
 
 
 def timed(run: Callable[[Path], int], clip: Path) -> tuple[float, float, int]:

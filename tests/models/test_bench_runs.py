@@ -38,3 +38,23 @@ def test_recipes_bench_trains_a_variant_and_scores_it_as_evaluate_does(split_man
         del recipes.VARIANTS["tiny"]
     assert 0 <= row["auc"] <= 1 and math.isfinite(row["log_loss"]) and 0 <= row["ece"] <= 1
     assert row["epochs_run"] == 2 and row["train_rows"] > 0
+
+
+def test_decode_bench_scores_a_clip_beside_the_decode_floors(tmp_path: Path, repo_root: Path):
+    """bench/decode.py on one small clip, 16 frames, one round, a tiny model: every way runs and the
+    ratios come out (to decode all → RGB, which is 1)."""
+    import decode
+    import numpy as np
+
+    from deepfake_detect.media.video import write_clip
+
+    sys.path.insert(0, str(ROOT / "tests" / "serving"))
+    from serving_kit import build_model_folder
+
+    rng = np.random.default_rng(0)
+    write_clip(tmp_path / "clips" / "noise.mp4", [rng.integers(0, 255, (96, 128, 3), np.uint8) for _ in range(40)], 10)
+    model = build_model_folder(tmp_path / "model")
+    args = ["--videos", str(tmp_path / "clips"), "--min-side", "0", "--frames", "16", "--repeats", "1"]
+    ratios = decode.main([*args, "--params", str(repo_root / "params.yaml"), "--model", str(model)])
+    assert set(ratios) == {decode.NAIVE, decode.ALL, decode.FLOOR, "exact", "ours", decode.SCORE, decode.BEFORE}
+    assert ratios[decode.NAIVE] == (1.0, 1.0) and all(w > 0 and c >= 0 for w, c in ratios.values())
