@@ -15,8 +15,8 @@
                     sampler above in a thread; BlazeFace and the model on each batch of frames'
                     faces meanwhile; people)
 * score, before     the path before issue 22: the detector's frames shrunk by OpenCV from the RGB
-                    frames (not by the decoder) and the model run once all faces are found (not
-                    overlapping decoding)
+                    frames (not by the decoder), BlazeFace on every core (not ``serve.detect_threads``)
+                    and the model run once all faces are found (not overlapping decoding)
 
 The ways run interleaved (round after round over every clip and way), and each keeps its fastest
 round per clip (the machine is shared), as wall and CPU seconds (all threads) and as ratios to
@@ -65,8 +65,12 @@ def scorer_ways(
     from deepfake_detect.scoring.scorer import load_predictor, local_scorer
     from deepfake_detect.scoring.uploads import Timer
 
-    scorer = local_scorer(params, load_predictor(model))
-    scorer.warm_up()
+    predictor = load_predictor(model)
+    scorer = local_scorer(params, predictor)
+    every_core = params.model_copy(update={"serve": params.serve.model_copy(update={"detect_threads": 0})})
+    old = local_scorer(every_core, predictor)  # the detector on every core, as before
+    for s in (scorer, old):
+        s.warm_up()
     upload_sampling = checks.upload_sampling
 
     def score(clip: Path) -> int:
@@ -78,11 +82,11 @@ def scorer_ways(
         checks.upload_sampling = lambda p: dataclasses.replace(upload_sampling(p), detect_side=None)
         try:
             timer = Timer()
-            faces = scorer.finder.video_faces(clip, clip.name, timer, scorer._deadline())[2]
-            scorer._score_faces(faces, timer)  # all faces at the end, in one call
+            faces = old.finder.video_faces(clip, clip.name, timer, old._deadline())[2]
+            old._score_faces(faces, timer)  # all faces at the end, in one call
         finally:
             checks.upload_sampling = upload_sampling
-        people = scorer._people(faces)
+        people = old._people(faces)
         scores[BEFORE, clip.name] = clip_probability(people) if people else None
         return len(faces)
 

@@ -61,8 +61,8 @@ class UploadFaces:
     def detector(self):
         with self._detector_lock:
             if self._detector is None:
-                ep = self.params.extract
-                self._detector = make_detector(ep.detector)
+                ep, sp = self.params.extract, self.params.serve
+                self._detector = make_detector(ep.detector, threads=sp.detect_threads or None)
             return self._detector
 
     @property
