@@ -73,7 +73,7 @@ def run_variant(
     pred = load_predictor(out_dir / "model")
     row: dict = {"variant": variant, "train_on": train_on, "train_minutes": round(minutes, 1)}
     val_test = pd.concat([mine["val"], mine["test"]], ignore_index=True)
-    raw = score_split({"m": pred}, val_test, p.evaluate.batch_size, f"{variant} {train_on}")["m"]
+    raw = score_split({"m": pred}, val_test, p.evaluate.batch_size, f"{variant} {train_on}").probs["m"]
     n_val = len(mine["val"])
     m = evaluate_probs(pred.record, mine["val"], raw[:n_val], mine["test"], raw[n_val:], p.evaluate, p.seed)
     row.update({f"{train_on}_auc": m.frame.auc, f"{train_on}_log_loss": m.frame.log_loss})
@@ -81,7 +81,7 @@ def run_variant(
     threshold = served_threshold(m, p.promote.serve_threshold)  # what the release would serve
     for other in sorted(set(every["dataset"]) - {train_on}):
         rows = every[every["dataset"] == other].reset_index(drop=True)
-        prob = calibration.apply(score_split({"m": pred}, rows, p.evaluate.batch_size, other)["m"])
+        prob = calibration.apply(score_split({"m": pred}, rows, p.evaluate.batch_size, other).probs["m"])
         videos = video_scores(rows.assign(prob=prob), p.evaluate.clip, p.evaluate.video_aggregation, 0.25)
         real = videos["y"] == 0
         row.update(

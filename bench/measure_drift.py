@@ -30,6 +30,8 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from deepfake_detect.models.artifacts import write_record
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 SHARED = Path(os.environ.get("DEEPFAKE_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 
@@ -62,21 +64,20 @@ def train_small_cnn(folder: Path, crops: list[np.ndarray], labels: np.ndarray, s
     model.fit(x, labels, epochs=epochs, batch_size=32, class_weight=weights, verbose=2)
     folder.mkdir(parents=True, exist_ok=True)
     model.save(folder / "model.keras")
-    record = {
-        "name": "measure_cnn",
-        "tag": "measure_cnn",
-        "family": "keras",
-        "artifact": "model.keras",
-        "input_size": size,
-        "threshold": 0.5,
-        "metrics": {},
-        "params": {"epochs": epochs},
-        "data_version": "deepfake-faces",
-        "git_rev": "",
-        "created": "",
-        "embedding_layer": "pooled",
-    }
-    (folder / "record.json").write_text(json.dumps(record))
+    write_record(  # the model-folder contract, typed: a field the record gains fails here, not later
+        folder,
+        name="measure_cnn",
+        tag="measure_cnn",
+        family="keras",
+        artifact="model.keras",
+        input_size=size,
+        params={"epochs": epochs},
+        data_version="deepfake-faces",
+        train_seconds=0.0,
+        n_train=len(labels),
+        n_val=0,
+        embedding_layer="pooled",
+    )
     return folder
 
 

@@ -68,7 +68,7 @@ def run_variant(variant: str, manifest: Path, out_dir: Path) -> dict:
     efficientnet_lite0.train(rows, val, cfg, aug, out_dir / "model", out_dir / "curves.csv", seed=p.seed)
     seconds = time.perf_counter() - start
     pred = load_predictor(out_dir / "model")
-    probs = score_split({"m": pred}, pd.concat([val, test]), p.evaluate.batch_size, variant)["m"]
+    probs = score_split({"m": pred}, pd.concat([val, test]), p.evaluate.batch_size, variant).probs["m"]
     m = evaluate_probs(pred.record, val, probs[: len(val)], test, probs[len(val) :], p.evaluate, p.seed)
     curves = pd.read_csv(out_dir / "curves.csv")
     return {

@@ -54,7 +54,7 @@ from deepfake_detect.media.checks import ScoringError  # noqa: E402
 from deepfake_detect.scoring.names import clean_name  # noqa: E402
 from deepfake_detect.scoring.result import BatchScoreResult, ModelInfo, ScoreResult  # noqa: E402
 from deepfake_detect.scoring.review import ReviewError, ReviewItem, ReviewListing, ReviewQueue  # noqa: E402
-from deepfake_detect.scoring.scorer import Scorer  # noqa: E402
+from deepfake_detect.scoring.scorer import ClientGone, Scorer  # noqa: E402
 from serving.guard import GuardMiddleware, check_keys, sweep_orphan_uploads  # noqa: E402
 from serving.reviewer import UI_PATH, reviewer_app  # noqa: E402
 from serving.swap import ModelGate, Prepared, Reloaded  # noqa: E402
@@ -127,7 +127,31 @@ def _consumed(*uploads: Path) -> Iterator[None]:
                 path.unlink(missing_ok=True)
 
 
+def _client_gone_probe() -> ClientGone | None:
+    """This HTTP request's "has the client gone?" for the scorer's deadline (asked at most every
+    ``serve.disconnect_poll_s``): from the API's worker thread it runs starlette's
+    ``Request.is_disconnected`` on the server's event loop, so a client that hung up stops its
+    request's decoding and detection instead of running on to ``serve.deadline_s``. None outside an
+    HTTP request (in-process calls)."""
+    import anyio.from_thread
+
+    try:
+        request = bentoml.Context().request
+    except LookupError:
+        return None
+
+    def gone() -> bool:
+        try:
+            return bool(anyio.from_thread.run(request.is_disconnected))
+        except RuntimeError:  # not in an anyio worker thread: cannot ask, so keep working
+            return False
+
+    return gone
+
+
 def _error(exc: ScoringError) -> JSONResponse:
+    if exc.status == 499:
+        log.warning("%s", exc.detail)  # nobody reads the answer: the log says where the work stopped
     return JSONResponse(exc.to_dict(), status_code=exc.status)
 
 
@@ -314,7 +338,7 @@ class DeepfakeDetector:
         """An mp4/avi/mov/webm clip → label, aggregated probability, per-frame and per-face scores."""
         with _consumed(file), self._serving() as scorer:
             try:
-                return scorer.score_video(file, _upload_name(file), explain=explain)
+                return scorer.score_video(file, _upload_name(file), explain=explain, client_gone=_client_gone_probe())
             except ScoringError as exc:
                 return _error(exc)
 
@@ -323,7 +347,9 @@ class DeepfakeDetector:
         """A photo or frame (faces detected), or with ``crop=true`` a ready face crop."""
         with _consumed(file), self._serving() as scorer:
             try:
-                return scorer.score_image(file, _upload_name(file), crop=crop, explain=explain)
+                return scorer.score_image(
+                    file, _upload_name(file), crop=crop, explain=explain, client_gone=_client_gone_probe()
+                )
             except ScoringError as exc:
                 return _error(exc)
 
@@ -342,8 +368,10 @@ class DeepfakeDetector:
             )
         with _consumed(*files), self._serving() as scorer:
             try:
-                results = scorer.score_images(files, [_upload_name(f) for f in files], crop=crop)
-            except ScoringError as exc:  # the request's deadline: bad images get entries, not exceptions
+                results = scorer.score_images(
+                    files, [_upload_name(f) for f in files], crop=crop, client_gone=_client_gone_probe()
+                )
+            except ScoringError as exc:  # the deadline or a gone client: bad images get entries, not exceptions
                 return _error(exc)
         request_id = next((r.request_id for r in results if isinstance(r, ScoreResult)), None)
         return BatchScoreResult(request_id=request_id, results=results)
@@ -353,7 +381,7 @@ class DeepfakeDetector:
         """Grad-CAM overlay (PNG) of the largest face in an image."""
         with _consumed(file), self._serving() as scorer:
             try:
-                pngs = scorer.explain_pngs(file, _upload_name(file), crop=crop)
+                pngs = scorer.explain_pngs(file, _upload_name(file), crop=crop, client_gone=_client_gone_probe())
             except ScoringError as exc:
                 return _error(exc)
         return Response(pngs[0], media_type="image/png")

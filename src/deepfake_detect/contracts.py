@@ -68,6 +68,9 @@ def _problems(exc: Exception) -> str:
 
 # --------------------------------------------------------------------------- models
 
+# how a model folder's artifact loads: a Keras model, a scikit-learn pipeline, or an ensemble of model folders
+ModelFamily = Literal["keras", "sklearn", "ensemble"]
+
 
 class ModelRecord(Contract):
     """``record.json``: what a model folder holds and how it was made.
@@ -76,7 +79,7 @@ class ModelRecord(Contract):
     copies it into a release with the evaluated fields filled in."""
 
     name: str
-    family: Literal["keras", "sklearn"]
+    family: ModelFamily
     artifact: str
     input_size: int
     params: dict[str, Any]
@@ -93,6 +96,7 @@ class ModelRecord(Contract):
     crop_margin: float | None = None  # framing of the training crops (framing.crop_margin); serving crops so
     n_features: int | None = None  # scikit-learn: length of the feature vector
     data_path: str | None = None  # data.raw_dir as params named it (None in records made before it was kept)
+    members: list[str] | None = None  # an ensemble: its member models' names, the strongest first (None otherwise)
     # filled by promote (None in a trained, not yet promoted folder)
     tag: str | None = None
     calibration: Calibration | None = None
@@ -121,7 +125,7 @@ class BentoMetadata(Contract):
     params: str  # JSON of the training params (BentoML metadata values are flat)
     data_version: str
     git_rev: str
-    family: Literal["keras", "sklearn"]
+    family: ModelFamily
     model: str
     release: str
     input_size: int
@@ -295,6 +299,9 @@ RECORD_FILE = "record.json"
 PROJECTION_FILE = "projection.npz"
 
 
+MEMBERS_DIR = "members"  # an ensemble release: one model folder per member, <MEMBERS_DIR>/<member name>/
+
+
 CalibrationMethod = Literal["none", "temperature", "platt", "isotonic"]
 
 
@@ -454,7 +461,7 @@ class ModelMetrics(Contract):
     calibration and operating points are chosen on val, never on test."""
 
     model: str
-    family: Literal["keras", "sklearn"]
+    family: ModelFamily
     train_seconds: float
     threshold: float  # the served cut on calibrated P(FAKE) (evaluate.threshold_rule on val faces)
     calibration: Calibration
@@ -467,6 +474,9 @@ class ModelMetrics(Contract):
     video_operating_point: OperatingPoint  # videos: at most evaluate.target_video_fpr of REAL val clips
     by_source: dict[Literal["old", "feedback"], BinaryMetrics]  # frame level; the release rule weighs "old"
     by_dataset: dict[str, DatasetMetrics]
+    input_size: int | None = None  # the crop side the model reads (None: metrics written before it was kept)
+    infer_img_s: float | None = None  # test crops per second through the model's predict call (images read
+    # beforehand; an ensemble pays every member), on the machine evaluate ran on
 
     def level(self, level: Literal["frame", "person", "video"]) -> BinaryMetrics:
         return {"frame": self.frame, "person": self.person, "video": self.video}[level]

@@ -12,22 +12,32 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from airflow_kit import (
+    PG_INSTALL,
+    SCRIPT,
+    Api,
+    free_port,
+    leftovers,
+    listening,
+    pg_available,
+    roots,
+    sh,
+    task_logs,
+    wait_for,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-SCRIPT = REPO / "scripts" / "airflow-local.sh"
 STAGES = ("feedback", "extract", "validate", "clean", "balance", "validate_split")
 PARTS = ("dfdc_train_part_0", "dfdc_train_part_1")
 TINY = {
@@ -37,30 +47,13 @@ TINY = {
     "drift": {"schedule": None},
 }
 DONE = ("success", "failed")
-PG_INSTALL = "apt-get install -y postgresql   # Debian: server binaries in /usr/lib/postgresql/<version>/bin"
-
-
-def _pg_available() -> bool:
-    return bool(list(Path("/usr/lib/postgresql").glob("*/bin/initdb")) or shutil.which("initdb"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _sh(*cmd: str, cwd: Path, env: dict[str, str], timeout: int = 300) -> str:
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc.stdout
 
 
 def _two_part_sample(project: Path, env: dict[str, str]) -> None:
     """The embedded sample split into two DFDC part folders, every FAKE in the other part than its
     original (the groups must still come out the same when each part is extracted alone)."""
     flat = project / "sample"
-    _sh("deepfake", "data", "sample", "--out", str(flat), cwd=project, env=env)
+    sh("deepfake", "data", "sample", "--out", str(flat), cwd=project, env=env)
     meta = json.loads((flat / "metadata.json").read_text())
     reals = sorted(v for v, rec in meta.items() if rec["label"] == "REAL")
     side = {v: i % 2 for i, v in enumerate(reals)}
@@ -85,134 +78,12 @@ def _project(project: Path, env: dict[str, str]) -> None:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     for section, values in TINY.items():
         params[section] = {**params[section], **values}
+    params["dags"]["task_env"] = [*params["dags"]["task_env"], "PYTHONPATH"]  # the tasks run this copy's code
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    _sh("git", "init", "-q", cwd=project, env=env)
-    _sh("dvc", "init", "-q", cwd=project, env=env)
+    sh("git", "init", "-q", cwd=project, env=env)
+    sh("dvc", "init", "-q", cwd=project, env=env)
     _two_part_sample(project, env)
-    _sh("dvc", "add", "-q", "data/raw", cwd=project, env=env)
-
-
-class Api:
-    """Airflow's REST API (v2) as the simple auth manager's admin."""
-
-    def __init__(self, port: int, passwords: Path):
-        self.base = f"http://127.0.0.1:{port}"
-        body = {"username": "admin", "password": json.loads(passwords.read_text())["admin"]}
-        self.token = self._call("POST", "/auth/token", body, auth=False)["access_token"]
-
-    def _call(self, method: str, path: str, body: dict | None = None, auth: bool = True) -> dict:
-        headers = {"Content-Type": "application/json"}
-        if auth:
-            headers["Authorization"] = f"Bearer {self.token}"
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return json.loads(resp.read() or b"{}")
-
-    def get(self, path: str) -> dict:
-        return self._call("GET", path)
-
-    def post(self, path: str, body: dict) -> dict:
-        return self._call("POST", path, body)
-
-
-def _wait(what: str, probe, timeout: float, every: float = 2.0):
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            last = probe()
-        except OSError as exc:  # urllib's HTTPError/URLError: not there yet
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; last: {last!r}")
-
-
-def _roots(home: Path) -> set[int]:
-    """The pids the script recorded: each Airflow component (run/<name>.pid, a session leader of its
-    own) and the cluster's postmaster (postgres/data/postmaster.pid, its first line)."""
-    files = [*(home / "run").glob("*.pid"), home / "postgres" / "data" / "postmaster.pid"]
-    pids = set()
-    for f in files:
-        try:
-            pids.add(int(f.read_text().split()[0]))
-        except (OSError, ValueError, IndexError):
-            continue
-    return pids
-
-
-def _started_by(home: Path, roots: set[int]) -> list[Path]:
-    """/proc entries of what the script started: the recorded pids, every process of their sessions
-    or with one as parent, and any process whose environment names this AIRFLOW_HOME (tasks).
-    Environments alone miss some: postgres and setproctitle write process titles over them."""
-    marker = f"AIRFLOW_HOME={home}".encode()
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-            family = {int(proc.name), int(stat[1]), int(stat[3])}  # pid, parent, session
-            if stat[0] == "Z":  # exited, waiting for its parent to reap it: not running
-                continue
-            if family & roots or marker in (proc / "environ").read_bytes().split(b"\0"):
-                found.append(proc)
-        except OSError:  # gone meanwhile
-            continue
-    return found
-
-
-def _leftovers(home: Path, roots: set[int]) -> list[str]:
-    out = []
-    for proc in _started_by(home, roots):
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ")[:150].decode(errors="replace")
-        except OSError:  # gone meanwhile
-            continue
-        out.append(f"{proc.name}: {cmdline}")
-    return out
-
-
-def _listening(home: Path) -> set[str]:
-    """host:port of every TCP socket those processes listen on (from /proc/net/tcp and tcp6)."""
-    inodes = set()
-    for proc in _started_by(home, _roots(home)):
-        try:
-            fds = list((proc / "fd").iterdir())
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                target = os.readlink(fd)
-            except OSError:
-                continue
-            if target.startswith("socket:["):
-                inodes.add(target[8:-1])
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            cols = line.split()
-            if cols[3] == "0A" and cols[9] in inodes:  # 0A: LISTEN
-                addr, port = cols[1].split(":")
-                host = socket.inet_ntop(
-                    socket.AF_INET if len(addr) == 8 else socket.AF_INET6,
-                    b"".join(bytes.fromhex(addr[i : i + 8])[::-1] for i in range(0, len(addr), 8)),
-                )
-                found.add(f"{host}:{int(port, 16)}")
-    return found
-
-
-def _task_logs(home: Path, tis: list[dict]) -> str:
-    """The tail of the log of each task that failed or has not finished, for the assertion message."""
-    out = []
-    for ti in tis:
-        if ti["state"] not in ("success", "skipped", "upstream_failed", None):
-            for log in sorted((home / "logs").glob(f"dag_id=*/run_id=*/task_id={ti['task_id']}/**/*.log")):
-                out.append(f"--- {log.relative_to(home)}\n" + "\n".join(log.read_text().splitlines()[-25:]))
-    return "\n".join(out)
+    sh("dvc", "add", "-q", "data/raw", cwd=project, env=env)
 
 
 def _interval(ti: dict) -> tuple[datetime, datetime]:
@@ -222,16 +93,17 @@ def _interval(ti: dict) -> tuple[datetime, datetime]:
 @pytest.mark.slow
 @pytest.mark.timeout(720)
 def test_retrain_on_postgres_runs_the_extract_fan_out_in_parallel():
-    if not _pg_available():
+    if not pg_available():
         pytest.skip(f"PostgreSQL server binaries not found: {PG_INSTALL}")
     # not pytest's tmp_path: its root is mode 700, and postgres runs as a non-root user that must
     # reach the cluster under AIRFLOW_HOME
     root = Path(tempfile.mkdtemp(prefix="deepfake-airflow-pg-"))
     root.chmod(0o755)
-    home, port, pg_port = root / "airflow", _free_port(), _free_port()
+    home, port, pg_port = root / "airflow", free_port(), free_port()
+    project, reference = root / "project", root / "reference"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "DEEPFAKE"))}
     env.update({"PATH": f"{BIN}{os.pathsep}{env['PATH']}", "DVC_NO_ANALYTICS": "1", "DO_NOT_TRACK": "1"})
-    project, reference = root / "project", root / "reference"
+    env["PYTHONPATH"] = str(project / "src")  # wherever the venv's editable install points (a worktree)
     airflow_env = {
         **env,
         "AIRFLOW_HOME": str(home),
@@ -251,10 +123,10 @@ def test_retrain_on_postgres_runs_the_extract_fan_out_in_parallel():
             ["dvc", "repro", "extract"], cwd=reference, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
         started = time.monotonic()
-        _sh("bash", str(SCRIPT), "start", cwd=REPO, env=airflow_env, timeout=240)
+        sh("bash", str(SCRIPT), "start", cwd=REPO, env=airflow_env, timeout=240)
         boot_s = time.monotonic() - started
 
-        conn = _sh("bash", str(SCRIPT), "env", cwd=REPO, env=airflow_env)
+        conn = sh("bash", str(SCRIPT), "env", cwd=REPO, env=airflow_env)
         assert "AIRFLOW__CORE__EXECUTOR=LocalExecutor" in conn
         parallelism = int(
             next(x for x in conn.splitlines() if x.startswith("AIRFLOW__CORE__PARALLELISM=")).split("=")[1]
@@ -263,21 +135,21 @@ def test_retrain_on_postgres_runs_the_extract_fan_out_in_parallel():
 
         api = Api(port, root / "passwords.json")
         try:
-            _wait("deepfake_retrain to be parsed", lambda: api.get("/api/v2/dags/deepfake_retrain"), 120)
+            wait_for("deepfake_retrain to be parsed", lambda: api.get("/api/v2/dags/deepfake_retrain"), 120)
         except AssertionError as exc:
             raise AssertionError(f"{exc}\nimport errors: {api.get('/api/v2/importErrors')}") from None
         run = api.post("/api/v2/dags/deepfake_retrain/dagRuns", {"logical_date": None})
         path = f"/api/v2/dags/deepfake_retrain/dagRuns/{run['dag_run_id']}"
         try:
-            final = _wait("the retrain run to finish", lambda: (r := api.get(path))["state"] in DONE and r, 420, 3)
+            final = wait_for("the retrain run to finish", lambda: (r := api.get(path))["state"] in DONE and r, 420, 3)
         except AssertionError as exc:
             tis = api.get(f"{path}/taskInstances?limit=100")["task_instances"]
             scheduler = (home / "run" / "scheduler.log").read_text().splitlines()[-30:]
             states = {t["task_id"]: t["state"] for t in tis}
-            raise AssertionError(f"{exc}\n{states}\n{_task_logs(home, tis)}\n" + "\n".join(scheduler)) from None
+            raise AssertionError(f"{exc}\n{states}\n{task_logs(home, tis)}\n" + "\n".join(scheduler)) from None
         tis = api.get(f"{path}/taskInstances?limit=100")["task_instances"]
         states = {f"{t['task_id']}[{t['map_index']}]" if t["map_index"] >= 0 else t["task_id"]: t["state"] for t in tis}
-        assert final["state"] == "success", f"{states}\n{_task_logs(home, tis)}"
+        assert final["state"] == "success", f"{states}\n{task_logs(home, tis)}"
 
         # the run is in PostgreSQL: the same task instances, read from the cluster under AIRFLOW_HOME
         import psycopg2
@@ -307,9 +179,9 @@ def test_retrain_on_postgres_runs_the_extract_fan_out_in_parallel():
         assert overlap > 0, f"the mapped extract tasks ran one after the other: {extracts}"
         for task in ("merge_parts", "validate", "repro"):
             assert states[task] == "success", states
-        listening = _listening(home)
-        assert {f"127.0.0.1:{port}", f"127.0.0.1:{pg_port}"} <= listening, listening
-        assert all(x.startswith("127.0.0.1:") for x in listening), f"listening beyond 127.0.0.1: {listening}"
+        bound = listening(home)
+        assert {f"127.0.0.1:{port}", f"127.0.0.1:{pg_port}"} <= bound, bound
+        assert all(x.startswith("127.0.0.1:") for x in bound), f"listening beyond 127.0.0.1: {bound}"
 
         out, _ = single.communicate(timeout=300)
         assert single.returncode == 0, out.decode()[-3000:]
@@ -323,9 +195,9 @@ def test_retrain_on_postgres_runs_the_extract_fan_out_in_parallel():
         split = pd.read_csv(project / "data/split/manifest.csv")
         assert split.groupby("group")["split"].nunique().max() == 1, "a group straddles two splits"
     finally:
-        roots = _roots(home)  # before stop, which removes the pid files
+        recorded = roots(home)  # before stop, which removes the pid files
         stop = subprocess.run(["bash", str(SCRIPT), "stop"], cwd=REPO, env=airflow_env, capture_output=True, text=True)
-        left = _leftovers(home, roots)
+        left = leftovers(home, recorded)
         for line in left:  # never leave them running, even when the assertion below fails
             subprocess.run(["kill", "-KILL", line.split(":")[0]], capture_output=True)
         if single is not None and single.poll() is None:

@@ -46,6 +46,14 @@ def test_the_framing_of_ready_crops_is_measured_from_the_face_the_detector_finds
     assert crop_margin(rows, extract_margin=0.3) == pytest.approx(margin, abs=0.08)
 
 
+def test_unverified_ready_crops_get_the_whole_crop_as_box_and_no_confidence(tmp_path, params):
+    """extract.verify_ready_crops: false (no detector): every readable crop is a row, its box the whole crop."""
+    crops, _ = _ready_crops(tmp_path, params, [0.3, 0.3])
+    rows = pd.DataFrame([row for row, _ in verify_ready_crops(crops, params.extract, None)])
+    assert len(rows) == 2 and rows["confidence"].isna().all()
+    assert (rows[["x", "y"]] == 0).all().all() and (rows["w"] == 224).all() and (rows["h"] == 224).all()
+
+
 def test_clip_crops_carry_the_extract_margin_and_unverified_crops_no_framing(params):
     rows = pd.DataFrame(
         {"frame": [0, 1, -1], "confidence": [0.9, 0.9, np.nan], "w": [50, 50, 224], "h": [50, 50, 224], "path": "x"}

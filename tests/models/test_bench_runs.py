@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
@@ -84,3 +85,44 @@ def test_train_speed_bench_times_each_way_on_a_tiny_crop_folder(tmp_path: Path):
     rates = train_speed.main([*args, "--params", str(tmp_path / "params.yaml")])["baseline_cnn"]
     ways = ("input before", "input after", "step only", "fit before", "fit after")
     assert all(rates[w] > 0 for w in ways) and rates["cached crops"] == len(train_speed.real_crops(faces, 12))
+
+
+def test_temporal_bench_compares_the_head_with_frame_aggregation(split_manifest: Path, tmp_path: Path, make_params):
+    import temporal
+
+    from deepfake_detect.pipeline.evaluate import run_evaluate
+    from deepfake_detect.pipeline.promote import run_promote
+    from deepfake_detect.pipeline.train import run_train
+
+    p = make_params(tmp_path, split_manifest)
+    run_train(p, "sklearn_fft")
+    run_evaluate(p)
+    assert run_promote(p).promoted
+    p = p.model_copy(update={"temporal": p.temporal.model_copy(update={"epochs": 2, "folds": 2})})
+    rows = temporal.run(p.promote.dir, split_manifest, Path("/"), p)
+    assert [(r["comparison"], r["method"]) for r in rows] == [
+        ("cross-validated (all clips)", "aggregation"),
+        ("cross-validated (all clips)", "temporal"),
+        ("test split", "aggregation"),
+        ("test split", "temporal"),
+    ]
+    assert all(0 <= r["video_auc"] <= 1 and math.isfinite(r["log_loss"]) for r in rows)
+    assert rows[0]["videos"] == "12 REAL / 12 FAKE"
+
+
+def test_ensemble_bench_compares_members_and_combinations_in_one_run(split_manifest: Path, tmp_path: Path, make_params):
+    import ensemble
+
+    from deepfake_detect.pipeline.train import run_train
+
+    members = ["sklearn_fft", "baseline_cnn"]
+    p = make_params(tmp_path, split_manifest, models=members)
+    for m in members:
+        run_train(p, m)
+    out = tmp_path / "ensemble.csv"
+    argv = ["--manifest", str(split_manifest), "--models", str(p.train.models_dir), "--members", *members]
+    assert ensemble.main([*argv, "--speed-crops", "16", "--speed-rounds", "1", "--out", str(out)]) == 0
+    table = pd.read_csv(out).set_index("model")
+    assert list(table.index) == [*members, "ensemble", "mean_prob", "stack"]
+    assert table["frame_auc"].between(0, 1).all() and table["img_s"].gt(0).all()
+    assert table.loc["ensemble", "train_minutes"] == pytest.approx(table.loc[members, "train_minutes"].sum(), abs=0.1)

@@ -120,6 +120,6 @@ def test_one_registry_names_every_family_for_config_train_and_cli():
     from deepfake_detect.models import FAMILIES, REGISTRY
 
     assert set(FAMILIES) == set(REGISTRY) == set(get_args(ModelName))
-    assert {f.artifact for f in REGISTRY.values()} == {"keras", "sklearn"}
+    assert {f.artifact for f in REGISTRY.values()} == {"keras", "sklearn", "ensemble"}
     helped = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "200"}).output
     assert all(name in helped for name in FAMILIES), helped

@@ -260,3 +260,29 @@ def mjpeg_clip(
 def noise_clip(path: Path, frames: int, size: int, fps: int) -> Path:
     """A random-noise H.264 clip (no faces): the cheapest clip with a given frame count and fps."""
     return _noise_clip(path, frames, size, fps)
+
+
+def long_static_clip(path: Path, frames: int, width: int = 1920, height: int = 1080, fps: int = 120) -> Path:
+    """A still gradient as one long H.264 GOP: a tiny upload (no keyframe after the first) whose every
+    frame is a reference frame, so decoding it takes seconds: a request that is still working when
+    its client hangs up."""
+    from fractions import Fraction
+
+    import av
+    import numpy as np
+
+    y, x = np.mgrid[0:height, 0:width]
+    rgb = np.stack([x * 255 // width, y * 255 // height, (x + y) * 255 // (width + height)], -1).astype(np.uint8)
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=fps)
+        s.width, s.height, s.pix_fmt = width, height, "yuv420p"
+        s.options = {"crf": "30", "preset": "ultrafast", "x264-params": "keyint=100000:min-keyint=100000:scenecut=0"}
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+        frame.time_base = Fraction(1, fps)
+        for i in range(frames):
+            frame.pts = i
+            for pkt in s.encode(frame):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+    return path

@@ -272,3 +272,34 @@ def test_unsafe_serve_settings_are_refused_naming_the_field(tmp_path, serve, fie
         return
     with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
         load_params(path)
+
+
+def test_a_disconnected_client_stops_its_request(tmp_path):
+    """The request's work stops soon after its client goes away (not at the deadline): the probe the
+    service passes is asked between frames and detector calls."""
+    detector = StubDetector(seconds_per_call=0.25)  # 16 sampled frames, one per call: 4 s in all
+    scorer = stub_scorer(tmp_path, detector=detector, detect_batch=1, deadline_s=60)
+    clip = noise_clip(tmp_path / "gone.mp4", 200, 64, 25)
+    gone_at = time.monotonic() + 0.5
+    t0 = time.perf_counter()
+    with pytest.raises(ScoringError) as err:
+        scorer.score_video(clip, client_gone=lambda: time.monotonic() > gone_at)
+    elapsed = time.perf_counter() - t0
+    assert (err.value.status, err.value.error) == (499, "client_disconnected") and "gone.mp4" in err.value.detail
+    assert elapsed < 2.0 and detector.calls < 16, (elapsed, detector.calls)
+    time.sleep(0.5)
+    assert not [t for t in threading.enumerate() if t.name == "decode"], "the decode thread kept going"
+
+
+def test_a_disconnected_client_stops_an_image_batch(tmp_path):
+    detector = StubDetector(seconds_per_call=0.3)
+    scorer = stub_scorer(tmp_path, detector=detector, deadline_s=60)
+    images = []
+    for i in range(10):
+        cv2.imwrite(str(tmp_path / f"i{i}.png"), np.full((64, 64, 3), 20 * i, np.uint8))
+        images.append(tmp_path / f"i{i}.png")
+    gone_at = time.monotonic() + 0.4
+    with pytest.raises(ScoringError) as err:
+        scorer.score_images(images, client_gone=lambda: time.monotonic() > gone_at)
+    assert (err.value.status, err.value.error) == (499, "client_disconnected")
+    assert detector.calls < 10, detector.calls

@@ -15,6 +15,7 @@ from serving_kit import (
     FACES,
     ROOT,
     VIDEOS,
+    long_static_clip,
     make_bad_inputs,
     make_face_variants,
     needs_shared,
@@ -134,6 +135,42 @@ def test_bad_inputs_get_4xx_and_the_server_survives(server, tmp_path):
         assert httpx.get(f"{url}/readyz", timeout=10).status_code == 200, f"server down after {case}"
     r = httpx.post(f"{url}/score_video", headers=HEADERS, timeout=60)
     assert r.status_code == 400 and "error" in r.json()
+    _alive(url)
+
+
+def test_a_client_that_hangs_up_stops_its_request(server, tmp_path):
+    """The server notices a closed connection and stops decoding (logged), long before the clip's
+    work is done or serve.deadline_s; it goes on serving."""
+    import socket
+
+    url, tmp = server
+    clip = long_static_clip(tmp_path / "hangs-up.mp4", 2400)  # ~2 s of decoding on a quiet machine
+    boundary = "deepfake-test-boundary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{clip.name}"\r\n'
+            "Content-Type: video/mp4\r\n\r\n"
+        ).encode()
+        + clip.read_bytes()
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    host, port = url.removeprefix("http://").split(":")
+    head = (
+        f"POST /score_video HTTP/1.1\r\nHost: {host}\r\nX-API-Key: {KEY}\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    log = tmp / "serve.log"
+    stopped = "path=/score_video,type=multipart/form-data; boundary=deepfake-test-boundary"
+    before = log.read_text().count(stopped)
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(head.encode() + body)
+        time.sleep(0.5)  # the upload is parsed and decoding has begun; then the client hangs up
+    t0 = time.monotonic()
+    while log.read_text().count(stopped) == before and time.monotonic() - t0 < 30:
+        time.sleep(0.2)
+    access = [line for line in log.read_text().splitlines() if stopped in line]
+    assert len(access) > before, log.read_text()[-2000:]
+    assert "(status=499," in access[-1], access[-1]  # 499: stopped because the client went away
     _alive(url)
 
 

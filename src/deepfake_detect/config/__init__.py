@@ -42,11 +42,13 @@ from deepfake_detect.config.train import (
     AugmentParams,
     BaselineCnnParams,
     EfficientNetLiteParams,
+    EnsembleParams,
     EvaluateParams,
     KerasTrainParams,
     ModelName,
     PromoteParams,
     SklearnFftParams,
+    TemporalParams,
     TrainParams,
     XceptionParams,
 )
@@ -69,6 +71,7 @@ __all__ = [
     "DataParams",
     "DriftParams",
     "EfficientNetLiteParams",
+    "EnsembleParams",
     "EvaluateParams",
     "ExtractParams",
     "KerasTrainParams",
@@ -83,6 +86,7 @@ __all__ = [
     "Section",
     "ServeParams",
     "SklearnFftParams",
+    "TemporalParams",
     "TrainParams",
     "ValidateParams",
     "XceptionParams",
@@ -110,6 +114,7 @@ class Params(BaseModel):
     retrain: RetrainParams
     serve: ServeParams
     live: LiveParams
+    temporal: TemporalParams
 
     @model_validator(mode="after")
     def _request_log_outlives_the_drift_window(self) -> Params:

@@ -138,6 +138,7 @@ class ServeParams(Section):
     explain_max_faces: int = Field(ge=1)
     timeout_s: int = Field(ge=10)
     deadline_s: float = Field(gt=0)
+    disconnect_poll_s: float = Field(gt=0)
     workers: int = Field(ge=1)
     threads: int = Field(ge=1)
     max_concurrency: int = Field(ge=1)

@@ -1,12 +1,12 @@
 """The model sections of params.yaml: ``train`` (augmentation and one section per family),
-``evaluate``, ``promote``."""
+``evaluate``, ``promote``, ``temporal``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from deepfake_detect.config.section import Section
 
@@ -100,8 +100,29 @@ class SklearnFftParams(Section):
 
 # models.REGISTRY's families
 ModelName = Literal[
-    "baseline_cnn", "xception", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "sklearn_fft"
+    "baseline_cnn",
+    "xception",
+    "efficientnet_lite0",
+    "efficientnet_lite1",
+    "efficientnet_lite2",
+    "sklearn_fft",
+    "ensemble",
 ]
+
+
+class EnsembleParams(Section):
+    """The ``ensemble`` family: the mean of its members' calibrated logits (models/ensemble.py)."""
+
+    members: list[ModelName] = Field(min_length=2)
+
+    @field_validator("members")
+    @classmethod
+    def _distinct_families(cls, v: list[str]) -> list[str]:
+        if "ensemble" in v:
+            raise ValueError("an ensemble cannot be a member of itself")
+        if len(set(v)) != len(v):
+            raise ValueError(f"members repeat a family: {v}")
+        return v
 
 
 class TrainParams(Section):
@@ -117,6 +138,19 @@ class TrainParams(Section):
     efficientnet_lite1: EfficientNetLiteParams
     efficientnet_lite2: EfficientNetLiteParams
     sklearn_fft: SklearnFftParams
+    ensemble: EnsembleParams
+
+    @model_validator(mode="after")
+    def _ensemble_members_are_trained(self) -> TrainParams:
+        """An ensemble in ``train.models`` combines models trained beside it: every member is listed too."""
+        if "ensemble" in self.models:
+            missing = [m for m in self.ensemble.members if m not in self.models]
+            if missing:
+                raise ValueError(
+                    f"train.ensemble.members {missing} are not in train.models {self.models}: "
+                    "an ensemble combines models the pipeline trains"
+                )
+        return self
 
 
 class EvaluateParams(Section):
@@ -164,3 +198,16 @@ class PromoteParams(Section):
     @classmethod
     def _off_is_a_word(cls, v: Any) -> Any:
         return "off" if v is False else v  # YAML 1.1 reads a bare `off` as false
+
+
+class TemporalParams(Section):
+    """The temporal head over people (models/temporal.py): a GRU over each face track's per-frame
+    features from the frozen backbone, measured against frame aggregation (bench/temporal.py)."""
+
+    max_frames: int = Field(ge=2)  # frames of a track the head reads (evenly spaced when longer)
+    units: int = Field(ge=1)
+    dropout: float = Field(ge=0, lt=1)
+    epochs: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    learning_rate: float = Field(gt=0)
+    folds: int = Field(ge=2)  # group folds of the cross-validated comparison

@@ -15,7 +15,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,19 +95,40 @@ class ScoringError(DeepfakeError, ValueError):
 
 @dataclass
 class Deadline:
-    """A request's time limit (``serve.deadline_s``), checked between frames and detector calls."""
+    """A request's time limit (``serve.deadline_s``), checked between frames and detector calls; and,
+    where the service passes ``client_gone``, whether its client is still there (asked at most every
+    ``poll_s`` by the request's own thread, so a disconnected client stops its work, not the deadline)."""
 
     seconds: float
     start: float = field(default_factory=time.monotonic)
+    client_gone: Callable[[], bool] | None = None
+    poll_s: float = 0.0
+    _gone: threading.Event = field(default_factory=threading.Event, repr=False)
+    _next_poll: float = 0.0
 
     def left(self) -> float:
         return self.seconds - (time.monotonic() - self.start)
 
     def expired(self) -> bool:
-        return self.left() <= 0
+        """Past the deadline, or the client is known to be gone (safe from any thread: never polls)."""
+        return self.left() <= 0 or self._gone.is_set()
+
+    def wait_s(self) -> float:
+        """How long the request's thread may block before it must :meth:`check` again."""
+        left = max(self.left(), 0.0)
+        return left if self.client_gone is None else min(left, self.poll_s)
+
+    def _client_is_gone(self) -> bool:
+        if self.client_gone is not None and not self._gone.is_set() and time.monotonic() >= self._next_poll:
+            self._next_poll = time.monotonic() + self.poll_s
+            if self.client_gone():
+                self._gone.set()
+        return self._gone.is_set()
 
     def check(self, name: str, doing: str) -> None:
-        if self.expired():
+        if self._client_is_gone():
+            raise ScoringError(499, "client_disconnected", f"{name}: the client disconnected; stopped while {doing}")
+        if self.left() <= 0:
             raise ScoringError(
                 504,
                 "deadline_exceeded",
@@ -341,7 +362,7 @@ class FrameDecoder:
     def __iter__(self) -> Iterator[SampledFrame]:
         while True:
             try:
-                item = self._queue.get(timeout=max(self._deadline.left(), 0.0))
+                item = self._queue.get(timeout=self._deadline.wait_s())
             except queue.Empty:
                 self._deadline.check(self._name, "decoding frames")
                 continue

@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import TYPE_CHECKING, get_args
 
 from deepfake_detect.config import ModelName, Params
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from deepfake_detect.contracts import ModelRecord
+    from deepfake_detect.contracts import ModelFamily, ModelRecord
 
 Trainer = Callable[[Params, "pd.DataFrame", "pd.DataFrame", Path, Path], "ModelRecord"]
 
@@ -26,7 +26,7 @@ Trainer = Callable[[Params, "pd.DataFrame", "pd.DataFrame", Path, Path], "ModelR
 @dataclass(frozen=True)
 class Family:
     name: ModelName
-    artifact: Literal["keras", "sklearn"]  # how its artifact loads (record.json ``family``)
+    artifact: ModelFamily  # how its artifact loads (record.json ``family``)
     train: Trainer  # (params, train split, val split, model folder, curves csv) → its record
 
 
@@ -121,6 +121,12 @@ def _sklearn_fft(p: Params, train: pd.DataFrame, val: pd.DataFrame, out: Path, c
     return fit(train, val, p.train.sklearn_fft, out, curves, seed=p.seed)[1]
 
 
+def _ensemble(p: Params, train: pd.DataFrame, val: pd.DataFrame, out: Path, curves: Path) -> ModelRecord:
+    from deepfake_detect.models.ensemble import train as fit
+
+    return fit(train, val, p.train.ensemble, out, curves)
+
+
 REGISTRY: dict[str, Family] = {
     f.name: f
     for f in (
@@ -130,6 +136,7 @@ REGISTRY: dict[str, Family] = {
         Family("efficientnet_lite1", "keras", _efficientnet_lite1),
         Family("efficientnet_lite2", "keras", _efficientnet_lite2),
         Family("sklearn_fft", "sklearn", _sklearn_fft),
+        Family("ensemble", "ensemble", _ensemble),  # train.ensemble.members, trained beside it
     )
 }
 FAMILIES = tuple(REGISTRY)

@@ -77,7 +77,7 @@ def save_untrained_keras(model, folder: Path, *, name: str, tag: str, input_size
     return folder
 
 
-def write_curves(rows: list[dict[str, Any]], path: Path) -> None:
-    """Training curves (one row per epoch) as CSV for ``dvc plots``."""
+def write_curves(rows: list[dict[str, Any]], path: Path, columns: list[str] | None = None) -> None:
+    """Training curves (one row per epoch) as CSV for ``dvc plots`` (``columns``: the header of no rows)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(path, index=False)
+    pd.DataFrame(rows, columns=columns).to_csv(path, index=False)

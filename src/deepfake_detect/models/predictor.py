@@ -10,10 +10,14 @@ A model folder holds
   ``projection.npz`` optional: ``mean`` and ``components`` of a PCA fitted on training
                     pooled features; :meth:`Predictor.embed` projects onto it (compact embedding
                     for the request log and embedding drift)
+
+An ensemble's folder holds its record and, once promoted, ``members/<name>/``: one such folder per member
+with the calibration evaluate fitted for it (trained, its members are the folders beside it).
 """
 
 from __future__ import annotations
 
+import shutil
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +25,18 @@ from typing import Any
 
 import numpy as np
 
-from deepfake_detect.contracts import IDENTITY, PROJECTION_FILE, RECORD_FILE, Calibration, ContractError, ModelRecord
+from deepfake_detect.contracts import (
+    IDENTITY,
+    MEMBERS_DIR,
+    PROJECTION_FILE,
+    RECORD_FILE,
+    Calibration,
+    ContractError,
+    ModelRecord,
+)
 from deepfake_detect.errors import DeepfakeError
 from deepfake_detect.media.images import resize_batch
+from deepfake_detect.models.combine import ensemble_record, mean_logit
 
 
 class ModelLoadError(DeepfakeError, RuntimeError):
@@ -45,8 +58,9 @@ class ExplainUnavailableError(DeepfakeError, ValueError):
 
 
 def explain_refusal(family: str, tag: str) -> str | None:
-    """Why a model of ``family`` cannot be explained, or None (Grad-CAM needs a Keras model)."""
-    if family == "keras":
+    """Why a model of ``family`` cannot be explained, or None (Grad-CAM needs a Keras model; an
+    ensemble's members are distinct families, only one of them scikit-learn, so it always has one)."""
+    if family in ("keras", "ensemble"):
         return None
     return f"model {tag} is a {family} model: Grad-CAM needs a Keras model"
 
@@ -189,6 +203,74 @@ class Predictor:
                     raise ExplainUnavailableError(f"model {self.tag}: {exc}") from exc
             return self._gradcam.overlays(crops)
 
+    def copy_to(self, dest: Path) -> None:
+        """Copy the model folder to ``dest`` (a release being written)."""
+        shutil.copytree(self.folder, dest)
+
+
+@dataclass
+class EnsemblePredictor(Predictor):
+    """An ensemble (:mod:`deepfake_detect.models.ensemble`): every member scores the whole batch once, and
+    P(FAKE) is the ensemble's calibration of the mean of the members' calibrated logits. The embedding
+    (request log, drift, OOD test) is the lead member's (``members[0]``, the strongest at promotion);
+    Grad-CAM is the strongest Keras member's."""
+
+    members: list[Predictor] = field(default_factory=list)
+
+    def predict_raw(self, crops: list[np.ndarray] | np.ndarray, batch_size: int = 32) -> np.ndarray:
+        if len(crops) == 0:
+            return np.zeros(0, np.float32)
+        return mean_logit([m.predict(crops, batch_size) for m in self.members])
+
+    def pooled_features(self, crops: list[np.ndarray] | np.ndarray, batch_size: int = 32) -> np.ndarray:
+        return self.members[0].pooled_features(crops, batch_size)
+
+    def score(self, crops: np.ndarray, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+        """As :meth:`Predictor.score`: the lead member's one pass gives its P(FAKE) and the embedding,
+        the others their P(FAKE)."""
+        if len(crops) == 0:
+            return np.zeros(0, np.float32), np.zeros((0, 0), np.float32)
+        with self._lock:
+            lead_p, feats = self.members[0].score(crops, batch_size)  # members have no projection: pooled features
+            probs = [lead_p, *(m.predict(crops, batch_size) for m in self.members[1:])]
+        return self.calibration.apply(mean_logit(probs)), self._project(feats)
+
+    def explain(self, crops: np.ndarray) -> list[bytes]:
+        explainer = next((m for m in self.members if m.family == "keras"), None)
+        if explainer is None:
+            raise ExplainUnavailableError(f"ensemble {self.tag} has no Keras member: Grad-CAM needs one")
+        return explainer.explain(crops)
+
+    def copy_to(self, dest: Path) -> None:
+        """The ensemble's folder, and one folder per member under ``members/`` with its record as loaded
+        (its calibration): a release holds its members' artifacts, never a path to a training folder."""
+        dest.mkdir(parents=True)
+        shutil.copy2(self.folder / RECORD_FILE, dest / RECORD_FILE)
+        for m in self.members:
+            m.copy_to(dest / MEMBERS_DIR / m.name)
+            m.record.write(dest / MEMBERS_DIR / m.name / RECORD_FILE)
+
+
+def _projection(folder: Path) -> dict[str, np.ndarray] | None:
+    if not (folder / PROJECTION_FILE).exists():
+        return None
+    with np.load(folder / PROJECTION_FILE) as npz:
+        return {"mean": npz["mean"], "components": npz["components"]}
+
+
+def _load_ensemble(folder: Path, record: ModelRecord, prior_fake: float | None) -> EnsemblePredictor:
+    """An ensemble with its members: in ``members/`` (a release), else the model folders beside it (trained)."""
+    inside = folder / MEMBERS_DIR
+    home = inside if inside.is_dir() else folder.parent
+    if not record.members:
+        raise ModelLoadError(f"{folder}: {RECORD_FILE} of an ensemble names no members")
+    missing = [n for n in record.members if not (home / n / RECORD_FILE).exists()]
+    if missing:
+        raise ModelLoadError(f"{folder}: ensemble members {missing} not found in {home} (train them first)")
+    members = [load_predictor(home / n) for n in record.members]  # members score at their own (val) prior
+    record = ensemble_record(record, [m.record for m in members])
+    return EnsemblePredictor(folder, record, None, _projection(folder), prior_fake, members=members)
+
 
 def load_predictor(folder: str | Path, prior_fake: float | None = None) -> Predictor:
     """Load a model folder written by train/promote (see the module docstring for its layout), its
@@ -199,6 +281,8 @@ def load_predictor(folder: str | Path, prior_fake: float | None = None) -> Predi
         (record.calibration or IDENTITY).at_prior(prior_fake)
     except ContractError as exc:
         raise ModelLoadError(f"{folder}: {exc}") from exc
+    if record.family == "ensemble":
+        return _load_ensemble(folder, record, prior_fake)
     artifact = folder / record.artifact
     if not artifact.is_file():
         raise ModelLoadError(f"{folder}: artifact {record.artifact!r} named in {RECORD_FILE} is missing")
@@ -206,12 +290,8 @@ def load_predictor(folder: str | Path, prior_fake: float | None = None) -> Predi
         import keras
 
         model = keras.models.load_model(artifact, compile=False)
-    else:  # the contract allows keras | sklearn only
+    else:  # the contract allows keras | sklearn | ensemble
         import joblib
 
         model = joblib.load(artifact)
-    projection = None
-    if (folder / PROJECTION_FILE).exists():
-        with np.load(folder / PROJECTION_FILE) as npz:
-            projection = {"mean": npz["mean"], "components": npz["components"]}
-    return Predictor(folder, record, model, projection, prior_fake)
+    return Predictor(folder, record, model, _projection(folder), prior_fake)

@@ -9,8 +9,9 @@ plot data under ``evaluate.plots_dir``."""
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,6 @@ from tqdm import tqdm
 
 from deepfake_detect.config import EvaluateParams, Params
 from deepfake_detect.contracts import (
-    FRAME_METRICS,
     Calibration,
     CalibrationQuality,
     ModelMetrics,
@@ -35,25 +35,43 @@ from deepfake_detect.models.calibration import (
     fit_calibration,
     reliability_table,
 )
+from deepfake_detect.models.combine import ensemble_record, mean_logit
 from deepfake_detect.models.dataset import load_split
-from deepfake_detect.models.predictor import Predictor, load_predictor
+from deepfake_detect.models.predictor import Predictor, load_predictor, read_record
 from deepfake_detect.release.breakdown import Judge, dataset_metrics, source_metrics
+from deepfake_detect.release.comparison import comparison_table, markdown_table
 from deepfake_detect.release.metrics import choose_threshold, people_rows, video_scores
 
 log = logging.getLogger(__name__)
 
 
-def score_split(
-    predictors: dict[str, Predictor], df: pd.DataFrame, batch_size: int, desc: str
-) -> dict[str, np.ndarray]:
+@dataclass
+class SplitScores:
+    """Every model's P(FAKE) of every row of a split, and the seconds each model's predict calls took."""
+
+    probs: dict[str, np.ndarray]
+    seconds: dict[str, float]
+
+    def img_s(self, name: str, members: list[str] | None = None) -> float:
+        """Rows per second through the model (an ensemble: through all its members)."""
+        seconds = sum(self.seconds[m] for m in (members or [name]))
+        n = len(next(iter(self.probs.values()))) if self.probs else 0
+        return round(n / seconds, 1) if seconds > 0 else float("nan")
+
+
+def score_split(predictors: dict[str, Predictor], df: pd.DataFrame, batch_size: int, desc: str) -> SplitScores:
     """P(FAKE) of every row for every model; each image is read once and only a batch is in memory."""
     out: dict[str, list[np.ndarray]] = {name: [] for name in predictors}
+    seconds = dict.fromkeys(predictors, 0.0)
     paths = df["path"].tolist()
     for start in tqdm(range(0, len(paths), batch_size), desc=desc, unit="batch", leave=False):
         crops = [read_rgb(p) for p in paths[start : start + batch_size]]
         for name, pred in predictors.items():
+            t = time.perf_counter()
             out[name].append(pred.predict(crops))
-    return {name: np.concatenate(v) if v else np.zeros(0, np.float32) for name, v in out.items()}
+            seconds[name] += time.perf_counter() - t
+    probs = {name: np.concatenate(v) if v else np.zeros(0, np.float32) for name, v in out.items()}
+    return SplitScores(probs, seconds)
 
 
 def operating_point(
@@ -180,73 +198,85 @@ def write_plots(name: str, y: np.ndarray, p: np.ndarray, threshold: float, plots
         df.to_csv(plots_dir / kind / f"{name}.csv", index=False)
 
 
-def comparison_table(results: dict[str, ModelMetrics]) -> pd.DataFrame:
-    rows = []
-    for name, m in results.items():
-        row: dict[str, Any] = {"model": name, **{k: m.frame.value(k) for k in FRAME_METRICS}}
-        row.update({f"video_{k}": m.video.value(k) for k in FRAME_METRICS})
-        row["threshold"] = m.threshold
-        row["train_seconds"] = m.train_seconds
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def markdown_table(df: pd.DataFrame) -> str:
-    """A GitHub-markdown table, floats to 3 decimals."""
-
-    def cell(v: Any) -> str:
-        return f"{v:.3f}" if isinstance(v, float) else str(v)
-
-    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
-
-
 def run_evaluate(p: Params) -> dict[str, ModelMetrics]:
+    """Every model of ``train.models``; an ensemble is judged on its members' scores combined as it
+    serves them (:func:`models.combine.mean_logit` of their calibrated P(FAKE)), beside them."""
     ep = p.evaluate
     val = load_split(p.balance.manifest, "val")
     test = load_split(p.balance.manifest, "test")
-    predictors = {name: load_predictor(p.train.models_dir / name) for name in p.train.models}
+    records = {name: read_record(p.train.models_dir / name) for name in p.train.models}
+    ensembles = {name: r for name, r in records.items() if r.family == "ensemble"}
+    predictors = {name: load_predictor(p.train.models_dir / name) for name in records if name not in ensembles}
     log.info(
         "evaluating %s on %d val / %d test crops (%d / %d videos)",
-        ", ".join(predictors),
+        ", ".join(records),
         len(val),
         len(test),
         val["video"].nunique(),
         test["video"].nunique(),
     )
-    val_raw = score_split(predictors, val, ep.batch_size, "val")  # trained models carry no calibration yet
-    test_raw = score_split(predictors, test, ep.batch_size, "test")
+    val_raw = score_split(predictors, val, ep.batch_size, "val").probs  # trained models carry no calibration yet
+    test_scores = score_split(predictors, test, ep.batch_size, "test")
+    test_raw = test_scores.probs
     ep.metrics_dir.mkdir(parents=True, exist_ok=True)
     results = {}
     for name, pred in predictors.items():
-        m = evaluate_probs(pred.record, val, val_raw[name], test, test_raw[name], ep, p.seed)
-        m.write(ep.metrics_dir / f"{name}.json")
-        calibrated = m.calibration.apply(test_raw[name])
-        write_plots(name, test["y"].to_numpy(), calibrated, m.threshold, ep.plots_dir, ep.calibration_bins)
-        results[name] = m
-        q = m.calibration_quality
-        log.info(
-            "%s: test AUC %.3f, log loss %.3f (%.3f uncalibrated, %.3f balanced), ECE %.3f (%.3f balanced), "
-            "balanced acc %.3f | recall %.3f at FPR %.3f | video AUC %.3f (threshold %.3f from val), "
-            "%.0f%% of REAL test clips flagged at the %.3f video operating point",
-            name,
-            m.frame.auc,
-            q.log_loss,
-            q.log_loss_uncalibrated,
-            q.log_loss_balanced,
-            q.ece,
-            q.ece_balanced,
-            m.frame.balanced_accuracy,
-            m.operating_point.test_recall,
-            m.operating_point.test_fpr,
-            m.video.auc,
-            m.threshold,
-            100 * m.video_operating_point.test_fpr,
-            m.video_operating_point.threshold,
+        results[name] = evaluate_model(
+            pred.record, val, val_raw[name], test, test_raw[name], p, test_scores.img_s(name)
+        )
+    for name, record in ensembles.items():
+        members = record.members or []
+        unknown = [m for m in members if m not in predictors]
+        if unknown:
+            raise ValueError(f"{p.train.models_dir / name}: ensemble members {unknown} are not in train.models")
+        record = ensemble_record(record, [predictors[m].record for m in members])
+        val_raw[name], test_raw[name] = (
+            mean_logit([results[m].calibration.apply(raw[m]) for m in members]) for raw in (val_raw, test_raw)
+        )
+        results[name] = evaluate_model(
+            record, val, val_raw[name], test, test_raw[name], p, test_scores.img_s(name, members)
         )
     table = comparison_table(results)
     ep.comparison.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(ep.comparison.with_suffix(".csv"), index=False)
     ep.comparison.write_text(markdown_table(table))
     return results
+
+
+def evaluate_model(
+    record: ModelRecord,
+    val: pd.DataFrame,
+    val_raw: np.ndarray,
+    test: pd.DataFrame,
+    test_raw: np.ndarray,
+    p: Params,
+    infer_img_s: float | None = None,
+) -> ModelMetrics:
+    """One model's metrics (written to ``metrics/<model>.json``), plots and log line."""
+    ep, name = p.evaluate, record.name
+    m = evaluate_probs(record, val, val_raw, test, test_raw, ep, p.seed)
+    m = m.model_copy(update={"input_size": record.input_size, "infer_img_s": infer_img_s})
+    m.write(ep.metrics_dir / f"{name}.json")
+    calibrated = m.calibration.apply(test_raw)
+    write_plots(name, test["y"].to_numpy(), calibrated, m.threshold, ep.plots_dir, ep.calibration_bins)
+    q = m.calibration_quality
+    log.info(
+        "%s: test AUC %.3f, log loss %.3f (%.3f uncalibrated, %.3f balanced), ECE %.3f (%.3f balanced), "
+        "balanced acc %.3f | recall %.3f at FPR %.3f | video AUC %.3f (threshold %.3f from val), "
+        "%.0f%% of REAL test clips flagged at the %.3f video operating point",
+        name,
+        m.frame.auc,
+        q.log_loss,
+        q.log_loss_uncalibrated,
+        q.log_loss_balanced,
+        q.ece,
+        q.ece_balanced,
+        m.frame.balanced_accuracy,
+        m.operating_point.test_recall,
+        m.operating_point.test_fpr,
+        m.video.auc,
+        m.threshold,
+        100 * m.video_operating_point.test_fpr,
+        m.video_operating_point.threshold,
+    )
+    return m

@@ -154,6 +154,7 @@ def verify_ready_crops(crops: list[ReadyCrop], p: ExtractParams, detector: Detec
         out.append((None, None))
     readable = [i for i, im in enumerate(images) if im is not None]
     scores: dict[int, float] = {}
+    boxes: dict[int, tuple[int, int, int, int]] = {}  # no detector: the whole crop is the face
     if detector is not None and readable:
         side = min(min(images[i].shape[:2]) for i in readable)
         settings = {**face_settings(p), "min_face_size": max(p.min_face_size, side // 3), "max_faces": 1}

@@ -58,6 +58,7 @@ from deepfake_detect.release.gate import (
     served_threshold,
     split_summary,
 )
+from deepfake_detect.release.members import load_candidate
 from deepfake_detect.release.metrics import is_better
 from deepfake_detect.release.ood import fit_ood
 from deepfake_detect.release.shadow import as_released, shadow_score
@@ -81,8 +82,8 @@ def rescore(predictor: Predictor, p: Params) -> ModelMetrics:
     """Metrics of a (promoted) model on the current val/test split, as evaluate computes them."""
     val = load_split(p.balance.manifest, "val")
     test = load_split(p.balance.manifest, "test")
-    val_p = score_split({"m": predictor}, val, p.evaluate.batch_size, "val")["m"]
-    test_p = score_split({"m": predictor}, test, p.evaluate.batch_size, "test")["m"]
+    val_p = score_split({"m": predictor}, val, p.evaluate.batch_size, "val").probs["m"]
+    test_p = score_split({"m": predictor}, test, p.evaluate.batch_size, "test").probs["m"]
     return evaluate_probs(predictor.record, val, val_p, test, test_p, p.evaluate, p.seed)
 
 
@@ -139,13 +140,14 @@ def swap_link(link: Path, target: Path) -> None:
 
 
 def write_release(
-    src: Path, releases: Path, tag: str, record: ModelRecord, projection: dict[str, np.ndarray] | None
+    predictor: Predictor, releases: Path, tag: str, record: ModelRecord, projection: dict[str, np.ndarray] | None
 ) -> Path:
-    """Copy a model folder into ``releases/<tag>`` with its final record, via a temporary folder."""
+    """Copy a model folder (an ensemble's with its members) into ``releases/<tag>`` with its final record,
+    via a temporary folder."""
     final = releases / tag
     tmp = temp_name(final)
     try:
-        shutil.copytree(src, tmp)
+        predictor.copy_to(tmp)
         if projection is not None:
             np.savez(tmp / PROJECTION_FILE, **projection)
         record.write(tmp / RECORD_FILE)
@@ -167,6 +169,8 @@ def save_to_bentoml(release: Path, name: str) -> str:
         for item in release.iterdir():
             if item.is_file():
                 shutil.copy2(item, bento_model.path_of(item.name))
+            elif item.is_dir():  # an ensemble's members
+                shutil.copytree(item, bento_model.path_of(item.name))
     log.info("saved %s into the BentoML model store as %s", release.name, bento_model.tag)
     return str(bento_model.tag)
 
@@ -258,7 +262,7 @@ def _promote(p: Params) -> PromotionDecision:
     elif served is not None and (regression := old_split_regression(candidates[best], served[1], p)):
         refusal = f"{best} beats served {current[0]} on the whole test split, but {regression}"
     if refusal is None and pp.shadow != "off":
-        predictor = load_predictor(p.train.models_dir / best)
+        predictor = load_candidate(p, best)
         refusal = shadow_refusal(p, predictor, candidates[best], served is not None)
         decision["shadow_report"] = str(pp.shadow_report)
     if refusal is not None:
@@ -266,12 +270,12 @@ def _promote(p: Params) -> PromotionDecision:
         out = PromotionDecision(**decision, promoted=False, reason=refusal)
         out.write(pp.decision)
         return out
-    predictor = load_predictor(p.train.models_dir / best)
+    predictor = load_candidate(p, best)
     tag = release_tag(best, pp.releases_dir)
     pp.releases_dir.mkdir(parents=True, exist_ok=True)
     projection, ood = fit_projection(predictor, p)
     record = release_record(p, predictor, tag, candidates[best], ood)
-    release = write_release(predictor.folder, pp.releases_dir, tag, record, projection)
+    release = write_release(predictor, pp.releases_dir, tag, record, projection)
     history = [t for t in read_history(pp.releases_dir) if t != tag] + [tag]
     bento_tag = publish(p, release, history)
     beaten = f"served {current[0]} ({current[1]:.4f})" if current else "nothing (no model was served)"

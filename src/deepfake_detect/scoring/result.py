@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from deepfake_detect.contracts import Contract, OodFit
 
 Verdict = Literal["FAKE", "REAL", "NO_FACE"]
@@ -111,3 +113,4 @@ class ModelInfo(Contract):
     bento_tag: str | None = None
     crop_margin: float | None = None  # the training crops' framing (None: extract.margin)
     ood: OodFit | None = None  # the unfamiliar-media test fitted at promotion (None: not fitted)
+    members: list[str] = Field(default_factory=list)  # an ensemble's member models, the strongest first; [] otherwise

@@ -61,6 +61,8 @@ log = logging.getLogger(__name__)
 
 ScoreFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # crops (N,S,S,3) uint8 → probs, embeddings
 ExplainFn = Callable[[np.ndarray], list[bytes]]  # crops → PNG overlays
+ClientGone = Callable[[], bool]  # the service's probe: has this request's client disconnected?
+STOPS_THE_REQUEST = (499, 504)  # a gone client or the deadline stops a batch whole; other errors are per image
 
 
 def model_info(predictor: Predictor, bento_tag: str | None = None) -> ModelInfo:
@@ -72,6 +74,7 @@ def model_info(predictor: Predictor, bento_tag: str | None = None) -> ModelInfo:
         bento_tag=bento_tag,
         crop_margin=predictor.record.crop_margin,
         ood=predictor.record.ood,
+        members=predictor.record.members or [],
     )
 
 
@@ -183,8 +186,9 @@ class Scorer:
 
     # ----- public entry points
 
-    def _deadline(self) -> Deadline:
-        return Deadline(self.params.serve.deadline_s)
+    def _deadline(self, client_gone: ClientGone | None = None) -> Deadline:
+        serve = self.params.serve
+        return Deadline(serve.deadline_s, client_gone=client_gone, poll_s=serve.disconnect_poll_s)
 
     def _budget(self) -> PixelBudget:
         return PixelBudget(self.params.serve.max_request_pixels)
@@ -197,22 +201,29 @@ class Scorer:
         explain: bool = False,
         request_id: str | None = None,
         endpoint: str = "score_video",
+        client_gone: ClientGone | None = None,
     ) -> ScoreResult:
+        """A clip's label and scores; ``client_gone`` (the service's probe) stops the work early."""
         path = Path(path)
         name = clean_name(name or path.name)  # the client's name: data, never terminal control
         timer = Timer()
         try:
             if explain:
                 self._check_explainable()
-            # each detection batch's faces are scored while the clip goes on decoding
-            score = lambda crops: self._score_faces(crops, timer)  # noqa: E731
-            media, frames, faces = self.finder.video_faces(path, name, timer, self._deadline(), score)
+            deadline = self._deadline(client_gone)
+
+            def score(crops: list[FaceCrop]) -> None:  # each detection batch, while the clip goes on decoding
+                deadline.check(name, "waiting to score faces")
+                self._score_faces(crops, timer)
+
+            media, frames, faces = self.finder.video_faces(path, name, timer, deadline, score)
         except ScoringError as exc:
             raise exc.without_path(path, name) from exc
         people = self._people(faces)
         prob = clip_probability(people) if people else None
         heatmaps: dict[int, str] = {}
         if explain and faces:
+            deadline.check(name, "waiting to explain")
             self._explain(faces, heatmaps, timer)
         facts = Answered("video", name, media, frames, faces, people, prob, request_id or uuid.uuid4().hex, heatmaps)
         return self._result(facts, timer, endpoint)
@@ -240,6 +251,7 @@ class Scorer:
         explain: bool = False,
         request_id: str | None = None,
         endpoint: str = "score_image",
+        client_gone: ClientGone | None = None,
     ) -> ScoreResult:
         return self.score_images(
             [path],
@@ -249,6 +261,7 @@ class Scorer:
             request_id=request_id,
             endpoint=endpoint,
             raise_errors=True,
+            client_gone=client_gone,
         )[0]  # raise_errors: a ScoreResult
 
     def score_images(
@@ -261,6 +274,7 @@ class Scorer:
         request_id: str | None = None,
         endpoint: str = "score_images",
         raise_errors: bool = False,
+        client_gone: ClientGone | None = None,
     ) -> list[ScoreResult | ScoreError]:
         """Several images, all faces in ONE model call, within one deadline and pixel budget; a bad
         image gets a :class:`ScoreError` entry unless ``raise_errors``."""
@@ -268,7 +282,7 @@ class Scorer:
         names = [clean_name(n) for n in (names or [Path(p).name for p in paths])]
         if explain:
             self._check_explainable()
-        deadline, budget = self._deadline(), self._budget()
+        deadline, budget = self._deadline(client_gone), self._budget()
         timers: list[Timer] = []
         loaded: list[tuple[MediaInfo, list[FaceCrop]] | ScoringError] = []
         for path, name in zip(paths, names, strict=True):
@@ -276,13 +290,14 @@ class Scorer:
             try:
                 media, faces = self.finder.image_faces(Path(path), name, crop, timer, deadline, budget)
             except ScoringError as exc:
-                if raise_errors or exc.status == 504:  # past the deadline the whole request stops
+                if raise_errors or exc.status in STOPS_THE_REQUEST:
                     raise exc.without_path(Path(path), name) from exc
                 loaded.append(exc.without_path(Path(path), name))
             else:
                 loaded.append((media, faces))
             timers.append(timer)
         all_faces = [f for item in loaded if not isinstance(item, ScoringError) for f in item[1]]
+        deadline.check(f"{len(names)} images", "waiting to score faces")
         shared = Timer()
         self._score_faces(all_faces, shared)
         out: list[ScoreResult | ScoreError] = []
@@ -302,13 +317,15 @@ class Scorer:
             out.append(self._result(facts, timer, endpoint))
         return out
 
-    def explain_pngs(self, path: str | Path, name: str | None = None, *, crop: bool = False) -> list[bytes]:
+    def explain_pngs(
+        self, path: str | Path, name: str | None = None, *, crop: bool = False, client_gone: ClientGone | None = None
+    ) -> list[bytes]:
         """Grad-CAM overlays (PNG bytes) of an image's faces, largest first."""
         path = Path(path)
         name = clean_name(name or path.name)  # the client's name: data, never terminal control
         try:
             self._check_explainable()
-            faces = self.finder.image_faces(path, name, crop, Timer(), self._deadline(), self._budget())[1]
+            faces = self.finder.image_faces(path, name, crop, Timer(), self._deadline(client_gone), self._budget())[1]
         except ScoringError as exc:
             raise exc.without_path(path, name) from exc
         if not faces:

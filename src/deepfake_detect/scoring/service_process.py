@@ -20,15 +20,17 @@ class ServerStartError(DeepfakeError, RuntimeError):
 
 
 def start_bentoml_serve(
-    env: dict[str, str], log_path: Path, cwd: Path, ready_timeout: float
+    env: dict[str, str], log_path: Path, cwd: Path, ready_timeout: float, port: int | None = None
 ) -> tuple[subprocess.Popen, str]:
-    """Start the service on 127.0.0.1 at a free port, logging to ``log_path``; return the process and
-    its URL once ``/readyz`` answers 200. The process is stopped again if it never gets ready."""
+    """Start the service on 127.0.0.1 at ``port`` (default: a free one), logging to ``log_path``; return the
+    process and its URL once ``/readyz`` answers 200. The process is stopped again if it never gets ready.
+    A caller that must name the URL before the service runs (a reload URL handed to Airflow) passes the port."""
     import httpx
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    if port is None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
     bentoml = str(Path(sys.executable).parent / "bentoml")
     with log_path.open("w") as log:
         proc = subprocess.Popen(
