@@ -109,12 +109,13 @@ def main() -> None:
     ap.add_argument("--faces", type=Path, default=SHARED / "deepfake-faces", help="'' to skip the ready crops")
     ap.add_argument("--naive-detect-frames", type=int, default=12)
     ap.add_argument("--agreement-frames", type=int, default=32, help="frames per clip for the detector agreement")
+    ap.add_argument("--max-clips", type=int, default=0, help="only the first N clips (0 = all; tiny runs)")
     ap.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "extract.json")
     args = ap.parse_args()
 
     params = load_params(ROOT / "params.yaml")
     n = params.extract.frames_per_video
-    clips = sorted(args.videos.glob("*.mp4"))
+    clips = sorted(args.videos.glob("*.mp4"))[: args.max_clips or None]
     if not clips:
         raise SystemExit(f"{args.videos}: no .mp4 clips to benchmark")
     detectors = {name: make_detector(name) for name in ("blazeface", "mtcnn")}

@@ -29,6 +29,10 @@ TINY_RUNS: dict[str, tuple[list[str], set[str]]] = {
         ["--families", "efficientnet_lite0", "--reps", "1", "--batch", "4", "--train-steps", "0", "--out", "{out}"],
         {"infer_img_s"},
     ),
+    "extract.py": (
+        [*("--videos", str(SHARED / "videos"), "--faces", "", "--max-clips", "2"), "--json", "{out}"],
+        {"clips", "rows"},
+    ),
     "train_memory.py": (["--sizes", "64", "--steps", "2", "--size", "64", "--out", "{out}"], {"peak_rss_mib"}),
     "measure_drift.py": (
         [
@@ -44,9 +48,11 @@ RUN_ELSEWHERE = {
     "recipes.py": "tests/models/test_bench_runs.py",
     "temporal.py": "tests/models/test_bench_runs.py",
     "ensemble.py": "tests/models/test_bench_runs.py",
+    "decode.py": "tests/models/test_bench_runs.py",
+    "train_speed.py": "tests/models/test_bench_runs.py",
     "serve.py": "tests/serving/test_bench_serve.py",  # two real servers on the serving tests' tiny model
 }
-NEEDS_SHARED = {"train_memory.py", "measure_drift.py"}
+NEEDS_SHARED = {"train_memory.py", "measure_drift.py", "extract.py"}
 
 
 def _env() -> dict[str, str]:
@@ -78,8 +84,8 @@ def test_each_benchmark_script_starts_and_prints_its_usage(script: Path):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(TINY_RUNS))
 def test_each_benchmark_runs_once_on_tiny_settings(name: str, tmp_path: Path):
-    if name in NEEDS_SHARED and not (SHARED / "deepfake-faces").is_dir():
-        pytest.skip(f"bench/{name} reads {SHARED}/deepfake-faces, absent here")
+    if name in NEEDS_SHARED and not ((SHARED / "deepfake-faces").is_dir() and (SHARED / "videos").is_dir()):
+        pytest.skip(f"bench/{name} reads the shared media in {SHARED}, absent here")
     args, keys = TINY_RUNS[name]
     out = tmp_path / "result.json"
     proc = subprocess.run(

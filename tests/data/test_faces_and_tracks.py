@@ -146,3 +146,23 @@ def test_assign_people_on_a_two_person_clip(blazeface, params):
     assert all(len({f.frame for f in group}) == 5 for group in people.values())
     left, right = (np.mean([f.box[0] for f in people[p]]) for p in (0, 1))
     assert abs(left - right) > 300  # each person keeps their own side
+
+
+@pytest.mark.parametrize("shape", [(360, 640), (640, 360), (480, 640), (1080, 1920), (333, 500), (100, 150)])
+def test_blazeface_letterbox_is_the_padded_square_resized(shape):
+    """Resizing before padding (the cheap way, when the pads fall on whole model pixels) gives the
+    very picture of padding the full square first and resizing it."""
+    import cv2
+
+    from deepfake_detect.faces.blazeface import INPUT_SIDE, letterbox
+
+    rgb = cv2.resize(_astronaut(), shape[::-1], interpolation=cv2.INTER_AREA)
+    h, w = shape
+    side = max(h, w)
+    top, left = (side - h) // 2, (side - w) // 2
+    square = cv2.copyMakeBorder(rgb, top, side - h - top, left, side - w - left, cv2.BORDER_CONSTANT, value=0)
+    interp = cv2.INTER_AREA if side > INPUT_SIDE else cv2.INTER_LINEAR
+    expected = cv2.resize(square, (INPUT_SIDE, INPUT_SIDE), interpolation=interp).astype(np.float32) / 127.5 - 1.0
+    image, (scale, pad_x, pad_y) = letterbox(rgb)
+    np.testing.assert_array_equal(image, expected)
+    assert (scale, pad_x, pad_y) == (side / INPUT_SIDE, left, top)

@@ -239,3 +239,28 @@ def test_dense_sampling_decodes_the_exact_frames(tiny_sample: Path):
     assert probe(clip).frames < MIN_SPACING * 4
     frames = list(iter_sample_frames(clip, Sampling(4, "nearest_reference")))
     assert [i for i, _ in frames] == sample_indices(10, 4)
+
+
+def test_sampler_hands_the_detector_the_decoders_shrink(tmp_path: Path):
+    """With ``detect_side`` each frame brings its shrink to the detector's size, made by the decoder:
+    the size OpenCV's shrink has and nearly its pixels; a frame already that small is its own shrink."""
+    import cv2
+    from skimage import data
+
+    from deepfake_detect.media.images import shrink_size
+    from deepfake_detect.media.video import write_clip
+
+    base = cv2.resize(data.astronaut(), (1280, 720), interpolation=cv2.INTER_CUBIC)
+    clip = write_clip(tmp_path / "wide.mp4", [np.roll(base, 4 * t, axis=1) for t in range(8)], fps=8)
+    frames = list(iter_sample_frames(clip, Sampling(4, detect_side=640)))
+    assert len(frames) == 4
+    for f in frames:
+        w, h, _ = shrink_size(1280, 720, 640)
+        assert f.small.shape == (h, w, 3) == (360, 640, 3)
+        opencv = cv2.resize(f.rgb, (w, h), interpolation=cv2.INTER_AREA)
+        assert np.abs(f.small.astype(int) - opencv).mean() < 1.5  # measured 0.8 on the DFDC clips
+    assert all(f.small is None for f in iter_sample_frames(clip, Sampling(4)))
+    big = list(iter_sample_frames(clip, Sampling(4, detect_side=2000)))
+    assert all(f.small is f.rgb for f in big)
+    index, rgb = big[0]  # a sampled frame unpacks as (index, rgb), as the sampler's frames always did
+    assert index == 0 and rgb is big[0].rgb

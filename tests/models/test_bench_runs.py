@@ -41,6 +41,52 @@ def test_recipes_bench_trains_a_variant_and_scores_it_as_evaluate_does(split_man
     assert row["epochs_run"] == 2 and row["train_rows"] > 0
 
 
+def test_decode_bench_scores_a_clip_beside_the_decode_floors(tmp_path: Path, repo_root: Path):
+    """bench/decode.py on one small clip, 16 frames, one round, a tiny model: every way runs and the
+    ratios come out (to decode all → RGB, which is 1)."""
+    import decode
+    import numpy as np
+
+    from deepfake_detect.media.video import write_clip
+
+    sys.path.insert(0, str(ROOT / "tests" / "serving"))
+    from serving_kit import build_model_folder
+
+    rng = np.random.default_rng(0)
+    write_clip(tmp_path / "clips" / "noise.mp4", [rng.integers(0, 255, (96, 128, 3), np.uint8) for _ in range(40)], 10)
+    model = build_model_folder(tmp_path / "model")
+    args = ["--videos", str(tmp_path / "clips"), "--min-side", "0", "--frames", "16", "--repeats", "1"]
+    ratios = decode.main([*args, "--params", str(repo_root / "params.yaml"), "--model", str(model)])
+    assert set(ratios) == {decode.NAIVE, decode.ALL, decode.FLOOR, "exact", "ours", decode.SCORE, decode.BEFORE}
+    assert ratios[decode.NAIVE] == (1.0, 1.0) and all(w > 0 and c >= 0 for w, c in ratios.values())
+
+
+def test_train_speed_bench_times_each_way_on_a_tiny_crop_folder(tmp_path: Path):
+    """bench/train_speed.py on 12 crops of a deepfake-faces-layout folder, the baseline CNN at 32 px,
+    one batch per measurement: every way yields a rate and the cache holds every crop it trains on."""
+    import cv2
+    import numpy as np
+    import train_speed
+    import yaml
+
+    faces = tmp_path / "faces"
+    (faces / "faces_224").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    rows = ["videoname,original_width,original_height,label,original"]
+    for i in range(6):
+        for label, name, original in (("REAL", f"real{i}", ""), ("FAKE", f"fake{i}", f"real{i}.mp4")):
+            cv2.imwrite(str(faces / "faces_224" / f"{name}.jpg"), rng.integers(0, 255, (64, 64, 3), np.uint8))
+            rows.append(f"{name}.mp4,64,64,{label},{original}")
+    (faces / "metadata.csv").write_text("\n".join(rows) + "\n")
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["train"]["baseline_cnn"] |= {"input_size": 32, "batch_size": 4}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    args = ["--faces", str(faces), "--crops", "12", "--steps", "1", "--rounds", "1", "--families", "baseline_cnn"]
+    rates = train_speed.main([*args, "--params", str(tmp_path / "params.yaml")])["baseline_cnn"]
+    ways = ("input before", "input after", "step only", "fit before", "fit after")
+    assert all(rates[w] > 0 for w in ways) and rates["cached crops"] == len(train_speed.real_crops(faces, 12))
+
+
 def test_temporal_bench_compares_the_head_with_frame_aggregation(split_manifest: Path, tmp_path: Path, make_params):
     import temporal
 

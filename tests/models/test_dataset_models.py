@@ -13,6 +13,7 @@ from deepfake_detect.data.manifest import SplitError
 from deepfake_detect.models.augment import augment_image
 from deepfake_detect.models.dataset import (
     NO_BLEND,
+    CropCache,
     class_weights,
     epoch_length,
     epoch_rows,
@@ -21,6 +22,7 @@ from deepfake_detect.models.dataset import (
     load_split,
     make_dataset,
     mix_datasets,
+    sampled_dataset,
 )
 
 REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"  # the one place defaults are written
@@ -159,3 +161,37 @@ def test_downscale_augmentation_softens_detail():
     np.testing.assert_allclose(same, img.numpy())
     soft = augment_image(img, off.model_copy(update={"downscale_prob": 1.0, "downscale_range": (0.3, 0.3)}), seed=1)
     assert soft.shape == (64, 64, 3) and np.std(soft.numpy()) < 0.8 * np.std(img.numpy())
+
+
+def test_crop_cache_gives_the_decoded_pixels_and_keeps_within_its_budget(split_manifest: Path):
+    paths = load_split(split_manifest, "train")["path"].tolist()[:3]
+    cache = CropCache(48, max_mb=1)
+    for _ in range(2):  # decoded the first time, from memory the second: the same float32 pixels
+        for path in paths:
+            np.testing.assert_array_equal(cache.load(path), load_image(path, 48))
+    assert len(cache) == 3
+    full = CropCache(48, max_mb=0)  # no room: every read decodes, nothing is kept
+    np.testing.assert_array_equal(full.load(paths[0]), load_image(paths[0], 48))
+    assert len(full) == 0
+
+
+def test_cached_training_stream_is_the_uncached_one(split_manifest: Path):
+    """Same seed, same rows, same pseudo-fakes (blended from the crop file), same pixels: the cache
+    changes where a crop comes from, never what the model sees."""
+    train = load_split(split_manifest, "train")
+    still = {"flip": False, "brightness": 0.0, "contrast": 0.0, "downscale_prob": 0.0, "jpeg_prob": 0.0}
+    still |= {"blur_prob": 0.0, "noise_prob": 0.0, "cutout_prob": 0.0, "self_blend": 0.5}  # half the FAKEs blended
+    aug = load_params(REPO_PARAMS, {"train": {"augment": still}}).train.augment  # no random op: comparable
+    cache = CropCache(40, max_mb=64)
+
+    def batches(c: CropCache | None) -> list[np.ndarray]:
+        ds = sampled_dataset(train, "pairs", 40, 8, augment=aug, seed=3, cache=c)
+        return [x.numpy() for x, _ in ds.take(6)]
+
+    plain = batches(None)
+    for cached in (batches(cache), batches(cache)):  # filling the cache, then reading it
+        for a, b in zip(plain, cached, strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert len(cache) > 0
+    with pytest.raises(ValueError, match="48-px crops"):
+        sampled_dataset(train, "pairs", 40, 8, augment=aug, seed=3, cache=CropCache(48, max_mb=1))

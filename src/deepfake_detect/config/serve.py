@@ -122,6 +122,7 @@ class ServeParams(Section):
     model_tag: str
     frames_per_video: int = Field(ge=16)
     detect_batch: int = Field(ge=1)
+    detect_threads: int = Field(ge=0)
     max_upload_mb: float = Field(gt=0)
     max_duration_s: float = Field(gt=0)
     min_side: int = Field(ge=1)

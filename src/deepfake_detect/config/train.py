@@ -130,6 +130,7 @@ class TrainParams(Section):
     curves_dir: Path
     models: list[ModelName]
     distribute: Literal["auto", "default", "mirrored"]
+    cache_mb: int = Field(ge=0)
     augment: AugmentParams
     baseline_cnn: BaselineCnnParams
     xception: XceptionParams

@@ -62,10 +62,19 @@ def letterbox(rgb: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float]]:
     h, w = rgb.shape[:2]
     side = max(h, w)
     pad_x, pad_y = (side - w) // 2, (side - h) // 2
-    square = cv2.copyMakeBorder(rgb, pad_y, side - h - pad_y, pad_x, side - w - pad_x, cv2.BORDER_CONSTANT, value=0)
     interp = cv2.INTER_AREA if side > INPUT_SIDE else cv2.INTER_LINEAR
-    small = cv2.resize(square, (INPUT_SIDE, INPUT_SIDE), interpolation=interp)
-    return small.astype(np.float32) / 127.5 - 1.0, (side / INPUT_SIDE, float(pad_x), float(pad_y))
+    if side > INPUT_SIDE and all(v * INPUT_SIDE % side == 0 for v in (w, h, pad_x, pad_y)):
+        # shrinking, with the pads on whole model pixels (16:9 and 4:3 frames): area-resizing first and
+        # padding after gives the same picture as padding the full square first, at half the cost
+        sw, sh, top, left = (v * INPUT_SIDE // side for v in (w, h, pad_y, pad_x))
+        small = cv2.resize(rgb, (sw, sh), interpolation=interp)
+        square = cv2.copyMakeBorder(
+            small, top, INPUT_SIDE - sh - top, left, INPUT_SIDE - sw - left, cv2.BORDER_CONSTANT, value=0
+        )
+    else:
+        square = cv2.copyMakeBorder(rgb, pad_y, side - h - pad_y, pad_x, side - w - pad_x, cv2.BORDER_CONSTANT, value=0)
+        square = cv2.resize(square, (INPUT_SIDE, INPUT_SIDE), interpolation=interp)
+    return square.astype(np.float32) / 127.5 - 1.0, (side / INPUT_SIDE, float(pad_x), float(pad_y))
 
 
 def decode(raw_boxes: np.ndarray, raw_scores: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -18,8 +18,9 @@ from deepfake_detect.faces.box import Detector, crop_face
 from deepfake_detect.faces.box import Face as Box
 from deepfake_detect.faces.detect import face_settings, find_faces_batch
 from deepfake_detect.faces.tracks import TrackRule, link
+from deepfake_detect.media.sampler import SampledFrame
 
-Frame = tuple[int | None, np.ndarray]  # (frame index in the clip, or None for a still image; RGB)
+Frame = tuple[int | None, np.ndarray] | SampledFrame  # (frame index in the clip, or None for a still; RGB)
 
 
 @dataclass
@@ -38,8 +39,10 @@ class FaceCrop:
 
 
 def detect_and_crop(detector: Detector, frames: Sequence[Frame], p: ExtractParams) -> list[FaceCrop]:
-    """Every face of ``frames`` (same-sized frames share one detector call), cropped, frame order kept."""
-    found = find_faces_batch(detector, [rgb for _, rgb in frames], **face_settings(p))
+    """Every face of ``frames`` (same-sized frames share one detector call), cropped, frame order kept.
+    A video's :class:`SampledFrame` brings the detector's shrink made by the decoder."""
+    small = [f.small if isinstance(f, SampledFrame) else None for f in frames]
+    found = find_faces_batch(detector, [rgb for _, rgb in frames], **face_settings(p), small=small)
     return [
         crop_of(rgb, index, k, box, p)
         for (index, rgb), boxes in zip(frames, found, strict=True)

@@ -25,7 +25,7 @@ import numpy as np
 
 from deepfake_detect.config import Params
 from deepfake_detect.errors import DeepfakeError
-from deepfake_detect.media.sampler import FrameLimits, FrameSizeError, Sampling, iter_sample_frames
+from deepfake_detect.media.sampler import FrameLimits, FrameSizeError, SampledFrame, Sampling, iter_sample_frames
 from deepfake_detect.media.video import (
     VIDEO_SUFFIXES,
     TooManyFramesError,
@@ -364,7 +364,7 @@ class FrameDecoder:
         finally:
             frames.close()  # closes the container even when stopped early
 
-    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+    def __iter__(self) -> Iterator[SampledFrame]:
         while True:
             try:
                 item = self._queue.get(timeout=self._deadline.wait_s())

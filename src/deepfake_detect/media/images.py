@@ -96,6 +96,15 @@ def file_stats(path: str | Path) -> dict[str, float]:
     return crop_stats(to_rgb8(raw, str(path), bgr=True), channels=channels)
 
 
+def shrink_size(width: int, height: int, max_side: int) -> tuple[int, int, float]:
+    """The size an image shrinks to so its long side is at most ``max_side`` (aspect kept, never
+    enlarged) and the scale: the one rule the detector's downscale and the decoder's follow."""
+    scale = min(1.0, max_side / max(width, height))
+    if scale >= 1.0:
+        return width, height, 1.0
+    return max(1, round(width * scale)), max(1, round(height * scale)), scale
+
+
 def resize_batch(crops: list[np.ndarray] | np.ndarray, size: int) -> np.ndarray:
     """RGB uint8 crops of any size → float32 batch (N, size, size, 3) in 0..255."""
     out = np.empty((len(crops), size, size, 3), np.float32)

@@ -20,23 +20,25 @@ size than the header's is refused before it is converted; frames whose long side
 ``extract.decode_max_side`` are downscaled by the decoder (aspect kept) and never held full size;
 and the RGB pixels a clip may hold in all (frames x width x height, after the downscale) are
 capped by ``serve.max_request_pixels``. Each refusal is a :class:`FrameSizeError` naming the frame.
+
+Each frame comes as a :class:`SampledFrame`: with ``Sampling.detect_side`` (``extract.detect_max_side``)
+it also carries the frame shrunk for the face detector by the decoder itself (libswscale, area
+averaging, straight from the decoded YUV picture): a third of the cost of shrinking the RGB frame
+with OpenCV, and at most ``detect_side`` pixels a side (not counted in the pixel budget).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import av
-import numpy as np
 
-from deepfake_detect.config import ExtractParams, ServeParams
+from deepfake_detect.media.frames import FrameGuard, FrameLimits, FrameSizeError, SampledFrame, Sampling, out_size
 from deepfake_detect.media.video import (
     TooManyFramesError,
     VideoError,
-    VideoInfo,
     _ffmpeg_reason,
     _no_frames,
     _open,
@@ -44,103 +46,9 @@ from deepfake_detect.media.video import (
     sample_indices,
 )
 
-Mode = Literal["nearest_reference", "exact"]
+__all__ = ["MIN_SPACING", "FrameLimits", "FrameSizeError", "SampledFrame", "Sampling", "iter_sample_frames", "out_size"]
+
 MIN_SPACING = 4  # frames between samples below which nearest_reference decodes exactly (a B-pyramid run is <= 3)
-
-
-class FrameSizeError(VideoError):
-    """A decoded frame refused for its size: ``kind`` is ``too_large``, ``size_changed`` or ``budget``."""
-
-    def __init__(self, path: str | Path, kind: str, reason: str):
-        self.kind = kind
-        super().__init__(path, reason)
-
-
-@dataclass(frozen=True)
-class FrameLimits:
-    """What a clip's decoded frames may be: per frame (``max_side``, ``max_pixels``) and in all."""
-
-    max_side: int
-    max_pixels: int
-    max_total_pixels: int
-
-    @classmethod
-    def of(cls, serve: ServeParams) -> FrameLimits:
-        return cls(serve.max_side, serve.max_pixels, serve.max_request_pixels)
-
-
-@dataclass(frozen=True)
-class Sampling:
-    """How to sample a clip: how many frames, which decoding, the output size bound and the limits."""
-
-    frames: int
-    mode: Mode = "exact"
-    max_side: int | None = None  # frames with a longer side are downscaled by the decoder
-    limits: FrameLimits | None = None
-    formats: Sequence[str] | None = None
-    max_frames: int | None = None  # more packets than this raise TooManyFramesError
-
-    @classmethod
-    def of(cls, ep: ExtractParams, frames: int, limits: FrameLimits | None, **kw) -> Sampling:
-        return cls(frames, ep.sampling, ep.decode_max_side, limits, **kw)
-
-
-class _Guard:
-    """Checks each decoded frame against the header and the limits, then converts it within the budget."""
-
-    def __init__(self, path: Path, info: VideoInfo, s: Sampling):
-        self.path, self.info, self.s, self.used = path, info, s, 0
-        self.decode_error: str | None = None
-
-    def check(self, frame: av.VideoFrame, index: int) -> None:
-        w, h, lim = frame.width, frame.height, self.s.limits
-        if lim is not None and (max(w, h) > lim.max_side or w * h > lim.max_pixels):
-            raise FrameSizeError(
-                self.path,
-                "too_large",
-                f"frame {index} decodes as {w}x{h}, over the limit "
-                f"({lim.max_side} pixels per side, {lim.max_pixels} pixels in all)",
-            )
-        if (w, h) != (self.info.width, self.info.height):
-            raise FrameSizeError(
-                self.path,
-                "size_changed",
-                f"frame {index} decodes as {w}x{h} but the header says {self.info.width}x{self.info.height}",
-            )
-
-    def rgb(self, frame: av.VideoFrame, index: int) -> np.ndarray:
-        w, h = out_size(frame.width, frame.height, self.s.max_side)
-        lim = self.s.limits
-        if lim is not None and self.used + w * h > lim.max_total_pixels:
-            raise FrameSizeError(
-                self.path,
-                "budget",
-                f"frame {index} ({w}x{h}) would bring this clip to {self.used + w * h} decoded pixels, "
-                f"over the {lim.max_total_pixels}-pixel budget",
-            )
-        self.used += w * h
-        if (w, h) == (frame.width, frame.height):
-            return frame.to_ndarray(format="rgb24")
-        return frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA").to_ndarray()
-
-    def refused(self, index: int) -> FrameSizeError:
-        """FFmpeg refused to allocate a picture (``max_pixels``): the error for the client."""
-        lim = self.s.limits
-        assert lim is not None
-        return FrameSizeError(
-            self.path,
-            "too_large",
-            f"the decoder refused frame {index}: its picture is over the {lim.max_pixels}-pixel limit "
-            f"(the header says {self.info.width}x{self.info.height})",
-        )
-
-
-def out_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
-    """The decoded size: ``max_side`` on the long side at most, aspect kept, even sides when scaled."""
-    if max_side is None or max(width, height) <= max_side:
-        return width, height
-    scale = max_side / max(width, height)
-    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
 
 
 @dataclass
@@ -170,8 +78,9 @@ def _demux(path: Path, s: Sampling) -> _Packets:
     return _Packets(sorted(pts), intra_only)
 
 
-def iter_sample_frames(path: str | Path, s: Sampling) -> Iterator[tuple[int, np.ndarray]]:
-    """``(frame index, RGB uint8 array)`` for ``s.frames`` evenly spaced frames, yielded as they decode.
+def iter_sample_frames(path: str | Path, s: Sampling) -> Iterator[SampledFrame]:
+    """A :class:`SampledFrame` (unpacks as ``(frame index, RGB uint8 array)``) for ``s.frames``
+    evenly spaced frames, yielded as they decode.
 
     A truncated clip yields the frames before the damage; a clip where nothing decodes raises
     :class:`VideoError`; a frame refused for its size raises :class:`FrameSizeError`."""
@@ -179,7 +88,7 @@ def iter_sample_frames(path: str | Path, s: Sampling) -> Iterator[tuple[int, np.
     info = probe(path, s.formats)
     packets = _demux(path, s)
     wanted = sample_indices(info.frames, s.frames)
-    guard = _Guard(path, info, s)
+    guard = FrameGuard(path, info, s)
     if not packets.usable(info.frames):
         yield from _take_exact(_decode(path, s, guard, None, None), wanted, guard)
         return
@@ -196,7 +105,7 @@ def iter_sample_frames(path: str | Path, s: Sampling) -> Iterator[tuple[int, np.
         yield from _take_nearest(_decode(path, s, guard, index_of, "NONREF"), wanted, guard)
 
 
-def _decode(path, s: Sampling, guard: _Guard, index_of, skip) -> Iterator[tuple[int, av.VideoFrame]]:
+def _decode(path, s: Sampling, guard: FrameGuard, index_of, skip) -> Iterator[tuple[int, av.VideoFrame]]:
     """Decoded frames with their clip index, each checked by ``guard``. ``skip`` is a ``skip_frame``
     value for every packet, or ``skip(pts)`` says per packet: a ``skip_frame`` value, or None to not
     decode it at all; without ``index_of`` every packet is decoded and frames are counted. A decode
@@ -237,13 +146,13 @@ def _decode(path, s: Sampling, guard: _Guard, index_of, skip) -> Iterator[tuple[
             guard.decode_error = _ffmpeg_reason(exc)
 
 
-def _take_exact(decoded, wanted: list[int], guard: _Guard) -> Iterator[tuple[int, np.ndarray]]:
+def _take_exact(decoded, wanted: list[int], guard: FrameGuard) -> Iterator[SampledFrame]:
     wanted_set, last, taken = set(wanted), max(wanted), 0
     try:
         for index, frame in decoded:
             if index in wanted_set:
                 taken += 1
-                yield index, guard.rgb(frame, index)
+                yield guard.take(frame, index)
             if index >= last or taken == len(wanted_set):
                 break
     finally:
@@ -252,7 +161,7 @@ def _take_exact(decoded, wanted: list[int], guard: _Guard) -> Iterator[tuple[int
         raise _no_frames(guard.path, guard.decode_error)
 
 
-def _take_nearest(decoded, wanted: list[int], guard: _Guard) -> Iterator[tuple[int, np.ndarray]]:
+def _take_nearest(decoded, wanted: list[int], guard: FrameGuard) -> Iterator[SampledFrame]:
     """For each wanted index the nearest decoded frame (ties: the earlier), each frame taken once."""
     prev: tuple[int, av.VideoFrame] | None = None
     at, last_taken = 0, -1
@@ -263,7 +172,7 @@ def _take_nearest(decoded, wanted: list[int], guard: _Guard) -> Iterator[tuple[i
                 pick = prev if prev is not None and target - prev[0] <= index - target else (index, frame)
                 if pick[0] != last_taken:
                     last_taken = pick[0]
-                    yield pick[0], guard.rgb(pick[1], pick[0])
+                    yield guard.take(pick[1], pick[0])
                 at += 1
             if at == len(wanted):
                 break
@@ -272,6 +181,6 @@ def _take_nearest(decoded, wanted: list[int], guard: _Guard) -> Iterator[tuple[i
         decoded.close()
     if at < len(wanted) and prev is not None and prev[0] != last_taken:
         last_taken = prev[0]
-        yield prev[0], guard.rgb(prev[1], prev[0])
+        yield guard.take(prev[1], prev[0])
     if last_taken < 0:
         raise _no_frames(guard.path, guard.decode_error)

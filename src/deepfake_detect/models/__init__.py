@@ -34,35 +34,85 @@ def _baseline_cnn(p: Params, train: pd.DataFrame, val: pd.DataFrame, out: Path, 
     from deepfake_detect.models.baseline_cnn import train as fit
 
     cfg = p.train
-    return fit(train, val, cfg.baseline_cnn, cfg.augment, out, curves, seed=p.seed, distribute=cfg.distribute)[1]
+    return fit(
+        train,
+        val,
+        cfg.baseline_cnn,
+        cfg.augment,
+        out,
+        curves,
+        seed=p.seed,
+        distribute=cfg.distribute,
+        cache_mb=cfg.cache_mb,
+    )[1]
 
 
 def _xception(p: Params, train: pd.DataFrame, val: pd.DataFrame, out: Path, curves: Path) -> ModelRecord:
     from deepfake_detect.models.xception import train as fit
 
     cfg = p.train
-    return fit(train, val, cfg.xception, cfg.augment, out, curves, seed=p.seed, distribute=cfg.distribute)[1]
+    return fit(
+        train,
+        val,
+        cfg.xception,
+        cfg.augment,
+        out,
+        curves,
+        seed=p.seed,
+        distribute=cfg.distribute,
+        cache_mb=cfg.cache_mb,
+    )[1]
 
 
 def _efficientnet_lite0(p: Params, train: pd.DataFrame, val: pd.DataFrame, out: Path, curves: Path) -> ModelRecord:
     from deepfake_detect.models.efficientnet_lite0 import train as fit
 
     cfg = p.train
-    return fit(train, val, cfg.efficientnet_lite0, cfg.augment, out, curves, seed=p.seed, distribute=cfg.distribute)[1]
+    return fit(
+        train,
+        val,
+        cfg.efficientnet_lite0,
+        cfg.augment,
+        out,
+        curves,
+        seed=p.seed,
+        distribute=cfg.distribute,
+        cache_mb=cfg.cache_mb,
+    )[1]
 
 
 def _efficientnet_lite1(p: Params, train: pd.DataFrame, val: pd.DataFrame, out: Path, curves: Path) -> ModelRecord:
     from deepfake_detect.models.efficientnet_lite1 import train as fit
 
     cfg = p.train
-    return fit(train, val, cfg.efficientnet_lite1, cfg.augment, out, curves, seed=p.seed, distribute=cfg.distribute)[1]
+    return fit(
+        train,
+        val,
+        cfg.efficientnet_lite1,
+        cfg.augment,
+        out,
+        curves,
+        seed=p.seed,
+        distribute=cfg.distribute,
+        cache_mb=cfg.cache_mb,
+    )[1]
 
 
 def _efficientnet_lite2(p: Params, train: pd.DataFrame, val: pd.DataFrame, out: Path, curves: Path) -> ModelRecord:
     from deepfake_detect.models.efficientnet_lite2 import train as fit
 
     cfg = p.train
-    return fit(train, val, cfg.efficientnet_lite2, cfg.augment, out, curves, seed=p.seed, distribute=cfg.distribute)[1]
+    return fit(
+        train,
+        val,
+        cfg.efficientnet_lite2,
+        cfg.augment,
+        out,
+        curves,
+        seed=p.seed,
+        distribute=cfg.distribute,
+        cache_mb=cfg.cache_mb,
+    )[1]
 
 
 def _sklearn_fft(p: Params, train: pd.DataFrame, val: pd.DataFrame, out: Path, curves: Path) -> ModelRecord:

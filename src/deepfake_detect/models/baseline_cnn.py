@@ -17,6 +17,7 @@ import pandas as pd
 
 from deepfake_detect.config import AugmentParams, BaselineCnnParams
 from deepfake_detect.contracts import ModelRecord
+from deepfake_detect.models.dataset import CropCache
 from deepfake_detect.models.keras_common import (
     compile_model,
     epoch_steps,
@@ -56,15 +57,18 @@ def train(
     *,
     seed: int,
     distribute: str = "auto",
+    cache_mb: int = 0,
 ) -> tuple[Any, ModelRecord]:
-    """Train, save ``model.keras`` + ``record.json`` into ``out``, training curves into ``curves``."""
+    """Train, save ``model.keras`` + ``record.json`` into ``out``, training curves into ``curves``;
+    up to ``cache_mb`` of decoded crops are kept for later epochs (:class:`.dataset.CropCache`)."""
     seed_everything(seed)
     start = time.perf_counter()
     with strategy(distribute).scope():
         model = build(cfg.input_size)
         total = cfg.epochs * epoch_steps(train, cfg)
         compile_model(model, learning_rate(cfg, cfg.learning_rate, total), cfg.label_smoothing)
-    rows = fit_phase(model, train, val, cfg, aug, epochs=cfg.epochs, seed=seed, phase="train")
+    cache = CropCache(cfg.input_size, cache_mb)
+    rows = fit_phase(model, train, val, cfg, aug, epochs=cfg.epochs, seed=seed, phase="train", cache=cache)
     record = save_trained(
         model,
         out,

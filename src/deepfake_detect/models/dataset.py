@@ -1,6 +1,12 @@
 """Streamed input from the split manifest: a ``tf.data`` pipeline over file paths that decodes,
 resizes, augments, batches and prefetches, so the dataset is never held in memory whole.
 
+A run's :class:`CropCache` keeps each crop once it is decoded and resized (uint8, ``input_size``
+square: exactly the pixels the stream would decode again), up to ``train.cache_mb``; later epochs,
+the second training phase and every validation pass read memory instead of JPEG files. Augmentation
+runs after the cache, so every epoch still draws its own; self-blended pseudo-fakes are made from
+the full-size crop file as before (the blend happens before the resize).
+
 Decoding and resizing go through the same code as serving (``imagestats.read_rgb`` and
 ``predictor.resize_batch``), so a crop looks the same to the model in training and production.
 """
@@ -51,6 +57,30 @@ def load_image(path: str, size: int) -> np.ndarray:
     return resize_batch([read_rgb(path)], size)[0]
 
 
+class CropCache:
+    """A run's decoded, resized crops (uint8: :func:`load_image` resizes uint8 pixels, so nothing
+    is lost), filled as the stream first reads each one, up to ``max_mb`` (0: no cache)."""
+
+    def __init__(self, size: int, max_mb: int):
+        self.size, self.max_bytes = size, max_mb * 2**20
+        self._crops: dict[str, np.ndarray] = {}
+        self._bytes = 0
+
+    def load(self, path: str) -> np.ndarray:
+        """:func:`load_image` of ``path``, from memory after the first time."""
+        crop = self._crops.get(path)
+        if crop is None:
+            image = load_image(path, self.size)
+            if self._bytes + image.size <= self.max_bytes:  # one byte per uint8 value
+                self._crops[path] = image.astype(np.uint8)
+                self._bytes += image.size
+            return image
+        return crop.astype(np.float32)
+
+    def __len__(self) -> int:
+        return len(self._crops)
+
+
 def steps_for(n: int, batch_size: int, cap: int) -> int:
     steps = math.ceil(n / batch_size)
     return min(steps, cap) if cap else steps
@@ -67,9 +97,11 @@ def make_dataset(
     seed: int | None = None,
     repeat: bool = False,
     sample_weights: np.ndarray | None = None,
+    cache: CropCache | None = None,
 ):
     """A ``tf.data.Dataset`` of (images float32 0..255, labels float32[, weights]) batches, streamed
-    from files. A training dataset (shuffled, augmented) needs the run's ``seed``; val and test use none."""
+    from files (through ``cache`` when given). A training dataset (shuffled, augmented) needs the
+    run's ``seed``; val and test use none."""
     import tensorflow as tf
 
     if training and seed is None:
@@ -84,21 +116,35 @@ def make_dataset(
         ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
-    return _decode_and_batch(ds, input_size, batch_size, augment if training else None, seed)
+    return _decode_and_batch(ds, input_size, batch_size, augment if training else None, seed, cache=cache)
 
 
 def _decode_and_batch(
-    ds, input_size: int, batch_size: int, augment: AugmentParams | None, seed: int, *, blended: bool = False
+    ds,
+    input_size: int,
+    batch_size: int,
+    augment: AugmentParams | None,
+    seed: int,
+    *,
+    blended: bool = False,
+    cache: CropCache | None = None,
 ):
     """(path, label[, weight | blend seed]) elements → decoded, resized (self-blended, augmented)
     image batches of (image, label[, weight]), prefetched."""
     import tensorflow as tf
 
+    if cache is not None and cache.size != input_size:
+        raise ValueError(f"the crop cache holds {cache.size}-px crops, the dataset wants {input_size}")
+    load = cache.load if cache is not None else lambda path: load_image(path, input_size)
+
     def _load(path):
-        return load_image(path.numpy().decode(), input_size)
+        return load(path.numpy().decode())
 
     def _load_blended(path, blend):
-        return load_blended(path.numpy().decode(), input_size, int(blend.numpy()))
+        seed_ = int(blend.numpy())
+        if seed_ == NO_BLEND:
+            return load(path.numpy().decode())
+        return load_blended(path.numpy().decode(), input_size, seed_)
 
     def _map(path, label, *extra):
         if blended:
@@ -207,6 +253,7 @@ def sampled_dataset(
     *,
     augment: AugmentParams | None,
     seed: int,
+    cache: CropCache | None = None,
 ) -> object:
     """An endless training stream whose every epoch is :func:`epoch_rows` drawn afresh (an epoch
     is :func:`epoch_length` rows); pseudo-fake rows are blended when their crop is loaded."""
@@ -222,7 +269,7 @@ def sampled_dataset(
 
     spec = (tf.TensorSpec((), tf.string), tf.TensorSpec((1,), tf.float32), tf.TensorSpec((), tf.int64))
     ds = tf.data.Dataset.from_generator(rows, output_signature=spec)
-    return _decode_and_batch(ds, input_size, batch_size, augment, seed, blended=True)
+    return _decode_and_batch(ds, input_size, batch_size, augment, seed, blended=True, cache=cache)
 
 
 def load_blended(path: str, size: int, blend_seed: int) -> np.ndarray:

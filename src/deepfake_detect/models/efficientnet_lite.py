@@ -28,6 +28,7 @@ import pandas as pd
 
 from deepfake_detect.config import AugmentParams, EfficientNetLiteParams
 from deepfake_detect.contracts import ModelRecord
+from deepfake_detect.models.dataset import CropCache
 from deepfake_detect.models.efficientnet_lite_checkpoint import (
     Block,
     LiteVariant,
@@ -168,25 +169,39 @@ def train(
     variant: LiteVariant,
     seed: int,
     distribute: str = "auto",
+    cache_mb: int = 0,
 ) -> tuple[Any, ModelRecord]:
     """Head warm-up on the frozen base, then the whole network (batch norm frozen), cosine decay;
-    saves ``model.keras`` + ``record.json`` into ``out`` and the curves into ``curves``."""
+    saves ``model.keras`` + ``record.json`` into ``out`` and the curves into ``curves``. Up to
+    ``cache_mb`` of decoded crops serve both phases (:class:`.dataset.CropCache`)."""
     seed_everything(seed)
     start = time.perf_counter()
     steps = epoch_steps(train, cfg)
     rows: list[dict] = []
+    cache = CropCache(cfg.input_size, cache_mb)
     with strategy(distribute).scope():
         model, base = build(cfg, variant)
     if cfg.warmup_epochs:
         with strategy(distribute).scope():
             _set_base_trainable(base, False, cfg.pretrained)
             compile_model(model, cfg.warmup_learning_rate, cfg.label_smoothing)
-        rows += fit_phase(model, train, val, cfg, aug, epochs=cfg.warmup_epochs, seed=seed, phase="head_warmup")
+        rows += fit_phase(
+            model, train, val, cfg, aug, epochs=cfg.warmup_epochs, seed=seed, phase="head_warmup", cache=cache
+        )
     with strategy(distribute).scope():
         _set_base_trainable(base, True, cfg.pretrained)
         compile_model(model, learning_rate(cfg, cfg.learning_rate, cfg.epochs * steps), cfg.label_smoothing)
     rows += fit_phase(
-        model, train, val, cfg, aug, epochs=cfg.epochs, seed=seed + 1, phase="fine_tune", first_epoch=len(rows)
+        model,
+        train,
+        val,
+        cfg,
+        aug,
+        epochs=cfg.epochs,
+        seed=seed + 1,
+        phase="fine_tune",
+        first_epoch=len(rows),
+        cache=cache,
     )
     record = save_trained(
         model,

@@ -43,6 +43,9 @@ def train(
     *,
     seed: int,
     distribute: str = "auto",
+    cache_mb: int = 0,
 ) -> tuple[Any, ModelRecord]:
     """Head warm-up, then the whole network (:func:`.efficientnet_lite.train`)."""
-    return train_lite(train, val, cfg, aug, out, curves, variant=VARIANT, seed=seed, distribute=distribute)
+    return train_lite(
+        train, val, cfg, aug, out, curves, variant=VARIANT, seed=seed, distribute=distribute, cache_mb=cache_mb
+    )

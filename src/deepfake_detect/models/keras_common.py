@@ -15,7 +15,14 @@ import pandas as pd
 from deepfake_detect.config import AugmentParams, KerasTrainParams
 from deepfake_detect.contracts import ModelRecord
 from deepfake_detect.errors import DeepfakeError
-from deepfake_detect.models.dataset import class_weights, epoch_length, make_dataset, sampled_dataset, steps_for
+from deepfake_detect.models.dataset import (
+    CropCache,
+    class_weights,
+    epoch_length,
+    make_dataset,
+    sampled_dataset,
+    steps_for,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +83,10 @@ def fit_phase(
     seed: int,
     phase: str,
     first_epoch: int = 0,
+    cache: CropCache | None = None,
 ) -> list[dict[str, Any]]:
-    """Fit ``epochs`` epochs (already compiled model), streamed; early stopping on val log loss
-    restores the best weights. Returns one curve row per epoch."""
+    """Fit ``epochs`` epochs (already compiled model), streamed (through the run's ``cache``); early
+    stopping on val log loss restores the best weights. Returns one curve row per epoch."""
     import keras
 
     if cfg.val_max and len(val) > cfg.val_max:  # a fixed, stratified subset: epochs stay comparable
@@ -96,9 +104,12 @@ def fit_phase(
             augment=augment,
             seed=seed,
             repeat=repeat,
+            cache=cache,
         )
     else:  # every epoch drawn afresh (balanced or REAL/FAKE pairs) from an endless stream
-        train_ds = sampled_dataset(train, cfg.sampling, cfg.input_size, cfg.batch_size, augment=augment, seed=seed)
+        train_ds = sampled_dataset(
+            train, cfg.sampling, cfg.input_size, cfg.batch_size, augment=augment, seed=seed, cache=cache
+        )
         steps, repeat = epoch_steps(train, cfg), True
     # With balanced training (sampling) the raw output is calibrated to a 50/50 world; val keeps the
     # data's skew. Weighting val so each class carries half the loss makes val_logloss judge the
@@ -115,6 +126,7 @@ def fit_phase(
         cfg.batch_size,
         training=False,
         sample_weights=val_weights,
+        cache=cache,
     )
     callbacks = [
         keras.callbacks.EarlyStopping(

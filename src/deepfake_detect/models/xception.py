@@ -28,6 +28,7 @@ import pandas as pd
 
 from deepfake_detect.config import AugmentParams, XceptionParams
 from deepfake_detect.contracts import ModelRecord
+from deepfake_detect.models.dataset import CropCache
 from deepfake_detect.models.keras_common import (
     WeightsUnavailable,
     compile_model,
@@ -103,8 +104,10 @@ def train(
     *,
     seed: int,
     distribute: str = "auto",
+    cache_mb: int = 0,
 ) -> tuple[Any, ModelRecord]:
-    """Two-phase training; saves ``model.keras`` + ``record.json`` into ``out``, curves into ``curves``."""
+    """Two-phase training; saves ``model.keras`` + ``record.json`` into ``out``, curves into ``curves``;
+    up to ``cache_mb`` of decoded crops serve both phases (:class:`.dataset.CropCache`)."""
     seed_everything(seed)
     start = time.perf_counter()
     steps = epoch_steps(train, cfg)
@@ -115,7 +118,8 @@ def train(
         base.trainable = weights is None  # random features: train them, do not freeze them
         compile_model(model, learning_rate(cfg, cfg.learning_rate, cfg.epochs * steps), cfg.label_smoothing)
     phase1 = "frozen" if weights is not None else "from_scratch"
-    rows = fit_phase(model, train, val, cfg, aug, epochs=cfg.epochs, seed=seed, phase=phase1)
+    cache = CropCache(cfg.input_size, cache_mb)
+    rows = fit_phase(model, train, val, cfg, aug, epochs=cfg.epochs, seed=seed, phase=phase1, cache=cache)
     if cfg.fine_tune_epochs:
         if cfg.unfreeze_from >= len(base.layers):
             raise ValueError(
@@ -137,6 +141,7 @@ def train(
             seed=seed + 1,
             phase="fine_tune",
             first_epoch=len(rows),
+            cache=cache,
         )
     record = save_trained(
         model,

@@ -174,11 +174,12 @@ def _media_files(paths: Iterable[str | Path]) -> list[Path]:
     return files
 
 
-def _detected_crops(rgb: np.ndarray, detector, ep: ExtractParams) -> list[np.ndarray]:
-    """A frame's face crops by the path extract and serving take (:mod:`.clipfaces`)."""
+def _detected_crops(frames: list, detector, ep: ExtractParams) -> list[np.ndarray]:
+    """The face crops of a file's frames (``(index, rgb)`` or the sampler's frames) by the path
+    extract and serving take (:func:`faces.clip.detect_and_crop`)."""
     from deepfake_detect.faces.clip import detect_and_crop
 
-    return [f.crop for f in detect_and_crop(detector, [(None, rgb)], ep)]
+    return [f.crop for f in detect_and_crop(detector, frames, ep)]
 
 
 def current_from_media(
@@ -210,13 +211,13 @@ def current_from_media(
     for f in tqdm(files, desc="current media", unit="file"):
         try:
             if f.suffix.lower() in VIDEO_SUFFIXES:
-                frames = [rgb for _, rgb in iter_sample_frames(f, Sampling.of(ep, dp.frames_per_video, limits))]
+                frames = list(iter_sample_frames(f, Sampling.of(ep, dp.frames_per_video, limits)))
             else:
-                frames = [read_rgb(f)]
+                frames = [(None, read_rgb(f))]
         except (VideoError, ValueError) as exc:
             log.warning("skipping %s: %s", f, exc)
             continue
-        face_crops = [c for rgb in frames for c in _detected_crops(rgb, detector, ep)]
+        face_crops = _detected_crops(frames, detector, ep)
         if not face_crops:
             log.warning("%s: no face found", f)
             continue

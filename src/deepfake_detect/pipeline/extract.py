@@ -89,7 +89,7 @@ def extract_clip(
         return ClipResult([], Reject(clip.video, clip.part, str(clip.path), exc.reason))
     rows = []
     stem = crop_stem(clip)
-    faces = in_original_pixels(detect_and_crop(detector, frames, p), frames[0][1].shape[1], width)
+    faces = in_original_pixels(detect_and_crop(detector, frames, p), frames[0].rgb.shape[1], width)
     for face in assign_people(faces, p):
         crop_id = f"{stem}_f{face.frame:04d}_{face.face}"
         path = out_dir / f"{crop_id}.jpg"

@@ -5,7 +5,8 @@ frames training samples), faces found, cropped and linked into people by :mod:`.
 as the extract stage does, every face scored, each person aggregated with
 :func:`aggregate.people_scores` (``evaluate.clip`` / ``video_aggregation`` / ``person_min_share``,
 exactly as evaluate does) and the clip scored as its fakest person, labelled with the promoted
-threshold. Face detection overlaps decoding (a thread).
+threshold. Face detection and the model overlap decoding (a thread): each ``serve.detect_batch`` of
+frames is detected and its faces scored while the next frames decode.
 Image: faces detected the same way, or with ``crop=True`` the image is a ready face crop; each face
 is a person and the image scores as its fakest face. No face → ``label`` NO_FACE and
 ``probability`` None: never a made-up 0.5. Uploads are checked first (:mod:`.media`: container
@@ -210,11 +211,14 @@ class Scorer:
             if explain:
                 self._check_explainable()
             deadline = self._deadline(client_gone)
-            media, frames, faces = self.finder.video_faces(path, name, timer, deadline)
+
+            def score(crops: list[FaceCrop]) -> None:  # each detection batch, while the clip goes on decoding
+                deadline.check(name, "waiting to score faces")
+                self._score_faces(crops, timer)
+
+            media, frames, faces = self.finder.video_faces(path, name, timer, deadline, score)
         except ScoringError as exc:
             raise exc.without_path(path, name) from exc
-        deadline.check(name, "waiting to score faces")
-        self._score_faces(faces, timer)
         people = self._people(faces)
         prob = clip_probability(people) if people else None
         heatmaps: dict[int, str] = {}

@@ -1,14 +1,15 @@
 """Uploads → faces: the media checks, then frames → faces → people through :mod:`.clipfaces`.
 
 A video's frames decode in a thread (:class:`media.FrameDecoder`) while this thread finds faces in
-the frames already decoded, both stopping at the request's deadline; an image is decoded within
-the request's pixel budget. The crops are those extract cuts for training.
+the frames already decoded (and the scorer scores them), all stopping at the request's deadline; an
+image is decoded within the request's pixel budget. The crops are those extract cuts for training.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,8 +61,8 @@ class UploadFaces:
     def detector(self):
         with self._detector_lock:
             if self._detector is None:
-                ep = self.params.extract
-                self._detector = make_detector(ep.detector)
+                ep, sp = self.params.extract, self.params.serve
+                self._detector = make_detector(ep.detector, threads=sp.detect_threads or None)
             return self._detector
 
     @property
@@ -83,9 +84,16 @@ class UploadFaces:
     # ----- media → faces
 
     def video_faces(
-        self, path: Path, name: str, timer: Timer, deadline: Deadline
+        self,
+        path: Path,
+        name: str,
+        timer: Timer,
+        deadline: Deadline,
+        on_crops: Callable[[list[FaceCrop]], None] | None = None,
     ) -> tuple[MediaInfo, list[int], list[FaceCrop]]:
-        """Probe, then decode (a thread) and detect (here) at the same time, both stopping at the deadline."""
+        """Probe, then decode (a thread) and detect (here) at the same time, both stopping at the deadline.
+        ``on_crops`` gets each ``serve.detect_batch`` of frames' new crops at once (the scorer scores
+        them while the clip goes on decoding)."""
         from deepfake_detect.media.video import VideoError, sample_indices
 
         sp = self.params.serve
@@ -93,28 +101,24 @@ class UploadFaces:
         info = probe_video(path, name, self.params)
         frames: list[int] = []
         crops: list[FaceCrop] = []
-        pending: list[tuple[int, np.ndarray]] = []
+        pending: list[Frame] = []
         decoded_width = info.width  # less when the decoder downscaled (extract.decode_max_side)
         detect_s = 0.0
         decoder = FrameDecoder(path, self.params, deadline, name)
         try:
             for item in decoder:
-                frames.append(item[0])
-                decoded_width = item[1].shape[1]
+                frames.append(item.index)
+                decoded_width = item.rgb.shape[1]
                 pending.append(item)
-                if len(pending) >= sp.detect_batch:  # detect these while the decode thread goes on
-                    t = time.perf_counter()
-                    crops += self.faces_of(pending, name, deadline)
-                    detect_s += time.perf_counter() - t
+                if len(pending) >= sp.detect_batch:  # detect (and score) these while the decode thread goes on
+                    detect_s += self._detect(pending, crops, name, deadline, on_crops)
                     pending = []
         except VideoError as exc:
             raise video_error(exc, name, self.params) from exc
         finally:
             decoder.stop()
         if pending:
-            t = time.perf_counter()
-            crops += self.faces_of(pending, name, deadline)
-            detect_s += time.perf_counter() - t
+            detect_s += self._detect(pending, crops, name, deadline, on_crops)
         wanted = len(sample_indices(info.frames, sp.frames_per_video))
         if len(frames) < 0.5 * wanted:
             raise ScoringError(
@@ -136,6 +140,16 @@ class UploadFaces:
             aggregation=self.params.evaluate.video_aggregation,
         )
         return media, frames, crops
+
+    def _detect(self, frames: list[Frame], crops: list[FaceCrop], name: str, deadline: Deadline, on_crops) -> float:
+        """Add the faces of ``frames`` to ``crops``, hand them to ``on_crops``; the detection's seconds."""
+        t = time.perf_counter()
+        found = self.faces_of(frames, name, deadline)
+        seconds = time.perf_counter() - t
+        crops += found
+        if on_crops is not None and found:
+            on_crops(found)
+        return seconds
 
     def image_faces(
         self, path: Path, name: str, crop: bool, timer: Timer, deadline: Deadline, budget: PixelBudget
