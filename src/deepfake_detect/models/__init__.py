@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, get_args
 
-from deepfake_detect.config import ModelName, Params
+from deepfake_detect.config import KerasTrainParams, ModelName, Params
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,89 +30,51 @@ class Family:
     train: Trainer  # (params, train split, val split, model folder, curves csv) → its record
 
 
+def _fit_keras(
+    fit: Callable[..., tuple],
+    section: KerasTrainParams,
+    p: Params,
+    train: pd.DataFrame,
+    val: pd.DataFrame,
+    out: Path,
+    curves: Path,
+) -> ModelRecord:
+    """A Keras family's ``train`` called with its own ``train.<family>`` section and the settings the
+    Keras families share (augmentation, seed, distribution, crop cache)."""
+    cfg = p.train
+    return fit(
+        train, val, section, cfg.augment, out, curves, seed=p.seed, distribute=cfg.distribute, cache_mb=cfg.cache_mb
+    )[1]
+
+
 def _baseline_cnn(p: Params, train: pd.DataFrame, val: pd.DataFrame, out: Path, curves: Path) -> ModelRecord:
     from deepfake_detect.models.baseline_cnn import train as fit
 
-    cfg = p.train
-    return fit(
-        train,
-        val,
-        cfg.baseline_cnn,
-        cfg.augment,
-        out,
-        curves,
-        seed=p.seed,
-        distribute=cfg.distribute,
-        cache_mb=cfg.cache_mb,
-    )[1]
+    return _fit_keras(fit, p.train.baseline_cnn, p, train, val, out, curves)
 
 
 def _xception(p: Params, train: pd.DataFrame, val: pd.DataFrame, out: Path, curves: Path) -> ModelRecord:
     from deepfake_detect.models.xception import train as fit
 
-    cfg = p.train
-    return fit(
-        train,
-        val,
-        cfg.xception,
-        cfg.augment,
-        out,
-        curves,
-        seed=p.seed,
-        distribute=cfg.distribute,
-        cache_mb=cfg.cache_mb,
-    )[1]
+    return _fit_keras(fit, p.train.xception, p, train, val, out, curves)
 
 
 def _efficientnet_lite0(p: Params, train: pd.DataFrame, val: pd.DataFrame, out: Path, curves: Path) -> ModelRecord:
     from deepfake_detect.models.efficientnet_lite0 import train as fit
 
-    cfg = p.train
-    return fit(
-        train,
-        val,
-        cfg.efficientnet_lite0,
-        cfg.augment,
-        out,
-        curves,
-        seed=p.seed,
-        distribute=cfg.distribute,
-        cache_mb=cfg.cache_mb,
-    )[1]
+    return _fit_keras(fit, p.train.efficientnet_lite0, p, train, val, out, curves)
 
 
 def _efficientnet_lite1(p: Params, train: pd.DataFrame, val: pd.DataFrame, out: Path, curves: Path) -> ModelRecord:
     from deepfake_detect.models.efficientnet_lite1 import train as fit
 
-    cfg = p.train
-    return fit(
-        train,
-        val,
-        cfg.efficientnet_lite1,
-        cfg.augment,
-        out,
-        curves,
-        seed=p.seed,
-        distribute=cfg.distribute,
-        cache_mb=cfg.cache_mb,
-    )[1]
+    return _fit_keras(fit, p.train.efficientnet_lite1, p, train, val, out, curves)
 
 
 def _efficientnet_lite2(p: Params, train: pd.DataFrame, val: pd.DataFrame, out: Path, curves: Path) -> ModelRecord:
     from deepfake_detect.models.efficientnet_lite2 import train as fit
 
-    cfg = p.train
-    return fit(
-        train,
-        val,
-        cfg.efficientnet_lite2,
-        cfg.augment,
-        out,
-        curves,
-        seed=p.seed,
-        distribute=cfg.distribute,
-        cache_mb=cfg.cache_mb,
-    )[1]
+    return _fit_keras(fit, p.train.efficientnet_lite2, p, train, val, out, curves)
 
 
 def _sklearn_fft(p: Params, train: pd.DataFrame, val: pd.DataFrame, out: Path, curves: Path) -> ModelRecord:
