@@ -9,6 +9,9 @@ rejects file with its reason, and the stage goes on. Ready face-crop datasets (K
 deepfake-faces) pass through the same manifest; with ``verify_ready_crops`` the detector scores
 each crop so clean can drop crops with no face. The labelled review crops of ``data.feedback_dir``
 (same layout) are one more part, ``feedback`` (manifest ``source`` = feedback); none is fine.
+
+One module on purpose, past the ~300-line guide: one stage over three layouts and the fan-out by part
+(list, extract one part, merge); splitting it would split the stage the DAG and dvc.yaml name.
 """
 
 from __future__ import annotations

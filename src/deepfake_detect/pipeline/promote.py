@@ -19,6 +19,9 @@ between the steps is repaired the same way when promote or ``--rollback`` next r
 always agree and ``--rollback`` goes back exactly one release from the one served. Promote, rollback and
 :func:`publish` hold the releases folder's file lock (:func:`deepfake_detect.files.locked`) and write
 every temp file, folder and symlink under a name of its own, so two of them at once never collide.
+
+One module on purpose, past the ~300-line guide: promotion and rollback share the crash-safe release
+swap, its repair and its lock, and a reader checks their safety in one place.
 """
 
 from __future__ import annotations

@@ -12,7 +12,11 @@ is a person and the image scores as its fakest face. No face → ``label`` NO_FA
 ``probability`` None: never a made-up 0.5. Uploads are checked first (:mod:`.media`: container
 allow-list, fps and frame caps, pixel budget); a request stops its own work at ``serve.deadline_s``.
 Bad input raises :class:`ScoringError` with an HTTP status, a short error code and a detail naming
-the file (never a server path) and what is wrong."""
+the file (never a server path) and what is wrong.
+
+One module on purpose, past the ~300-line guide: the one scoring path of the service and the CLI;
+videos, images and crops share its faces → scores → answer helpers, and a client that hangs up or a
+deadline stops each the same way."""
 
 from __future__ import annotations
 
