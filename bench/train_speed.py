@@ -8,9 +8,12 @@ of their own videos, so ``pairs`` sampling finds partners):
 
 * input before   images/s of the training stream alone, every crop read and decoded from its JPEG file
 * input after    the same stream through a warm :class:`CropCache` (epochs after the first)
-* step only      images/s of the training step alone, on one batch held in memory (the model's ceiling)
-* fit before     ``model.fit`` on the stream as training ran it before the cache
-* fit after      ``model.fit`` on the stream through the warm cache
+* step, whole    images/s of the training step alone, on one batch held in memory, with every layer that
+                 the longest phase trained before ``freeze_blocks`` (EfficientNet-Lite: the whole network)
+* step only      the same with params.yaml's layers (EfficientNet-Lite: the stem and the first
+                 ``freeze_blocks`` blocks stay at ImageNet weights); other families train the same layers
+* fit before     ``model.fit`` on the stream as training ran it before: no cache, the whole network
+* fit after      ``model.fit`` on the stream through the warm cache, params.yaml's layers
 
 Each is timed over ``--steps`` batches after one warm-up batch, in ``--rounds`` interleaved rounds,
 the best kept (the machine is shared). ``cache fill`` is the one-time pass that decodes the crops.
@@ -47,8 +50,9 @@ def real_crops(faces: Path, n: int) -> pd.DataFrame:
     return pd.concat([reals, fakes[fakes["group"].isin(reals["group"])]]).reset_index(drop=True)
 
 
-def build(family: str, params: Params):
-    """The family's network, compiled, with the layers its longest phase trains (as ``train`` sets them)."""
+def build(family: str, params: Params, *, whole_net: bool = False):
+    """The family's network, compiled, with the layers its longest phase trains (as ``train`` sets them;
+    ``whole_net``: EfficientNet-Lite with no block frozen, as before ``freeze_blocks``)."""
     from deepfake_detect.models.keras_common import compile_model
 
     cfg = getattr(params.train, family)
@@ -68,7 +72,7 @@ def build(family: str, params: Params):
         from deepfake_detect.models.efficientnet_lite0 import build as build_lite
 
         model, base = build_lite(cfg)
-        efficientnet_lite._set_base_trainable(base, True, cfg.pretrained)
+        efficientnet_lite._set_base_trainable(base, True, cfg.pretrained, 0 if whole_net else cfg.freeze_blocks)
     compile_model(model, cfg.learning_rate, cfg.label_smoothing)
     return model
 
@@ -98,6 +102,7 @@ def family_rates(family: str, train: pd.DataFrame, params: Params, steps: int, r
         cache.load(path)
     fill = time.perf_counter() - start
     model = build(family, params)
+    whole = build(family, params, whole_net=True) if "efficientnet_lite" in family else model
     before, after = stream(train, cfg, params, None), stream(train, cfg, params, cache)
     x, y = next(iter(before.take(1)))
     held = tf.data.Dataset.from_tensors((x, y)).repeat()
@@ -109,18 +114,19 @@ def family_rates(family: str, train: pd.DataFrame, params: Params, steps: int, r
 
         return run
 
-    def fit(ds) -> Callable[[int], None]:
+    def fit(ds, net) -> Callable[[int], None]:
         def run(n: int) -> None:
-            model.fit(ds, epochs=1, steps_per_epoch=n, verbose=0)
+            net.fit(ds, epochs=1, steps_per_epoch=n, verbose=0)
 
         return run
 
     ways = {
         "input before": consume(before),
         "input after": consume(after),
-        "step only": fit(held),
-        "fit before": fit(before),
-        "fit after": fit(after),
+        "step, whole": fit(held, whole),
+        "step only": fit(held, model),
+        "fit before": fit(before, whole),
+        "fit after": fit(after, model),
     }
     best = {name: 0.0 for name in ways}
     for _ in range(rounds):
@@ -144,13 +150,17 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     train = real_crops(args.faces, args.crops)
     fakes, cores = int(train["y"].sum()), os.cpu_count()
     print(f"{len(train)} crops ({fakes} FAKE), {cores} CPU cores; images/s, best of {args.rounds} rounds")
-    print("\n| family | input before | input after | step only | fit before | fit after | fit after / before |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "\n| family | input before | input after | step, whole net | step only | fit before | fit after "
+        "| fit after / before |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     out = {}
     for family in args.families.split(","):
         r = out[family] = family_rates(family, train, params, args.steps, args.rounds)
         print(
-            f"| {family} | {r['input before']:.0f} | {r['input after']:.0f} | {r['step only']:.1f} | "
+            f"| {family} | {r['input before']:.0f} | {r['input after']:.0f} | {r['step, whole']:.1f} | "
+            f"{r['step only']:.1f} | "
             f"{r['fit before']:.1f} | {r['fit after']:.1f} | {r['fit after'] / r['fit before']:.2f}x |",
             flush=True,
         )

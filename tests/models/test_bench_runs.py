@@ -22,11 +22,20 @@ def test_cross_dataset_bench_trains_on_one_dataset_and_scores_the_other(split_ma
     df["dataset"] = ["ffpp" if int(g[4:6]) % 4 == 3 else "dfdc" for g in df["group"]]  # real00.mp4 ... real11.mp4
     manifest = tmp_path / "two_datasets.csv"
     df.to_csv(manifest, index=False)
-    row = cross_dataset.run_variant("both", manifest, Path("/"), "dfdc", tmp_path / "out", epochs=1, steps=1)
-    assert row["variant"] == "both" and row["train_on"] == "dfdc"
-    assert 0 <= row["dfdc_auc"] <= 1 and math.isfinite(row["dfdc_log_loss"])
+    out = tmp_path / "cross.csv"
+    common = f"--manifest {manifest} --root / --epochs 1 --steps 1 --out {out}".split()
+    cross_dataset.main([*common, "--variants", "both"])
+    # trained on both: each is judged on its test split, and the rows of both runs share one table
+    cross_dataset.main([*common, "--train-on", "dfdc,ffpp", "--variants", "whole_net"])
+    table = pd.read_csv(out)
+    assert table["train_on"].tolist() == ["dfdc", "dfdc+ffpp"] and table["steps"].eq("1 x 1").all()
+    row = table.loc[0]
+    assert row["variant"] == "both" and 0 <= row["dfdc_auc"] <= 1 and math.isfinite(row["dfdc_log_loss"])
     assert 0 <= row["ffpp_frame_auc"] <= 1 and 0 <= row["ffpp_real_videos_called_fake"] <= 1
     assert row["ffpp_videos"] == "3 REAL / 3 FAKE"
+    # the unfamiliar-media test, fitted as promote fits it, flags a share of each dataset's videos
+    assert 0 <= row["ffpp_videos_unfamiliar"] <= 1 and 0 <= row["dfdc_test_videos_unfamiliar"] <= 1
+    assert table.loc[1, "ffpp_test_videos"] == "1 REAL / 1 FAKE" and pd.isna(table.loc[1, "ffpp_frame_auc"])
 
 
 def test_recipes_bench_trains_a_variant_and_scores_it_as_evaluate_does(split_manifest: Path, tmp_path: Path):

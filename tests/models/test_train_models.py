@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,15 @@ def test_keras_family_trains_and_reloads_identically(family: str, split_manifest
         base = model.get_layer(family)
         assert base.count_params() == LITE[family].build(getattr(p.train, family))[1].count_params()
         assert base.trainable and not any(layer.trainable for layer in base.layers if "_bn" in layer.name)
+        # the stem and the first freeze_blocks blocks keep their ImageNet weights; every later block learned
+        cut = getattr(p.train, family).freeze_blocks
+        imagenet = LITE[family].build(getattr(p.train, family))[1]
+        for layer in (layer for layer in base.layers if layer.weights and "_bn" not in layer.name):
+            start = imagenet.get_layer(layer.name).get_weights()
+            kept = all(np.array_equal(a, b) for a, b in zip(layer.get_weights(), start, strict=True))
+            block = re.match(r"block(\d+)_", layer.name)
+            frozen = cut > 0 and (layer.name.startswith("stem_") or (block is not None and int(block.group(1)) < cut))
+            assert kept == frozen and layer.trainable != frozen, (layer.name, cut)
         cams, probs = GradCam(pred.model, pred.input_size).heatmaps(crops[:2])
         assert cams.shape[0] == 2 and cams.max() <= 1 and np.allclose(probs, before[:2], atol=1e-5)
 
@@ -123,3 +133,13 @@ def test_one_registry_names_every_family_for_config_train_and_cli():
     assert {f.artifact for f in REGISTRY.values()} == {"keras", "sklearn", "ensemble"}
     helped = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "200"}).output
     assert all(name in helped for name in FAMILIES), helped
+
+
+def test_freezing_more_blocks_than_the_network_has_names_the_setting(split_manifest: Path, tmp_path: Path, make_params):
+    from deepfake_detect.config import ConfigError
+
+    p = make_params(tmp_path, split_manifest)
+    cfg = p.train.efficientnet_lite0.model_copy(update={"freeze_blocks": 17})
+    train = load_split(split_manifest, "train")
+    with pytest.raises(ConfigError, match=r"train\.efficientnet_lite0\.freeze_blocks = 17: .* has 16 blocks"):
+        efficientnet_lite0.train(train, train, cfg, p.train.augment, tmp_path / "m", tmp_path / "c.csv", seed=p.seed)

@@ -84,6 +84,7 @@ class EfficientNetLiteParams(KerasTrainParams):
     pretrained: Literal["imagenet", "none"]
     warmup_epochs: int = Field(ge=0)
     warmup_learning_rate: float = Field(gt=0)
+    freeze_blocks: int = Field(ge=0)
     dropout: float = Field(ge=0, lt=1)
 
 

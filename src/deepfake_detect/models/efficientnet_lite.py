@@ -20,13 +20,14 @@ the whole network at a lower rate with a cosine schedule, batch norm frozen in i
 from __future__ import annotations
 
 import math
+import re
 import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from deepfake_detect.config import AugmentParams, EfficientNetLiteParams
+from deepfake_detect.config import AugmentParams, ConfigError, EfficientNetLiteParams
 from deepfake_detect.contracts import ModelRecord
 from deepfake_detect.models.dataset import CropCache
 from deepfake_detect.models.efficientnet_lite_checkpoint import (
@@ -146,16 +147,29 @@ def build(cfg: EfficientNetLiteParams, v: LiteVariant):
     return keras.Model(inp, out, name=v.name), base
 
 
-def _set_base_trainable(base, trainable: bool, pretrained: str) -> None:
+def frozen_in_fine_tune(layer_name: str, freeze_blocks: int) -> bool:
+    """Whether a base layer keeps its ImageNet weights while the rest fine-tunes: the stem and the
+    first ``freeze_blocks`` MBConv blocks (0 = none). They work at the largest feature maps, so their
+    backward pass is the costliest; what they compute (edges, colour, texture) is ImageNet's anyway."""
+    if freeze_blocks == 0:
+        return False
+    block = re.match(r"block(\d+)_", layer_name)
+    return layer_name.startswith("stem_") or (block is not None and int(block.group(1)) < freeze_blocks)
+
+
+def _set_base_trainable(base, trainable: bool, pretrained: str, freeze_blocks: int = 0) -> None:
     """Freeze or unfreeze the base; batch norm stays frozen (inference mode) on ImageNet weights,
-    whose statistics small CPU batches would only add noise to."""
+    whose statistics small CPU batches would only add noise to, and so do the stem and the first
+    ``freeze_blocks`` blocks (:func:`frozen_in_fine_tune`)."""
     from keras import layers
 
     base.trainable = trainable
     if trainable:
         for layer in base.layers:
             if isinstance(layer, layers.BatchNormalization):
-                layer.trainable = pretrained == "none"
+                layer.trainable = pretrained == "none" and not frozen_in_fine_tune(layer.name, freeze_blocks)
+            else:
+                layer.trainable = not frozen_in_fine_tune(layer.name, freeze_blocks)
 
 
 def train(
@@ -174,6 +188,10 @@ def train(
     """Head warm-up on the frozen base, then the whole network (batch norm frozen), cosine decay;
     saves ``model.keras`` + ``record.json`` into ``out`` and the curves into ``curves``. Up to
     ``cache_mb`` of decoded crops serve both phases (:class:`.dataset.CropCache`)."""
+    if cfg.freeze_blocks > (n_blocks := len(blocks(variant))):
+        raise ConfigError(
+            f"train.{variant.name}.freeze_blocks = {cfg.freeze_blocks}: {variant.name} has {n_blocks} blocks"
+        )
     seed_everything(seed)
     start = time.perf_counter()
     steps = epoch_steps(train, cfg)
@@ -189,7 +207,7 @@ def train(
             model, train, val, cfg, aug, epochs=cfg.warmup_epochs, seed=seed, phase="head_warmup", cache=cache
         )
     with strategy(distribute).scope():
-        _set_base_trainable(base, True, cfg.pretrained)
+        _set_base_trainable(base, True, cfg.pretrained, cfg.freeze_blocks)
         compile_model(model, learning_rate(cfg, cfg.learning_rate, cfg.epochs * steps), cfg.label_smoothing)
     rows += fit_phase(
         model,

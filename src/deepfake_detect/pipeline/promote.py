@@ -63,7 +63,7 @@ from deepfake_detect.release.gate import (
 )
 from deepfake_detect.release.members import load_candidate
 from deepfake_detect.release.metrics import is_better
-from deepfake_detect.release.ood import fit_ood
+from deepfake_detect.release.ood import fit_embedding
 from deepfake_detect.release.shadow import as_released, shadow_score
 
 log = logging.getLogger(__name__)
@@ -104,19 +104,10 @@ def pooled_sample(predictor: Predictor, p: Params, split: str) -> np.ndarray:
 
 
 def fit_projection(predictor: Predictor, p: Params) -> tuple[dict[str, np.ndarray], OodFit]:
-    """PCA (via SVD) of the pooled features of training crops, and the unfamiliar-media test
-    (:func:`ood.fit_ood`) on the projected training crops with its threshold from val crops."""
-    feats = pooled_sample(predictor, p, "train")
-    mean = feats.mean(axis=0)
-    _, _, vt = np.linalg.svd(feats - mean, full_matrices=False)
-    k = min(p.promote.embedding_components, vt.shape[0])
-    projection = {"mean": mean.astype(np.float32), "components": vt[:k].astype(np.float32)}
-
-    def project(x: np.ndarray) -> np.ndarray:
-        return (x - projection["mean"]) @ projection["components"].T
-
-    val = project(pooled_sample(predictor, p, "val"))
-    return projection, fit_ood(project(feats), val, p.promote.ood_quantile)
+    """The served embedding and the unfamiliar-media test (:func:`ood.fit_embedding`), fitted on
+    pooled features of training crops with the test's threshold from val crops."""
+    train, val = pooled_sample(predictor, p, "train"), pooled_sample(predictor, p, "val")
+    return fit_embedding(train, val, p.promote.embedding_components, p.promote.ood_quantile)
 
 
 def read_history(releases: Path) -> list[str]:

@@ -29,3 +29,21 @@ def fit_ood(train: np.ndarray, val: np.ndarray, quantile: float) -> OodFit:
     )
     cut = float(np.quantile(unfitted.score(val), quantile))
     return unfitted.model_copy(update={"threshold": cut})
+
+
+def fit_embedding(
+    train_features: np.ndarray, val_features: np.ndarray, components: int, quantile: float
+) -> tuple[dict[str, np.ndarray], OodFit]:
+    """The served embedding and the unfamiliar-media test, from pooled features (N, D) of training and
+    val crops: a PCA (via SVD) of the training features to ``components`` dimensions (``mean`` and
+    ``components``, saved as ``projection.npz``), and :func:`fit_ood` on the projected crops."""
+    train_features = np.asarray(train_features, np.float64)
+    mean = train_features.mean(axis=0)
+    _, _, vt = np.linalg.svd(train_features - mean, full_matrices=False)
+    k = min(components, vt.shape[0])
+    projection = {"mean": mean.astype(np.float32), "components": vt[:k].astype(np.float32)}
+
+    def project(x: np.ndarray) -> np.ndarray:
+        return (np.asarray(x, np.float64) - projection["mean"]) @ projection["components"].T
+
+    return projection, fit_ood(project(train_features), project(val_features), quantile)
