@@ -85,3 +85,33 @@ def test_a_prior_on_a_model_without_a_base_rate_is_refused(split_manifest, tmp_p
     run_train(p, "sklearn_fft")  # trained, never evaluated: no calibration, no base rate
     with pytest.raises(ModelLoadError, match="base rate"):
         load_predictor(p.train.models_dir / "sklearn_fft", prior_fake=0.1)
+
+
+def test_the_served_embedding_is_wide_enough_to_see_a_shift_past_the_main_components(repo_root: Path):
+    """Faces of another dataset differ from the training faces in directions of little variance (camera,
+    compression), not in the main ones (pose, light): a DFDC-only Lite0 flagged 0% of FF++ clips with a
+    16-d projection and 24% with 64-d (docs/models.md). Synthetic pooled features of 256 dims: 16 strong
+    directions, 48 weak ones in which the other dataset is shifted, and noise."""
+    from deepfake_detect.config import load_params
+    from deepfake_detect.release.ood import fit_embedding
+
+    p = load_params(repo_root / "params.yaml").promote
+    rng = np.random.default_rng(0)
+    scale = np.r_[np.full(16, 10.0), np.full(48, 1.0), np.full(192, 0.1)]
+
+    def faces(n: int, shift: float = 0.0) -> np.ndarray:
+        return rng.normal(size=(n, 256)) * scale + np.r_[np.zeros(16), np.full(48, shift), np.zeros(192)]
+
+    train, val, same, other = faces(p.embedding_samples), faces(512), faces(400), faces(400, shift=1.0)
+
+    def flagged(components: int) -> tuple[float, float]:
+        projection, ood = fit_embedding(train, val, components, p.ood_quantile)
+        share = [
+            float(np.mean(ood.score((x - projection["mean"]) @ projection["components"].T) > ood.threshold))
+            for x in (same, other)
+        ]
+        return share[0], share[1]
+
+    assert flagged(16)[1] < 0.1  # the main directions alone cannot see it
+    same_share, other_share = flagged(p.embedding_components)
+    assert same_share < 0.05 and other_share > 0.5

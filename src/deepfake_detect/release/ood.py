@@ -1,7 +1,7 @@
 """Unfamiliar media: how far a face's embedding lies from the training faces' embeddings.
 
 Fitted at promotion on the projected pooled features (:meth:`Predictor.embed`) of training crops: the
-Mahalanobis distance under a Ledoit-Wolf shrunk covariance (few crops, 16 dimensions: the plain
+Mahalanobis distance under a Ledoit-Wolf shrunk covariance (few crops, 64 dimensions: the plain
 estimate would be noisy), and a threshold at ``promote.ood_quantile`` of the same distance on val
 crops, so about 1 − quantile of faces like the held-out data are flagged. A face past it is one the
 model has no evidence about: its verdict is unreliable, whatever its P(FAKE) says."""
