@@ -61,13 +61,15 @@ def _auc(y: np.ndarray, p: np.ndarray) -> float:
     return float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else float("nan")
 
 
-def pooled_features(pred, rows: pd.DataFrame, batch: int) -> np.ndarray:
-    """Pooled features of every row's crop, read a batch at a time."""
+def score_crops(pred, paths: list[str], batch: int, label: str) -> tuple[np.ndarray, np.ndarray]:
+    """Served P(FAKE) and embedding of every crop at ``paths``: one forward pass per batch of files."""
+    from tqdm import tqdm
+
     from deepfake_detect.media.images import read_rgb
 
-    paths = rows["path"].tolist()
-    parts = [pred.pooled_features([read_rgb(x) for x in paths[i : i + batch]]) for i in range(0, len(paths), batch)]
-    return np.concatenate(parts).astype(np.float64)
+    starts = tqdm(range(0, len(paths), batch), desc=f"score {label}", unit="batch")
+    parts = [pred.score([read_rgb(x) for x in paths[i : i + batch]], batch) for i in starts]
+    return np.concatenate([prob for prob, _ in parts]), np.concatenate([emb for _, emb in parts])
 
 
 def run_variant(
@@ -78,6 +80,7 @@ def run_variant(
     from deepfake_detect.models.dataset import load_split
     from deepfake_detect.models.predictor import load_predictor
     from deepfake_detect.pipeline.evaluate import evaluate_probs, score_split
+    from deepfake_detect.pipeline.promote import pooled_features, sample_paths
     from deepfake_detect.release.gate import served_threshold
     from deepfake_detect.release.metrics import video_scores
     from deepfake_detect.release.ood import fit_embedding
@@ -105,24 +108,22 @@ def run_variant(
     n_val = len(mine["val"])
     m = evaluate_probs(pred.record, mine["val"], raw[:n_val], mine["test"], raw[n_val:], p.evaluate, p.seed)
     row.update({f"{name}_auc": m.frame.auc, f"{name}_log_loss": m.frame.log_loss})
-    calibration = m.calibration
     threshold = served_threshold(m, p.promote.serve_threshold)  # what the release would serve
-    sample = {s: mine[s].drop_duplicates("path") for s in ("train", "val")}
-    sample = {s: df.sample(min(len(df), p.promote.embedding_samples), random_state=p.seed) for s, df in sample.items()}
+    batch = p.evaluate.batch_size
+    sample = {
+        s: pooled_features(pred, sample_paths(mine[s], p.promote.embedding_samples, p.seed), batch)
+        for s in ("train", "val")
+    }
     projection, ood = fit_embedding(
-        pooled_features(pred, sample["train"], p.evaluate.batch_size),
-        pooled_features(pred, sample["val"], p.evaluate.batch_size),
-        p.promote.embedding_components,
-        p.promote.ood_quantile,
+        sample["train"], sample["val"], p.promote.embedding_components, p.promote.ood_quantile
     )
+    pred.record = pred.record.model_copy(update={"calibration": m.calibration})  # as the release serves it
+    pred.projection = projection
     every = pd.concat(split.values(), ignore_index=True)
     for dataset in sorted(set(every["dataset"])):
         seen = dataset in train_on  # a trained-on dataset is judged on its test split, another on every row
         rows = (split["test"] if seen else every).query("dataset == @dataset").reset_index(drop=True)
-        prob = calibration.apply(score_split({"m": pred}, rows, p.evaluate.batch_size, dataset).probs["m"])
-        embedded = (pooled_features(pred, rows, p.evaluate.batch_size) - projection["mean"]) @ projection[
-            "components"
-        ].T
+        prob, embedded = score_crops(pred, rows["path"].tolist(), batch, dataset)
         scored = rows.assign(prob=prob, unfamiliar=ood.score(embedded) > ood.threshold)
         videos = video_scores(scored, p.evaluate.clip, p.evaluate.video_aggregation, 0.25)
         real = videos["y"] == 0
@@ -159,9 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         ap.error(f"unknown variant(s) {', '.join(unknown)}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    train_on = args.train_on.split(",")
     for variant in variants:
         with tempfile.TemporaryDirectory(prefix=f"cross-{variant}-") as tmp:
-            train_on = args.train_on.split(",")
             row = run_variant(variant, args.manifest, args.root, train_on, Path(tmp), args.epochs, args.steps)
         print(pd.DataFrame([row]).to_string(index=False), flush=True)
         earlier = [pd.read_csv(args.out)] if args.out.exists() else []  # rows of other datasets have other columns

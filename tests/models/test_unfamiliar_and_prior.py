@@ -93,6 +93,7 @@ def test_the_served_embedding_is_wide_enough_to_see_a_shift_past_the_main_compon
     16-d projection and 24% with 64-d (docs/models.md). Synthetic pooled features of 256 dims: 16 strong
     directions, 48 weak ones in which the other dataset is shifted, and noise."""
     from deepfake_detect.config import load_params
+    from deepfake_detect.models.predictor import project
     from deepfake_detect.release.ood import fit_embedding
 
     p = load_params(repo_root / "params.yaml").promote
@@ -106,10 +107,7 @@ def test_the_served_embedding_is_wide_enough_to_see_a_shift_past_the_main_compon
 
     def flagged(components: int) -> tuple[float, float]:
         projection, ood = fit_embedding(train, val, components, p.ood_quantile)
-        share = [
-            float(np.mean(ood.score((x - projection["mean"]) @ projection["components"].T) > ood.threshold))
-            for x in (same, other)
-        ]
+        share = [float(np.mean(ood.score(project(projection, x)) > ood.threshold)) for x in (same, other)]
         return share[0], share[1]
 
     assert flagged(16)[1] < 0.1  # the main directions alone cannot see it

@@ -164,7 +164,7 @@ class Predictor:
     def _project(self, feats: np.ndarray) -> np.ndarray:
         if self.projection is None or len(feats) == 0:
             return feats
-        return ((feats - self.projection["mean"]) @ self.projection["components"].T).astype(np.float32)
+        return project(self.projection, feats).astype(np.float32)
 
     def score(self, crops: np.ndarray, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
         """Crops (N, S, S, 3) RGB uint8 → (calibrated P(FAKE) (N,), embeddings (N, E)) in ONE forward
@@ -249,6 +249,11 @@ class EnsemblePredictor(Predictor):
         for m in self.members:
             m.copy_to(dest / MEMBERS_DIR / m.name)
             m.record.write(dest / MEMBERS_DIR / m.name / RECORD_FILE)
+
+
+def project(projection: dict[str, np.ndarray], features: np.ndarray) -> np.ndarray:
+    """Pooled features (N, D) on a PCA projection (``mean``, ``components``: ``projection.npz``) → (N, k)."""
+    return (features - projection["mean"]) @ projection["components"].T
 
 
 def _projection(folder: Path) -> dict[str, np.ndarray] | None:

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from deepfake_detect.config import Params
 from deepfake_detect.contracts import (
@@ -90,17 +91,24 @@ def rescore(predictor: Predictor, p: Params) -> ModelMetrics:
     return evaluate_probs(predictor.record, val, val_p, test, test_p, p.evaluate, p.seed)
 
 
-def pooled_sample(predictor: Predictor, p: Params, split: str) -> np.ndarray:
-    """Pooled features of up to ``promote.embedding_samples`` distinct crops of ``split`` (seeded)."""
+def sample_paths(rows: pd.DataFrame, n: int, seed: int) -> list[str]:
+    """Up to ``n`` distinct crop paths of ``rows``, drawn with ``seed``."""
+    rows = rows.drop_duplicates("path")
+    return rows.sample(min(len(rows), n), random_state=seed)["path"].tolist()
+
+
+def pooled_features(predictor: Predictor, paths: list[str], batch_size: int) -> np.ndarray:
+    """Pooled features (float64) of the crops at ``paths``, read a batch at a time."""
     from deepfake_detect.media.images import read_rgb
 
-    rows = load_split(p.balance.manifest, split).drop_duplicates("path")
-    n = min(len(rows), p.promote.embedding_samples)
-    paths = rows.sample(n, random_state=p.seed)["path"].tolist()
-    step = p.evaluate.batch_size
-    return np.concatenate(
-        [predictor.pooled_features([read_rgb(x) for x in paths[i : i + step]]) for i in range(0, len(paths), step)]
-    ).astype(np.float64)
+    batches = (paths[i : i + batch_size] for i in range(0, len(paths), batch_size))
+    return np.concatenate([predictor.pooled_features([read_rgb(x) for x in b]) for b in batches]).astype(np.float64)
+
+
+def pooled_sample(predictor: Predictor, p: Params, split: str) -> np.ndarray:
+    """Pooled features of up to ``promote.embedding_samples`` distinct crops of ``split`` (seeded)."""
+    rows = load_split(p.balance.manifest, split)
+    return pooled_features(predictor, sample_paths(rows, p.promote.embedding_samples, p.seed), p.evaluate.batch_size)
 
 
 def fit_projection(predictor: Predictor, p: Params) -> tuple[dict[str, np.ndarray], OodFit]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from deepfake_detect.contracts import OodFit
+from deepfake_detect.models.predictor import project
 
 
 def fit_ood(train: np.ndarray, val: np.ndarray, quantile: float) -> OodFit:
@@ -42,8 +43,5 @@ def fit_embedding(
     _, _, vt = np.linalg.svd(train_features - mean, full_matrices=False)
     k = min(components, vt.shape[0])
     projection = {"mean": mean.astype(np.float32), "components": vt[:k].astype(np.float32)}
-
-    def project(x: np.ndarray) -> np.ndarray:
-        return (np.asarray(x, np.float64) - projection["mean"]) @ projection["components"].T
-
-    return projection, fit_ood(project(train_features), project(val_features), quantile)
+    val_features = np.asarray(val_features, np.float64)
+    return projection, fit_ood(project(projection, train_features), project(projection, val_features), quantile)
