@@ -162,9 +162,8 @@ class Predictor:
         return self._project(self.pooled_features(crops))
 
     def _project(self, feats: np.ndarray) -> np.ndarray:
-        if self.projection is None or len(feats) == 0:
-            return feats
-        return project(self.projection, feats).astype(np.float32)
+        none = self.projection is None or len(feats) == 0
+        return feats if none else project(self.projection, feats).astype(np.float32)
 
     def score(self, crops: np.ndarray, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
         """Crops (N, S, S, 3) RGB uint8 → (calibrated P(FAKE) (N,), embeddings (N, E)) in ONE forward
