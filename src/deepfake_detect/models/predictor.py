@@ -268,8 +268,7 @@ def _load_ensemble(folder: Path, record: ModelRecord, prior_fake: float | None) 
     home = inside if inside.is_dir() else folder.parent
     if not record.members:
         raise ModelLoadError(f"{folder}: {RECORD_FILE} of an ensemble names no members")
-    missing = [n for n in record.members if not (home / n / RECORD_FILE).exists()]
-    if missing:
+    if missing := [n for n in record.members if not (home / n / RECORD_FILE).exists()]:
         raise ModelLoadError(f"{folder}: ensemble members {missing} not found in {home} (train them first)")
     members = [load_predictor(home / n) for n in record.members]  # members score at their own (val) prior
     record = ensemble_record(record, [m.record for m in members])
