@@ -14,7 +14,7 @@
     python bench/serve.py --model-dir models/promoted --skip-clip     # face crops only
 
 Without a model folder it uses ``promote.dir`` when a model was promoted, else an untrained
-EfficientNet-Lite0-160 (the promoted family on real data: same graph and cost as the trained one).
+EfficientNet-Lite0 at `train.efficientnet_lite0.input_size` (the promoted family on real data: same graph and cost).
 Prints Markdown tables and writes JSON to --out (default bench/results/serve.json, git-ignored).
 """
 

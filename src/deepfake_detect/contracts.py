@@ -450,6 +450,11 @@ class DatasetMetrics(Contract):
     frame: BinaryMetrics | None  # None: this dataset's test rows hold one class only
     person: BinaryMetrics | None
     video: BinaryMetrics | None
+    # at the video operating point's threshold (what promote.serve_threshold: video_fpr serves), per dataset:
+    # the pooled rate can meet its target while a small dataset's real people are all called FAKE
+    real_videos: int = 0
+    real_videos_flagged: float | None = None  # share of its REAL test clips called FAKE (None: no REAL clip)
+    fake_videos_caught: float | None = None  # share of its FAKE test clips called FAKE (None: no FAKE clip)
 
 
 class ModelMetrics(Contract):

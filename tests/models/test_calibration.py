@@ -152,3 +152,21 @@ def test_evaluate_judges_each_dataset_per_face_person_and_video_with_intervals()
         assert ci.low <= block.auc <= ci.high
     assert m.by_dataset["ffpp"].frame is None  # one class: no AUC, said so instead of a made-up figure
     assert m.by_source["old"].n == len(test)  # no feedback rows: the whole split is the old one
+
+
+def test_each_dataset_says_how_many_of_its_real_clips_the_served_video_cut_calls_fake():
+    """The bar is per dataset: a small dataset whose REAL clips all score high (FF++ people on a model
+    taught mostly by DFDC) must show it, while the pooled rate stays near the target."""
+    rng = np.random.default_rng(15)
+    y_val, y_test = (rng.random(3000) < 0.8).astype(int), (rng.random(3000) < 0.8).astype(int)
+    p_val, p_test = (1 / (1 + np.exp(-rng.normal(np.where(y == 1, 1.0, -1.0), 1.0))) for y in (y_val, y_test))
+    test = _frames(y_test, "t", datasets=("dfdc",) * 9 + ("ffpp",))
+    ffpp = (test["dataset"] == "ffpp").to_numpy()
+    p_test = np.where(ffpp, np.quantile(p_test, 0.95), p_test)  # every FF++ face scores like a clear DFDC fake
+    m = _evaluate(_frames(y_val, "v"), p_val, test, p_test, target_video_fpr=0.1)
+    vop, by = m.video_operating_point, m.by_dataset
+    assert vop.test_fpr < 0.25  # pooled: the FF++ share of REAL clips is small
+    assert by["ffpp"].real_videos_flagged == 1.0 and by["ffpp"].fake_videos_caught == 1.0
+    dfdc_real = test[~ffpp & (test["y"] == 0)]["video"].nunique()
+    assert by["dfdc"].real_videos == dfdc_real and by["dfdc"].real_videos_flagged < vop.test_fpr
+    assert ModelMetrics.model_validate_json(m.model_dump_json()) == m

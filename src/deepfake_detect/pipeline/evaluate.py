@@ -156,6 +156,10 @@ def evaluate_probs(
             levels["video"] = (v_val, v_test, v_thr)
     judged["video"] = by_rule[ep.video_aggregation]
     v_val, v_test, _ = levels["video"]
+    video_op = operating_point(
+        v_val["y"].to_numpy(), v_val["prob"].to_numpy(), v_test["y"].to_numpy(), v_test["prob"].to_numpy(),
+        ep.target_video_fpr, "video",
+    )  # fmt: skip
     return ModelMetrics(
         model=record.name,
         family=record.family,
@@ -168,16 +172,9 @@ def evaluate_probs(
         video=VideoMetrics(**judged["video"].model_dump(), aggregation=ep.video_aggregation),
         video_by_rule=by_rule,
         operating_point=operating_point(val_y, val["prob"].to_numpy(), test_y, test["prob"].to_numpy(), ep.target_fpr),
-        video_operating_point=operating_point(
-            v_val["y"].to_numpy(),
-            v_val["prob"].to_numpy(),
-            v_test["y"].to_numpy(),
-            v_test["prob"].to_numpy(),
-            ep.target_video_fpr,
-            "video",
-        ),
+        video_operating_point=video_op,
         by_source=source_metrics(test, judge, thr),
-        by_dataset=dataset_metrics(test, levels, judge),
+        by_dataset=dataset_metrics(test, levels, judge, video_op.threshold),
     )
 
 

@@ -88,6 +88,12 @@ def model_details(m: ModelMetrics, serve_threshold: str) -> list[str]:
     ]
     for name, d in m.by_dataset.items():
         parts = [f"{level} AUC {_figure(getattr(d, level), 'auc')}" for level in ("frame", "person", "video")]
+        if d.real_videos_flagged is not None:  # at the thresholds line's "videos" cut, this dataset alone
+            parts.append(
+                f"at videos {vop.threshold:.3f} {d.real_videos_flagged:.0%} of {d.real_videos} REAL clips called FAKE"
+            )
+        if d.fake_videos_caught is not None:
+            parts.append(f"{d.fake_videos_caught:.0%} of FAKE clips caught")
         lines.append(f"  {name} ({d.n_videos} videos): " + ", ".join(parts))
     return lines
 

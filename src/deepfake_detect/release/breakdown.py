@@ -53,8 +53,9 @@ def source_metrics(test: pd.DataFrame, judge: Judge, thr: float) -> dict[str, Bi
     return out
 
 
-def dataset_metrics(test: pd.DataFrame, levels: Levels, judge: Judge) -> dict[str, DatasetMetrics]:
-    """Each dataset's test rows judged per face, person and video at the overall val-chosen thresholds."""
+def dataset_metrics(test: pd.DataFrame, levels: Levels, judge: Judge, video_cut: float) -> dict[str, DatasetMetrics]:
+    """Each dataset's test rows judged per face, person and video at the overall val-chosen thresholds,
+    and the share of its REAL and FAKE clips at or above ``video_cut`` (the video operating point)."""
     column = dataset_column(test)
     if column is None:
         return {}
@@ -66,5 +67,15 @@ def dataset_metrics(test: pd.DataFrame, levels: Levels, judge: Judge) -> dict[st
             level: judge(rows[rows["video"].isin(mine)], cut, f"test split ({name}, {level} level)")
             for level, (_, rows, cut) in levels.items()
         }
-        out[name] = DatasetMetrics(n_videos=len(mine), **blocks)
+        videos = levels["video"][1]
+        videos = videos[videos["video"].isin(mine)]
+        called = videos["prob"].to_numpy() >= video_cut
+        real = (videos["y"] == 0).to_numpy()
+        out[name] = DatasetMetrics(
+            n_videos=len(mine),
+            **blocks,
+            real_videos=int(real.sum()),
+            real_videos_flagged=float(called[real].mean()) if real.any() else None,
+            fake_videos_caught=float(called[~real].mean()) if (~real).any() else None,
+        )
     return out
