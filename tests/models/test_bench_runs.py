@@ -135,3 +135,22 @@ def test_ensemble_bench_compares_members_and_combinations_in_one_run(split_manif
     assert list(table.index) == [*members, "ensemble", "mean_prob", "stack"]
     assert table["frame_auc"].between(0, 1).all() and table["img_s"].gt(0).all()
     assert table.loc["ensemble", "train_minutes"] == pytest.approx(table.loc[members, "train_minutes"].sum(), abs=0.1)
+
+
+def test_aggregation_bench_pools_served_faces_under_every_clip_rule(tmp_path: Path):
+    """bench/aggregation.py scores two labelled shared clips with a tiny model, as `deepfake score`
+    does, and re-pools their faces with each clip rule: one row per rule, the clips counted once each."""
+    import aggregation
+
+    sys.path.insert(0, str(ROOT / "tests" / "serving"))
+    from serving_kit import build_model_folder
+
+    videos = ROOT.parent / "shared" / "data" / "videos"
+    if not (videos / "metadata.json").is_file():
+        pytest.skip(f"bench/aggregation.py scores the shared clips in {videos}, absent here")
+    model = build_model_folder(tmp_path / "model")
+    out = tmp_path / "rules.json"
+    table = aggregation.main(["--raw-dir", str(videos), "--model", str(model), "--max-clips", "2", "--out", str(out)])
+    every = table[table["dataset"] == "all"].set_index("rule")
+    assert set(every.index) == set(aggregation.RULES) and (every["clips"] == 2).all()
+    assert out.is_file() and set(pd.read_json(out)["rows"][0]) >= {"rule", "auc", "real_called_fake"}

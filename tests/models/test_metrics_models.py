@@ -60,6 +60,20 @@ def test_threshold_maximises_balanced_accuracy_on_the_given_labels():
     assert choose_threshold(y, p, "f1") == pytest.approx(0.55)
 
 
+def test_the_served_clip_rule_does_not_turn_a_real_clips_noisy_frames_into_a_fake_verdict(repo_root):
+    """A REAL clip of unfamiliar footage: most frames unsure (~0.5), a third past 0.8. The served rule
+    (params.yaml evaluate.video_aggregation) must score it near its frames' mean, not as its fakest
+    third: averaging only the confident-fake frames called every REAL FF++ test clip FAKE
+    (bench/aggregation.py, docs/models.md "Which clip rule")."""
+    from deepfake_detect.config import load_params
+
+    ev = load_params(repo_root / "params.yaml").evaluate
+    frames = np.array([0.85, 0.9, 0.82, 0.88, 0.4, 0.45, 0.5, 0.35, 0.55, 0.3, 0.42, 0.38])
+    served = aggregate_video(frames, ev.clip, ev.video_aggregation)
+    assert served == pytest.approx(frames.mean(), abs=0.01)
+    assert aggregate_video(frames, ev.clip, "confident") > 0.85  # the rule it replaced: its fakest third
+
+
 def test_video_scores_aggregate_each_videos_crops():
     frames = pd.DataFrame(
         {
