@@ -63,12 +63,12 @@ def dataset_metrics(test: pd.DataFrame, levels: Levels, judge: Judge, video_cut:
     out = {}
     for name in sorted(test[column].astype(str).unique()):
         mine = set(video_dataset.index[video_dataset.astype(str) == name])
+        rows_of = {level: rows[rows["video"].isin(mine)] for level, (_, rows, _) in levels.items()}
         blocks = {
-            level: judge(rows[rows["video"].isin(mine)], cut, f"test split ({name}, {level} level)")
-            for level, (_, rows, cut) in levels.items()
+            level: judge(rows_of[level], cut, f"test split ({name}, {level} level)")
+            for level, (_, _, cut) in levels.items()
         }
-        videos = levels["video"][1]
-        videos = videos[videos["video"].isin(mine)]
+        videos = rows_of["video"]
         called = videos["prob"].to_numpy() >= video_cut
         real = (videos["y"] == 0).to_numpy()
         out[name] = DatasetMetrics(

@@ -38,10 +38,9 @@ def fit_embedding(
     """The served embedding and the unfamiliar-media test, from pooled features (N, D) of training and
     val crops: a PCA (via SVD) of the training features to ``components`` dimensions (``mean`` and
     ``components``, saved as ``projection.npz``), and :func:`fit_ood` on the projected crops."""
-    train_features = np.asarray(train_features, np.float64)
+    train_features, val_features = (np.asarray(f, np.float64) for f in (train_features, val_features))
     mean = train_features.mean(axis=0)
     _, _, vt = np.linalg.svd(train_features - mean, full_matrices=False)
     k = min(components, vt.shape[0])
     projection = {"mean": mean.astype(np.float32), "components": vt[:k].astype(np.float32)}
-    val_features = np.asarray(val_features, np.float64)
     return projection, fit_ood(project(projection, train_features), project(projection, val_features), quantile)
