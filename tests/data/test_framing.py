@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from deepfake_detect.config import load_params
-from deepfake_detect.data.sources import ReadyCrop
+from deepfake_detect.data.sources import ReadyCrop, list_ready_crops
 from deepfake_detect.faces.box import crop_face
 from deepfake_detect.faces.detect import face_settings, find_faces_batch, make_detector
 from deepfake_detect.faces.framing import crop_margin, framed_as_trained
@@ -69,3 +69,16 @@ def test_serving_crops_faces_with_the_models_training_framing(params):
     assert framed_as_trained(params.extract, untold.crop_margin).margin == params.extract.margin
     scorer = Scorer(params, tight, lambda crops: (np.zeros(len(crops)), np.zeros((len(crops), 0))))
     assert scorer.finder.params.extract.margin == 0.0
+
+
+def test_clips_are_cut_with_the_framing_of_the_shared_ready_crops(params, shared_faces):
+    """One framing for every training crop: a run mixing Kaggle's ready crops with clips must cut the
+    clips as Kaggle cut its faces, or the model learns framing as a source (and a label) cue, and the
+    clip crops it is evaluated on are not the crops serving cuts (serving uses the training median)."""
+    crops, _ = list_ready_crops(shared_faces)
+    sample = [crops[i] for i in np.random.default_rng(0).choice(len(crops), 48, replace=False)]
+    rows = pd.DataFrame([row for row, _ in verify_ready_crops(sample, params.extract, make_detector("blazeface"))])
+    measured = crop_margin(rows, extract_margin=float("nan"))  # nothing measured: NaN, a failure
+    assert measured == pytest.approx(params.extract.margin, abs=0.05), (
+        f"extract.margin {params.extract.margin} cuts clips unlike the ready crops (measured framing {measured:.3f})"
+    )

@@ -2,10 +2,11 @@
 
 A model learns the framing of its training crops. Clips are cropped here with ``extract.margin``
 of the detector's box on every side; a ready face-crop dataset comes framed by whoever cut it (the
-Kaggle deepfake-faces crops are tight: BlazeFace's box fills ~99% of the crop side, margin ~0,
-against our 0.3). Serving crops faces itself, so it must cut them as the model's training crops
-were cut: train measures the framing of its training crops (:func:`crop_margin`), the model record
-carries it (``crop_margin``), and serving, monitoring and Grad-CAM crop with it.
+Kaggle deepfake-faces crops are tight: BlazeFace's box fills the crop side, margin ~0, so
+``extract.margin`` is 0 too and a run mixing them with clips frames every crop alike). Serving crops
+faces itself, so it must cut them as the model's training crops were cut: train measures the framing
+of its training crops (:func:`crop_margin`), the model record carries it (``crop_margin``), and
+serving, monitoring and Grad-CAM crop with it.
 """
 
 from __future__ import annotations
