@@ -314,3 +314,20 @@ def test_concurrent_publishes_from_two_threads_never_fail(promoted: Params, monk
     assert p.promote.dir.is_symlink() and p.promote.dir.resolve().name in releases
     assert _served_everywhere(p) in releases  # symlink, history and store agree on one of them
     assert not [f for f in p.promote.dir.parent.iterdir() if f.name.endswith(".tmp")]
+
+
+def test_the_unfamiliar_media_test_is_fitted_on_every_dataset_the_model_trained_on():
+    """A 5% source (FF++ beside DFDC) must not be a handful of the embedding sample: the model trained
+    on it at train.augment.min_dataset_share of each epoch, and a sample without it flagged 25 of the
+    40 FF++ clips it trained on as unfamiliar (docs/models.md). Paths stay distinct and seeded."""
+    rows = pd.DataFrame({"path": [f"dfdc/{i}.jpg" for i in range(950)] + [f"ffpp/{i}.jpg" for i in range(50)]}).assign(
+        dataset=lambda d: d["path"].str.split("/").str[0]
+    )
+    paths = promote_stage.sample_paths(rows, 200, seed=0, min_dataset_share=0.2)
+    assert len(paths) == len(set(paths)) == 200
+    assert sum(p.startswith("ffpp/") for p in paths) == 40  # 20% of the sample, not ~5%
+    assert paths == promote_stage.sample_paths(rows, 200, seed=0, min_dataset_share=0.2)
+    small = promote_stage.sample_paths(rows, 600, seed=0, min_dataset_share=0.2)
+    assert sum(p.startswith("ffpp/") for p in small) == 50 and len(small) == 600  # all it has; DFDC fills the rest
+    plain = promote_stage.sample_paths(rows, 200, seed=0)
+    assert sum(p.startswith("ffpp/") for p in plain) < 25  # no share asked: a plain draw

@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
 import shutil
 import time
@@ -91,10 +92,23 @@ def rescore(predictor: Predictor, p: Params) -> ModelMetrics:
     return evaluate_probs(predictor.record, val, val_p, test, test_p, p.evaluate, p.seed)
 
 
-def sample_paths(rows: pd.DataFrame, n: int, seed: int) -> list[str]:
-    """Up to ``n`` distinct crop paths of ``rows``, drawn with ``seed``."""
+def sample_paths(rows: pd.DataFrame, n: int, seed: int, min_dataset_share: float = 0.0) -> list[str]:
+    """Up to ``n`` distinct crop paths of ``rows``, drawn with ``seed``; with ``min_dataset_share``,
+    each dataset (manifest ``dataset``) holds at least that share of them where it has the crops, as
+    training's epochs hold it (``train.augment.min_dataset_share``), the largest giving way."""
     rows = rows.drop_duplicates("path")
-    return rows.sample(min(len(rows), n), random_state=seed)["path"].tolist()
+    n = min(len(rows), n)
+    if min_dataset_share <= 0 or "dataset" not in rows or rows["dataset"].nunique() < 2:
+        return rows.sample(n, random_state=seed)["path"].tolist()
+    sizes = rows["dataset"].value_counts()  # largest first
+    want = {
+        d: min(size, max(round(n * size / len(rows)), math.ceil(n * min_dataset_share))) for d, size in sizes.items()
+    }
+    largest = sizes.index[0]
+    want[largest] = min(sizes[largest], n - sum(k for d, k in want.items() if d != largest))
+    return pd.concat([rows[rows["dataset"] == d].sample(k, random_state=seed) for d, k in want.items()])[
+        "path"
+    ].tolist()
 
 
 def pooled_features(predictor: Predictor, paths: list[str], batch_size: int) -> np.ndarray:
@@ -106,9 +120,11 @@ def pooled_features(predictor: Predictor, paths: list[str], batch_size: int) -> 
 
 
 def pooled_sample(predictor: Predictor, p: Params, split: str) -> np.ndarray:
-    """Pooled features of up to ``promote.embedding_samples`` distinct crops of ``split`` (seeded)."""
+    """Pooled features of up to ``promote.embedding_samples`` distinct crops of ``split`` (seeded), each
+    dataset at least ``train.augment.min_dataset_share`` of them: the mix the model trained on."""
     rows = load_split(p.balance.manifest, split)
-    return pooled_features(predictor, sample_paths(rows, p.promote.embedding_samples, p.seed), p.evaluate.batch_size)
+    paths = sample_paths(rows, p.promote.embedding_samples, p.seed, p.train.augment.min_dataset_share)
+    return pooled_features(predictor, paths, p.evaluate.batch_size)
 
 
 def fit_projection(predictor: Predictor, p: Params) -> tuple[dict[str, np.ndarray], OodFit]:
