@@ -29,7 +29,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import os
 import shutil
 import time
@@ -53,7 +52,7 @@ from deepfake_detect.contracts import (
 from deepfake_detect.errors import DeepfakeError
 from deepfake_detect.files import locked, temp_name, write_text_atomic
 from deepfake_detect.models.artifacts import data_version, git_rev
-from deepfake_detect.models.dataset import load_split
+from deepfake_detect.models.dataset import load_split, mixed_size
 from deepfake_detect.models.predictor import ModelLoadError, Predictor, load_predictor, read_record
 from deepfake_detect.pipeline.evaluate import evaluate_probs, score_split
 from deepfake_detect.release.gate import (
@@ -101,14 +100,12 @@ def sample_paths(rows: pd.DataFrame, n: int, seed: int, min_dataset_share: float
     if min_dataset_share <= 0 or "dataset" not in rows or rows["dataset"].nunique() < 2:
         return rows.sample(n, random_state=seed)["path"].tolist()
     sizes = rows["dataset"].value_counts()  # largest first
-    want = {
-        d: min(size, max(round(n * size / len(rows)), math.ceil(n * min_dataset_share))) for d, size in sizes.items()
-    }
+    # each dataset's proportional share, raised as training's epochs raise it (mix_datasets)
+    want = {d: min(size, mixed_size(round(n * size / len(rows)), n, min_dataset_share)) for d, size in sizes.items()}
     largest = sizes.index[0]
     want[largest] = min(sizes[largest], n - sum(k for d, k in want.items() if d != largest))
-    return pd.concat([rows[rows["dataset"] == d].sample(k, random_state=seed) for d, k in want.items()])[
-        "path"
-    ].tolist()
+    drawn = [rows[rows["dataset"] == d].sample(k, random_state=seed) for d, k in want.items()]
+    return pd.concat(drawn)["path"].tolist()
 
 
 def pooled_features(predictor: Predictor, paths: list[str], batch_size: int) -> np.ndarray:
