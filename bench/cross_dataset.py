@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-OFF = {"downscale_prob": 0.0, "jpeg_prob": 0.0, "blur_prob": 0.0, "noise_prob": 0.0}
+OFF = {"downscale_prob": 0.0, "jpeg_prob": 0.0, "h264_prob": 0.0, "blur_prob": 0.0, "noise_prob": 0.0}
 VARIANTS = {  # train.augment changes
     "light": {**OFF, "self_blend": 0.0},
     "platform": {"self_blend": 0.0},

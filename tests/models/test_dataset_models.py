@@ -156,7 +156,8 @@ def test_downscale_augmentation_softens_detail():
 
     rng = np.random.default_rng(0)
     img = tf.constant(rng.integers(0, 255, (64, 64, 3)).astype(np.float32))
-    off = _augment(flip=False, brightness=0.0, contrast=0.0, jpeg_prob=0.0, blur_prob=0.0, noise_prob=0.0)
+    off = _augment(flip=False, brightness=0.0, contrast=0.0, jpeg_prob=0.0, h264_prob=0.0)
+    off = off.model_copy(update={"blur_prob": 0.0, "noise_prob": 0.0})
     same = augment_image(img, off.model_copy(update={"downscale_prob": 0.0}), seed=1).numpy()
     np.testing.assert_allclose(same, img.numpy())
     soft = augment_image(img, off.model_copy(update={"downscale_prob": 1.0, "downscale_range": (0.3, 0.3)}), seed=1)
@@ -180,6 +181,7 @@ def test_cached_training_stream_is_the_uncached_one(split_manifest: Path):
     changes where a crop comes from, never what the model sees."""
     train = load_split(split_manifest, "train")
     still = {"flip": False, "brightness": 0.0, "contrast": 0.0, "downscale_prob": 0.0, "jpeg_prob": 0.0}
+    still |= {"h264_prob": 0.0}
     still |= {"blur_prob": 0.0, "noise_prob": 0.0, "cutout_prob": 0.0, "self_blend": 0.5}  # half the FAKEs blended
     aug = load_params(REPO_PARAMS, {"train": {"augment": still}}).train.augment  # no random op: comparable
     cache = CropCache(40, max_mb=64)
@@ -195,3 +197,44 @@ def test_cached_training_stream_is_the_uncached_one(split_manifest: Path):
     assert len(cache) > 0
     with pytest.raises(ValueError, match="48-px crops"):
         sampled_dataset(train, "pairs", 40, 8, augment=aug, seed=3, cache=CropCache(48, max_mb=1))
+
+
+def test_h264_round_trip_compresses_like_a_platform_and_keeps_the_shape():
+    """What a clip's face looks like after a platform re-encodes it with H.264: the same size (odd
+    sides too), smoothed more at a higher CRF, the same pixels for the same input."""
+    from deepfake_detect.media.video import h264_round_trip
+
+    rng = np.random.default_rng(0)
+    base = np.kron(rng.integers(0, 255, (13, 15, 3)), np.ones((5, 5, 1))).astype(np.uint8)  # 65 x 75: odd sides
+    base = np.clip(base.astype(int) + rng.integers(-20, 20, base.shape), 0, 255).astype(np.uint8)
+    light, heavy = h264_round_trip(base, 20), h264_round_trip(base, 45)
+    assert light.shape == heavy.shape == base.shape and light.dtype == np.uint8
+
+    def error(x: np.ndarray) -> float:
+        return float(np.abs(x.astype(int) - base).mean())
+
+    assert 0 < error(light) < error(heavy)
+    np.testing.assert_array_equal(h264_round_trip(base, 45), heavy)
+
+
+def test_h264_augmentation_re_encodes_in_the_crf_range():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(1)
+    img = np.kron(rng.integers(0, 255, (8, 8, 3)), np.ones((8, 8, 1))).astype(np.float32)  # 64 x 64 blocks
+    img = tf.constant(np.clip(img + rng.normal(0, 12, img.shape), 0, 255).astype(np.float32))
+    off = _augment(flip=False, brightness=0.0, contrast=0.0, jpeg_prob=0.0, blur_prob=0.0, noise_prob=0.0)
+    off = off.model_copy(update={"downscale_prob": 0.0, "cutout_prob": 0.0, "h264_prob": 0.0})
+    np.testing.assert_allclose(augment_image(img, off, seed=1).numpy(), img.numpy())
+    encoded = augment_image(img, off.model_copy(update={"h264_prob": 1.0, "h264_crf": (44, 44)}), seed=1).numpy()
+    from deepfake_detect.media.video import h264_round_trip
+
+    expected = h264_round_trip(np.clip(np.rint(img.numpy()), 0, 255).astype(np.uint8), 44)
+    assert encoded.shape == (64, 64, 3)
+    np.testing.assert_allclose(encoded, expected.astype(np.float32))
+    assert np.abs(encoded - img.numpy()).mean() > 3
+
+
+def test_h264_crf_range_is_checked():
+    with pytest.raises(ValueError, match="h264_crf"):
+        load_params(REPO_PARAMS, {"train": {"augment": {"h264_crf": [40, 20]}}})

@@ -20,6 +20,8 @@ class AugmentParams(Section):
     contrast: float = Field(ge=0, le=1)
     jpeg_quality: tuple[int, int]
     jpeg_prob: float = Field(ge=0, le=1)
+    h264_crf: tuple[int, int]
+    h264_prob: float = Field(ge=0, le=1)
     blur_prob: float = Field(ge=0, le=1)
     noise_std: float = Field(ge=0)
     noise_prob: float = Field(ge=0, le=1)
@@ -35,6 +37,13 @@ class AugmentParams(Section):
     def _quality_range(cls, v: tuple[int, int]) -> tuple[int, int]:
         if not 0 <= v[0] <= v[1] <= 100:
             raise ValueError("need 0 <= low <= high <= 100")
+        return v
+
+    @field_validator("h264_crf")
+    @classmethod
+    def _crf_range(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if not 0 <= v[0] <= v[1] <= 51:
+            raise ValueError("need 0 <= low <= high <= 51 (x264's CRF scale)")
         return v
 
     @field_validator("downscale_range")

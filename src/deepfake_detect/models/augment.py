@@ -1,17 +1,20 @@
 """Train-time augmentations as TensorFlow graph ops (they run inside the ``tf.data`` pipeline of
 :mod:`.dataset`): flip, rotation, brightness/contrast, and what platforms do to video — downscale
-then upscale, JPEG re-encoding, blur, noise — plus cutout. Settings: ``train.augment``."""
+then upscale, H.264 and JPEG re-encoding, blur, noise — plus cutout. Settings: ``train.augment``."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from deepfake_detect.config import AugmentParams
 
 
 def augment_image(img, aug: AugmentParams, seed: int):
-    """Flip, small rotation, brightness/contrast, downscale-upscale, JPEG re-encoding, blur, noise and cutout on one
-    float32 0..255 image (graph ops, so they run inside the tf.data pipeline)."""
+    """Flip, small rotation, brightness/contrast, downscale-upscale, H.264 and JPEG re-encoding, blur,
+    noise and cutout on one float32 0..255 image (graph ops, so they run inside the tf.data pipeline;
+    H.264 through ``tf.py_function``)."""
     import tensorflow as tf
 
     size = tf.shape(img)[0]
@@ -32,6 +35,10 @@ def augment_image(img, aug: AugmentParams, seed: int):
     img = tf.clip_by_value(img, 0.0, 255.0)
     if aug.downscale_prob > 0:
         img = tf.cond(chance(aug.downscale_prob), lambda: _down_up(img, size, aug.downscale_range, seed), lambda: img)
+    if aug.h264_prob > 0:
+        lo, hi = aug.h264_crf
+        crf = tf.random.uniform([], lo, hi + 1, dtype=tf.int32, seed=seed)
+        img = tf.cond(chance(aug.h264_prob), lambda: _h264(img, crf), lambda: img)
     if aug.jpeg_prob > 0:
         lo, hi = aug.jpeg_quality
         img = tf.cond(
@@ -82,6 +89,22 @@ def _down_up(img, size, scale: tuple[float, float], seed: int):
     side = tf.maximum(side, 8)
     small = tf.image.resize(img[None], tf.stack([side, side]), method="area")
     return tf.image.resize(small, tf.stack([size, size]), method="bilinear")[0]
+
+
+def _h264(img, crf):
+    """One H.264 intra frame at ``crf`` (:func:`~deepfake_detect.media.video.h264_round_trip`, libx264
+    through PyAV: no graph op encodes H.264)."""
+    import tensorflow as tf
+
+    from deepfake_detect.media.video import h264_round_trip
+
+    def encode(pixels, quality):
+        rgb = np.clip(np.rint(pixels.numpy()), 0, 255).astype(np.uint8)
+        return h264_round_trip(rgb, int(quality.numpy())).astype(np.float32)
+
+    out = tf.py_function(encode, [img, crf], tf.float32)
+    out.set_shape(img.shape)
+    return out
 
 
 def _blur3(img):
