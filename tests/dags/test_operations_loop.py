@@ -40,7 +40,10 @@ from deepfake_detect.scoring.service_process import ServerStartError, start_bent
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 ADMIN = "ops-loop-admin-key"
-PER_CLASS = 12  # requests per class in each round of traffic (6 were too few for the retrained model to learn)
+# requests per class in each round of traffic. The labelled items are split by group like any source, and the
+# groups are request ids (random), so the feedback test split is a fresh draw each run: at 12 a class it held
+# ~5 crops, and B lost to A on it in 3 of 4 runs (0.78-0.81 vs 0.83) by chance; 6 were too few to learn from
+PER_CLASS = 24
 SHOT_AFTER = 5  # labels made in the page before its screenshot
 TINY = {
     "sample": {"n_actors": 4, "fakes_per_real": 1, "frames": 10, "fps": 10, "width": 240, "height": 180},
@@ -287,7 +290,7 @@ def test_drift_queue_page_labels_retrain_promote_reload_and_live_eval_under_airf
             assert retrain[task] == "success", retrain
         assert retrain["labels_needed"] == "skipped", retrain
         second = json.loads((project / "reports/models/promotion.json").read_text())
-        assert second["promoted"] and second["tag"] != first["tag"], second
+        assert second["promoted"] and second["tag"] != first["tag"], f"not promoted: {second['reason']}"
         shadow = json.loads((project / second["shadow_report"]).read_text())
         assert shadow["passed"] and shadow["n_labelled"] >= len(truth), shadow
         reloaded = httpx.post(f"{url}/model", json={}, headers={"X-API-Key": ADMIN}, timeout=30).json()

@@ -114,6 +114,15 @@ def test_report_writes_json_latest_and_html_with_plots(workspace):
     assert "xception-v1" in html and "2026-W49" in html
 
 
+def test_wilson_interval_always_holds_its_rate():
+    """A perfect week (24 of 24) once had high = 0.9999999999999999 < 1.0 from rounding, and the live
+    report's error bar (high - value) went negative: matplotlib refused the plot, `deepfake eval live` failed."""
+    for n in range(1, 80):
+        for k in range(n + 1):
+            rate = wilson(k, n)
+            assert rate.low <= rate.value <= rate.high, (k, n, rate)
+
+
 def test_wilson_interval_is_honest_at_small_n():
     one = wilson(1, 1)
     assert one.value == 1.0 and one.low == pytest.approx(0.2065, abs=1e-3) and one.high == 1.0

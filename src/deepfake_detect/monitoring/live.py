@@ -44,7 +44,8 @@ def wilson(k: int, n: int, z: float = 1.959964) -> Rate:
     p = k / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return Rate(k=k, n=n, value=p, low=max(0.0, centre - half), high=min(1.0, centre + half))
+    # the interval always holds p: at k = n (or 0) rounding put its edge 1e-16 inside it (a negative error bar)
+    return Rate(k=k, n=n, value=p, low=min(p, max(0.0, centre - half)), high=max(p, min(1.0, centre + half)))
 
 
 def iso_week(t: pd.Timestamp | datetime) -> str:
