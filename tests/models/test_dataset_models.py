@@ -202,7 +202,7 @@ def test_cached_training_stream_is_the_uncached_one(split_manifest: Path):
 def test_h264_round_trip_compresses_like_a_platform_and_keeps_the_shape():
     """What a clip's face looks like after a platform re-encodes it with H.264: the same size (odd
     sides too), smoothed more at a higher CRF, the same pixels for the same input."""
-    from deepfake_detect.media.video import h264_round_trip
+    from deepfake_detect.media.codec import h264_round_trip
 
     rng = np.random.default_rng(0)
     base = np.kron(rng.integers(0, 255, (13, 15, 3)), np.ones((5, 5, 1))).astype(np.uint8)  # 65 x 75: odd sides
@@ -227,7 +227,7 @@ def test_h264_augmentation_re_encodes_in_the_crf_range():
     off = off.model_copy(update={"downscale_prob": 0.0, "cutout_prob": 0.0, "h264_prob": 0.0})
     np.testing.assert_allclose(augment_image(img, off, seed=1).numpy(), img.numpy())
     encoded = augment_image(img, off.model_copy(update={"h264_prob": 1.0, "h264_crf": (44, 44)}), seed=1).numpy()
-    from deepfake_detect.media.video import h264_round_trip
+    from deepfake_detect.media.codec import h264_round_trip
 
     expected = h264_round_trip(np.clip(np.rint(img.numpy()), 0, 255).astype(np.uint8), 44)
     assert encoded.shape == (64, 64, 3)

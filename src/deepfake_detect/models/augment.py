@@ -92,11 +92,11 @@ def _down_up(img, size, scale: tuple[float, float], seed: int):
 
 
 def _h264(img, crf):
-    """One H.264 intra frame at ``crf`` (:func:`~deepfake_detect.media.video.h264_round_trip`, libx264
+    """One H.264 intra frame at ``crf`` (:func:`~deepfake_detect.media.codec.h264_round_trip`, libx264
     through PyAV: no graph op encodes H.264)."""
     import tensorflow as tf
 
-    from deepfake_detect.media.video import h264_round_trip
+    from deepfake_detect.media.codec import h264_round_trip
 
     def encode(pixels, quality):
         rgb = np.clip(np.rint(pixels.numpy()), 0, 255).astype(np.uint8)
