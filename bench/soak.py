@@ -70,7 +70,7 @@ def make_media(folder: Path) -> list[tuple[str, str, Path, dict[str, str]]]:
     from serving_kit import make_bad_inputs, make_playlists, noise_clip
     from skimage import data as skdata
 
-    from deepfake_detect.media.video import write_clip
+    from deepfake_detect.media.codec import write_clip
 
     folder.mkdir(parents=True, exist_ok=True)
     photo = skdata.astronaut()

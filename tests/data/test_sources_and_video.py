@@ -247,8 +247,8 @@ def test_sampler_hands_the_detector_the_decoders_shrink(tmp_path: Path):
     import cv2
     from skimage import data
 
+    from deepfake_detect.media.codec import write_clip
     from deepfake_detect.media.images import shrink_size
-    from deepfake_detect.media.video import write_clip
 
     base = cv2.resize(data.astronaut(), (1280, 720), interpolation=cv2.INTER_CUBIC)
     clip = write_clip(tmp_path / "wide.mp4", [np.roll(base, 4 * t, axis=1) for t in range(8)], fps=8)

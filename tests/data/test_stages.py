@@ -37,7 +37,7 @@ def extracted(tiny_sample: Path, tmp_path_factory):
     (raw / "notavideo.mp4").write_text("<html>404 not found</html>" * 10)
     (raw / "truncated.mp4").write_bytes(good.read_bytes()[:600])
     blank = [np.full((180, 240, 3), 90, np.uint8) for _ in range(6)]
-    from deepfake_detect.media.video import write_clip
+    from deepfake_detect.media.codec import write_clip
 
     write_clip(raw / "noface.mp4", blank, fps=10)
     for name in ("empty.mp4", "notavideo.mp4", "truncated.mp4", "noface.mp4"):

@@ -56,7 +56,7 @@ def test_decode_bench_scores_a_clip_beside_the_decode_floors(tmp_path: Path, rep
     import decode
     import numpy as np
 
-    from deepfake_detect.media.video import write_clip
+    from deepfake_detect.media.codec import write_clip
 
     sys.path.insert(0, str(ROOT / "tests" / "serving"))
     from serving_kit import build_model_folder

@@ -13,8 +13,8 @@ from skimage import data
 from deepfake_detect.config import load_params
 from deepfake_detect.faces.clip import detect_and_crop
 from deepfake_detect.faces.detect import make_detector
+from deepfake_detect.media.codec import write_clip
 from deepfake_detect.media.sampler import Sampling, iter_sample_frames
-from deepfake_detect.media.video import write_clip
 from deepfake_detect.scoring.scorer import Scorer, model_info
 
 MAX_BOX_SHIFT = 8  # pixels of a 1080p frame: BlazeFace's boxes on the two shrinks differ by <= 6 (measured) ...

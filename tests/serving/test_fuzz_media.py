@@ -12,7 +12,7 @@ import pytest
 from serving_kit import stub_scorer
 
 from deepfake_detect.media.checks import ScoringError
-from deepfake_detect.media.video import write_clip
+from deepfake_detect.media.codec import write_clip
 
 MUTANTS_PER_FILE = 100  # 200 in all
 DEADLINE_S = 10.0

@@ -26,7 +26,7 @@ from serving_kit import (
 )
 
 from deepfake_detect.media.checks import ScoringError, read_image
-from deepfake_detect.media.video import write_clip
+from deepfake_detect.media.codec import write_clip
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from deepfake_detect.config import load_params
-from deepfake_detect.media.video import decode_all_frames, write_clip
+from deepfake_detect.media.codec import write_clip
+from deepfake_detect.media.video import decode_all_frames
 from deepfake_detect.models.aggregate import aggregate_video
 from deepfake_detect.scoring.scorer import local_scorer
 

@@ -33,7 +33,7 @@ from tqdm import tqdm
 from deepfake_detect.config import SampleParams
 from deepfake_detect.data.selfblend import blend, warped_copy
 from deepfake_detect.errors import DeepfakeError
-from deepfake_detect.media.video import write_clip
+from deepfake_detect.media.codec import write_clip
 
 log = logging.getLogger(__name__)
 

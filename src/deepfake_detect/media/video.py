@@ -156,30 +156,3 @@ def decode_all_frames(path: str | Path) -> list[tuple[int, np.ndarray]]:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         return [(i, f.to_ndarray(format="rgb24")) for i, f in enumerate(container.decode(stream))]
-
-
-def write_clip(path: str | Path, frames: list[np.ndarray], fps: int, codec: str = "libx264") -> Path:
-    """Write RGB frames as an H.264 mp4, byte-identical for identical frames.
-
-    Deterministic settings: one thread, fixed CRF, and x264's macroblock-tree rate control off.
-    mbtree runs float SIMD (``mbtree_propagate_cost``) whose results differ from call to call in
-    one process and between CPUs (measured: 2 of 4 sample clips changed size between two calls);
-    every other x264 path is bit-exact integer code."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    h, w = frames[0].shape[:2]
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream(codec, rate=fps)
-        stream.width, stream.height = w - w % 2, h - h % 2
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "20", "preset": "veryfast", "threads": "1", "x264-params": "mbtree=0"}
-        stream.thread_count = 1
-        for rgb in frames:
-            frame = av.VideoFrame.from_ndarray(
-                np.ascontiguousarray(rgb[: stream.height, : stream.width]), format="rgb24"
-            )
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
