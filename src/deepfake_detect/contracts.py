@@ -93,7 +93,9 @@ class ModelRecord(Contract):
     metrics: ModelMetrics | None = None  # filled by promote: what evaluate found
     embedding_layer: str | None = None  # Keras: the pooled-features layer; None for scikit-learn
     pretrained: str | None = None  # Keras transfer families: imagenet | none
-    crop_margin: float | None = None  # framing of the training crops (framing.crop_margin); serving crops so
+    crop_margin: float | None = None  # framing of the training crops (framing.crop_margin); serving cuts faces so
+    test_time_flip: bool = False  # Keras: P(FAKE) = mean logit of a face and its mirror (train.<family>.test_time_flip)
+    # evaluate fits the calibration on those scores: every reader scores as the record says
     n_features: int | None = None  # scikit-learn: length of the feature vector
     data_path: str | None = None  # data.raw_dir as params named it (None in records made before it was kept)
     members: list[str] | None = None  # an ensemble: its member models' names, the strongest first (None otherwise)

@@ -271,6 +271,7 @@ def test_efficientnet_lite_promotes_calibrated_and_serves_explainable(
     assert promote_stage.run_promote(p).promoted
     served = load_predictor(p.promote.dir)
     assert served.record.pretrained == "imagenet" and served.record.name == family
+    assert served.record.test_time_flip == getattr(p.train, family).test_time_flip  # as trained and calibrated
     assert served.record.calibration == served.calibration
     crops = [read_rgb(x) for x in load_split(split_manifest, "test")["path"][:4]]
     np.testing.assert_allclose(served.predict(crops), served.calibration.apply(served.predict_raw(crops)), atol=1e-6)

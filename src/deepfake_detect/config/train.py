@@ -70,6 +70,7 @@ class KerasTrainParams(Section):
     lr_schedule: Literal["cosine", "plateau", "constant"]
     val_max: int = Field(ge=0)
     sampling: Literal["as_split", "balanced", "pairs"]
+    test_time_flip: bool
 
 
 class BaselineCnnParams(KerasTrainParams):

@@ -23,6 +23,18 @@ class GradCamError(DeepfakeError, ValueError):
     """The model cannot be explained this way (the message says why)."""
 
 
+class ExplainUnavailableError(DeepfakeError, ValueError):
+    """Grad-CAM asked of a model that cannot give it (a scikit-learn model, no conv layer)."""
+
+
+def explain_refusal(family: str, tag: str) -> str | None:
+    """Why a model of ``family`` cannot be explained, or None (Grad-CAM needs a Keras model; an
+    ensemble's members are distinct families, only one of them scikit-learn, so it always has one)."""
+    if family in ("keras", "ensemble"):
+        return None
+    return f"model {tag} is a {family} model: Grad-CAM needs a Keras model"
+
+
 class GradCam:
     """Heatmaps for one Keras model; build once, call for a batch of RGB uint8 crops."""
 

@@ -190,6 +190,7 @@ def save_trained(
         artifact=artifact,
         input_size=cfg.input_size,
         embedding_layer="pooled",
+        test_time_flip=cfg.test_time_flip,
         params=cfg.model_dump(),
         train_seconds=round(seconds, 1),
         n_train=n_train,

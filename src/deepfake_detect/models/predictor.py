@@ -37,6 +37,7 @@ from deepfake_detect.contracts import (
 from deepfake_detect.errors import DeepfakeError
 from deepfake_detect.media.images import resize_batch
 from deepfake_detect.models.combine import ensemble_record, mean_logit
+from deepfake_detect.models.gradcam import ExplainUnavailableError, GradCam, GradCamError, explain_refusal
 
 
 class ModelLoadError(DeepfakeError, RuntimeError):
@@ -53,22 +54,11 @@ def read_record(folder: str | Path) -> ModelRecord:
         raise ModelLoadError(str(exc)) from exc
 
 
-class ExplainUnavailableError(DeepfakeError, ValueError):
-    """Grad-CAM asked of a model that cannot give it (a scikit-learn model, no conv layer)."""
-
-
-def explain_refusal(family: str, tag: str) -> str | None:
-    """Why a model of ``family`` cannot be explained, or None (Grad-CAM needs a Keras model; an
-    ensemble's members are distinct families, only one of them scikit-learn, so it always has one)."""
-    if family in ("keras", "ensemble"):
-        return None
-    return f"model {tag} is a {family} model: Grad-CAM needs a Keras model"
-
-
 @dataclass
 class Predictor:
     """Scores RGB face crops: ``predict`` → P(FAKE) per crop, ``embed`` → compact embedding,
-    ``score`` → both in one forward pass (serving), ``explain`` → Grad-CAM overlays."""
+    ``score`` → both in one forward pass (serving), ``explain`` → Grad-CAM overlays. A record with
+    ``test_time_flip`` scores each face beside its mirror (the embedding and Grad-CAM are the face's own)."""
 
     folder: Path
     record: ModelRecord
@@ -131,12 +121,23 @@ class Predictor:
         probs = []
         for start in range(0, len(crops), batch_size):
             batch = resize_batch(crops[start : start + batch_size], self.input_size)
-            probs.append(np.asarray(self._keras_predict(batch)).reshape(-1))
+            probs.append(self._flip_mean(np.asarray(self._keras_predict(self._with_mirrors(batch))).reshape(-1)))
         return np.concatenate(probs).astype(np.float32)
 
     def _keras_predict(self, batch: np.ndarray) -> np.ndarray:
         # predict_on_batch: plain model.predict is slower and erratic on small CPU batches
         return self.model.predict_on_batch(batch)
+
+    def _with_mirrors(self, batch: np.ndarray) -> np.ndarray:
+        """``batch`` with its mirrored faces after it when the record says ``test_time_flip``: one model call."""
+        return np.concatenate([batch, batch[:, :, ::-1]]) if self.record.test_time_flip else batch
+
+    def _flip_mean(self, probs: np.ndarray) -> np.ndarray:
+        """Outputs of :meth:`_with_mirrors`' batch → one P per face: the mean logit of a face and its mirror."""
+        if not self.record.test_time_flip:
+            return probs
+        half = len(probs) // 2
+        return mean_logit([probs[:half], probs[half:]])
 
     def pooled_features(self, crops: list[np.ndarray] | np.ndarray, batch_size: int = 32) -> np.ndarray:
         """The model's penultimate (pooled) features; hand-made features for scikit-learn models."""
@@ -181,16 +182,14 @@ class Predictor:
             probs, feats = [], []
             for start in range(0, len(crops), batch_size):
                 batch = resize_batch(crops[start : start + batch_size], self.input_size)
-                p, f = self._dual.predict_on_batch(batch)
-                probs.append(np.asarray(p).reshape(-1))
-                feats.append(np.asarray(f).reshape(len(batch), -1))
+                p, f = self._dual.predict_on_batch(self._with_mirrors(batch))
+                probs.append(self._flip_mean(np.asarray(p).reshape(-1)))
+                feats.append(np.asarray(f)[: len(batch)].reshape(len(batch), -1))  # the faces' own, not the mirrors'
         emb = self._project(np.concatenate(feats).astype(np.float32))
         return self.calibration.apply(np.concatenate(probs)), emb
 
     def explain(self, crops: np.ndarray) -> list[bytes]:
         """Grad-CAM PNG overlays, one per crop (Keras models only)."""
-        from deepfake_detect.models.gradcam import GradCam, GradCamError
-
         refusal = explain_refusal(self.family, self.tag)
         if refusal is not None:
             raise ExplainUnavailableError(refusal)

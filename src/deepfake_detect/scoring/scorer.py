@@ -36,8 +36,9 @@ from deepfake_detect.faces.clip import FaceCrop
 from deepfake_detect.faces.framing import framed_as_trained
 from deepfake_detect.media.checks import IMAGE_SUFFIXES, Deadline, PixelBudget, ScoringError, read_image
 from deepfake_detect.models.aggregate import PersonScore, clip_probability, people_scores
-from deepfake_detect.models.predictor import ExplainUnavailableError, Predictor, load_predictor
-from deepfake_detect.models.predictor import explain_refusal as explain_refusal_of
+from deepfake_detect.models.gradcam import ExplainUnavailableError
+from deepfake_detect.models.gradcam import explain_refusal as explain_refusal_of
+from deepfake_detect.models.predictor import Predictor, load_predictor
 from deepfake_detect.scoring.answers import FAKE, NO_FACE, REAL, Answered, answer
 from deepfake_detect.scoring.names import clean_name
 from deepfake_detect.scoring.result import MediaInfo, ModelInfo, ScoreError, ScoreResult
