@@ -235,6 +235,10 @@ def test_h264_augmentation_re_encodes_in_the_crf_range():
     assert np.abs(encoded - img.numpy()).mean() > 3
 
 
-def test_h264_crf_range_is_checked():
-    with pytest.raises(ValueError, match="h264_crf"):
-        load_params(REPO_PARAMS, {"train": {"augment": {"h264_crf": [40, 20]}}})
+@pytest.mark.parametrize(
+    ("field", "bad"),
+    [("h264_crf", [40, 20]), ("h264_crf", [20, 60]), ("jpeg_quality", [95, 50]), ("downscale_range", [0.05, 0.9])],
+)
+def test_augment_ranges_are_checked_naming_the_field(field: str, bad: list[float]):
+    with pytest.raises(ValueError, match=rf"train\.augment\.{field}: .*need .* <= low <= high <= "):
+        load_params(REPO_PARAMS, {"train": {"augment": {field: bad}}})

@@ -6,9 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from deepfake_detect.config.section import Section
+
+RANGES = {  # AugmentParams' [low, high] settings: field → (floor, ceiling, the scale they are on)
+    "jpeg_quality": (0, 100, "JPEG quality"),
+    "h264_crf": (0, 51, "x264's CRF scale"),
+    "downscale_range": (0.1, 1, "a fraction of the side"),
+}
 
 
 class AugmentParams(Section):
@@ -32,25 +38,13 @@ class AugmentParams(Section):
     self_blend: float = Field(ge=0, le=1)
     min_dataset_share: float = Field(ge=0, le=0.5)
 
-    @field_validator("jpeg_quality")
+    @field_validator(*RANGES)
     @classmethod
-    def _quality_range(cls, v: tuple[int, int]) -> tuple[int, int]:
-        if not 0 <= v[0] <= v[1] <= 100:
-            raise ValueError("need 0 <= low <= high <= 100")
-        return v
-
-    @field_validator("h264_crf")
-    @classmethod
-    def _crf_range(cls, v: tuple[int, int]) -> tuple[int, int]:
-        if not 0 <= v[0] <= v[1] <= 51:
-            raise ValueError("need 0 <= low <= high <= 51 (x264's CRF scale)")
-        return v
-
-    @field_validator("downscale_range")
-    @classmethod
-    def _scale_range(cls, v: tuple[float, float]) -> tuple[float, float]:
-        if not 0.1 <= v[0] <= v[1] <= 1:
-            raise ValueError("need 0.1 <= low <= high <= 1 (a fraction of the side)")
+    def _ordered_range(cls, v: tuple[float, float], info: ValidationInfo) -> tuple[float, float]:
+        """A ``[low, high]`` setting lies in its scale (:data:`RANGES`) with low <= high."""
+        floor, ceiling, scale = RANGES[info.field_name]
+        if not floor <= v[0] <= v[1] <= ceiling:
+            raise ValueError(f"need {floor} <= low <= high <= {ceiling} ({scale})")
         return v
 
 
