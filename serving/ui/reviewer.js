@@ -137,10 +137,14 @@ function render(result, file, explained) {
     ? `No face found: no score (threshold ${fmt(result.threshold)})`
     : `P(FAKE) ${fmtAgainst(result.probability, result.threshold)} · threshold ${fmt(result.threshold)} · ` +
       (result.probability >= result.threshold ? "at or above: FAKE" : "below: REAL");
-  // ScoreResult.unfamiliar: most faces lie far from the training faces' embeddings
+  // ScoreResult.unfamiliar, for its reasons: most faces lie far from the training faces' embeddings,
+  // or the clip carries fewer bits per pixel than the training clips (heavier compression)
+  const why = (result.unfamiliar_reasons || []).map((r) => r === "faces"
+    ? `${Math.round(100 * result.unfamiliar_share)}% of faces unlike the training faces`
+    : `compressed harder than the training clips (${Number(result.media.bits_per_pixel).toFixed(4)} bits per pixel)`);
   $("unfamiliar").hidden = result.unfamiliar !== true;
   $("unfamiliar").textContent = result.unfamiliar
-    ? `Unlike the training data: verdict unreliable (${Math.round(100 * result.unfamiliar_share)}% of faces)`
+    ? `Unlike the training data: verdict unreliable (${why.join("; ")})`
     : "";
   const where = result.kind === "video"
     ? `${result.faces_found} faces in ${result.frames_with_faces} of ${result.frames_sampled} sampled frames`

@@ -104,6 +104,7 @@ class ModelRecord(Contract):
     calibration: Calibration | None = None
     operating_point: OperatingPoint | None = None
     ood: OodFit | None = None  # None: promoted before the test existed, or a model with no embedding
+    compression: CompressionFit | None = None  # None: promoted before the test existed, or trained on no clip
     promoted_at: str | None = None
     promote_git_rev: str | None = None
 
@@ -519,6 +520,21 @@ class OodFit(Contract):
             raise ContractError(f"ood: embeddings of {z.shape[1]} dims, fitted on {len(self.mean)}")
         d = z - np.asarray(self.mean)
         return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", d, np.asarray(self.precision), d), 0.0))
+
+
+class CompressionFit(Contract):
+    """Is a clip compressed like the training clips? ``floor`` is the ``quantile`` of the bits per pixel
+    (:attr:`media.video.VideoInfo.bits_per_pixel`) of the training split's clips, fitted at promotion:
+    a clip carrying fewer bits is compressed harder than the model has evidence about (heavy
+    re-encoding smooths away the traces it reads, while its faces' embeddings stay familiar)."""
+
+    floor: float
+    quantile: float
+    n_clips: int  # training clips the floor was fitted on
+
+    def too_compressed(self, bits_per_pixel: float | None) -> bool | None:
+        """Whether a clip is below the floor (None: an image, or a header without a bit rate)."""
+        return None if bits_per_pixel is None else bits_per_pixel < self.floor
 
 
 # --------------------------------------------------------------------------- live evaluation and shadow scoring

@@ -151,6 +151,7 @@ class ServeParams(Section):
     max_name_bytes: int = Field(ge=16, le=240)
     request_log_days: int = Field(ge=0)
     prior_fake: float | None = Field(gt=0, lt=1)
+    unfamiliar_share: float = Field(ge=0, lt=1)  # a file is unfamiliar when more than this share of its faces is
     review: ReviewParams
 
     @model_validator(mode="after")

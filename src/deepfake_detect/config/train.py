@@ -194,6 +194,7 @@ class PromoteParams(Section):
     embedding_components: int = Field(ge=1)
     embedding_samples: int = Field(ge=16)
     ood_quantile: float = Field(gt=0.5, lt=1)
+    compression_quantile: float = Field(ge=0, lt=0.5)  # the bits-per-pixel floor: this quantile of the training clips
     serve_threshold: Literal["balanced", "video_fpr"]
     shadow: Literal["off", "report", "gate"]  # shadow-score the review queue before promoting (release/shadow.py)
     shadow_days: int = Field(ge=1)  # the review queue's items of the last N days are re-scored

@@ -41,8 +41,10 @@ def h264_round_trip(rgb: np.ndarray, crf: int) -> np.ndarray:
     return decoded[0].to_ndarray(format="rgb24")[:h, :w]
 
 
-def write_clip(path: str | Path, frames: list[np.ndarray], fps: int, codec: str = "libx264") -> Path:
-    """Write RGB frames as an H.264 mp4 at :data:`CLIP_CRF`, byte-identical for identical frames
+def write_clip(
+    path: str | Path, frames: list[np.ndarray], fps: int, codec: str = "libx264", crf: int = CLIP_CRF
+) -> Path:
+    """Write RGB frames as an H.264 mp4 at ``crf``, byte-identical for identical frames
     (:data:`X264_DETERMINISTIC`): the embedded sample, and the clips tests and benches make."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -51,7 +53,7 @@ def write_clip(path: str | Path, frames: list[np.ndarray], fps: int, codec: str 
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height = w - w % 2, h - h % 2
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": str(CLIP_CRF), **X264_DETERMINISTIC}
+        stream.options = {"crf": str(int(crf)), **X264_DETERMINISTIC}
         stream.thread_count = 1
         for rgb in frames:
             frame = av.VideoFrame.from_ndarray(

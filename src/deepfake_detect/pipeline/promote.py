@@ -43,6 +43,7 @@ from deepfake_detect.contracts import (
     PROJECTION_FILE,
     RECORD_FILE,
     BentoMetadata,
+    CompressionFit,
     ModelMetrics,
     ModelRecord,
     OodFit,
@@ -64,7 +65,7 @@ from deepfake_detect.release.gate import (
 )
 from deepfake_detect.release.members import load_candidate
 from deepfake_detect.release.metrics import is_better
-from deepfake_detect.release.ood import fit_embedding
+from deepfake_detect.release.ood import fit_clip_compression, fit_embedding
 from deepfake_detect.release.shadow import as_released, shadow_score
 
 log = logging.getLogger(__name__)
@@ -215,9 +216,16 @@ def served_metrics(p: Params) -> tuple[str, ModelMetrics] | None:
     return served.tag, rescore(served, p)
 
 
-def release_record(p: Params, predictor: Predictor, tag: str, metrics: ModelMetrics, ood: OodFit | None) -> ModelRecord:
+def release_record(
+    p: Params,
+    predictor: Predictor,
+    tag: str,
+    metrics: ModelMetrics,
+    ood: OodFit | None,
+    compression: CompressionFit | None,
+) -> ModelRecord:
     """The trained record completed with what evaluate found (threshold and calibration fitted on val)
-    and the unfamiliar-media test fitted here."""
+    and the unfamiliar-media tests fitted here."""
     return predictor.record.model_copy(
         update={
             "tag": tag,
@@ -226,6 +234,7 @@ def release_record(p: Params, predictor: Predictor, tag: str, metrics: ModelMetr
             "operating_point": metrics.operating_point,
             "metrics": metrics,
             "ood": ood,
+            "compression": compression,
             "promoted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "data_version": data_version(p.data.raw_dir),  # the data the release was evaluated on
             "data_path": str(p.data.raw_dir),
@@ -289,7 +298,8 @@ def _promote(p: Params) -> PromotionDecision:
     tag = release_tag(best, pp.releases_dir)
     pp.releases_dir.mkdir(parents=True, exist_ok=True)
     projection, ood = fit_projection(predictor, p)
-    record = release_record(p, predictor, tag, candidates[best], ood)
+    compression = fit_clip_compression(load_split(p.balance.manifest, "train"), p.data.raw_dir, pp.compression_quantile)
+    record = release_record(p, predictor, tag, candidates[best], ood, compression)
     release = write_release(predictor, pp.releases_dir, tag, record, projection)
     history = [t for t in read_history(pp.releases_dir) if t != tag] + [tag]
     bento_tag = publish(p, release, history)

@@ -10,7 +10,15 @@ import numpy as np
 
 from deepfake_detect.faces.clip import FaceCrop
 from deepfake_detect.models.aggregate import PersonScore
-from deepfake_detect.scoring.result import FaceScore, FrameScore, MediaInfo, PersonVerdict, ScoreResult, Verdict
+from deepfake_detect.scoring.result import (
+    FaceScore,
+    FrameScore,
+    MediaInfo,
+    PersonVerdict,
+    ScoreResult,
+    UnfamiliarReason,
+    Verdict,
+)
 
 if TYPE_CHECKING:
     from deepfake_detect.scoring.result import ModelInfo
@@ -31,6 +39,23 @@ def unfamiliar_share(faces: list[FaceCrop], info: ModelInfo) -> float | None:
     """Share of the faces past the OOD threshold (None when none could be judged)."""
     flags = [u for f in faces if (u := unfamiliar(f, info)) is not None]
     return sum(flags) / len(flags) if flags else None
+
+
+def unfamiliar_reasons(
+    share: float | None, media: MediaInfo, info: ModelInfo, max_share: float
+) -> list[UnfamiliarReason] | None:
+    """Why a file is unlike the training data: ``faces`` when more than ``max_share`` of its faces
+    are past the OOD threshold (one odd frame does not decide), ``compression`` when a clip carries
+    fewer bits per pixel than the release's training clips; None when neither could be judged."""
+    too_compressed = None if info.compression is None else info.compression.too_compressed(media.bits_per_pixel)
+    if share is None and too_compressed is None:
+        return None
+    reasons: list[UnfamiliarReason] = []
+    if share is not None and share > max_share:
+        reasons.append("faces")
+    if too_compressed:
+        reasons.append("compression")
+    return reasons
 
 
 def verdict(probability: float | None, threshold: float) -> Verdict:
@@ -55,8 +80,9 @@ class Answered:
     heatmaps: dict[int, str]  # face index → base64 PNG
 
 
-def answer(a: Answered, info: ModelInfo, timings: dict[str, float]) -> ScoreResult:
-    """The :class:`ScoreResult` of one file: what the service and the CLI send."""
+def answer(a: Answered, info: ModelInfo, timings: dict[str, float], unfamiliar_share_max: float) -> ScoreResult:
+    """The :class:`ScoreResult` of one file: what the service and the CLI send (``unfamiliar_share_max``:
+    serve.unfamiliar_share)."""
     thr = info.threshold
     by_frame: dict[int | None, list[int]] = {fr: [] for fr in a.frames}
     for i, f in enumerate(a.faces):
@@ -68,6 +94,7 @@ def answer(a: Answered, info: ModelInfo, timings: dict[str, float]) -> ScoreResu
         frames.append(FrameScore(frame=fr, probability=None if top is None else round(top, 6), faces=faces))
     video = a.kind == "video"
     share = unfamiliar_share(a.faces, info)
+    reasons = unfamiliar_reasons(share, a.media, info, unfamiliar_share_max)
     return ScoreResult(
         file=a.name,
         kind=a.kind,
@@ -84,8 +111,9 @@ def answer(a: Answered, info: ModelInfo, timings: dict[str, float]) -> ScoreResu
         frames=frames,
         request_id=a.request_id,
         timings=timings,
-        unfamiliar=None if share is None else share > 0.5,  # most of its faces: one odd frame does not decide
+        unfamiliar=None if reasons is None else bool(reasons),
         unfamiliar_share=None if share is None else round(share, 4),
+        unfamiliar_reasons=reasons or [],
     )
 
 

@@ -9,9 +9,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from deepfake_detect.contracts import Contract, OodFit
+from deepfake_detect.contracts import CompressionFit, Contract, OodFit
 
 Verdict = Literal["FAKE", "REAL", "NO_FACE"]
+UnfamiliarReason = Literal["faces", "compression"]  # why a file is unlike the training data
 
 
 class FaceScore(Contract):
@@ -54,6 +55,7 @@ class MediaInfo(Contract):
     duration_s: float | None = None
     codec: str | None = None
     frames: int | None = None  # the header's frame count
+    bits_per_pixel: float | None = None  # video bits per pixel of each frame (header bit rate / (w x h x fps))
     aggregation: str | None = None  # evaluate.video_aggregation applied to each person
     channels: int | None = None
     ready_crop: bool | None = None  # images: scored as a ready face crop (crop=true)
@@ -80,10 +82,12 @@ class ScoreResult(Contract):
     frames: list[FrameScore]
     request_id: str
     timings: dict[str, float]  # seconds: decode_s, detect_s, model_s, explain_s, total_s
-    # unlike the training data (verdict unreliable): more than half of the faces are past the OOD
-    # threshold; None when no face was scored or the model has no OOD fit
+    # unlike the training data (verdict unreliable), for the reasons listed: "faces" (more than
+    # serve.unfamiliar_share of the faces are past the OOD threshold), "compression" (a clip carrying
+    # fewer bits per pixel than the release's CompressionFit floor); None when nothing could be judged
     unfamiliar: bool | None = None
     unfamiliar_share: float | None = None  # share of the faces past the OOD threshold
+    unfamiliar_reasons: list[UnfamiliarReason] = Field(default_factory=list)
 
 
 class ScoreError(Contract):
@@ -113,4 +117,5 @@ class ModelInfo(Contract):
     bento_tag: str | None = None
     crop_margin: float | None = None  # the training crops' framing (None: extract.margin)
     ood: OodFit | None = None  # the unfamiliar-media test fitted at promotion (None: not fitted)
+    compression: CompressionFit | None = None  # the training clips' bits-per-pixel floor (None: not fitted)
     members: list[str] = Field(default_factory=list)  # an ensemble's member models, the strongest first; [] otherwise

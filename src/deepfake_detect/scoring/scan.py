@@ -28,6 +28,10 @@ from deepfake_detect.scoring.scorer import Scorer
 
 log = logging.getLogger(__name__)
 UNFAMILIAR_NOTE = "unlike the training data: verdict unreliable"
+UNFAMILIAR_REASONS = {  # ScoreResult.unfamiliar_reasons in words
+    "faces": "faces unlike the training faces",
+    "compression": "compressed harder than the training clips",
+}
 CSV_COLUMNS = [  # path, then ScoreResult / ScoreError fields, then timings.total_s
     "path",
     "kind",
@@ -230,6 +234,7 @@ def summary(scorer: Scorer, results: list[Scanned]) -> Any:
             table.add_row(_cell(s.path.name), f"error {r.status}", "", "", _cell(r.detail))
             continue
         prob = "" if r.probability is None else f"{r.probability:.3f}"
-        tail = f"{r.timings['total_s']:.2f}" + (f" · {UNFAMILIAR_NOTE}" if r.unfamiliar else "")
+        why = ", ".join(UNFAMILIAR_REASONS[x] for x in r.unfamiliar_reasons)
+        tail = f"{r.timings['total_s']:.2f}" + (f" · {UNFAMILIAR_NOTE} ({why})" if r.unfamiliar else "")
         table.add_row(_cell(s.path.name), r.label, prob, str(r.faces_found), _cell(tail))
     return table

@@ -79,6 +79,7 @@ def model_info(predictor: Predictor, bento_tag: str | None = None) -> ModelInfo:
         bento_tag=bento_tag,
         crop_margin=predictor.record.crop_margin,
         ood=predictor.record.ood,
+        compression=predictor.record.compression,
         members=predictor.record.members or [],
     )
 
@@ -187,7 +188,7 @@ class Scorer:
                 probability=facts.probability,
                 faces=facts.faces,
             )
-        return answer(facts, self.info, timer.done())
+        return answer(facts, self.info, timer.done(), self.params.serve.unfamiliar_share)
 
     # ----- public entry points
 

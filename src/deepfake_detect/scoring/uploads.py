@@ -137,6 +137,7 @@ class UploadFaces:
             duration_s=round(info.duration_s, 3),
             codec=info.codec,
             frames=info.frames,
+            bits_per_pixel=None if info.bits_per_pixel is None else round(info.bits_per_pixel, 6),
             aggregation=self.params.evaluate.video_aggregation,
         )
         return media, frames, crops
