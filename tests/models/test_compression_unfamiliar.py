@@ -23,6 +23,8 @@ from deepfake_detect.pipeline.evaluate import run_evaluate
 from deepfake_detect.pipeline.promote import run_promote
 from deepfake_detect.pipeline.train import run_train
 from deepfake_detect.release.ood import fit_compression
+from deepfake_detect.scoring.recorder import Recorder
+from deepfake_detect.scoring.requestlog import RequestLog, read_request_log
 from deepfake_detect.scoring.scorer import local_scorer
 
 
@@ -86,13 +88,20 @@ def test_a_release_flags_a_clip_compressed_past_its_training_clips(
 
     richest = max(train_bpp, key=train_bpp.get)  # a training clip as it was: at or above the floor
     frames = _frames(raw / richest)
-    crushed = write_clip(tmp_path / "crushed" / richest, frames, fps=10, crf=51)
-    scorer = local_scorer(p, model)
+    crushed = write_clip(tmp_path / f"crushed_{richest}", frames, fps=10, crf=51)
+    log = RequestLog(tmp_path / "requests")
+    scorer = local_scorer(p, model, Recorder(p, log))
     kept, heavy = scorer.score_video(raw / richest), scorer.score_video(crushed)
+    log.close()
     assert heavy.media.bits_per_pixel < fit.floor <= kept.media.bits_per_pixel
     assert heavy.unfamiliar is True and "compression" in heavy.unfamiliar_reasons
     assert "compression" not in kept.unfamiliar_reasons
     assert kept.unfamiliar is bool(kept.unfamiliar_reasons)
+    logged = read_request_log(tmp_path / "requests")  # monitoring can count compressed traffic
+    assert heavy.faces_found and kept.faces_found, "the sample's faces are found in both clips"
+    by_file = logged.groupby("file")["too_compressed"].agg(set).to_dict()
+    assert by_file == {richest: {False}, crushed.name: {True}}
+    assert set(logged["bits_per_pixel"].round(6)) == {heavy.media.bits_per_pixel, kept.media.bits_per_pixel}
 
     shown = CliRunner().invoke(app, ["score", str(crushed), "--model-dir", str(p.promote.dir)], env={"COLUMNS": "300"})
     assert shown.exit_code == 0, shown.output[-2000:]

@@ -12,12 +12,14 @@ from deepfake_detect.faces.clip import FaceCrop
 from deepfake_detect.media.images import crop_stats
 from deepfake_detect.scoring.answers import unfamiliar, verdict
 from deepfake_detect.scoring.requestlog import RequestLog, RequestLogRecord
-from deepfake_detect.scoring.result import ModelInfo
+from deepfake_detect.scoring.result import MediaInfo, ModelInfo
 from deepfake_detect.scoring.review import ReviewQueue
 
 
-def face_record(f: FaceCrop, info: ModelInfo, request_id: str, endpoint: str, file: str) -> RequestLogRecord:
-    """The request-log record of one scored face."""
+def face_record(
+    f: FaceCrop, info: ModelInfo, request_id: str, endpoint: str, file: str, media: MediaInfo
+) -> RequestLogRecord:
+    """The request-log record of one scored face (``media``: the file it came from)."""
     stats = crop_stats(f.crop)
     return RequestLogRecord(
         request_id=request_id,
@@ -39,6 +41,8 @@ def face_record(f: FaceCrop, info: ModelInfo, request_id: str, endpoint: str, fi
         embedding=None if f.embedding is None else [round(float(x), 5) for x in f.embedding],
         ood_score=None if f.ood_score is None else round(f.ood_score, 4),
         unfamiliar=unfamiliar(f, info),
+        bits_per_pixel=media.bits_per_pixel,
+        too_compressed=None if info.compression is None else info.compression.too_compressed(media.bits_per_pixel),
     )
 
 
@@ -57,6 +61,7 @@ class Recorder:
         request_id: str,
         endpoint: str,
         file: str,
+        media: MediaInfo,
         probability: float | None,
         faces: Sequence[FaceCrop],
     ) -> None:
@@ -64,7 +69,7 @@ class Recorder:
         if not faces:
             return
         if self.request_log is not None:
-            self.request_log.write([face_record(f, info, request_id, endpoint, file) for f in faces])
+            self.request_log.write([face_record(f, info, request_id, endpoint, file, media) for f in faces])
         if self.review is not None:
             self.review.consider(
                 request_id=request_id,

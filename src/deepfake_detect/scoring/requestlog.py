@@ -19,6 +19,9 @@ Schema (every key always present; ``None`` where a value does not apply):
   embedding    compact embedding (pooled features projected on the promoted PCA), list of floats
   ood_score    distance of the embedding from the training faces (record.json ``ood``; None without one)
   unfamiliar   ood_score past the threshold fitted on val: a face unlike the training data
+  bits_per_pixel  the clip's video bits per pixel of each frame (None for images)
+  too_compressed  the clip is below the release's bits-per-pixel floor (record.json ``compression``;
+               None for images or without one): compressed harder than the training clips
 
 Writing never blocks a request on disk: :meth:`RequestLog.write` puts the records on a queue and
 a daemon thread appends them in batches (one ``write`` call per file per batch, O_APPEND, so several
@@ -75,6 +78,8 @@ class RequestLogRecord(Contract):
     embedding: list[float] | None = None
     ood_score: float | None = None  # distance from the training embeddings (record.json ood)
     unfamiliar: bool | None = None  # ood_score past the model's threshold
+    bits_per_pixel: float | None = None  # the clip's (MediaInfo.bits_per_pixel)
+    too_compressed: bool | None = None  # the clip below the release's CompressionFit floor
 
 
 FIELDS = list(RequestLogRecord.model_fields)

@@ -185,6 +185,7 @@ class Scorer:
                 request_id=facts.request_id,
                 endpoint=endpoint,
                 file=facts.name,
+                media=facts.media,
                 probability=facts.probability,
                 faces=facts.faces,
             )
