@@ -203,6 +203,38 @@ def test_people_get_one_timeline_line_each(server, browser):
     assert _count(browser, "#timeline path.series") == 1 and _count(browser, "#timeline circle.point") == 3
 
 
+def test_an_unfamiliar_answer_says_why(server, browser):
+    """``unfamiliar_reasons`` in words: faces unlike the training faces (their share) and a clip
+    compressed harder than the training clips (its bits per pixel); a familiar answer hides the box."""
+    browser.get(f"{server}/ui/")
+    body = {
+        "file": "crushed.mp4",
+        "kind": "video",
+        "label": "REAL",
+        "probability": 0.2,
+        "threshold": 0.5,
+        "faces_found": 1,
+        "frames_sampled": 1,
+        "frames_with_faces": 1,
+        "model_tag": "t",
+        "bento_tag": None,
+        "media": {"width": 64, "height": 64, "fps": 10, "frames": 30, "bits_per_pixel": 0.00512},
+        "frames": [{"frame": 0, "probability": 0.2, "faces": [face(0, 0.2)]}],
+        "unfamiliar": True,
+        "unfamiliar_share": 0.6,
+        "unfamiliar_reasons": ["faces", "compression"],
+    }
+    browser.execute_script("render(arguments[0], null, false)", body)
+    box = browser.find_element("id", "unfamiliar")
+    assert box.is_displayed()
+    assert box.text == (
+        "Unlike the training data: verdict unreliable (60% of faces unlike the training faces; "
+        "compressed harder than the training clips (0.0051 bits per pixel))"
+    )
+    browser.execute_script("render(arguments[0], null, false)", {**body, "unfamiliar": False, "unfamiliar_reasons": []})
+    assert not browser.find_element("id", "unfamiliar").is_displayed()
+
+
 def face(person: int, probability: float) -> dict:
     label = "FAKE" if probability >= 0.5 else "REAL"
     return {"face": person, "person": person, "box": [0, 0, 8, 8], "probability": probability, "label": label}
