@@ -235,9 +235,37 @@ def test_h264_augmentation_re_encodes_in_the_crf_range():
     assert np.abs(encoded - img.numpy()).mean() > 3
 
 
+def test_h264_augmentation_can_encode_the_face_at_its_size_in_the_frame():
+    """A face is smaller in a compressed frame than the crop cut from it (FF++ faces: 64-290 px of a
+    224-px crop): ``h264_scale`` encodes the crop at that fraction of its side, then resizes it back,
+    which loses more than encoding the full-size crop at the same CRF."""
+    import tensorflow as tf
+
+    from deepfake_detect.media.codec import h264_round_trip
+
+    rng = np.random.default_rng(2)
+    img = np.kron(rng.integers(0, 255, (8, 8, 3)), np.ones((8, 8, 1))).astype(np.float32)
+    img = np.clip(img + rng.normal(0, 12, img.shape), 0, 255).astype(np.float32)
+    off = _augment(flip=False, brightness=0.0, contrast=0.0, jpeg_prob=0.0, blur_prob=0.0, noise_prob=0.0)
+    on = off.model_copy(update={"downscale_prob": 0.0, "cutout_prob": 0.0, "h264_prob": 1.0, "h264_crf": (36, 36)})
+    small = augment_image(tf.constant(img), on.model_copy(update={"h264_scale": (0.5, 0.5)}), seed=1).numpy()
+    full = augment_image(tf.constant(img), on.model_copy(update={"h264_scale": (1.0, 1.0)}), seed=1).numpy()
+    pixels = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    np.testing.assert_allclose(small, h264_round_trip(pixels, 36, scale=0.5).astype(np.float32))
+    np.testing.assert_allclose(full, h264_round_trip(pixels, 36).astype(np.float32))
+    assert small.shape == (64, 64, 3)
+    assert np.abs(small - img).mean() > np.abs(full - img).mean()
+
+
 @pytest.mark.parametrize(
     ("field", "bad"),
-    [("h264_crf", [40, 20]), ("h264_crf", [20, 60]), ("jpeg_quality", [95, 50]), ("downscale_range", [0.05, 0.9])],
+    [
+        ("h264_crf", [40, 20]),
+        ("h264_crf", [20, 60]),
+        ("jpeg_quality", [95, 50]),
+        ("downscale_range", [0.05, 0.9]),
+        ("h264_scale", [0.5, 1.2]),
+    ],
 )
 def test_augment_ranges_are_checked_naming_the_field(field: str, bad: list[float]):
     with pytest.raises(ValueError, match=rf"train\.augment\.{field}: .*need .* <= low <= high <= "):

@@ -14,6 +14,7 @@ RANGES = {  # AugmentParams' [low, high] settings: field → (floor, ceiling, th
     "jpeg_quality": (0, 100, "JPEG quality"),
     "h264_crf": (0, 51, "x264's CRF scale"),
     "downscale_range": (0.1, 1, "a fraction of the side"),
+    "h264_scale": (0.1, 1, "a fraction of the side"),
 }
 
 
@@ -28,6 +29,7 @@ class AugmentParams(Section):
     jpeg_prob: float = Field(ge=0, le=1)
     h264_crf: tuple[int, int]
     h264_prob: float = Field(ge=0, le=1)
+    h264_scale: tuple[float, float]  # the crop is encoded at a random fraction of its side in this range
     blur_prob: float = Field(ge=0, le=1)
     noise_std: float = Field(ge=0)
     noise_prob: float = Field(ge=0, le=1)

@@ -20,12 +20,21 @@ other x264 path is bit-exact integer code."""
 CLIP_CRF = 20  # quality of the clips write_clip makes (x264's CRF: lower = better; FF++ c23 is 23)
 
 
-def h264_round_trip(rgb: np.ndarray, crf: int) -> np.ndarray:
+def h264_round_trip(rgb: np.ndarray, crf: int, scale: float = 1.0) -> np.ndarray:
     """``rgb`` (uint8 HxWx3) encoded as one H.264 frame at ``crf`` and decoded again: what a
     platform's re-encoding does to a face (smoothing, blocking, colour bleeding from 4:2:0).
 
-    Odd sides are edge-padded to even for 4:2:0 and cut back. One thread and x264's deterministic
-    settings (:data:`X264_DETERMINISTIC`), so the same input gives the same pixels."""
+    ``scale`` < 1 encodes it at that fraction of its side (area downscale) and resizes the result back
+    (bilinear): a face is smaller in the compressed frame than the crop cut from it, so the codec
+    spends fewer pixels on it. Odd sides are edge-padded to even for 4:2:0 and cut back. One thread and
+    x264's deterministic settings (:data:`X264_DETERMINISTIC`), so the same input gives the same pixels."""
+    if scale < 1.0:
+        import cv2
+
+        full_h, full_w = rgb.shape[:2]
+        side = (max(2, round(full_w * scale)), max(2, round(full_h * scale)))
+        small = cv2.resize(rgb, side, interpolation=cv2.INTER_AREA)
+        return cv2.resize(h264_round_trip(small, crf), (full_w, full_h), interpolation=cv2.INTER_LINEAR)
     h, w = rgb.shape[:2]
     even = np.pad(rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
     encoder = av.CodecContext.create("libx264", "w")

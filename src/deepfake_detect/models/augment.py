@@ -38,7 +38,8 @@ def augment_image(img, aug: AugmentParams, seed: int):
     if aug.h264_prob > 0:
         lo, hi = aug.h264_crf
         crf = tf.random.uniform([], lo, hi + 1, dtype=tf.int32, seed=seed)
-        img = tf.cond(chance(aug.h264_prob), lambda: _h264(img, crf), lambda: img)
+        scale = tf.random.uniform([], aug.h264_scale[0], aug.h264_scale[1], seed=seed)
+        img = tf.cond(chance(aug.h264_prob), lambda: _h264(img, crf, scale), lambda: img)
     if aug.jpeg_prob > 0:
         lo, hi = aug.jpeg_quality
         img = tf.cond(
@@ -91,18 +92,18 @@ def _down_up(img, size, scale: tuple[float, float], seed: int):
     return tf.image.resize(small, tf.stack([size, size]), method="bilinear")[0]
 
 
-def _h264(img, crf):
-    """One H.264 intra frame at ``crf`` (:func:`~deepfake_detect.media.codec.h264_round_trip`, libx264
-    through PyAV: no graph op encodes H.264)."""
+def _h264(img, crf, scale):
+    """One H.264 intra frame at ``crf``, encoded at ``scale`` of the side
+    (:func:`~deepfake_detect.media.codec.h264_round_trip`, libx264 through PyAV: no graph op encodes H.264)."""
     import tensorflow as tf
 
     from deepfake_detect.media.codec import h264_round_trip
 
-    def encode(pixels, quality):
+    def encode(pixels, quality, fraction):
         rgb = np.clip(np.rint(pixels.numpy()), 0, 255).astype(np.uint8)
-        return h264_round_trip(rgb, int(quality.numpy())).astype(np.float32)
+        return h264_round_trip(rgb, int(quality.numpy()), float(fraction.numpy())).astype(np.float32)
 
-    out = tf.py_function(encode, [img, crf], tf.float32)
+    out = tf.py_function(encode, [img, crf, scale], tf.float32)
     out.set_shape(img.shape)
     return out
 
