@@ -45,6 +45,7 @@ TINY_RUNS: dict[str, tuple[list[str], set[str]]] = {
 # scripts whose tiny run lives in another test (it needs that test's fixtures)
 RUN_ELSEWHERE = {
     "aggregation.py": "tests/models/test_bench_runs.py",
+    "compression.py": "tests/models/test_bench_runs.py",
     "cross_dataset.py": "tests/models/test_bench_runs.py",
     "recipes.py": "tests/models/test_bench_runs.py",
     "temporal.py": "tests/models/test_bench_runs.py",
