@@ -41,19 +41,25 @@ def unfamiliar_share(faces: list[FaceCrop], info: ModelInfo) -> float | None:
     return sum(flags) / len(flags) if flags else None
 
 
+def too_compressed(media: MediaInfo, info: ModelInfo) -> bool | None:
+    """Whether a clip is below the release's bits-per-pixel floor (None: an image, a header without a
+    bit rate, or a release without a :class:`CompressionFit`)."""
+    return None if info.compression is None else info.compression.too_compressed(media.bits_per_pixel)
+
+
 def unfamiliar_reasons(
     share: float | None, media: MediaInfo, info: ModelInfo, max_share: float
 ) -> list[UnfamiliarReason] | None:
     """Why a file is unlike the training data: ``faces`` when more than ``max_share`` of its faces
     are past the OOD threshold (one odd frame does not decide), ``compression`` when a clip carries
     fewer bits per pixel than the release's training clips; None when neither could be judged."""
-    too_compressed = None if info.compression is None else info.compression.too_compressed(media.bits_per_pixel)
-    if share is None and too_compressed is None:
+    compressed = too_compressed(media, info)
+    if share is None and compressed is None:
         return None
     reasons: list[UnfamiliarReason] = []
     if share is not None and share > max_share:
         reasons.append("faces")
-    if too_compressed:
+    if compressed:
         reasons.append("compression")
     return reasons
 

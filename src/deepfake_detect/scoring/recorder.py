@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from deepfake_detect.config import Params
 from deepfake_detect.faces.clip import FaceCrop
 from deepfake_detect.media.images import crop_stats
-from deepfake_detect.scoring.answers import unfamiliar, verdict
+from deepfake_detect.scoring.answers import too_compressed, unfamiliar, verdict
 from deepfake_detect.scoring.requestlog import RequestLog, RequestLogRecord
 from deepfake_detect.scoring.result import MediaInfo, ModelInfo
 from deepfake_detect.scoring.review import ReviewQueue
@@ -42,7 +42,7 @@ def face_record(
         ood_score=None if f.ood_score is None else round(f.ood_score, 4),
         unfamiliar=unfamiliar(f, info),
         bits_per_pixel=media.bits_per_pixel,
-        too_compressed=None if info.compression is None else info.compression.too_compressed(media.bits_per_pixel),
+        too_compressed=too_compressed(media, info),
     )
 
 
