@@ -148,3 +148,21 @@ def test_freezing_more_blocks_than_the_network_has_names_the_setting(split_manif
     train = load_split(split_manifest, "train")
     with pytest.raises(ConfigError, match=r"train\.efficientnet_lite0\.freeze_blocks = 17: .* has 16 blocks"):
         efficientnet_lite0.train(train, train, cfg, p.train.augment, tmp_path / "m", tmp_path / "c.csv", seed=p.seed)
+
+
+def test_weight_averaging_keeps_the_fine_tune_at_its_moving_average(split_manifest: Path, tmp_path: Path, make_params):
+    """``ema_momentum`` near 1: the fine-tune's moving average barely leaves where it started, so every layer of
+    the base keeps its ImageNet weights (the warm-up trained the head only); without it they move (the test above)."""
+    p = make_params(tmp_path, split_manifest)
+    cfg = p.train.efficientnet_lite0.model_copy(update={"ema_momentum": 0.999999, "freeze_blocks": 0})
+    train, val = load_split(split_manifest, "train"), load_split(split_manifest, "val")
+    out, curves = tmp_path / "m", tmp_path / "c.csv"
+    model, _ = efficientnet_lite0.train(train, val, cfg, p.train.augment, out, curves, seed=p.seed)
+    imagenet = efficientnet_lite0.build(cfg)[1]
+    base = model.get_layer("efficientnet_lite0")
+    for layer in (layer for layer in base.layers if layer.weights):
+        for got, start in zip(layer.get_weights(), imagenet.get_layer(layer.name).get_weights(), strict=True):
+            np.testing.assert_allclose(got, start, atol=1e-4, err_msg=layer.name)
+    assert model.optimizer.use_ema
+    with pytest.raises(Exception, match="ema_momentum"):
+        type(cfg).model_validate({**cfg.model_dump(), "ema_momentum": 1.0})

@@ -67,6 +67,7 @@ class KerasTrainParams(Section):
     val_max: int = Field(ge=0)
     sampling: Literal["as_split", "balanced", "pairs"]
     test_time_flip: bool
+    ema_momentum: float = Field(ge=0, lt=1)  # 0 = off; else the last phase keeps an exponential moving average
 
 
 class BaselineCnnParams(KerasTrainParams):

@@ -66,7 +66,7 @@ def train(
     with strategy(distribute).scope():
         model = build(cfg.input_size)
         total = cfg.epochs * epoch_steps(train, cfg)
-        compile_model(model, learning_rate(cfg, cfg.learning_rate, total), cfg.label_smoothing)
+        compile_model(model, learning_rate(cfg, cfg.learning_rate, total), cfg.label_smoothing, cfg.ema_momentum)
     cache = CropCache(cfg.input_size, cache_mb)
     rows = fit_phase(model, train, val, cfg, aug, epochs=cfg.epochs, seed=seed, phase="train", cache=cache)
     record = save_trained(

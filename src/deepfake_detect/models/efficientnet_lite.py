@@ -208,7 +208,8 @@ def train(
         )
     with strategy(distribute).scope():
         _set_base_trainable(base, True, cfg.pretrained, cfg.freeze_blocks)
-        compile_model(model, learning_rate(cfg, cfg.learning_rate, cfg.epochs * steps), cfg.label_smoothing)
+        lr = learning_rate(cfg, cfg.learning_rate, cfg.epochs * steps)
+        compile_model(model, lr, cfg.label_smoothing, cfg.ema_momentum)  # the warm-up's head is too short to average
     rows += fit_phase(
         model,
         train,

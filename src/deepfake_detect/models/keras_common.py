@@ -1,5 +1,5 @@
 """What the Keras families share: distribution strategy, the streamed fit loop with early stopping
-on validation log loss, learning-rate schedules, training curves and saving, and the error of a
+on validation log loss, weight averaging, learning-rate schedules, training curves and saving, and the error of a
 pretrained start whose weights cannot be had (:class:`WeightsUnavailable`)."""
 
 from __future__ import annotations
@@ -48,11 +48,14 @@ def strategy(kind: str = "auto"):
     return tf.distribute.get_strategy()
 
 
-def compile_model(model, learning_rate, label_smoothing: float) -> None:
+def compile_model(model, learning_rate, label_smoothing: float, ema_momentum: float = 0.0) -> None:
+    """Adam on binary cross-entropy. ``ema_momentum`` > 0 keeps an exponential moving average of the
+    weights beside them (Polyak averaging): ``fit_phase`` validates, early-stops on and ends with the
+    average, a flatter point of the loss that tends to hold up better on data unlike the training set."""
     import keras
 
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
+        optimizer=keras.optimizers.Adam(learning_rate, use_ema=ema_momentum > 0, ema_momentum=ema_momentum or 0.99),
         loss=keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing),
         metrics=[keras.metrics.BinaryCrossentropy(name="logloss"), keras.metrics.AUC(name="auc")],
     )
@@ -86,7 +89,8 @@ def fit_phase(
     cache: CropCache | None = None,
 ) -> list[dict[str, Any]]:
     """Fit ``epochs`` epochs (already compiled model), streamed (through the run's ``cache``); early
-    stopping on val log loss restores the best weights. Returns one curve row per epoch."""
+    stopping on val log loss restores the best weights (the moving average's, when the optimizer keeps
+    one). Returns one curve row per epoch."""
     import keras
 
     if cfg.val_max and len(val) > cfg.val_max:  # a fixed, stratified subset: epochs stay comparable
@@ -128,13 +132,17 @@ def fit_phase(
         sample_weights=val_weights,
         cache=cache,
     )
+    # The average goes into the model before validation and before EarlyStopping looks at the epoch,
+    # so the epoch judged, kept and restored is the average's (Keras swaps the raw weights back to train on).
+    averaged = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if model.optimizer.use_ema else []
     callbacks = [
+        *averaged,
         keras.callbacks.EarlyStopping(
             monitor=f"val_{cfg.early_stopping_on}",
             mode="min" if cfg.early_stopping_on == "logloss" else "max",
             patience=cfg.patience,
             restore_best_weights=True,
-        )
+        ),
     ]
     if cfg.lr_schedule == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_logloss", factor=0.3, patience=1))

@@ -116,7 +116,9 @@ def train(
     with strategy(distribute).scope():
         model, base = build(cfg, weights)
         base.trainable = weights is None  # random features: train them, do not freeze them
-        compile_model(model, learning_rate(cfg, cfg.learning_rate, cfg.epochs * steps), cfg.label_smoothing)
+        lr = learning_rate(cfg, cfg.learning_rate, cfg.epochs * steps)
+        last_phase = not cfg.fine_tune_epochs  # only the last phase averages its weights
+        compile_model(model, lr, cfg.label_smoothing, cfg.ema_momentum if last_phase else 0.0)
     phase1 = "frozen" if weights is not None else "from_scratch"
     cache = CropCache(cfg.input_size, cache_mb)
     rows = fit_phase(model, train, val, cfg, aug, epochs=cfg.epochs, seed=seed, phase=phase1, cache=cache)
@@ -130,7 +132,7 @@ def train(
             for layer in base.layers[: cfg.unfreeze_from]:
                 layer.trainable = False
             lr = learning_rate(cfg, cfg.fine_tune_learning_rate, cfg.fine_tune_epochs * steps)
-            compile_model(model, lr, cfg.label_smoothing)
+            compile_model(model, lr, cfg.label_smoothing, cfg.ema_momentum)
         rows += fit_phase(
             model,
             train,
