@@ -173,6 +173,23 @@ class MeanProbability(Contract):
     current: float
 
 
+class UnfamiliarTraffic(Contract):
+    """How many of a request-log window's faces the release itself answered "unlike the training data",
+    by reason (:func:`.monitoring.tables.unfamiliar_traffic`). Heavy compression moves no embedding, so
+    this is where a rise in it shows."""
+
+    n_faces: int
+    n_judged: int  # faces that at least one test could judge (a release without the fits judges none)
+    unlike_faces: int  # the face's embedding past the release's OOD threshold
+    too_compressed: int  # the face's clip below the release's bits-per-pixel floor
+    either: int
+
+    @property
+    def share(self) -> float | None:
+        """The judged faces answered unfamiliar for any reason; None when none was judged."""
+        return self.either / self.n_judged if self.n_judged else None
+
+
 class DriftResult(Contract):
     """One drift run: the verdict, each signal's figures and the window compared.
 
@@ -199,6 +216,7 @@ class DriftResult(Contract):
     prediction_drift_score: float | None
     prediction_method: str
     mean_probability: MeanProbability | None
+    unfamiliar: UnfamiliarTraffic | None = None  # request-log windows only (and results written before it: none)
     message: str | None
     report_html: str | None
     report_json: str | None
@@ -220,6 +238,7 @@ SUMMARY_FIELDS = (
     "prediction_drift_score",
     "n_reference",
     "n_current",
+    "unfamiliar",
     "window",
     "message",
     "report_html",

@@ -97,3 +97,39 @@ def test_drift_report_over_request_log_window(predictor, tiny_model_dir, tmp_pat
     loud = drift_report(p, start=later, end=later + timedelta(hours=5), html=False).result
     assert loud.drift_detected and loud.n_current == 80
     assert DriftResult.read(tmp_path / "reports/drift/latest.json").drift_detected is True
+
+
+def test_the_window_says_how_much_traffic_was_unlike_the_training_data(predictor, tmp_path):
+    """Each logged face carries the release's own flags; the drift result counts them by reason, so a
+    rise in heavily compressed uploads shows even where no image statistic or embedding drifts."""
+    from deepfake_detect.contracts import UnfamiliarTraffic
+    from deepfake_detect.monitoring.tables import unfamiliar_traffic
+
+    records = _records(predictor, synthetic_crops(20, seed=31), NOW - timedelta(hours=2))
+    flags = [(True, False)] * 3 + [(False, True)] * 5 + [(True, True)] * 2 + [(False, False)] * 6 + [(None, None)] * 4
+    records = [
+        r.model_copy(update={"unfamiliar": u, "too_compressed": c}) for r, (u, c) in zip(records, flags, strict=True)
+    ]
+    append_records(tmp_path / "logs", records)
+    window = current_from_request_log(tmp_path / "logs", None, None)
+    got = unfamiliar_traffic(window)
+    assert got == UnfamiliarTraffic(n_faces=20, n_judged=16, unlike_faces=5, too_compressed=7, either=10)
+    assert got.share == pytest.approx(10 / 16)
+    unjudged = current_from_request_log(tmp_path / "logs", None, None).assign(unfamiliar=None, too_compressed=None)
+    assert unfamiliar_traffic(unjudged).share is None  # nothing judged (a release without the tests): no share
+    assert unfamiliar_traffic(window.drop(columns=["unfamiliar", "too_compressed"])) is None  # media: no flags
+
+    from deepfake_detect.monitoring.drift import compare
+
+    dp = load_params(REPO_PARAMS).drift
+    reference = features_from_crops(predictor, synthetic_crops(40, seed=32))
+    result = compare(reference, window, dp, {"source": "request_log"}, tmp_path / "drift", html=False).result
+    assert result.status == "insufficient_data" and result.unfamiliar == got  # too few faces to test: still counted
+    assert result.summary()["unfamiliar"]["too_compressed"] == 7
+    from deepfake_detect.pipeline.report import drift_lines
+
+    assert "unlike the training data: 62% of 16 judged faces (5 by their faces, 7 compressed harder" in "\n".join(
+        drift_lines(result)
+    )
+    media = compare(reference, reference, dp, {"source": "media"}, tmp_path / "drift", html=False).result
+    assert media.unfamiliar is None

@@ -35,6 +35,7 @@ from deepfake_detect.monitoring.tables import (
     current_from_request_log,
     emb_columns,
     load_or_build_reference,
+    unfamiliar_traffic,
     window_bounds,
 )
 from deepfake_detect.monitoring.verdict import (
@@ -118,6 +119,7 @@ def compare(
         "n_reference": len(reference),
         "n_current": len(current),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "unfamiliar": unfamiliar_traffic(current),
     }
     if len(current) < dp.min_rows:
         result = insufficient(dp, base)

@@ -21,6 +21,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from deepfake_detect.config import DriftParams, ExtractParams
+from deepfake_detect.contracts import UnfamiliarTraffic
 from deepfake_detect.errors import DeepfakeError
 from deepfake_detect.media.checks import IMAGE_SUFFIXES, media_files
 from deepfake_detect.media.images import ImageReadError, crop_stats, read_rgb
@@ -163,6 +164,25 @@ def current_from_request_log(
     emb = np.asarray(df[EMBEDDING].tolist(), dtype=np.float64)
     emb_df = pd.DataFrame(emb, columns=[f"{EMB_PREFIX}{i}" for i in range(emb.shape[1])], index=df.index)
     return pd.concat([df.drop(columns=[EMBEDDING]), emb_df], axis=1).reset_index(drop=True)
+
+
+UNFAMILIAR_FLAGS = ("unfamiliar", "too_compressed")  # the request log's per-face flags (scoring.requestlog)
+
+
+def unfamiliar_traffic(current: pd.DataFrame) -> UnfamiliarTraffic | None:
+    """The window's faces flagged by the release's unfamiliar-media tests, by reason; None for a table
+    without the flags (media scored for the comparison, not answered by serving)."""
+    if not set(UNFAMILIAR_FLAGS) <= set(current.columns):
+        return None
+    flags = current[list(UNFAMILIAR_FLAGS)]
+    flagged = flags.eq(True)  # None (not judged) and False both count as not flagged
+    return UnfamiliarTraffic(
+        n_faces=len(current),
+        n_judged=int(flags.notna().any(axis=1).sum()),
+        unlike_faces=int(flagged["unfamiliar"].sum()),
+        too_compressed=int(flagged["too_compressed"].sum()),
+        either=int(flagged.any(axis=1).sum()),
+    )
 
 
 def _media_files(paths: Iterable[str | Path]) -> list[Path]:

@@ -192,6 +192,12 @@ def drift_lines(r: DriftResult) -> list[str]:
         mean = r.mean_probability
         moved = f"; mean P(FAKE) {mean.reference:.3f} -> {mean.current:.3f}" if mean else ""
         lines.append(_signal_line("prediction", r.prediction_drift, f"{r.prediction_method} {kind} {p}{moved}"))
+    if (u := r.unfamiliar) is not None:  # the release's own per-answer flags, not a drift signal
+        share = "none judged" if u.share is None else f"{u.share:.0%} of {u.n_judged} judged faces"
+        lines.append(
+            f"unlike the training data: {share} ({u.unlike_faces} by their faces, "
+            f"{u.too_compressed} compressed harder than the training clips)"
+        )
     if r.report_html:
         lines.append(f"report: {r.report_html}  (open: {open_command(Path(r.report_html))})")
     else:
