@@ -69,6 +69,7 @@ def data_layout(
     params: ParamsOpt = None,
 ) -> None:
     """Print which layout a raw folder has and what each of its parts (sources) holds."""
+    from deepfake_detect.data.manifest import VIDEO_SOURCE
     from deepfake_detect.data.sources import detect_layout, list_clips, list_ready_crops, source_parts
     from deepfake_detect.scoring.names import printable
 
@@ -76,7 +77,7 @@ def data_layout(
     folder = raw_dir or p.data.raw_dir
     typer.echo(f"{printable(folder)}: {detect_layout(folder)}")
     for part, where, layout in source_parts(folder):
-        videos = layout == "dfdc_videos"
+        videos = layout == VIDEO_SOURCE
         items, rejects = list_clips(folder, part) if videos else list_ready_crops(where)
         n_fake = sum(1 for i in items if i.label == "FAKE")
         datasets = ", ".join(sorted({i.dataset for i in items}))

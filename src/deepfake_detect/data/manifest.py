@@ -64,8 +64,10 @@ MANIFEST_COLUMNS = list(ManifestRow.model_fields)
 # columns read as text whatever they hold (a video named 1234.mp4 stays "1234.mp4", a part "." stays ".")
 MANIFEST_TEXT = [name for name, f in ManifestRow.model_fields.items() if f.annotation is str]
 
+VIDEO_SOURCE = "dfdc_videos"  # clips (DFDC or FF++ layout) that extract cuts: the folder's layout and its rows' source
+FACES_SOURCE = "deepfake_faces"  # Kaggle's ready crops (metadata.csv + faces_224/): layout and source
 FEEDBACK_SOURCE = "feedback"  # labelled review crops: the release rule weighs the test rows of the other sources apart
-READY_CROP_SOURCES = ("deepfake_faces", FEEDBACK_SOURCE)  # face-crop datasets: no frames, a detector score per crop
+READY_CROP_SOURCES = (FACES_SOURCE, FEEDBACK_SOURCE)  # face-crop datasets: no frames, a detector score per crop
 REJECT_COLUMNS = ["video", "part", "path", "reason"]
 DROPPED_COLUMNS = [*MANIFEST_COLUMNS, "reason"]
 SPLITS = ("train", "val", "test")

@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from deepfake_detect.data.identity import dataset_of
-from deepfake_detect.data.manifest import LABELS
+from deepfake_detect.data.manifest import FACES_SOURCE, LABELS, VIDEO_SOURCE
 from deepfake_detect.errors import DeepfakeError
 from deepfake_detect.media.video import VIDEO_SUFFIXES
 
@@ -72,9 +72,9 @@ class LayoutError(DeepfakeError, ValueError):
 def folder_layout(folder: Path) -> str | None:
     """The layout of one folder by itself (``None``: it holds no known layout)."""
     if (folder / "metadata.csv").exists() and (folder / "faces_224").is_dir():
-        return "deepfake_faces"
+        return FACES_SOURCE
     if (folder / "metadata.json").exists():
-        return "dfdc_videos"
+        return VIDEO_SOURCE
     return None
 
 
@@ -102,7 +102,7 @@ def source_parts(raw_dir: Path) -> list[tuple[str, Path, str]]:
     root = folder_layout(raw_dir)
     if root:
         parts.append((ROOT_PART, raw_dir, root))
-    if root == "deepfake_faces":
+    if root == FACES_SOURCE:
         return parts
     for sub in sorted(p for p in raw_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
         layout = folder_layout(sub)
@@ -113,7 +113,7 @@ def source_parts(raw_dir: Path) -> list[tuple[str, Path, str]]:
 
 def part_folders(raw_dir: Path) -> list[tuple[str, Path]]:
     """``(part name, folder)`` for every folder holding a metadata.json (clips), sorted by name."""
-    return [(name, folder) for name, folder, layout in source_parts(raw_dir) if layout == "dfdc_videos"]
+    return [(name, folder) for name, folder, layout in source_parts(raw_dir) if layout == VIDEO_SOURCE]
 
 
 def part_file_stem(part: str) -> str:

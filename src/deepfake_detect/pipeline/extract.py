@@ -30,7 +30,14 @@ from tqdm import tqdm
 
 from deepfake_detect.config import ExtractParams, Params
 from deepfake_detect.data.identity import identity_groups
-from deepfake_detect.data.manifest import MANIFEST_COLUMNS, REJECT_COLUMNS, ManifestRow, write_csv
+from deepfake_detect.data.manifest import (
+    FACES_SOURCE,
+    MANIFEST_COLUMNS,
+    REJECT_COLUMNS,
+    VIDEO_SOURCE,
+    ManifestRow,
+    write_csv,
+)
 from deepfake_detect.data.sources import (
     ROOT_PART,
     Clip,
@@ -116,7 +123,7 @@ def extract_clip(
                 label=clip.label,
                 group=clip.group,
                 dataset=clip.dataset,
-                source="dfdc_videos",
+                source=VIDEO_SOURCE,
             ).model_dump()
         )
     if not rows:
@@ -185,7 +192,7 @@ def verify_ready_crops(crops: list[ReadyCrop], p: ExtractParams, detector: Detec
                 label=crop.label,
                 group=crop.group,
                 dataset=crop.dataset,
-                source="deepfake_faces",
+                source=FACES_SOURCE,
             ).model_dump(),
             None,
         )
@@ -374,7 +381,7 @@ def run_extract(params: Params, part: str | None = None, merge_only: bool = Fals
 
 def _extract_one(params: Params, part: str, layout: str) -> Frames:
     """One part: face crops pass through, clips are sampled and cut."""
-    return extract_ready_crops(params, part) if layout == "deepfake_faces" else extract_part(params, part)
+    return extract_ready_crops(params, part) if layout == FACES_SOURCE else extract_part(params, part)
 
 
 def _part_layouts(params: Params) -> dict[str, str]:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from deepfake_detect.contracts import CompressionFit, OodFit
+from deepfake_detect.data.manifest import VIDEO_SOURCE
 from deepfake_detect.data.sources import list_clips
 from deepfake_detect.media.video import VideoError, probe
 from deepfake_detect.models.predictor import project
@@ -104,7 +105,7 @@ def clip_bits_per_pixel(rows: pd.DataFrame, raw_dir: Path) -> list[float]:
 def fit_clip_compression(rows: pd.DataFrame, raw_dir: Path, quantile: float) -> CompressionFit | None:
     """:func:`fit_compression` on the clips that a split's manifest ``rows`` were cut from (video
     sources only: ready crops have no clip), found under ``raw_dir``."""
-    clips = rows[rows["source"] == "dfdc_videos"] if "source" in rows else rows.iloc[:0]
+    clips = rows[rows["source"] == VIDEO_SOURCE] if "source" in rows else rows.iloc[:0]
     fit = fit_compression(clip_bits_per_pixel(clips, raw_dir), quantile)
     if fit is None:
         log.info("compression test: no training clip to fit it on (under %s): the release has none", raw_dir)
