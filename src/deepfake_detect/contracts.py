@@ -2,13 +2,18 @@
 
 * :class:`ModelRecord`       ``record.json`` of a model folder (train writes it, promote completes it)
 * :class:`BentoMetadata`     the metadata of a promoted model in the BentoML model store
-* :class:`DriftResult`       what ``drift.compare`` decides (``drift-<time>.json``, ``latest.json``)
+* :class:`DriftResult`       what ``drift.compare`` decides (``drift-<time>.json``, ``latest.json``), with
+                             :class:`UnfamiliarTraffic`, the window's faces answered "unlike the training data"
+* :class:`ReviewItem`        one kept request of the review queue (``<serve.review.dir>/<id>/item.json``)
 * :class:`GateDecision`      the retrain DAG's evaluation gate (``deepfake gate`` prints it)
 * :class:`PromotionDecision` what promote decided and why (``promote.decision``)
 * :class:`RollbackResult`    what ``deepfake promote --rollback`` did
 * :class:`Calibration`       the calibration map stored in ``record.json`` and the metrics
-* :class:`OodFit`            the "unlike the training data" test fitted at promotion (``record.json``)
+* :class:`OodFit`            the "unlike the training data" test fitted at promotion (``record.json``), and
+                             :class:`CompressionFit`, its bits-per-pixel floor for clips
 * :class:`ModelMetrics`      ``metrics/<model>.json``: what evaluate found (gate, promote, report read it)
+* :class:`LiveResult`        ``deepfake eval live``: the served versions on the reviewers' labels;
+                             :class:`ShadowResult`, ``deepfake shadow``: what a candidate would change
 * the manifest row is :class:`deepfake_detect.data.manifest.ManifestRow`, beside its reader and writer
 * the score results (HTTP answers, ``deepfake score --json``) are in :mod:`deepfake_detect.scoring.result`
 
