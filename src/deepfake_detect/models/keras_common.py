@@ -55,7 +55,7 @@ def compile_model(model, learning_rate, label_smoothing: float, ema_momentum: fl
     import keras
 
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate, use_ema=ema_momentum > 0, ema_momentum=ema_momentum or 0.99),
+        optimizer=keras.optimizers.Adam(learning_rate, use_ema=ema_momentum > 0, ema_momentum=ema_momentum),
         loss=keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing),
         metrics=[keras.metrics.BinaryCrossentropy(name="logloss"), keras.metrics.AUC(name="auc")],
     )
