@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     from sklearn.linear_model import LogisticRegression
 
     from deepfake_detect.config import load_params
-    from deepfake_detect.contracts import logit
+    from deepfake_detect.contracts.calibration import logit
     from deepfake_detect.media.images import read_rgb, resize_batch
     from deepfake_detect.models.combine import ensemble_record, mean_logit
     from deepfake_detect.models.dataset import load_split

@@ -42,7 +42,7 @@ def deepfake_monitor():
     @task
     def drift_report(**context) -> dict:
         """`deepfake drift` over the last drift.window_days of the request log (or params.media, a folder)."""
-        from deepfake_detect.contracts import DriftResult
+        from deepfake_detect.contracts.drift import DriftResult
 
         cmd = ["deepfake", "drift"]
         run_params = context["params"]  # the DAG's params: media, crops

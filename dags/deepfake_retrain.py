@@ -136,7 +136,7 @@ def repro(valid: str) -> list[str]:
 def evaluation_gate(targets: list[str]) -> dict:
     if "evaluate" not in targets:
         raise AirflowSkipException("dvc.yaml has no evaluate stage: nothing to gate or promote")
-    from deepfake_detect.contracts import GateDecision
+    from deepfake_detect.contracts.decisions import GateDecision
 
     line = ops.last_line(ops.run("deepfake", "gate").stdout)
     return GateDecision.model_validate_json(line).model_dump(mode="json")
@@ -146,7 +146,7 @@ def evaluation_gate(targets: list[str]) -> dict:
 def promote(decision: dict) -> dict:
     if "promote" not in ops.dvc_stages():
         raise AirflowSkipException("dvc.yaml has no promote stage")
-    from deepfake_detect.contracts import PromotionDecision
+    from deepfake_detect.contracts.decisions import PromotionDecision
 
     ops.run("dvc", "repro", "promote")
     promotion = PromotionDecision.read(ops.project_dir() / PARAMS.promote.decision)

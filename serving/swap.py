@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
-from deepfake_detect.contracts import Contract
+from deepfake_detect.contracts.base import Contract
 from deepfake_detect.scoring.result import ModelInfo
 
 

@@ -175,7 +175,7 @@ def metrics_for(model: str, frame: dict | None = None, video: dict | None = None
     import pandas as pd
 
     from deepfake_detect.config import load_params
-    from deepfake_detect.contracts import ModelRecord
+    from deepfake_detect.contracts.model import ModelRecord
     from deepfake_detect.pipeline.evaluate import evaluate_probs
 
     rng = np.random.default_rng(0)

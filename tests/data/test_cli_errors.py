@@ -62,7 +62,7 @@ def test_balance_without_its_input_names_the_file(tmp_path, workspace):
         ("deepfake_detect.media.images", "ImageReadError"),
         ("deepfake_detect.media.video", "VideoError"),
         ("deepfake_detect.data.manifest", "ManifestError"),
-        ("deepfake_detect.contracts", "ContractError"),
+        ("deepfake_detect.contracts.base", "ContractError"),
         ("deepfake_detect.monitoring.verdict", "SnapshotFormatError"),
         ("deepfake_detect.media.checks", "ScoringError"),
         ("deepfake_detect.faces.blazeface", "DetectorUnavailableError"),

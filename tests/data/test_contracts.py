@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from deepfake_detect.contracts import SUMMARY_FIELDS, DriftResult
+from deepfake_detect.contracts.drift import SUMMARY_FIELDS, DriftResult
 from deepfake_detect.data.manifest import MANIFEST_COLUMNS, ManifestRow
 
 ROW = {

@@ -98,7 +98,7 @@ def test_unknown_id_and_bad_label_are_one_line_and_exit_2(tmp_path, workspace):
 
 
 def _served(tmp_path: Path, promoted_at: str) -> None:
-    from deepfake_detect.contracts import ModelRecord
+    from deepfake_detect.contracts.model import ModelRecord
 
     fields = {"name": "m", "family": "sklearn", "artifact": "model.joblib", "input_size": 64, "params": {}}
     record = ModelRecord(

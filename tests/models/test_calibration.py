@@ -10,7 +10,10 @@ import pytest
 from sklearn import metrics as skm
 
 from deepfake_detect.config import load_params
-from deepfake_detect.contracts import Calibration, ContractError, ModelMetrics, ModelRecord, logit
+from deepfake_detect.contracts.base import ContractError
+from deepfake_detect.contracts.calibration import Calibration, logit
+from deepfake_detect.contracts.metrics import ModelMetrics
+from deepfake_detect.contracts.model import ModelRecord
 from deepfake_detect.models.calibration import balanced_weights, expected_calibration_error, fit_calibration
 from deepfake_detect.pipeline.evaluate import evaluate_probs, operating_point
 

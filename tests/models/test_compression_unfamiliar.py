@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from deepfake_detect.cli.main import app
 from deepfake_detect.config import Params
-from deepfake_detect.contracts import CompressionFit
+from deepfake_detect.contracts.unfamiliar import CompressionFit
 from deepfake_detect.media.codec import CLIP_CRF, write_clip
 from deepfake_detect.media.video import decode_all_frames, probe
 from deepfake_detect.models.predictor import load_predictor

@@ -13,7 +13,8 @@ from sklearn.dummy import DummyClassifier
 from sklearn.pipeline import Pipeline
 
 from deepfake_detect.config import ConfigError
-from deepfake_detect.contracts import MEMBERS_DIR, Calibration, logit
+from deepfake_detect.contracts.calibration import Calibration, logit
+from deepfake_detect.contracts.model import MEMBERS_DIR
 from deepfake_detect.media.images import read_rgb
 from deepfake_detect.models.artifacts import write_untrained_record
 from deepfake_detect.models.dataset import load_split

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepfake_detect.contracts import ModelMetrics
+from deepfake_detect.contracts.metrics import ModelMetrics
 from deepfake_detect.pipeline import promote as promote_stage
 from deepfake_detect.pipeline.evaluate import run_evaluate
 from deepfake_detect.pipeline.train import run_train

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from deepfake_detect.config import load_params
-from deepfake_detect.contracts import ModelRecord
+from deepfake_detect.contracts.model import ModelRecord
 from deepfake_detect.models.artifacts import save_untrained_keras
 from deepfake_detect.models.combine import mean_logit
 from deepfake_detect.models.predictor import load_predictor

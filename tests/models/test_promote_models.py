@@ -14,7 +14,9 @@ from sklearn.dummy import DummyClassifier
 from sklearn.pipeline import Pipeline
 
 from deepfake_detect.config import Params, load_params
-from deepfake_detect.contracts import BentoMetadata, ModelMetrics, PromotionDecision
+from deepfake_detect.contracts.decisions import PromotionDecision
+from deepfake_detect.contracts.metrics import ModelMetrics
+from deepfake_detect.contracts.model import BentoMetadata
 from deepfake_detect.models.predictor import ModelLoadError, load_predictor, read_record
 from deepfake_detect.pipeline import promote as promote_stage
 from deepfake_detect.pipeline.evaluate import run_evaluate

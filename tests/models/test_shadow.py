@@ -17,7 +17,8 @@ from sklearn.dummy import DummyClassifier
 from sklearn.pipeline import Pipeline
 
 from deepfake_detect.config import Params
-from deepfake_detect.contracts import PromotionDecision, ShadowResult
+from deepfake_detect.contracts.decisions import PromotionDecision
+from deepfake_detect.contracts.live import ShadowResult
 from deepfake_detect.faces.clip import FaceCrop
 from deepfake_detect.models.predictor import load_predictor
 from deepfake_detect.pipeline import promote as promote_stage
@@ -150,7 +151,7 @@ def test_promote_shadow_gate_refuses_a_candidate_worse_on_the_labels(served: Par
 
 
 def test_a_clip_scores_as_its_fakest_deciding_person_a_photo_as_its_fakest_face(served: Params):
-    from deepfake_detect.contracts import ReviewCrop, ReviewItem
+    from deepfake_detect.contracts.review import ReviewCrop, ReviewItem
     from deepfake_detect.release.shadow import request_score
 
     def item(crops: list[ReviewCrop]) -> ReviewItem:

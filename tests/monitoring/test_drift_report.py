@@ -12,7 +12,7 @@ import yaml
 from drift_fixtures import degrade, synthetic_crops, write_crops
 
 from deepfake_detect.config import ConfigError, DriftParams, deep_merge, load_params
-from deepfake_detect.contracts import DriftResult
+from deepfake_detect.contracts.drift import DriftResult
 from deepfake_detect.media.images import read_rgb
 from deepfake_detect.monitoring.drift import compare
 from deepfake_detect.monitoring.tables import DriftInputError, features_from_crops

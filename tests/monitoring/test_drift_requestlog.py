@@ -9,7 +9,7 @@ import pytest
 from drift_fixtures import degrade, synthetic_crops
 
 from deepfake_detect.config import load_params
-from deepfake_detect.contracts import DriftResult
+from deepfake_detect.contracts.drift import DriftResult
 from deepfake_detect.monitoring.drift import drift_report
 from deepfake_detect.monitoring.tables import DriftInputError, current_from_request_log, features_from_crops
 from deepfake_detect.scoring.requestlog import RequestLogRecord, append_records, make_record
@@ -102,7 +102,7 @@ def test_drift_report_over_request_log_window(predictor, tiny_model_dir, tmp_pat
 def test_the_window_says_how_much_traffic_was_unlike_the_training_data(predictor, tmp_path):
     """Each logged face carries the release's own flags; the drift result counts them by reason, so a
     rise in heavily compressed uploads shows even where no image statistic or embedding drifts."""
-    from deepfake_detect.contracts import UnfamiliarTraffic
+    from deepfake_detect.contracts.drift import UnfamiliarTraffic
     from deepfake_detect.monitoring.tables import unfamiliar_traffic
 
     records = _records(predictor, synthetic_crops(20, seed=31), NOW - timedelta(hours=2))

@@ -14,7 +14,7 @@ import pytest
 from make_evidently_snapshot import SNAPSHOT, snapshot_of
 
 from deepfake_detect.config import load_params
-from deepfake_detect.contracts import MeanProbability
+from deepfake_detect.contracts.drift import MeanProbability
 from deepfake_detect.monitoring.verdict import SnapshotFormatError, asked_metrics, read_snapshot, verdict
 
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from deepfake_detect.config import Params, deep_merge, load_params
-from deepfake_detect.contracts import GateDecision
+from deepfake_detect.contracts.decisions import GateDecision
 from deepfake_detect.release.gate import GateFailed, check_gate, pick_best, read_candidates
 
 REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"  # the one place defaults are written

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deepfake_detect.contracts import LiveResult
+from deepfake_detect.contracts.live import LiveResult
 from deepfake_detect.faces.clip import FaceCrop
 from deepfake_detect.monitoring.live import evaluate_live, live_report, wilson
 from deepfake_detect.scoring.feedback import label_item

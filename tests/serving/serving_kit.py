@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from deepfake_detect.contracts import BentoMetadata, ModelRecord
+from deepfake_detect.contracts.model import BentoMetadata, ModelRecord
 from deepfake_detect.models.artifacts import save_untrained_keras
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ import yaml
 from serving_kit import write_test_params
 
 from deepfake_detect.config import ConfigError, load_params
-from deepfake_detect.contracts import DriftResult
+from deepfake_detect.contracts.drift import DriftResult
 from deepfake_detect.scoring.recorder import Recorder
 from deepfake_detect.scoring.requestlog import RequestLog, read_request_log
 from deepfake_detect.scoring.review import ReviewItem, ReviewQueue, review_reason

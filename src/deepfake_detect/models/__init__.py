@@ -18,7 +18,8 @@ from deepfake_detect.config import KerasTrainParams, ModelName, Params
 if TYPE_CHECKING:
     import pandas as pd
 
-    from deepfake_detect.contracts import ModelFamily, ModelRecord
+    from deepfake_detect.contracts.base import ModelFamily
+    from deepfake_detect.contracts.model import ModelRecord
 
 Trainer = Callable[[Params, "pd.DataFrame", "pd.DataFrame", Path, Path], "ModelRecord"]
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from deepfake_detect.contracts import RECORD_FILE, ModelRecord
+from deepfake_detect.contracts.model import RECORD_FILE, ModelRecord
 
 
 def git_rev(cwd: str | Path = ".") -> str:

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from deepfake_detect.config import AugmentParams, BaselineCnnParams
-from deepfake_detect.contracts import ModelRecord
+from deepfake_detect.contracts.model import ModelRecord
 from deepfake_detect.models.dataset import CropCache
 from deepfake_detect.models.keras_common import (
     compile_model,

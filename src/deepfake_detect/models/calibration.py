@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize
 
-from deepfake_detect.contracts import EPS, Calibration, CalibrationMethod, logit
+from deepfake_detect.contracts.calibration import EPS, Calibration, CalibrationMethod, logit
 
 
 def _nll(z: np.ndarray, y: np.ndarray) -> float:

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from deepfake_detect.contracts import ModelRecord, logit
+from deepfake_detect.contracts.calibration import logit
+from deepfake_detect.contracts.model import ModelRecord
 
 
 def mean_logit(probs: Sequence[np.ndarray]) -> np.ndarray:

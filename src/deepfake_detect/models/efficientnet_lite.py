@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 
 from deepfake_detect.config import AugmentParams, ConfigError, EfficientNetLiteParams
-from deepfake_detect.contracts import ModelRecord
+from deepfake_detect.contracts.model import ModelRecord
 from deepfake_detect.models.dataset import CropCache
 from deepfake_detect.models.efficientnet_lite_checkpoint import (
     Block,

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from deepfake_detect.config import AugmentParams, EfficientNetLiteParams
-from deepfake_detect.contracts import ModelRecord
+from deepfake_detect.contracts.model import ModelRecord
 from deepfake_detect.models.efficientnet_lite import build as build_lite
 from deepfake_detect.models.efficientnet_lite import train as train_lite
 from deepfake_detect.models.efficientnet_lite_checkpoint import LiteVariant

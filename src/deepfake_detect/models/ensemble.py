@@ -11,7 +11,7 @@ for more than one that is not, unlike a mean of probabilities.
 Training fits nothing: the ensemble's model folder is its ``record.json`` naming the members (DVC
 runs ``train@ensemble`` beside them, not after them, so it must not read them). Evaluate combines
 the members' val and test scores it has already computed (no second inference); promote copies the
-members, each with the calibration evaluate fitted, into the release (``contracts.MEMBERS_DIR``), the
+members, each with the calibration evaluate fitted, into the release (``contracts.model.MEMBERS_DIR``), the
 strongest first (:class:`deepfake_detect.models.predictor.EnsemblePredictor` serves it)."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from deepfake_detect.config import EnsembleParams
-from deepfake_detect.contracts import MEMBERS_DIR, ModelRecord
+from deepfake_detect.contracts.model import MEMBERS_DIR, ModelRecord
 from deepfake_detect.models.artifacts import write_curves, write_record
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from deepfake_detect.config import AugmentParams, KerasTrainParams
-from deepfake_detect.contracts import ModelRecord
+from deepfake_detect.contracts.model import ModelRecord
 from deepfake_detect.errors import DeepfakeError
 from deepfake_detect.models.dataset import (
     CropCache,

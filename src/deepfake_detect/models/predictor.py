@@ -2,7 +2,7 @@
 evaluate, promote, serving, the CLI scanner and drift monitoring all share.
 
 A model folder holds
-  ``record.json``  a :class:`deepfake_detect.contracts.ModelRecord` (name, family, artifact,
+  ``record.json``  a :class:`deepfake_detect.contracts.model.ModelRecord` (name, family, artifact,
                     input size, threshold, metrics, params, data version, git revision, ...)
   the artifact     ``model.keras`` (Keras 3; preprocessing layers inside the model, input is RGB
                     in 0..255 at ``input_size``², output sigmoid P(FAKE)) or ``model.joblib``
@@ -25,15 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from deepfake_detect.contracts import (
-    IDENTITY,
-    MEMBERS_DIR,
-    PROJECTION_FILE,
-    RECORD_FILE,
-    Calibration,
-    ContractError,
-    ModelRecord,
-)
+from deepfake_detect.contracts.base import ContractError
+from deepfake_detect.contracts.calibration import IDENTITY, Calibration
+from deepfake_detect.contracts.model import MEMBERS_DIR, PROJECTION_FILE, RECORD_FILE, ModelRecord
 from deepfake_detect.errors import DeepfakeError
 from deepfake_detect.media.images import resize_batch
 from deepfake_detect.models.combine import ensemble_record, mean_logit

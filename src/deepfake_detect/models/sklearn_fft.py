@@ -18,7 +18,7 @@ from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
 from deepfake_detect.config import SklearnFftParams
-from deepfake_detect.contracts import ModelRecord
+from deepfake_detect.contracts.model import ModelRecord
 from deepfake_detect.media.images import read_rgb
 from deepfake_detect.models.artifacts import write_curves, write_record
 from deepfake_detect.models.features import FEATURE_SIDE, crop_features

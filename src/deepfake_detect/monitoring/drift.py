@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from deepfake_detect.config import DriftParams
-from deepfake_detect.contracts import DriftResult, MeanProbability
+from deepfake_detect.contracts.drift import DriftResult, MeanProbability
 from deepfake_detect.monitoring.tables import (
     DriftInputError,
     current_from_media,

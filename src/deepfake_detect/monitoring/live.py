@@ -10,7 +10,7 @@ the log's own face labels: FAKE when any face was). The reviewer is the truth.
 Per version and per ISO week of serving: labelled items, the confusion of reviewers vs model, precision,
 recall, FPR and accuracy each with a Wilson 95% interval (:func:`wilson`, honest at any n), and AUC (both
 classes needed) and ECE only from ``live.min_n`` items on ("n too small" below it). Writes
-``live-<stamp>.json`` (a :class:`contracts.LiveResult`) + ``latest.json`` and an HTML report with plots
+``live-<stamp>.json`` (a :class:`contracts.live.LiveResult`) + ``latest.json`` and an HTML report with plots
 (:mod:`.livereport`) into ``live.report_dir``.
 """
 
@@ -26,7 +26,8 @@ import pandas as pd
 from sklearn import metrics as skm
 
 from deepfake_detect.config import Params
-from deepfake_detect.contracts import Confusion, LiveItem, LiveResult, LiveSlice, Rate
+from deepfake_detect.contracts.live import LiveItem, LiveResult, LiveSlice, Rate
+from deepfake_detect.contracts.metrics import Confusion
 from deepfake_detect.models.calibration import expected_calibration_error
 from deepfake_detect.scoring.feedback import read_feedback
 from deepfake_detect.scoring.requestlog import read_request_log

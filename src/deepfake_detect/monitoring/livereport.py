@@ -8,7 +8,7 @@ import io
 from html import escape
 from pathlib import Path
 
-from deepfake_detect.contracts import LiveResult, LiveSlice, Rate
+from deepfake_detect.contracts.live import LiveResult, LiveSlice, Rate
 from deepfake_detect.files import write_text_atomic
 
 RATES = ("precision", "recall", "fpr", "accuracy")

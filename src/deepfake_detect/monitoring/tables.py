@@ -21,7 +21,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from deepfake_detect.config import DriftParams, ExtractParams
-from deepfake_detect.contracts import UnfamiliarTraffic
+from deepfake_detect.contracts.drift import UnfamiliarTraffic
 from deepfake_detect.errors import DeepfakeError
 from deepfake_detect.media.checks import IMAGE_SUFFIXES, media_files
 from deepfake_detect.media.images import ImageReadError, crop_stats, read_rgb

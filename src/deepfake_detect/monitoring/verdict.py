@@ -19,7 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from deepfake_detect.config import DriftParams
-from deepfake_detect.contracts import ColumnDrift, DriftResult, MeanProbability
+from deepfake_detect.contracts.drift import ColumnDrift, DriftResult, MeanProbability
 from deepfake_detect.errors import DeepfakeError
 
 PROBABILITY = "probability"

@@ -2,7 +2,7 @@
 per dataset.
 
 The calibration, the decision thresholds and the operating points are chosen on the validation
-split (never on test). Writes ``metrics/<model>.json`` (a :class:`contracts.ModelMetrics`), the
+split (never on test). Writes ``metrics/<model>.json`` (a :class:`contracts.metrics.ModelMetrics`), the
 comparison table (``evaluate.comparison``, .md and .csv) and the ROC / PR / calibration / confusion
 plot data under ``evaluate.plots_dir``."""
 
@@ -19,14 +19,9 @@ from sklearn import metrics as skm
 from tqdm import tqdm
 
 from deepfake_detect.config import EvaluateParams, Params
-from deepfake_detect.contracts import (
-    Calibration,
-    CalibrationQuality,
-    ModelMetrics,
-    ModelRecord,
-    OperatingPoint,
-    VideoMetrics,
-)
+from deepfake_detect.contracts.calibration import Calibration
+from deepfake_detect.contracts.metrics import CalibrationQuality, ModelMetrics, OperatingPoint, VideoMetrics
+from deepfake_detect.contracts.model import ModelRecord
 from deepfake_detect.media.images import read_rgb
 from deepfake_detect.models.aggregate import clip_probs
 from deepfake_detect.models.calibration import (

@@ -39,17 +39,10 @@ import numpy as np
 import pandas as pd
 
 from deepfake_detect.config import Params
-from deepfake_detect.contracts import (
-    PROJECTION_FILE,
-    RECORD_FILE,
-    BentoMetadata,
-    CompressionFit,
-    ModelMetrics,
-    ModelRecord,
-    OodFit,
-    PromotionDecision,
-    RollbackResult,
-)
+from deepfake_detect.contracts.decisions import PromotionDecision, RollbackResult
+from deepfake_detect.contracts.metrics import ModelMetrics
+from deepfake_detect.contracts.model import PROJECTION_FILE, RECORD_FILE, BentoMetadata, ModelRecord
+from deepfake_detect.contracts.unfamiliar import CompressionFit, OodFit
 from deepfake_detect.errors import DeepfakeError
 from deepfake_detect.files import locked, temp_name, write_text_atomic
 from deepfake_detect.models.artifacts import data_version, git_rev

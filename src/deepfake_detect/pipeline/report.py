@@ -2,7 +2,7 @@
 
 Blocks, from files the pipeline already wrote: the models side by side (frame and video AUC,
 log loss and balanced accuracy on the test split, from evaluate's ``metrics/<model>.json``, a
-:class:`contracts.ModelMetrics`); per model, its calibration (ECE and log loss at the data's FAKE
+:class:`contracts.metrics.ModelMetrics`); per model, its calibration (ECE and log loss at the data's FAKE
 share and class-balanced), its operating points and each dataset per face, person and video with
 bootstrap intervals; what promote decided and why (``promote.decision``), and where each report is
 with the command that opens it (GX Data Docs, DVC plots, the Evidently drift report, the comparison
@@ -14,15 +14,10 @@ from pathlib import Path
 from typing import get_args
 
 from deepfake_detect.config import Params
-from deepfake_detect.contracts import (
-    BinaryMetrics,
-    ContractError,
-    DriftResult,
-    MetricName,
-    ModelMetrics,
-    PromotionDecision,
-    Signal,
-)
+from deepfake_detect.contracts.base import ContractError
+from deepfake_detect.contracts.decisions import PromotionDecision
+from deepfake_detect.contracts.drift import DriftResult, Signal
+from deepfake_detect.contracts.metrics import BinaryMetrics, MetricName, ModelMetrics
 from deepfake_detect.errors import DeepfakeError
 from deepfake_detect.release.gate import served_threshold
 

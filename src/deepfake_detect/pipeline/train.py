@@ -11,7 +11,7 @@ import logging
 import shutil
 
 from deepfake_detect.config import Params
-from deepfake_detect.contracts import RECORD_FILE, ModelRecord
+from deepfake_detect.contracts.model import RECORD_FILE, ModelRecord
 from deepfake_detect.faces.framing import crop_margin
 from deepfake_detect.models import FAMILIES, REGISTRY
 from deepfake_detect.models.artifacts import data_version

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from deepfake_detect.config import EvaluateParams
-from deepfake_detect.contracts import BinaryMetrics, DatasetMetrics
+from deepfake_detect.contracts.metrics import BinaryMetrics, DatasetMetrics
 from deepfake_detect.data.manifest import FEEDBACK_SOURCE
 from deepfake_detect.release.metrics import binary_metrics, bootstrap_intervals
 

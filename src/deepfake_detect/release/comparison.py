@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from deepfake_detect.contracts import FRAME_METRICS, ModelMetrics
+from deepfake_detect.contracts.metrics import FRAME_METRICS, ModelMetrics
 
 
 def comparison_table(results: dict[str, ModelMetrics]) -> pd.DataFrame:

@@ -1,7 +1,7 @@
 """The release rule, one for the retrain DAG's evaluation gate and for the promote stage.
 
 * **who competes**: ``promote.candidates``, or every model of ``train.models`` when it is empty;
-* **how they rank**: ``promote.metric`` at ``promote.level`` of their :class:`contracts.ModelMetrics`
+* **how they rank**: ``promote.metric`` at ``promote.level`` of their :class:`contracts.metrics.ModelMetrics`
   (``metrics/<model>.json``; ``log_loss`` is lower-is-better);
 * **the gate**: the best of them must reach ``retrain.gate_min`` before promote may run, so a
   broken retrain (bad data, diverged training) never reaches production;
@@ -18,7 +18,9 @@ from __future__ import annotations
 import logging
 
 from deepfake_detect.config import Params
-from deepfake_detect.contracts import LOWER_IS_BETTER, ContractError, GateDecision, MetricName, ModelMetrics
+from deepfake_detect.contracts.base import ContractError
+from deepfake_detect.contracts.decisions import GateDecision
+from deepfake_detect.contracts.metrics import LOWER_IS_BETTER, MetricName, ModelMetrics
 from deepfake_detect.data.manifest import FEEDBACK_SOURCE
 from deepfake_detect.errors import DeepfakeError
 

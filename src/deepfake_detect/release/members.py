@@ -8,7 +8,9 @@ from __future__ import annotations
 import dataclasses
 
 from deepfake_detect.config import Params
-from deepfake_detect.contracts import LOWER_IS_BETTER, Calibration, ContractError, ModelMetrics
+from deepfake_detect.contracts.base import ContractError
+from deepfake_detect.contracts.calibration import Calibration
+from deepfake_detect.contracts.metrics import LOWER_IS_BETTER, ModelMetrics
 from deepfake_detect.errors import DeepfakeError
 from deepfake_detect.models.predictor import EnsemblePredictor, Predictor, load_predictor
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-from deepfake_detect.contracts import FRAME_METRICS, LOWER_IS_BETTER, BinaryMetrics, Confusion, Interval
+from deepfake_detect.contracts.metrics import FRAME_METRICS, LOWER_IS_BETTER, BinaryMetrics, Confusion, Interval
 from deepfake_detect.errors import DeepfakeError
 from deepfake_detect.models.aggregate import clip_probability, clip_probs, people_scores
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deepfake_detect.contracts import CompressionFit, OodFit
+from deepfake_detect.contracts.unfamiliar import CompressionFit, OodFit
 from deepfake_detect.data.manifest import VIDEO_SOURCE
 from deepfake_detect.data.sources import list_clips
 from deepfake_detect.media.video import VideoError, probe

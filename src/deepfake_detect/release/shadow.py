@@ -5,7 +5,7 @@ The review queue (``serve.review.dir``) keeps the face crops of requests of the 
 in the last ``promote.shadow_days`` are re-scored by the candidate and by the served model
 (``promote.dir``), each request scored as serving scores it (a clip: its fakest deciding person,
 :func:`aggregate.people_scores`; an image: its fakest face) and judged at each model's own threshold.
-The report (:class:`contracts.ShadowResult`, ``promote.shadow_report``) gives the share of requests
+The report (:class:`contracts.live.ShadowResult`, ``promote.shadow_report``) gives the share of requests
 with the same verdict, every request whose verdict would flip (with the reviewer's label where there is
 one), and both models' ``promote.metric`` on the labelled requests (accuracy when those hold one class
 only). ``promote.shadow: gate`` refuses a candidate that loses more than ``promote.max_regression``
@@ -25,15 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from deepfake_detect.config import Params
-from deepfake_detect.contracts import (
-    LOWER_IS_BETTER,
-    ContractError,
-    ModelMetrics,
-    ReviewItem,
-    ShadowItem,
-    ShadowModel,
-    ShadowResult,
-)
+from deepfake_detect.contracts.base import ContractError
+from deepfake_detect.contracts.live import ShadowItem, ShadowModel, ShadowResult
+from deepfake_detect.contracts.metrics import LOWER_IS_BETTER, ModelMetrics
+from deepfake_detect.contracts.review import ReviewItem
 from deepfake_detect.media.images import ImageReadError, read_rgb
 from deepfake_detect.models.aggregate import clip_probability, people_scores
 from deepfake_detect.models.predictor import Predictor, load_predictor

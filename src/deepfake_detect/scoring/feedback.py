@@ -23,7 +23,8 @@ import cv2
 import pandas as pd
 
 from deepfake_detect.config import Params
-from deepfake_detect.contracts import Contract, ModelRecord
+from deepfake_detect.contracts.base import Contract
+from deepfake_detect.contracts.model import ModelRecord
 from deepfake_detect.data.manifest import LABELS, write_csv
 from deepfake_detect.files import atomic_path, locked
 from deepfake_detect.scoring.review import ITEM_FILE, ReviewError, ReviewItem, ReviewQueue

@@ -45,7 +45,7 @@ from typing import Any
 import pandas as pd
 from pydantic import Field, ValidationError
 
-from deepfake_detect.contracts import Contract
+from deepfake_detect.contracts.base import Contract
 from deepfake_detect.scoring.result import Verdict
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from deepfake_detect.contracts import CompressionFit, Contract, OodFit
+from deepfake_detect.contracts.base import Contract
+from deepfake_detect.contracts.unfamiliar import CompressionFit, OodFit
 
 Verdict = Literal["FAKE", "REAL", "NO_FACE"]
 UnfamiliarReason = Literal["faces", "compression"]  # why a file is unlike the training data

@@ -36,7 +36,9 @@ from typing import Any
 import cv2
 
 from deepfake_detect.config import Params, ReviewParams
-from deepfake_detect.contracts import Contract, ContractError, DriftResult, ReviewCrop, ReviewItem, ReviewReason
+from deepfake_detect.contracts.base import Contract, ContractError
+from deepfake_detect.contracts.drift import DriftResult
+from deepfake_detect.contracts.review import ReviewCrop, ReviewItem, ReviewReason
 from deepfake_detect.errors import DeepfakeError
 from deepfake_detect.files import locked
 from deepfake_detect.scoring.names import clean_name
